@@ -1,0 +1,80 @@
+"""Audit actions, numbered in blocks per app so a number alone says where it came from.
+
+Numbers are stored in the log: never renumber or reuse one; add new ones at the end of
+their block.
+"""
+
+from enum import IntEnum
+
+
+class Action(IntEnum):
+    # 100-999: the platform itself
+    ENCRYPTION_KEYS_ROTATED = 100
+    DEMO_DATA_SEEDED = 101
+
+    # 1000-1999: accounts
+    ACCOUNT_CREATED = 1000
+    LOGIN_SUCCEEDED = 1001
+    LOGIN_FAILED = 1002
+    LOGGED_OUT = 1003
+    QUICK_EXIT = 1004
+    PASSWORD_CHANGED = 1005
+    PASSWORD_RESET = 1006
+    EMAIL_VERIFIED = 1007
+    CONTACT_DETAILS_CHANGED = 1008
+    TWO_FACTOR_ENABLED = 1009
+    TWO_FACTOR_DISABLED = 1010
+    TWO_FACTOR_FAILED = 1011
+    BACKUP_CODE_USED = 1012
+    SESSION_REVOKED = 1013
+    DATA_EXPORTED = 1014
+    ACCOUNT_DELETED = 1015
+
+    # 2000-2999: groups
+    GROUP_CREATED = 2000
+    GROUP_EDITED = 2001
+    FACILITATOR_APPOINTED = 2002
+    FACILITATOR_REMOVED = 2003
+    MEMBERSHIP_CREATED = 2004
+    MEMBERSHIP_CHANGED = 2005
+    PSEUDONYM_CHANGED = 2006
+    AGREEMENT_PUBLISHED = 2007
+    AGREEMENT_SIGNED = 2008
+    MEMBER_LEFT = 2009
+    MEMBERSHIP_IDENTITY_VIEWED = 2010
+
+    # 3000-3999: screening
+    APPLICATION_SUBMITTED = 3000
+    APPLICATION_ANSWERS_VIEWED = 3001
+    APPLICATION_DECIDED = 3002
+
+    # 4000-4999: meetings
+    MEETING_SCHEDULED = 4000
+    MEETING_OPENED = 4001
+    MEETING_CLOSED = 4002
+
+    # 5000-5999: moderation
+    REPORT_FILED = 5000
+    MODERATION_ACTION_TAKEN = 5001
+    CONTACT_DETAILS_REVEALED = 5002
+
+    # 9000-9999: the audit log itself
+    AUDIT_LOG_VIEWED = 9000
+    AUDIT_LOG_EXPORTED = 9001
+    AUDIT_LOG_PRUNED = 9002
+
+    @property
+    def app(self) -> str:
+        return {
+            0: "platform",
+            1: "accounts",
+            2: "groups",
+            3: "screening",
+            4: "meetings",
+            5: "moderation",
+            9: "audit",
+        }[self.value // 1000]
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()

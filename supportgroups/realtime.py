@@ -1,0 +1,31 @@
+"""Broadcasting to live sockets, only after the change is committed.
+
+The channel layer is a delivery hint (at most once); the database is the truth. So a
+broadcast is queued with ``transaction.on_commit`` and never describes a change that
+was rolled back.
+"""
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+
+def user_group_name(user_id: int) -> str:
+    """Every socket of a user joins this group, so account changes reach all of them."""
+    return f"user.{user_id}"
+
+
+def broadcast_on_commit(group: str, message: dict[str, Any]) -> None:
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(group, message)
+
+    transaction.on_commit(send)
+
+
+def close_user_sockets_on_commit(user_id: int, *, reason: str) -> None:
+    """Tell every open socket of this user to close (logout, sign-out everywhere, ...)."""
+    broadcast_on_commit(user_group_name(user_id), {"type": "account.closed", "reason": reason})

@@ -1,0 +1,54 @@
+import logging
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database (and Redis, when configured) answer; 503 otherwise."""
+    checks = {"database": _database_ok()}
+    if settings.REDIS_URL:
+        checks["redis"] = _redis_ok()
+    healthy = all(checks.values())
+    body = {"status": "ok" if healthy else "unavailable"} | {
+        name: "ok" if ok else "down" for name, ok in checks.items()
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:  # noqa: BLE001 - any failure means "not healthy"
+        logger.warning("healthz: database check failed", exc_info=True)
+        return False
+
+
+def _redis_ok() -> bool:
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        logger.warning("healthz: redis check failed", exc_info=True)
+        return False
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "errors/csrf.html", status=403)
