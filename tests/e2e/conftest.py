@@ -1,0 +1,243 @@
+"""Browser tests: the real app under Daphne, driven by headless Chromium.
+
+The app runs as production runs it (`python -m daphne supportgroups.asgi:application`,
+DEBUG off, collected static files) in a subprocess, so it can only see data committed
+to the test database: every test here therefore uses `transactional_db`.
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+E2E_DIR = Path(__file__).resolve().parent
+REPO_ROOT = E2E_DIR.parent.parent
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT = 30  # seconds
+
+# Playwright's own browser downloads are not used: the system Chromium is.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # we may run as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # Chromium must not phone home on its own: any foreign request fails the test.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    # This hook sees the whole session's items, not only ours.
+    ours = [item for item in items if E2E_DIR in item.path.parents]
+    for item in ours:
+        item.add_marker(pytest.mark.e2e)
+    # Run browser tests last. While Playwright's sync API is alive it leaves an asyncio
+    # loop marked as running in the main thread, which breaks async_to_sync and
+    # pytest-asyncio tests that would otherwise run after tests/e2e (it sorts early).
+    others = [item for item in items if E2E_DIR not in item.path.parents]
+    items[:] = others + ours
+
+
+@pytest.fixture(autouse=True)
+def _e2e_transactional_db(transactional_db):
+    # Committed data only: the app runs in another process with its own connections.
+    pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def database_url(db):
+    """A DATABASE_URL for one of Django's DATABASES entries."""
+    user = quote(db["USER"], safe="")
+    password = quote(db["PASSWORD"], safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@"
+    return f"postgres://{credentials}{db['HOST']}:{db['PORT']}/{quote(db['NAME'], safe='')}"
+
+
+def tail(path, lines=30):
+    return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+
+
+# Talk to the live server directly, even if the environment sets an HTTP proxy.
+_no_proxy_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup):
+    """Base URL of the app served by Daphne against pytest-django's test database."""
+    from django.conf import settings
+    from django.db import connections
+
+    env = os.environ.copy()
+    # After django_db_setup, NAME is the test database (test_supportgroups).
+    env["DATABASE_URL"] = database_url(connections["default"].settings_dict)
+    env.setdefault("DJANGO_SETTINGS_MODULE", settings.SETTINGS_MODULE)
+    # The live server must behave like production, where async-unsafe ORM calls raise.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    log_dir = tempfile.mkdtemp(prefix="daphne-")
+    log_path = Path(log_dir) / "daphne.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                HOST,
+                "-p",
+                str(port),
+                "supportgroups.asgi:application",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        last_error = None
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"daphne exited with code {proc.returncode} while starting:\n{tail(log_path)}",
+                    pytrace=False,
+                )
+            try:
+                with _no_proxy_opener.open(f"{url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+                    last_error = f"HTTP {response.status}"
+            except urllib.error.HTTPError as exc:
+                last_error = f"HTTP {exc.code}"
+            except OSError as exc:
+                last_error = str(exc)
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"daphne on {url} did not answer GET /healthz with 200 within "
+                    f"{STARTUP_TIMEOUT}s (last: {last_error}):\n{tail(log_path)}",
+                    pytrace=False,
+                )
+            time.sleep(0.1)
+        yield url
+    finally:
+        # Stopped before django_db_setup's teardown, which cannot drop the test
+        # database while Daphne still holds connections to it.
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(OSError):
+            log_path.unlink()
+            os.rmdir(log_dir)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API marks an asyncio loop as running in this thread, so Django
+    # would refuse ORM calls from browser tests (and their database fixtures) as
+    # "async". Allow them only while the browser is alive, i.e. during tests/e2e.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        playwright = sync_playwright().start()
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
+        finally:
+            playwright.stop()
+
+
+@pytest.fixture
+def context(browser, live_server_url):
+    context = browser.new_context(base_url=live_server_url)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def requested_urls():
+    """Every URL the test's pages requested (including websockets), in order."""
+    return []
+
+
+@pytest.fixture
+def _allowed_foreign_origins():
+    return set()
+
+
+def origin_of(url):
+    """scheme://host:port of a network URL; None for data:, blob:, about: and the like."""
+    parts = urlsplit(url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("http", "https"):
+        return None
+    return f"{scheme}://{parts.netloc}".lower()
+
+
+@pytest.fixture
+def allow_foreign_origin(_allowed_foreign_origins):
+    """allow_foreign_origin("https://neutral.example"): let the page request that origin.
+
+    For tests that deliberately point the page elsewhere, e.g. with page.route().
+    """
+
+    def allow(origin):
+        _allowed_foreign_origins.add(origin_of(origin))
+
+    return allow
+
+
+@pytest.fixture
+def page(context, live_server_url, requested_urls, _allowed_foreign_origins):
+    """A page that fails the test if it talks to any origin but the app's own, throws
+    an uncaught error or violates the Content-Security-Policy."""
+    problems = []
+
+    def on_console(message):
+        if message.type == "error" and "Content Security Policy" in message.text:
+            problems.append(f"CSP violation: {message.text}")
+
+    # Context-wide listeners also catch popups, including their first request.
+    context.on("request", lambda request: requested_urls.append(request.url))
+    context.on("weberror", lambda error: problems.append(f"uncaught error: {error.error}"))
+    context.on("console", on_console)
+    # Websockets are only reported per page; "page" fires for new_page() and popups.
+    context.on(
+        "page",
+        lambda page: page.on("websocket", lambda ws: requested_urls.append(ws.url)),
+    )
+    page = context.new_page()
+    yield page
+
+    allowed = {origin_of(live_server_url)} | _allowed_foreign_origins
+    for url in requested_urls:
+        origin = origin_of(url)
+        if origin is not None and origin not in allowed:
+            problems.append(f"request to another origin: {url}")
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
