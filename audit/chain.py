@@ -71,9 +71,7 @@ def verify_chain(*, progress: Callable[[int], None] | None = None) -> Verificati
         if expected_seq is None:
             expected_seq, expected_prev = _chain_anchor(event)
         if event.seq != expected_seq:
-            return _broken(
-                verified, event, f"rows {expected_seq} to {event.seq - 1} are missing (removed)"
-            )
+            return _broken(verified, event, f"{_missing(expected_seq, event.seq - 1)} (removed)")
         if event.prev_hash != expected_prev:
             return _broken(
                 verified, event, "it does not follow the row before it (removed or reordered)"
@@ -110,6 +108,10 @@ def _chain_anchor(first: Event) -> tuple[int, str]:
     if pruned and pruned.get("anchor_hash") == first.prev_hash:
         return first.seq, first.prev_hash
     return 1, GENESIS_HASH
+
+
+def _missing(first: int, last: int) -> str:
+    return f"row {first} is missing" if first == last else f"rows {first} to {last} are missing"
 
 
 def _broken(verified: int, event: Event, problem: str) -> VerificationResult:

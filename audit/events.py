@@ -52,6 +52,7 @@ class Action(IntEnum):
     MEETING_SCHEDULED = 4000
     MEETING_OPENED = 4001
     MEETING_CLOSED = 4002
+    MESSAGES_PURGED = 4003
 
     # 5000-5999: moderation
     REPORT_FILED = 5000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -14,8 +15,23 @@ from supportgroups.crypto import blind_index
 
 # Keys that must never appear in ``extra``: the log names ids and actions, never content.
 FORBIDDEN_EXTRA_KEYS = frozenset(
-    {"body", "text", "message", "answer", "answers", "note", "notes", "password", "secret",
-     "token", "code", "email", "phone", "emergency_contact", "ip"}
+    {
+        "body",
+        "text",
+        "message",
+        "answer",
+        "answers",
+        "note",
+        "notes",
+        "password",
+        "secret",
+        "token",
+        "code",
+        "email",
+        "phone",
+        "emergency_contact",
+        "ip",
+    }
 )
 
 # Any constant works; it only has to be the same for every writer.
@@ -23,7 +39,11 @@ _CHAIN_LOCK_ID = 0x5347_4155  # "SGAU"
 
 
 def ip_blind_index(ip: str) -> str:
-    return blind_index(ip.strip().lower(), purpose="ip")
+    try:
+        canonical = ipaddress.ip_address(ip.strip()).compressed
+    except ValueError:
+        canonical = ip.strip().lower()
+    return blind_index(canonical, purpose="ip")
 
 
 @transaction.atomic
@@ -44,9 +64,7 @@ def record_event(
     SQLite runs IMMEDIATE transactions) so two events never claim the same place.
     """
     extra = dict(extra or {})
-    leaked = FORBIDDEN_EXTRA_KEYS.intersection(extra)
-    if leaked:
-        raise ValueError(f"Audit extra must not carry content or secrets: {sorted(leaked)}")
+    _check_extra(extra)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
@@ -69,6 +87,26 @@ def record_event(
     event.hash = compute_hash(prev_hash, event)
     event.save(force_insert=True)
     return event
+
+
+def _check_extra(value: Any, path: str = "extra") -> None:
+    """Only ids, counts, flags and short labels: no content, no secrets, no floats.
+
+    Floats are refused because JSON storage may hand them back in another form (1e16 as
+    an integer), which would make an honest row look altered.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{path}: keys must be strings")
+            if key.casefold() in FORBIDDEN_EXTRA_KEYS:
+                raise ValueError(f"Audit {path} must not carry content or secrets: {key!r}")
+            _check_extra(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_extra(item, f"{path}[{index}]")
+    elif not (value is None or isinstance(value, str | int | bool)):
+        raise ValueError(f"{path}: only strings, whole numbers, booleans and null are allowed")
 
 
 def request_ip(request) -> str | None:  # noqa: ANN001

@@ -166,9 +166,7 @@ def encrypted_fields() -> Iterator[tuple[type[models.Model], list[models.Field]]
         if model._meta.proxy or not model._meta.managed:
             continue
         fields = [
-            field
-            for field in model._meta.concrete_fields
-            if getattr(field, "encrypted", False)
+            field for field in model._meta.concrete_fields if getattr(field, "encrypted", False)
         ]
         if fields:
             yield model, fields
@@ -210,7 +208,7 @@ def rotate_all_encrypted_columns(
                     rows = cursor.fetchall()
                 for row in rows:
                     updates = {
-                        column: rotate_token(token, where=where)
+                        column: rotate_token(token, where=f"{where} (id {row[0]}, {column})")
                         for column, token in zip(columns, row[1:], strict=True)
                         if token and not is_current_token(token)
                     }

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,26 +15,102 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.BigIntegerField(editable=False, unique=True)),
-                ('created_at', models.DateTimeField(db_index=True, editable=False)),
-                ('action', models.PositiveIntegerField(choices=[(100, 'Encryption keys rotated'), (101, 'Demo data seeded'), (1000, 'Account created'), (1001, 'Login succeeded'), (1002, 'Login failed'), (1003, 'Logged out'), (1004, 'Quick exit'), (1005, 'Password changed'), (1006, 'Password reset'), (1007, 'Email verified'), (1008, 'Contact details changed'), (1009, 'Two factor enabled'), (1010, 'Two factor disabled'), (1011, 'Two factor failed'), (1012, 'Backup code used'), (1013, 'Session revoked'), (1014, 'Data exported'), (1015, 'Account deleted'), (2000, 'Group created'), (2001, 'Group edited'), (2002, 'Facilitator appointed'), (2003, 'Facilitator removed'), (2004, 'Membership created'), (2005, 'Membership changed'), (2006, 'Pseudonym changed'), (2007, 'Agreement published'), (2008, 'Agreement signed'), (2009, 'Member left'), (2010, 'Membership identity viewed'), (3000, 'Application submitted'), (3001, 'Application answers viewed'), (3002, 'Application decided'), (4000, 'Meeting scheduled'), (4001, 'Meeting opened'), (4002, 'Meeting closed'), (5000, 'Report filed'), (5001, 'Moderation action taken'), (5002, 'Contact details revealed'), (9000, 'Audit log viewed'), (9001, 'Audit log exported'), (9002, 'Audit log pruned')])),
-                ('target_type', models.CharField(blank=True, max_length=50)),
-                ('target_id', models.CharField(blank=True, max_length=64)),
-                ('group_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('ip', supportgroups.crypto.EncryptedTextField(blank=True, null=True)),
-                ('ip_index', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('extra', models.JSONField(blank=True, default=dict)),
-                ('prev_hash', models.CharField(editable=False, max_length=64)),
-                ('hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('actor', models.ForeignKey(db_constraint=False, help_text='Who did it (empty for the system).', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('subject', models.ForeignKey(db_constraint=False, help_text='Whose data or account it concerns; shown to that person.', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.BigIntegerField(editable=False, unique=True)),
+                ("created_at", models.DateTimeField(db_index=True, editable=False)),
+                (
+                    "action",
+                    models.PositiveIntegerField(
+                        choices=[
+                            (100, "Encryption keys rotated"),
+                            (101, "Demo data seeded"),
+                            (1000, "Account created"),
+                            (1001, "Login succeeded"),
+                            (1002, "Login failed"),
+                            (1003, "Logged out"),
+                            (1004, "Quick exit"),
+                            (1005, "Password changed"),
+                            (1006, "Password reset"),
+                            (1007, "Email verified"),
+                            (1008, "Contact details changed"),
+                            (1009, "Two factor enabled"),
+                            (1010, "Two factor disabled"),
+                            (1011, "Two factor failed"),
+                            (1012, "Backup code used"),
+                            (1013, "Session revoked"),
+                            (1014, "Data exported"),
+                            (1015, "Account deleted"),
+                            (2000, "Group created"),
+                            (2001, "Group edited"),
+                            (2002, "Facilitator appointed"),
+                            (2003, "Facilitator removed"),
+                            (2004, "Membership created"),
+                            (2005, "Membership changed"),
+                            (2006, "Pseudonym changed"),
+                            (2007, "Agreement published"),
+                            (2008, "Agreement signed"),
+                            (2009, "Member left"),
+                            (2010, "Membership identity viewed"),
+                            (3000, "Application submitted"),
+                            (3001, "Application answers viewed"),
+                            (3002, "Application decided"),
+                            (4000, "Meeting scheduled"),
+                            (4001, "Meeting opened"),
+                            (4002, "Meeting closed"),
+                            (5000, "Report filed"),
+                            (5001, "Moderation action taken"),
+                            (5002, "Contact details revealed"),
+                            (9000, "Audit log viewed"),
+                            (9001, "Audit log exported"),
+                            (9002, "Audit log pruned"),
+                        ]
+                    ),
+                ),
+                ("target_type", models.CharField(blank=True, max_length=50)),
+                ("target_id", models.CharField(blank=True, max_length=64)),
+                ("group_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("ip", supportgroups.crypto.EncryptedTextField(blank=True, null=True)),
+                ("ip_index", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("extra", models.JSONField(blank=True, default=dict)),
+                ("prev_hash", models.CharField(editable=False, max_length=64)),
+                ("hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        help_text="Who did it (empty for the system).",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "subject",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        help_text="Whose data or account it concerns; shown to that person.",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-seq'],
-                'indexes': [models.Index(fields=['actor', '-seq'], name='audit_event_actor_seq'), models.Index(fields=['subject', '-seq'], name='audit_event_subject_seq'), models.Index(fields=['action', '-seq'], name='audit_event_action_seq')],
+                "ordering": ["-seq"],
+                "indexes": [
+                    models.Index(fields=["actor", "-seq"], name="audit_event_actor_seq"),
+                    models.Index(fields=["subject", "-seq"], name="audit_event_subject_seq"),
+                    models.Index(fields=["action", "-seq"], name="audit_event_action_seq"),
+                ],
             },
         ),
     ]

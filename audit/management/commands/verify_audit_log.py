@@ -19,4 +19,5 @@ class Command(BaseCommand):
                 f"Audit log broken at row {result.broken_seq} (id {result.broken_id}): "
                 f"{result.problem}. {result.verified} rows before it verified."
             )
-        self.stdout.write(f"Audit log intact: {result.verified} rows verified.")
+        rows = "row" if result.verified == 1 else "rows"
+        self.stdout.write(f"Audit log intact: {result.verified} {rows} verified.")

@@ -1,0 +1,33 @@
+"""Small builders for test data. They call the app's own code, never raw inserts."""
+
+from audit.events import Action
+from audit.models import Event
+from audit.services import record_event
+
+
+def make_user(
+    username,
+    *,
+    email=None,
+    phone=None,
+    emergency_contact=None,
+    password=None,
+):
+    """A user with optional contact details. No password by default: Argon2 is slow."""
+    from accounts.models import User
+
+    user = User.objects.create_user(username=username, email=email, password=password)
+    if phone is not None or emergency_contact is not None:
+        user.phone = phone
+        user.emergency_contact = emergency_contact
+        user.save(update_fields=["phone", "emergency_contact"])
+    return user
+
+
+def make_events(count, *, ip=None, action=Action.LOGIN_SUCCEEDED, **kwargs) -> list[Event]:
+    """``count`` chained audit events; ``ip`` may be a string or a callable of the index."""
+    events = []
+    for i in range(count):
+        address = ip(i) if callable(ip) else ip
+        events.append(record_event(action=action, ip=address, extra={"n": i}, **kwargs))
+    return events
