@@ -1,7 +1,79 @@
-from accounts.models import User
+"""Reads about accounts, each named after the rule it applies."""
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import BackupCodeDevice, Session, TOTPDevice, User
+from audit.events import Action
+from audit.models import Event
 from supportgroups.crypto import email_blind_index
+
+# Looks at a person's data by someone else: shown first in "Who has seen my data".
+ACCESS_ACTIONS = frozenset(
+    {
+        Action.APPLICATION_ANSWERS_VIEWED,
+        Action.CONTACT_DETAILS_REVEALED,
+        Action.MEMBERSHIP_IDENTITY_VIEWED,
+        Action.DATA_EXPORTED,
+    }
+)
 
 
 def user_by_recovery_email(email: str) -> User | None:
     """Find an account by its recovery email without the email being stored in clear."""
     return User.objects.filter(recovery_email_index=email_blind_index(email)).first()
+
+
+def user_requires_two_factor(user: User) -> bool:
+    """Admins (and, with the Groups app, facilitators) must use a second factor."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff or user.is_superuser:
+        return True
+    from accounts import roles
+
+    return roles.user_is_facilitator_anywhere(user)
+
+
+def user_has_two_factor(user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def backup_codes_left(user: User) -> int:
+    device = BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
+    return device.remaining if device else 0
+
+
+def active_sessions_for_user(user: User) -> QuerySet[Session]:
+    return Session.objects.filter(user=user, expire_date__gt=timezone.now()).order_by("-last_seen")
+
+
+def events_about_user(user: User) -> QuerySet[Event]:
+    """Audit events whose subject is this person, newest first."""
+    return Event.objects.filter(subject_id=user.pk).order_by("-seq")
+
+
+def access_events_about_user(user: User) -> QuerySet[Event]:
+    """Someone else looked at this person's data (or they exported it themselves)."""
+    return events_about_user(user).filter(action__in=[int(a) for a in ACCESS_ACTIONS])
+
+
+def session_is_two_factor_verified(user: User, session) -> bool:  # noqa: ANN001
+    """What django-otp's middleware decides for HTTP, decided from a bare session (sockets)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.models import Device
+
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY)
+    if not persistent_id:
+        return False
+    device = Device.from_persistent_id(persistent_id, for_verify=False)
+    return device is not None and device.user_id == user.pk and device.confirmed
+
+
+def user_may_use_sockets(user: User, session) -> bool:  # noqa: ANN001
+    """The 2FA rule for websockets: the same as for pages."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user_has_two_factor(user) or user_requires_two_factor(user):
+        return session_is_two_factor_verified(user, session)
+    return True

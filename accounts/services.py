@@ -1,17 +1,523 @@
+"""Every change to an account, session or second factor goes through here.
+
+Each function writes its audit event in the same transaction and reaches live sockets
+only after commit (``supportgroups.realtime``). Views, the allauth adapter, consumers and
+commands all call these; none of them changes accounts directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import django_otp
+from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import int_to_base36
 
+from accounts.devices import summarise_user_agent
+from accounts.models import (
+    BackupCode,
+    BackupCodeDevice,
+    Session,
+    TOTPDevice,
+    User,
+    backup_code_hash,
+    session_public_id,
+)
+from accounts.sessions import DEVICE_KEY, LAST_SEEN_KEY, STARTED_KEY
 from audit.events import Action
 from audit.services import record_event, request_ip
+from supportgroups.crypto import email_blind_index
 from supportgroups.realtime import close_user_sockets_on_commit
+
+BACKUP_CODE_COUNT = 10
+_EMAIL_VERIFY_SALT = "accounts.recovery-email"
+EMAIL_VERIFY_MAX_AGE = 3 * 24 * 3600
+
+
+class ServiceError(Exception):
+    """A request that is well-formed but not allowed now; the message is for the person."""
+
+
+# --- sign-up, login, logout -------------------------------------------------------------
 
 
 @transaction.atomic
-def session_leave_quickly(*, request: HttpRequest) -> None:
-    """End this session at once (the "Leave quickly" control) and close its sockets."""
+def account_record_signup(*, user: User, request: HttpRequest | None) -> None:
+    record_event(action=Action.ACCOUNT_CREATED, actor=user, subject=user, ip=_ip(request))
+
+
+@transaction.atomic
+def session_start(*, request: HttpRequest, user: User) -> None:
+    """Called right after Django's login() (which already gave the session a new key)."""
+    now = time.time()
+    request.session[STARTED_KEY] = now
+    request.session[LAST_SEEN_KEY] = now
+    request.session[DEVICE_KEY] = summarise_user_agent(request.META.get("HTTP_USER_AGENT", ""))
+    record_event(action=Action.LOGIN_SUCCEEDED, actor=user, subject=user, ip=_ip(request))
+
+
+@transaction.atomic
+def login_record_failure(*, request: HttpRequest, handle: str) -> None:
+    """A wrong handle or password. The person it concerns (if any) is kept for admins only."""
+    user = User.objects.filter(username__iexact=(handle or "").strip()).first()
+    record_event(
+        action=Action.LOGIN_FAILED,
+        subject=user,
+        ip=_ip(request),
+        extra={"known_account": user is not None},
+    )
+
+
+@transaction.atomic
+def session_logout(*, request: HttpRequest, how: Action = Action.LOGGED_OUT) -> None:
+    """Sign out: this session and every other session of the person, and close their sockets."""
     user = request.user
     if user.is_authenticated:
-        record_event(action=Action.QUICK_EXIT, actor=user, subject=user, ip=request_ip(request))
-        close_user_sockets_on_commit(user.pk, reason="signed_out")
+        record_event(action=how, actor=user, subject=user, ip=_ip(request))
+        _end_sessions(
+            Session.objects.filter(user=user), reason="signed_out", user=user, everything=True
+        )
     logout(request)
+
+
+def session_leave_quickly(*, request: HttpRequest) -> None:
+    """The "Leave quickly" control: the same as signing out, recorded as such."""
+    session_logout(request=request, how=Action.QUICK_EXIT)
+
+
+@transaction.atomic
+def sessions_end(
+    *, user: User, request: HttpRequest | None = None, keep_current: bool, session_key: str = ""
+) -> int:
+    """End one session (by key), or all of the person's sessions (but this one if asked)."""
+    sessions = Session.objects.filter(user=user)
+    if session_key:
+        sessions = sessions.filter(session_key=session_key)
+    if keep_current and request is not None:
+        sessions = sessions.exclude(session_key=request.session.session_key)
+    ended = _end_sessions(sessions, reason="session_ended", user=user)
+    record_event(
+        action=Action.SESSION_REVOKED,
+        actor=user,
+        subject=user,
+        ip=_ip(request),
+        extra={"sessions_ended": ended, "kept_current": keep_current},
+    )
+    if not keep_current and request is not None:
+        logout(request)
+    return ended
+
+
+# --- passwords --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def password_changed(*, request: HttpRequest, user: User) -> None:
+    """After allauth saved the new password: end every other session and their sockets."""
+    others = Session.objects.filter(user=user).exclude(session_key=request.session.session_key)
+    _end_sessions(others, reason="password_changed", user=user)
+    record_event(action=Action.PASSWORD_CHANGED, actor=user, subject=user, ip=_ip(request))
+
+
+@transaction.atomic
+def password_reset(*, user: User, new_password: str, method: str, request: HttpRequest) -> None:
+    """Set a new password after proving control of the email or a backup code."""
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    _end_sessions(
+        Session.objects.filter(user=user), reason="password_changed", user=user, everything=True
+    )
+    record_event(
+        action=Action.PASSWORD_RESET,
+        actor=user,
+        subject=user,
+        ip=_ip(request),
+        extra={"method": method},
+    )
+
+
+def password_reset_request(*, email: str, request: HttpRequest) -> None:
+    """Email a reset link if (and only if) the address is someone's verified recovery email.
+
+    The caller answers the same whatever happens here, so nobody learns whether the
+    address is known.
+    """
+    user = (
+        User.objects.filter(
+            recovery_email_index=email_blind_index(email),
+            recovery_email_verified=True,
+            is_active=True,
+        )
+        .exclude(password__startswith="!")
+        .first()
+    )
+    if user is None:
+        return
+    path = reverse(
+        "account_reset_password_from_key",
+        kwargs={"uidb36": int_to_base36(user.pk), "key": default_token_generator.make_token(user)},
+    )
+    _send_email(
+        to=user.recovery_email,
+        subject="Reset your password",
+        template="accounts/email/password_reset.txt",
+        context={"link": request.build_absolute_uri(path), "username": user.username},
+    )
+
+
+@transaction.atomic
+def password_reset_with_backup_code(
+    *, handle: str, code: str, new_password: str, request: HttpRequest
+) -> bool:
+    """Reset with a one-time backup code. False (and nothing changed) if they don't match."""
+    user = User.objects.filter(username__iexact=handle.strip(), is_active=True).first()
+    device = (
+        BackupCodeDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        if user
+        else None
+    )
+    if device is None:
+        backup_code_hash(code)  # same work as a real check, so timing says nothing
+        return False
+    if not device.verify_token(code):
+        record_event(
+            action=Action.TWO_FACTOR_FAILED,
+            subject=user,
+            ip=_ip(request),
+            extra={"during": "password_reset"},
+        )
+        return False
+    record_event(
+        action=Action.BACKUP_CODE_USED,
+        actor=user,
+        subject=user,
+        ip=_ip(request),
+        extra={"during": "password_reset"},
+    )
+    password_reset(user=user, new_password=new_password, method="backup_code", request=request)
+    return True
+
+
+# --- recovery email and contact details -------------------------------------------------
+
+
+@transaction.atomic
+def recovery_email_set(*, user: User, email: str, request: HttpRequest) -> None:
+    """Store the address (encrypted) and send a verification link to it.
+
+    If another account already uses the address, nothing is stored and that address is
+    told instead, so the page looks the same either way (no enumeration).
+    """
+    email = email.strip()
+    index = email_blind_index(email)
+    if User.objects.filter(recovery_email_index=index).exclude(pk=user.pk).exists():
+        transaction.on_commit(
+            lambda: _send_email(
+                to=email,
+                subject="Someone tried to use this address",
+                template="accounts/email/address_in_use.txt",
+                context={},
+            )
+        )
+        return
+    user.set_recovery_email(email)
+    user.save(update_fields=["recovery_email", "recovery_email_index", "recovery_email_verified"])
+    record_event(
+        action=Action.CONTACT_DETAILS_CHANGED,
+        actor=user,
+        subject=user,
+        ip=_ip(request),
+        extra={"field": "recovery_email"},
+    )
+    token = signing.dumps({"user": user.pk, "index": index}, salt=_EMAIL_VERIFY_SALT)
+    link = request.build_absolute_uri(reverse("account_verify_email", kwargs={"token": token}))
+    transaction.on_commit(
+        lambda: _send_email(
+            to=email,
+            subject="Confirm your recovery email",
+            template="accounts/email/verify_email.txt",
+            context={"link": link},
+        )
+    )
+
+
+@transaction.atomic
+def recovery_email_remove(*, user: User, request: HttpRequest) -> None:
+    user.set_recovery_email(None)
+    user.save(update_fields=["recovery_email", "recovery_email_index", "recovery_email_verified"])
+    record_event(
+        action=Action.CONTACT_DETAILS_CHANGED,
+        actor=user,
+        subject=user,
+        ip=_ip(request),
+        extra={"field": "recovery_email", "removed": True},
+    )
+
+
+@transaction.atomic
+def recovery_email_verify(*, token: str, request: HttpRequest) -> User | None:
+    """Mark the address verified if the link is genuine, unexpired and still current."""
+    try:
+        data = signing.loads(token, salt=_EMAIL_VERIFY_SALT, max_age=EMAIL_VERIFY_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    user = (
+        User.objects.select_for_update()
+        .filter(pk=data.get("user"), recovery_email_index=data.get("index"))
+        .first()
+    )
+    if user is None:
+        return None
+    if not user.recovery_email_verified:
+        user.recovery_email_verified = True
+        user.save(update_fields=["recovery_email_verified"])
+        record_event(action=Action.EMAIL_VERIFIED, actor=user, subject=user, ip=_ip(request))
+    return user
+
+
+@transaction.atomic
+def contact_details_update(
+    *, user: User, phone: str, emergency_contact: str, request: HttpRequest
+) -> None:
+    changed = []
+    if (user.phone or "") != phone:
+        user.phone = phone or None
+        changed.append("phone")
+    if (user.emergency_contact or "") != emergency_contact:
+        user.emergency_contact = emergency_contact or None
+        changed.append("emergency_contact")
+    if not changed:
+        return
+    user.save(update_fields=changed)
+    record_event(
+        action=Action.CONTACT_DETAILS_CHANGED,
+        actor=user,
+        subject=user,
+        ip=_ip(request),
+        extra={"fields": changed},
+    )
+
+
+# --- two-factor authentication ----------------------------------------------------------
+
+
+@transaction.atomic
+def totp_enrolment_start(*, user: User) -> TOTPDevice:
+    """The unconfirmed authenticator for this person, created on first visit to set-up."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+@transaction.atomic
+def totp_enrolment_confirm(
+    *, user: User, device: TOTPDevice, token: str, request: HttpRequest
+) -> list[str] | None:
+    """Confirm the app with a first code; returns the backup codes to show once, or None."""
+    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
+    if not device.verify_token(token):
+        record_event(
+            action=Action.TWO_FACTOR_FAILED,
+            actor=user,
+            subject=user,
+            ip=_ip(request),
+            extra={"during": "enrolment"},
+        )
+        return None
+    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    codes = _backup_codes_replace(user=user)
+    record_event(action=Action.TWO_FACTOR_ENABLED, actor=user, subject=user, ip=_ip(request))
+    _mark_session_verified(request=request, device=device)
+    # Other sessions signed in before 2FA existed are no longer good enough.
+    others = Session.objects.filter(user=user).exclude(session_key=request.session.session_key)
+    _end_sessions(others, reason="two_factor_changed", user=user)
+    return codes
+
+
+@transaction.atomic
+def backup_codes_regenerate(*, user: User, request: HttpRequest) -> list[str]:
+    codes = _backup_codes_replace(user=user)
+    record_event(
+        action=Action.TWO_FACTOR_ENABLED,
+        actor=user,
+        subject=user,
+        ip=_ip(request),
+        extra={"backup_codes_regenerated": True},
+    )
+    return codes
+
+
+@transaction.atomic
+def two_factor_disable(*, user: User, request: HttpRequest) -> None:
+    from accounts.selectors import user_requires_two_factor
+
+    if user_requires_two_factor(user):
+        raise ServiceError("Facilitators and admins must keep two-factor authentication on.")
+    TOTPDevice.objects.filter(user=user).delete()
+    BackupCodeDevice.objects.filter(user=user).delete()
+    request.session.pop(django_otp.DEVICE_ID_SESSION_KEY, None)
+    record_event(action=Action.TWO_FACTOR_DISABLED, actor=user, subject=user, ip=_ip(request))
+
+
+@transaction.atomic
+def two_factor_verify(
+    *, user: User, token: str, request: HttpRequest
+) -> TOTPDevice | BackupCodeDevice | None:
+    """Check a code from the app or a backup code; the device that accepted it, or None."""
+    token = (token or "").strip()
+    digits = token.replace(" ", "")
+    if digits.isdigit() and len(digits) == TOTPDevice.DIGITS:
+        devices = list(TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True))
+    else:
+        devices = list(
+            BackupCodeDevice.objects.select_for_update().filter(user=user, confirmed=True)
+        )
+    for device in devices:
+        if device.verify_token(token):
+            if isinstance(device, BackupCodeDevice):
+                record_event(
+                    action=Action.BACKUP_CODE_USED,
+                    actor=user,
+                    subject=user,
+                    ip=_ip(request),
+                    extra={"remaining": device.remaining},
+                )
+            return device
+    record_event(
+        action=Action.TWO_FACTOR_FAILED, subject=user, ip=_ip(request), extra={"during": "login"}
+    )
+    return None
+
+
+def two_factor_mark_verified(
+    *, request: HttpRequest, device: TOTPDevice | BackupCodeDevice
+) -> None:
+    """After a successful second step: remember it in a session with a fresh key."""
+    _mark_session_verified(request=request, device=device)
+
+
+def _mark_session_verified(*, request: HttpRequest, device) -> None:  # noqa: ANN001
+    request.session.cycle_key()
+    django_otp.login(request, device)
+
+
+def _backup_codes_replace(*, user: User) -> list[str]:
+    BackupCodeDevice.objects.filter(user=user).delete()
+    device = BackupCodeDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    codes = [_new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
+    BackupCode.objects.bulk_create(
+        BackupCode(device=device, code_hash=backup_code_hash(code)) for code in codes
+    )
+    return codes
+
+
+def _new_backup_code() -> str:
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to copy by hand
+    raw = "".join(secrets.choice(alphabet) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+# --- a member's own data ----------------------------------------------------------------
+
+
+@transaction.atomic
+def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
+    """Everything stored about this person, decrypted, as one JSON-ready document."""
+    from accounts.selectors import events_about_user
+
+    record_event(action=Action.DATA_EXPORTED, actor=user, subject=user, ip=_ip(request))
+    return {
+        "exported_at": timezone.now().isoformat(),
+        "account": {
+            "login_handle": user.username,
+            "recovery_email": user.recovery_email,
+            "recovery_email_verified": user.recovery_email_verified,
+            "phone": user.phone,
+            "emergency_contact": user.emergency_contact,
+            "joined": user.date_joined.isoformat(),
+            "last_login": user.last_login.isoformat() if user.last_login else None,
+            "is_admin": user.is_staff,
+        },
+        "two_factor": {
+            "authenticator_app": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+            "backup_codes_left": sum(
+                d.remaining for d in BackupCodeDevice.objects.filter(user=user)
+            ),
+        },
+        "sessions": [
+            {
+                "device": s.device,
+                "started": s.created_at.isoformat(),
+                "last_seen": s.last_seen.isoformat(),
+                "expires": s.expire_date.isoformat(),
+            }
+            for s in Session.objects.filter(user=user, expire_date__gt=timezone.now())
+        ],
+        "events_about_you": [
+            {
+                "when": e.created_at.isoformat(),
+                "what": e.action_enum.label,
+                "by_you": e.actor_id == user.pk,
+            }
+            for e in events_about_user(user)
+        ],
+    }
+
+
+@transaction.atomic
+def account_delete(*, user: User, request: HttpRequest) -> None:
+    """Remove the person: identity, contact details, sessions, second factors.
+
+    The audit event keeps only the account's number, never what was deleted.
+    """
+    from meetings.services import messages_remove_for_user
+
+    user_id = user.pk
+    messages_remove_for_user(user=user)
+    record_event(action=Action.ACCOUNT_DELETED, actor=user, subject=user, ip=_ip(request))
+    _end_sessions(
+        Session.objects.filter(user_id=user_id),
+        reason="account_deleted",
+        user=user,
+        everything=True,
+    )
+    logout(request)
+    User.objects.filter(pk=user_id).delete()
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _end_sessions(sessions, *, reason: str, user: User, everything: bool = False) -> int:  # noqa: ANN001
+    """Delete sessions and, after commit, close the sockets they opened."""
+    keys = list(sessions.values_list("session_key", flat=True))
+    sessions.delete()
+    close_user_sockets_on_commit(
+        user.pk,
+        reason=reason,
+        session_ids=None if everything else [session_public_id(key) for key in keys],
+    )
+    return len(keys)
+
+
+def _ip(request: HttpRequest | None) -> str | None:
+    return request_ip(request) if request is not None else None
+
+
+def _send_email(*, to: str, subject: str, template: str, context: dict[str, Any]) -> None:
+    body = render_to_string(template, {"SITE_NAME": settings.SITE_NAME, **context})
+    send_mail(f"[{settings.SITE_NAME}] {subject}", body, None, [to])

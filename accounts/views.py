@@ -1,9 +1,35 @@
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+import json
 
-from accounts.services import session_leave_quickly
+import segno
+from allauth.account.decorators import reauthentication_required
+from allauth.account.internal.decorators import login_stage_required
+from allauth.account.views import PasswordChangeView as AllauthPasswordChangeView
+from allauth.core import ratelimit
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import PasswordResetConfirmView
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.forms import (
+    BackupCodePasswordResetForm,
+    ContactDetailsForm,
+    DeleteAccountForm,
+    PasswordResetRequestForm,
+    RecoveryEmailForm,
+    TwoFactorCodeForm,
+)
+from accounts.models import BackupCodeDevice, TOTPDevice
+from accounts.stages import TwoFactorStage
+from audit.describe import describe_for_subject
+
+# --- leaving ----------------------------------------------------------------------------
 
 
 # Exempt from CSRF on purpose: the only effect is signing the visitor out, and the
@@ -11,7 +37,360 @@ from accounts.services import session_leave_quickly
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def leave_quickly(request: HttpRequest) -> HttpResponse:
-    session_leave_quickly(request=request)
+    services.session_leave_quickly(request=request)
     if request.method == "POST":
         return HttpResponse(status=204)
     return HttpResponseRedirect(settings.QUICK_EXIT_URL)
+
+
+# --- the privacy centre -----------------------------------------------------------------
+
+
+@login_required
+def account_home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "has_two_factor": selectors.user_has_two_factor(user),
+            "requires_two_factor": selectors.user_requires_two_factor(user),
+            "session_count": selectors.active_sessions_for_user(user).count(),
+            "access_count": selectors.access_events_about_user(user).count(),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_details(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    initial = {"phone": user.phone or "", "emergency_contact": user.emergency_contact or ""}
+    form = ContactDetailsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.contact_details_update(user=user, request=request, **form.cleaned_data)
+        messages.success(request, "Your contact details are saved.")
+        return redirect("account_home")
+    return render(request, "accounts/contact_details.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def recovery_email(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form = RecoveryEmailForm(request.POST or None)
+    if request.method == "POST" and "remove" in request.POST:
+        services.recovery_email_remove(user=user, request=request)
+        messages.success(request, "Your recovery email is removed.")
+        return redirect("account_email")
+    if request.method == "POST" and form.is_valid():
+        limited = ratelimit.consume_or_429(request, action="recovery_email", user=user)
+        if limited:
+            return limited
+        services.recovery_email_set(user=user, email=form.cleaned_data["email"], request=request)
+        messages.success(
+            request,
+            "We've sent a link to that address. Open it to confirm your recovery email.",
+        )
+        return redirect("account_email")
+    return render(request, "accounts/recovery_email.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    # GET only shows a button: mail scanners that open links must not confirm anything.
+    if request.method == "POST":
+        user = services.recovery_email_verify(token=token, request=request)
+        if user is not None:
+            messages.success(request, "Your recovery email is confirmed.")
+            return redirect("account_email" if request.user.is_authenticated else "home")
+        return render(request, "accounts/verify_email.html", {"invalid": True}, status=400)
+    return render(request, "accounts/verify_email.html", {"invalid": False})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sessions(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if request.method == "POST":
+        which = request.POST.get("end", "")
+        if which == "others":
+            services.sessions_end(user=user, request=request, keep_current=True)
+            messages.success(request, "You are signed out everywhere else.")
+        elif which == "all":
+            services.sessions_end(user=user, request=request, keep_current=False)
+            messages.success(request, "You are signed out everywhere.")
+            return redirect("account_login")
+        elif which:
+            services.sessions_end(
+                user=user, request=request, keep_current=True, session_key=_session_key(user, which)
+            )
+            messages.success(request, "That session is ended.")
+        return redirect("account_sessions")
+    return render(
+        request,
+        "accounts/sessions.html",
+        {
+            "sessions": selectors.active_sessions_for_user(user),
+            "current_key": request.session.session_key,
+        },
+    )
+
+
+def _session_key(user, public_id: str) -> str:  # noqa: ANN001
+    """Sessions are named on the page by a hash, never by their secret key."""
+    for session in selectors.active_sessions_for_user(user):
+        if session.public_id == public_id:
+            return session.session_key
+    return "-"  # matches nothing
+
+
+@login_required
+def activity(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    events = selectors.events_about_user(user)[:200]
+    described = [describe_for_subject(event, viewer=user) for event in events]
+    return render(
+        request,
+        "accounts/activity.html",
+        {
+            "access": [d for d in described if d.is_access],
+            "account_activity": [d for d in described if not d.is_access],
+        },
+    )
+
+
+@login_required
+@reauthentication_required
+@require_http_methods(["GET", "POST"])
+def export(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "accounts/export.html")
+    data = services.account_export(user=request.user, request=request)
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    return response
+
+
+@login_required
+@reauthentication_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.account_delete(user=request.user, request=request)
+        return render(request, "accounts/deleted.html")
+    return render(request, "accounts/delete.html", {"form": form})
+
+
+# --- two-factor authentication ----------------------------------------------------------
+
+
+@login_required
+def two_factor(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(
+        request,
+        "accounts/two_factor.html",
+        {
+            "has_two_factor": selectors.user_has_two_factor(user),
+            "requires_two_factor": selectors.user_requires_two_factor(user),
+            "backup_codes_left": selectors.backup_codes_left(user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if selectors.user_has_two_factor(user) and user.is_verified():
+        return redirect("account_two_factor")
+    device = services.totp_enrolment_start(user=user)
+    form = TwoFactorCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        limited = ratelimit.consume_or_429(request, action="verify_two_factor", user=user)
+        if limited:
+            return limited
+        was_locked = _locked(device)
+        codes = services.totp_enrolment_confirm(
+            user=user, device=device, token=form.cleaned_data["code"], request=request
+        )
+        if codes is not None:
+            return render(request, "accounts/backup_codes.html", {"codes": codes, "new": True})
+        form.add_error("code", _code_error(was_locked=was_locked))
+    uri = device.provisioning_uri(issuer=settings.OTP_ISSUER, label=settings.SITE_NAME)
+    return render(
+        request,
+        "accounts/two_factor_setup.html",
+        {
+            "form": form,
+            "qr_svg": segno.make(uri, error="m").svg_inline(
+                scale=5,
+                omitsize=True,
+                dark="#1f2a2e",
+                light="#ffffff",
+                title="QR code for your authenticator app",
+            ),
+            "secret": " ".join(
+                device.base32_secret[i : i + 4] for i in range(0, len(device.base32_secret), 4)
+            ),
+        },
+    )
+
+
+@login_required
+@reauthentication_required
+@require_POST
+def two_factor_disable(request: HttpRequest) -> HttpResponse:
+    try:
+        services.two_factor_disable(user=request.user, request=request)
+    except services.ServiceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Two-factor authentication is off.")
+    return redirect("account_two_factor")
+
+
+@login_required
+@reauthentication_required
+@require_POST
+def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
+    if not selectors.user_has_two_factor(request.user):
+        return redirect("account_two_factor")
+    codes = services.backup_codes_regenerate(user=request.user, request=request)
+    return render(request, "accounts/backup_codes.html", {"codes": codes, "new": False})
+
+
+@login_stage_required(stage=TwoFactorStage.key, redirect_urlname="account_login")
+@require_http_methods(["GET", "POST"])
+def two_factor_login(request: HttpRequest) -> HttpResponse:
+    """The second step of signing in, reached only from a correct password."""
+    stage = request._login_stage
+    user = stage.login.user
+    form = TwoFactorCodeForm(request.POST or None)
+    if request.method == "POST" and "cancel" in request.POST:
+        return stage.abort()
+    if request.method == "POST" and form.is_valid():
+        limited = ratelimit.consume_or_429(request, action="verify_two_factor", user=user)
+        if limited:
+            return limited
+        was_locked = any(
+            _locked(d)
+            for d in [
+                *TOTPDevice.objects.filter(user=user, confirmed=True),
+                *BackupCodeDevice.objects.filter(user=user, confirmed=True),
+            ]
+        )
+        device = services.two_factor_verify(
+            user=user, token=form.cleaned_data["code"], request=request
+        )
+        if device is not None:
+            response = stage.exit()
+            services.two_factor_mark_verified(request=request, device=device)
+            return response
+        form.add_error("code", _code_error(was_locked=was_locked))
+    return render(request, "accounts/two_factor_login.html", {"form": form})
+
+
+def _locked(device) -> bool:  # noqa: ANN001
+    """Still waiting out the delay after earlier wrong codes (any code is refused now)."""
+    allowed, details = device.verify_is_allowed()
+    return not allowed and bool(details and details.get("locked_until"))
+
+
+def _code_error(*, was_locked: bool) -> str:
+    # Every wrong code starts a delay (1 s, 2 s, 4 s...), so ask whether the device was
+    # locked *before* this code: only then was the code refused for coming too soon.
+    if was_locked:
+        return "Too many wrong codes. Please wait a little, then try a new code from your app."
+    return "That code didn't work. Check the time on your phone and try the newest code."
+
+
+# --- passwords --------------------------------------------------------------------------
+
+
+@method_decorator(login_required, name="dispatch")
+class PasswordChangeView(AllauthPasswordChangeView):
+    success_url = reverse_lazy("account_home")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.password_changed(request=self.request, user=form.user)
+        return response
+
+
+password_change = PasswordChangeView.as_view()
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset(request: HttpRequest) -> HttpResponse:
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        limited = ratelimit.consume_or_429(request, action="reset_password", key=email.lower())
+        if limited:
+            return limited
+        services.password_reset_request(email=email, request=request)
+        return redirect("account_reset_password_done")
+    return render(request, "account/password_reset.html", {"form": form})
+
+
+def password_reset_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "account/password_reset_done.html")
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset_with_backup_code(request: HttpRequest) -> HttpResponse:
+    form = BackupCodePasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        handle = form.cleaned_data["handle"]
+        limited = ratelimit.consume_or_429(
+            request, action="reset_password", key=f"backup:{handle.lower()}"
+        )
+        if limited:
+            return limited
+        if services.password_reset_with_backup_code(
+            handle=handle,
+            code=form.cleaned_data["code"],
+            new_password=form.cleaned_data["password1"],
+            request=request,
+        ):
+            messages.success(request, "Your password is changed. Please sign in.")
+            return redirect("account_login")
+        form.add_error(None, "That login handle and backup code don't match an account.")
+    return render(request, "accounts/password_reset_backup_code.html", {"form": form})
+
+
+class PasswordResetFromEmailView(PasswordResetConfirmView):
+    template_name = "account/password_reset_from_key.html"
+    success_url = reverse_lazy("account_login")
+    post_reset_login = False
+
+    def form_valid(self, form):
+        services.password_reset(
+            user=form.user,
+            new_password=form.cleaned_data["new_password1"],
+            method="email",
+            request=self.request,
+        )
+        messages.success(self.request, "Your password is changed. Please sign in.")
+        return HttpResponseRedirect(self.get_success_url())
+
+
+def password_reset_from_key(request: HttpRequest, uidb36: str, key: str) -> HttpResponse:
+    # Django's view expects a base64 user id; ours travels as base36 (allauth's style).
+    from django.utils.http import base36_to_int, urlsafe_base64_encode
+
+    try:
+        uidb64 = urlsafe_base64_encode(str(base36_to_int(uidb36)).encode())
+    except ValueError:
+        uidb64 = "invalid"
+    return PasswordResetFromEmailView.as_view()(request, uidb64=uidb64, token=key)
+
+
+def email_management_moved(request: HttpRequest) -> HttpResponse:
+    """allauth's own email pages would store addresses in clear: ours replace them."""
+    return redirect(reverse("account_email"))

@@ -35,6 +35,10 @@ _SUBJECT_TEXT = {
     Action.MEMBER_LEFT: "You left {group}.",
     Action.APPLICATION_SUBMITTED: "Your application to {group} was sent.",
     Action.APPLICATION_DECIDED: "A decision was made on your application to {group}.",
+    Action.APPLICATION_STARTED: "You started an application to {group}.",
+    Action.APPLICATION_INFO_REQUESTED: "The facilitators of {group} asked you something.",
+    Action.APPLICATION_INFO_PROVIDED: "You answered the facilitators of {group}.",
+    Action.APPLICATION_WITHDRAWN: "You withdrew your application to {group}.",
     Action.MODERATION_ACTION_TAKEN: "A facilitator of {group} took a moderation step about you.",
     # Looks at your data by someone else:
     Action.APPLICATION_ANSWERS_VIEWED: "A facilitator of {group} read your application answers.",

@@ -7,13 +7,14 @@ asgi.py runs these checks before serving, so Daphne will not start with a key mi
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 
 @checks.register(checks.Tags.security)
 def check_required_secrets(app_configs, **kwargs):
     errors = []
     for number, name in enumerate(settings.REQUIRED_SECRETS, start=1):
-        if not getattr(settings, name):
+        if not _is_set(name):
             errors.append(
                 checks.Error(
                     f"{name} is not set.",
@@ -45,3 +46,11 @@ def check_required_secrets(app_configs, **kwargs):
                 )
             )
     return errors
+
+
+def _is_set(name: str) -> bool:
+    try:
+        return bool(getattr(settings, name))
+    except ImproperlyConfigured:
+        # Django refuses to hand out an empty SECRET_KEY; that is "not set" too.
+        return False

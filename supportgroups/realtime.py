@@ -26,6 +26,15 @@ def broadcast_on_commit(group: str, message: dict[str, Any]) -> None:
     transaction.on_commit(send)
 
 
-def close_user_sockets_on_commit(user_id: int, *, reason: str) -> None:
-    """Tell every open socket of this user to close (logout, sign-out everywhere, ...)."""
-    broadcast_on_commit(user_group_name(user_id), {"type": "account.closed", "reason": reason})
+def close_user_sockets_on_commit(
+    user_id: int, *, reason: str, session_ids: list[str] | None = None
+) -> None:
+    """Tell this user's open sockets to close (logout, sign-out everywhere, ...).
+
+    ``session_ids`` (public ids of ended sessions) limits it to sockets opened by those
+    sessions; None means every socket of the person.
+    """
+    broadcast_on_commit(
+        user_group_name(user_id),
+        {"type": "account.closed", "reason": reason, "sessions": session_ids},
+    )

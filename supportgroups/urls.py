@@ -1,13 +1,29 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth.views import redirect_to_login
+from django.urls import include, path
+from django_otp.admin import OTPAdminSite
 
 from accounts import views as account_views
+from accounts.urls import auth_urlpatterns, privacy_urlpatterns
 from supportgroups import views
+
+# The Django admin requires a 2FA-verified session (django-otp), and signs in through
+# our own login pages rather than its own form.
+admin.site.__class__ = OTPAdminSite
+admin.site.login = lambda request, extra_context=None: redirect_to_login(  # noqa: ARG005
+    request.get_full_path()
+)
+admin.site.site_header = admin.site.site_title = "Support groups administration"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("leave/", account_views.leave_quickly, name="leave_quickly"),
+    path("accounts/", include(auth_urlpatterns)),
+    path("account/", include(privacy_urlpatterns)),
+    path("groups/", include("groups.urls")),
+    path("meetings/", include("meetings.urls")),
+    path("screening/", include("screening.urls")),
     path("admin/", admin.site.urls),
 ]
 

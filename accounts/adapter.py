@@ -1,0 +1,67 @@
+"""How allauth fits our privacy rules: handle-only accounts, audited, 2FA as a login stage."""
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.contrib.auth import logout as django_logout
+
+from accounts import services
+
+RESERVED_HANDLES = [
+    "admin",
+    "administrator",
+    "root",
+    "support",
+    "staff",
+    "moderator",
+    "facilitator",
+    "system",
+    "anonymous",
+    "deleted",
+    "removed",
+    "help",
+    "security",
+]
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        # One message for taken, reserved and banned handles: the answer is the same
+        # whichever it is.
+        "username_taken": "This login handle can't be used. Please choose another.",
+        "username_blacklisted": "This login handle can't be used. Please choose another.",
+        "too_many_login_attempts": (
+            "Too many attempts to sign in. Please wait a few minutes and try again."
+        ),
+    }
+
+    def clean_username(self, username, shallow=False):
+        if username.lower() in RESERVED_HANDLES:
+            raise self.validation_error("username_blacklisted")
+        return super().clean_username(username, shallow=shallow)
+
+    def save_user(self, request, user, form, commit=True):
+        user = super().save_user(request, user, form, commit=commit)
+        if commit:
+            services.account_record_signup(user=user, request=request)
+        return user
+
+    def login(self, request, user):
+        super().login(request, user)
+        services.session_start(request=request, user=user)
+
+    def logout(self, request):
+        services.session_logout(request=request)
+        # services.session_logout already called Django's logout; this keeps allauth's
+        # own expectations when the session was already anonymous.
+        if request.user.is_authenticated:
+            django_logout(request)
+
+    def authentication_failed(self, request, **credentials):
+        services.login_record_failure(request=request, handle=credentials.get("username", ""))
+
+    def get_login_stages(self):
+        return [*super().get_login_stages(), "accounts.stages.TwoFactorStage"]
+
+    def get_client_ip(self, request):
+        # Daphne (with --proxy-headers behind our proxy) has already resolved the client.
+        return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - not a bind

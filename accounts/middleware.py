@@ -1,0 +1,135 @@
+"""Session timeouts and the 2FA rule, applied to every request."""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.contrib.messages.storage import default_storage
+from django.shortcuts import redirect
+from django.urls import resolve
+from django.urls.exceptions import Resolver404
+
+from accounts.selectors import user_has_two_factor, user_requires_two_factor
+from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
+
+# Refresh "last seen" at most this often, so sessions are not written on every request.
+LAST_SEEN_RESOLUTION = 60
+
+
+def _tell(request, response, text: str):  # noqa: ANN001, ANN202
+    """A message shown on the next page, from a middleware that answers on its own.
+
+    These middlewares sit before MessageMiddleware and return early, so neither
+    ``request._messages`` nor MessageMiddleware's saving of it can be relied on.
+    """
+    storage = getattr(request, "_messages", None)
+    if storage is None:
+        storage = default_storage(request)
+    storage.add(messages.INFO, text)
+    storage.update(response)
+    return response
+
+
+def session_expired(session) -> str | None:  # noqa: ANN001
+    """Why this signed-in session must end now ("idle", "absolute"), or None."""
+    now = time.time()
+    started = session.get(STARTED_KEY)
+    last_seen = session.get(LAST_SEEN_KEY, started)
+    if started is None:
+        return None
+    if now - started > settings.SESSION_ABSOLUTE_TIMEOUT:
+        return "absolute"
+    if last_seen is not None and now - last_seen > settings.SESSION_IDLE_TIMEOUT:
+        return "idle"
+    return None
+
+
+class SessionPolicyMiddleware:
+    """Idle and absolute timeouts; keeps "last seen" for the sessions page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            reason = session_expired(request.session)
+            if reason:
+                logout(request)
+                return _tell(
+                    request,
+                    redirect_to_login(request.get_full_path()),
+                    "You were signed out after a while without activity, to keep your account safe."
+                    if reason == "idle"
+                    else "You were signed out because this session had lasted a long time.",
+                )
+            last_seen = request.session.get(LAST_SEEN_KEY) or 0
+            if time.time() - last_seen > LAST_SEEN_RESOLUTION:
+                request.session[LAST_SEEN_KEY] = time.time()
+        return self.get_response(request)
+
+
+# Pages a signed-in person may reach before their second factor is in place.
+TWO_FACTOR_EXEMPT_URL_NAMES = frozenset(
+    {
+        "home",
+        "healthz",
+        "leave_quickly",
+        "account_logout",
+        "account_two_factor_setup",
+        "account_two_factor_login",
+        "account_reauthenticate",
+        "javascript-catalog",
+    }
+)
+
+
+class TwoFactorMiddleware:
+    """Facilitators and admins reach nothing else until their session is 2FA-verified.
+
+    Also: a session of someone who has 2FA but was not verified by it (signed in before
+    they turned it on elsewhere) is ended.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and not user.is_verified():
+            exempt = self._exempt(request)
+            # Set-up stays closed to such a session: enrolling there would replace the
+            # person's authenticator without ever asking for a code from it.
+            if exempt and not self._is_set_up(request):
+                return self.get_response(request)
+            if user_has_two_factor(user):
+                logout(request)
+                return _tell(
+                    request,
+                    redirect("account_login"),
+                    "Please sign in again with your authenticator app.",
+                )
+            if not exempt and user_requires_two_factor(user):
+                return _tell(
+                    request,
+                    redirect("account_two_factor_setup"),
+                    "Your role needs two-factor authentication. Set it up to continue.",
+                )
+        return self.get_response(request)
+
+    @staticmethod
+    def _is_set_up(request) -> bool:  # noqa: ANN001
+        try:
+            return resolve(request.path_info).url_name == "account_two_factor_setup"
+        except Resolver404:
+            return False
+
+    @staticmethod
+    def _exempt(request) -> bool:  # noqa: ANN001
+        if request.path.startswith(settings.STATIC_URL):
+            return True
+        try:
+            return resolve(request.path_info).url_name in TWO_FACTOR_EXEMPT_URL_NAMES
+        except Resolver404:
+            return True

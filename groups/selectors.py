@@ -1,0 +1,152 @@
+"""Who may see and do what in a group: one named helper per rule.
+
+A person who may not see a group gets a 404, never a 403: a 403 would confirm that an
+unlisted group (or someone's membership) exists.
+"""
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+
+from groups.models import (
+    CURRENT_STATUSES,
+    AgreementVersion,
+    Group,
+    Membership,
+    Role,
+    Signature,
+    Status,
+)
+
+
+def user_facilitates_any_group(user) -> bool:  # noqa: ANN001
+    return Membership.objects.filter(
+        user=user, role=Role.FACILITATOR, status__in=CURRENT_STATUSES
+    ).exists()
+
+
+def listed_groups(*, topic: str = "", query: str = "") -> QuerySet[Group]:
+    groups = Group.objects.filter(listed=True).prefetch_related("guidelines")
+    if topic:
+        groups = groups.filter(topic=topic)
+    if query:
+        groups = groups.filter(
+            Q(name__icontains=query)
+            | Q(description__icontains=query)
+            | Q(eligibility__icontains=query)
+        )
+    return groups.annotate(
+        member_count=Count("memberships", filter=Q(memberships__status__in=CURRENT_STATUSES))
+    )
+
+
+def public_group_or_404(slug: str) -> Group:
+    """A listed group's public page."""
+    try:
+        return Group.objects.get(slug=slug, listed=True)
+    except Group.DoesNotExist:
+        raise Http404 from None
+
+
+def group_by_link_or_404(token: str) -> Group:
+    """Any group, through its private link (how unlisted groups are reached)."""
+    try:
+        return Group.objects.get(link_token=token)
+    except Group.DoesNotExist:
+        raise Http404 from None
+
+
+def membership_for_user_or_404(user, slug: str) -> Membership:  # noqa: ANN001
+    """The person's own current place in the group named by ``slug``."""
+    if not user.is_authenticated:
+        raise Http404
+    membership = (
+        Membership.objects.select_related("group")
+        .filter(user=user, group__slug=slug, status__in=CURRENT_STATUSES)
+        .first()
+    )
+    if membership is None:
+        raise Http404
+    return membership
+
+
+def facilitation_for_user_or_404(user, slug: str) -> Membership:  # noqa: ANN001
+    """The person's facilitator membership of the group (2FA is enforced by middleware)."""
+    membership = membership_for_user_or_404(user, slug)
+    if membership.role != Role.FACILITATOR:
+        raise Http404
+    return membership
+
+
+def group_for_manager_or_404(user, slug: str) -> tuple[Group, Membership | None]:  # noqa: ANN001
+    """Facilitators of the group and site admins may manage it."""
+    if not user.is_authenticated:
+        raise Http404
+    membership = (
+        Membership.objects.select_related("group")
+        .filter(user=user, group__slug=slug, status__in=CURRENT_STATUSES, role=Role.FACILITATOR)
+        .first()
+    )
+    if membership is not None:
+        return membership.group, membership
+    if user.is_staff:
+        try:
+            return Group.objects.get(slug=slug), None
+        except Group.DoesNotExist:
+            raise Http404 from None
+    raise Http404
+
+
+def current_agreement(group: Group) -> AgreementVersion | None:
+    return group.agreements.order_by("-version").first()
+
+
+def membership_has_signed_current(membership: Membership) -> bool:
+    agreement = current_agreement(membership.group)
+    return agreement is not None and membership.signatures.filter(agreement=agreement).exists()
+
+
+def membership_may_enter_meetings(membership: Membership) -> bool:
+    """Active (or muted: they may read) members who chose a pseudonym and signed the
+    current agreement. Suspended, removed and departed members may not."""
+    return (
+        membership.status in (Status.ACTIVE, Status.MUTED)
+        and bool(membership.pseudonym)
+        and membership_has_signed_current(membership)
+    )
+
+
+def memberships_of_user(user) -> QuerySet[Membership]:  # noqa: ANN001
+    """ "My groups": each membership with whether the current agreement is signed."""
+    # Nested subquery: the outer-outer reference is the membership's group.
+    latest = AgreementVersion.objects.filter(group=OuterRef(OuterRef("group"))).order_by("-version")
+    signed_latest = Signature.objects.filter(
+        membership=OuterRef("pk"),
+        agreement=latest.values("pk")[:1],
+    )
+    return (
+        Membership.objects.filter(user=user, status__in=CURRENT_STATUSES)
+        .select_related("group")
+        .annotate(signed_current=Exists(signed_latest))
+        .order_by("group__name")
+    )
+
+
+def group_members(group: Group) -> QuerySet[Membership]:
+    """The people in a group as its facilitators see them: pseudonyms, never identities."""
+    latest = AgreementVersion.objects.filter(group=group).order_by("-version").values("pk")[:1]
+    return (
+        Membership.objects.filter(group=group, status__in=CURRENT_STATUSES)
+        .annotate(
+            signed_current=Exists(
+                Signature.objects.filter(membership=OuterRef("pk"), agreement=latest)
+            )
+        )
+        .order_by("pseudonym")
+    )
+
+
+def group_has_room(group: Group) -> bool:
+    if group.capacity is None:
+        return True
+    taken = group.memberships.filter(status__in=CURRENT_STATUSES, role=Role.MEMBER).count()
+    return taken < group.capacity

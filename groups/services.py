@@ -1,0 +1,421 @@
+"""Every change to groups, memberships, guidelines and agreements.
+
+Each function is one transaction that writes its audit event; socket notifications go
+out only after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import User
+from audit.events import Action
+from audit.services import record_event
+from groups.models import (
+    CURRENT_STATUSES,
+    AgreementVersion,
+    Group,
+    Guideline,
+    Invitation,
+    Membership,
+    Role,
+    Signature,
+    Status,
+)
+from groups.pseudonyms import clean_pseudonym, pseudonym_key
+from groups.selectors import current_agreement
+from supportgroups.realtime import broadcast_on_commit, user_group_name
+
+PSEUDONYM_CHANGE_INTERVAL = timedelta(days=1)
+INVITATION_LIFETIME = timedelta(days=14)
+
+GROUP_FIELDS = (
+    "name",
+    "topic",
+    "description",
+    "eligibility",
+    "meeting_rhythm",
+    "listed",
+    "capacity",
+    "show_member_count",
+    "retention",
+    "crisis_resources",
+    "reapply_cooldown_days",
+    "requires_screening",
+)
+
+
+class GroupError(Exception):
+    """Not allowed now; the message is for the person."""
+
+
+# --- groups -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def group_create(
+    *,
+    actor: User,
+    guidelines: list[str],
+    agreement_text: str,
+    agreement_summary: str = "",
+    **fields: Any,
+) -> Group:
+    group = Group(**{name: fields[name] for name in GROUP_FIELDS if name in fields})
+    group.slug = _unique_slug(group.name)
+    group.save()
+    record_event(action=Action.GROUP_CREATED, actor=actor, target=group, group_id=group.pk)
+    guidelines_replace(group=group, actor=actor, rules=guidelines)
+    agreement_publish(group=group, actor=actor, text=agreement_text, summary=agreement_summary)
+    return group
+
+
+@transaction.atomic
+def group_update(*, group: Group, actor: User, **fields: Any) -> Group:
+    changed = [
+        name for name in GROUP_FIELDS if name in fields and getattr(group, name) != fields[name]
+    ]
+    for name in changed:
+        setattr(group, name, fields[name])
+    if changed:
+        group.save(update_fields=changed)
+        record_event(
+            action=Action.GROUP_EDITED,
+            actor=actor,
+            target=group,
+            group_id=group.pk,
+            extra={"fields": changed},
+        )
+    return group
+
+
+@transaction.atomic
+def group_link_reset(*, group: Group, actor: User) -> Group:
+    """A new private link; the old one stops working."""
+    group.link_token = secrets.token_urlsafe(16)
+    group.save(update_fields=["link_token"])
+    record_event(
+        action=Action.GROUP_EDITED,
+        actor=actor,
+        target=group,
+        group_id=group.pk,
+        extra={"fields": ["link_token"]},
+    )
+    return group
+
+
+@transaction.atomic
+def guidelines_replace(*, group: Group, actor: User, rules: list[str]) -> list[Guideline]:
+    rules = [rule.strip() for rule in rules if rule.strip()]
+    if not rules:
+        raise GroupError("A group needs at least one guideline.")
+    group.guidelines.all().delete()
+    created = Guideline.objects.bulk_create(
+        Guideline(group=group, number=number, text=text)
+        for number, text in enumerate(rules, start=1)
+    )
+    record_event(
+        action=Action.GROUP_EDITED,
+        actor=actor,
+        target=group,
+        group_id=group.pk,
+        extra={"fields": ["guidelines"], "rules": len(created)},
+    )
+    return created
+
+
+@transaction.atomic
+def agreement_publish(
+    *, group: Group, actor: User, text: str, summary: str = ""
+) -> AgreementVersion:
+    """A new version; every member signs it again before their next meeting."""
+    if not text.strip():
+        raise GroupError("The agreement can't be empty.")
+    # Lock the group row so two facilitators publishing at once get versions n and n+1.
+    Group.objects.select_for_update().filter(pk=group.pk).first()
+    latest = group.agreements.order_by("-version").first()
+    agreement = AgreementVersion.objects.create(
+        group=group,
+        version=(latest.version + 1) if latest else 1,
+        text=text.strip(),
+        summary=summary.strip(),
+        published_by=actor,
+    )
+    record_event(
+        action=Action.AGREEMENT_PUBLISHED,
+        actor=actor,
+        target=agreement,
+        group_id=group.pk,
+        extra={"version": agreement.version},
+    )
+    if latest is not None:
+        # Members in a meeting must stop and re-sign (the meetings consumer listens).
+        for user_id in group.memberships.filter(status__in=CURRENT_STATUSES).values_list(
+            "user_id", flat=True
+        ):
+            broadcast_on_commit(
+                user_group_name(user_id),
+                {"type": "group.agreement_changed", "group": group.pk},
+            )
+    return agreement
+
+
+# --- facilitators -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def facilitator_appoint(*, group: Group, actor: User, user: User) -> Membership:
+    """Make someone a facilitator (admins only). They choose their pseudonym like anyone."""
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        group=group, user=user, defaults={"role": Role.FACILITATOR}
+    )
+    if not created:
+        membership.role = Role.FACILITATOR
+        if membership.status in (Status.LEFT, Status.REMOVED):
+            membership.status = Status.PENDING_AGREEMENT
+        membership.save(update_fields=["role", "status"])
+    record_event(
+        action=Action.FACILITATOR_APPOINTED,
+        actor=actor,
+        subject=user,
+        target=membership,
+        group_id=group.pk,
+    )
+    return membership
+
+
+@transaction.atomic
+def facilitator_remove(*, membership: Membership, actor: User) -> Membership:
+    membership.role = Role.MEMBER
+    membership.save(update_fields=["role"])
+    record_event(
+        action=Action.FACILITATOR_REMOVED,
+        actor=actor,
+        subject=membership.user,
+        target=membership,
+        group_id=membership.group_id,
+    )
+    _notify_membership_changed(membership)
+    return membership
+
+
+# --- memberships ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_create(*, group: Group, user: User, actor: User | None, reason: str) -> Membership:
+    """Give someone a place (screening approval or an accepted invitation).
+
+    They then choose a pseudonym and sign the agreement. A former member gets their old
+    row back, so one person never holds two places in a group.
+    """
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        group=group, user=user
+    )
+    if not created:
+        if membership.is_current:
+            raise GroupError("You already have a place in this group.")
+        membership.status = Status.PENDING_AGREEMENT
+        membership.joined_at = timezone.now()
+        membership.save(update_fields=["status", "joined_at"])
+    record_event(
+        action=Action.MEMBERSHIP_CREATED,
+        actor=actor or user,
+        subject=user,
+        target=membership,
+        group_id=group.pk,
+        extra={"via": reason},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_take_place(
+    *, membership: Membership, pseudonym: str, typed_name: str, guidelines_acknowledged: bool
+) -> Membership:
+    """The first step inside a group: choose a pseudonym and sign the current agreement."""
+    membership = (
+        Membership.objects.select_for_update().select_related("group", "user").get(pk=membership.pk)
+    )
+    if not membership.pseudonym:
+        _set_pseudonym(membership, pseudonym)
+    agreement_sign(
+        membership=membership,
+        typed_name=typed_name,
+        guidelines_acknowledged=guidelines_acknowledged,
+    )
+    return membership
+
+
+@transaction.atomic
+def agreement_sign(
+    *, membership: Membership, typed_name: str, guidelines_acknowledged: bool
+) -> Signature:
+    agreement = current_agreement(membership.group)
+    if agreement is None:
+        raise GroupError("This group has no agreement to sign yet.")
+    if not guidelines_acknowledged:
+        raise ValidationError(
+            {"guidelines_acknowledged": "Please confirm you have read the guidelines."}
+        )
+    if pseudonym_key(typed_name) != membership.pseudonym_key or not membership.pseudonym:
+        raise ValidationError(
+            {"typed_name": "Please type your name in this group exactly as chosen."}
+        )
+    signature, created = Signature.objects.get_or_create(
+        membership=membership,
+        agreement=agreement,
+        defaults={"typed_name": typed_name.strip(), "guidelines_acknowledged": True},
+    )
+    if membership.status == Status.PENDING_AGREEMENT:
+        membership.status = Status.ACTIVE
+        membership.save(update_fields=["status"])
+    if created:
+        record_event(
+            action=Action.AGREEMENT_SIGNED,
+            actor=membership.user,
+            subject=membership.user,
+            target=signature,
+            group_id=membership.group_id,
+            extra={"version": agreement.version},
+        )
+    return signature
+
+
+@transaction.atomic
+def pseudonym_change(*, membership: Membership, pseudonym: str) -> Membership:
+    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    if membership.pseudonym_changed_at and (
+        timezone.now() - membership.pseudonym_changed_at < PSEUDONYM_CHANGE_INTERVAL
+    ):
+        raise ValidationError({"pseudonym": "You can change your name in a group once a day."})
+    old_key = membership.pseudonym_key
+    _set_pseudonym(membership, pseudonym, is_change=True)
+    if membership.pseudonym_key != old_key:
+        record_event(
+            action=Action.PSEUDONYM_CHANGED,
+            actor=membership.user,
+            subject=membership.user,
+            target=membership,
+            group_id=membership.group_id,
+        )
+        _notify_membership_changed(membership)
+    return membership
+
+
+@transaction.atomic
+def membership_leave(*, membership: Membership) -> Membership:
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if not membership.is_current:
+        raise GroupError("You are not in this group.")
+    membership.status = Status.LEFT
+    membership.role = Role.MEMBER
+    membership.save(update_fields=["status", "role"])
+    record_event(
+        action=Action.MEMBER_LEFT,
+        actor=membership.user,
+        subject=membership.user,
+        target=membership,
+        group_id=membership.group_id,
+    )
+    _notify_membership_changed(membership)
+    return membership
+
+
+# --- invitations ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invitation_create(*, group: Group, actor: User, note: str = "") -> tuple[Invitation, str]:
+    """Returns the invitation and its token, which is shown once and stored only hashed."""
+    token = secrets.token_urlsafe(24)
+    invitation = Invitation.objects.create(
+        group=group,
+        token_hash=_token_hash(token),
+        note=note.strip(),
+        created_by=actor,
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    record_event(
+        action=Action.MEMBERSHIP_CHANGED,
+        actor=actor,
+        target=invitation,
+        group_id=group.pk,
+        extra={"invitation": "created"},
+    )
+    return invitation, token
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    return Invitation.objects.select_related("group").filter(token_hash=_token_hash(token)).first()
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> Membership:
+    invitation = (
+        Invitation.objects.select_for_update().filter(token_hash=_token_hash(token)).first()
+    )
+    if invitation is None or not invitation.is_usable:
+        raise GroupError("This invitation has expired or has already been used.")
+    membership = membership_create(
+        group=invitation.group, user=user, actor=None, reason="invitation"
+    )
+    invitation.used_at = timezone.now()
+    invitation.save(update_fields=["used_at"])
+    return membership
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _set_pseudonym(membership: Membership, pseudonym: str, *, is_change: bool = False) -> None:
+    cleaned = clean_pseudonym(pseudonym, login_handle=membership.user.username)
+    key = pseudonym_key(cleaned)
+    taken = Membership.objects.filter(group_id=membership.group_id, pseudonym_key=key).exclude(
+        pk=membership.pk
+    )
+    if taken.exists():
+        raise ValidationError(
+            {
+                "pseudonym": "Someone in this group already uses that name, "
+                "or one that looks the same. Please choose another."
+            }
+        )
+    membership.pseudonym = cleaned
+    membership.pseudonym_key = key
+    if is_change:
+        membership.pseudonym_changed_at = timezone.now()
+    try:
+        with transaction.atomic():
+            membership.save(update_fields=["pseudonym", "pseudonym_key", "pseudonym_changed_at"])
+    except IntegrityError:
+        raise ValidationError(
+            {"pseudonym": "Someone has just taken that name. Please choose another."}
+        ) from None
+
+
+def _notify_membership_changed(membership: Membership) -> None:
+    broadcast_on_commit(
+        user_group_name(membership.user_id),
+        {"type": "group.membership_changed", "group": membership.group_id},
+    )
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "group"
+    slug, counter = base, 2
+    while Group.objects.filter(slug=slug).exists():
+        slug, counter = f"{base}-{counter}", counter + 1
+    return slug

@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand
+
+from meetings.services import messages_purge_expired
+
+
+class Command(BaseCommand):
+    help = (
+        "Apply every group's message retention: wipe the rooms of ended meetings under "
+        '"delete when the meeting ends", and delete messages older than 7/30/90 days '
+        "under those policies. Idempotent; run it every few minutes."
+    )
+
+    def handle(self, *args, **options):
+        result = messages_purge_expired()
+        self.stdout.write(
+            f"Deleted {result.messages_deleted} message(s); wiped "
+            f"{result.meetings_wiped} ended meeting room(s)."
+        )

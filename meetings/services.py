@@ -1,0 +1,305 @@
+"""Scheduling, opening and closing meetings; posting messages; presence; retention.
+
+Every message is committed with its per-meeting ``seq`` before it is broadcast (on
+commit): the database is the truth, the channel layer only a delivery hint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from audit.events import Action
+from audit.services import record_event
+from groups.models import Group, Membership, Retention
+from meetings.models import Attendance, Meeting, Message, Presence, Recurrence
+from meetings.selectors import membership_may_send, present_pseudonyms, room_refusal
+from supportgroups.realtime import broadcast_on_commit
+
+RECURRENCE_STEP = {
+    Recurrence.WEEKLY: timedelta(weeks=1),
+    Recurrence.FORTNIGHTLY: timedelta(weeks=2),
+}
+RETENTION_DAYS = {Retention.DAYS_7: 7, Retention.DAYS_30: 30, Retention.DAYS_90: 90}
+
+
+class RoomError(Exception):
+    """A refused room action, with a stable code for the client and a human message."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def room_group_name(meeting_id: int) -> str:
+    return f"meeting.{meeting_id}"
+
+
+# --- scheduling ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def meeting_schedule(
+    *,
+    group: Group,
+    actor: User,
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    recurrence: str = Recurrence.NONE,
+    occurrences: int = 1,
+) -> list[Meeting]:
+    if ends_at <= starts_at:
+        raise RoomError("invalid_times", "The meeting must end after it starts.")
+    if recurrence == Recurrence.NONE:
+        occurrences = 1
+    step = RECURRENCE_STEP.get(recurrence, timedelta(0))
+    first = Meeting(
+        group=group, title=title, starts_at=starts_at, ends_at=ends_at, recurrence=recurrence
+    )
+    meetings = [first] + [
+        Meeting(
+            group=group,
+            title=title,
+            starts_at=starts_at + step * n,
+            ends_at=ends_at + step * n,
+            recurrence=recurrence,
+            series=first.series,
+        )
+        for n in range(1, occurrences)
+    ]
+    Meeting.objects.bulk_create(meetings)
+    record_event(
+        action=Action.MEETING_SCHEDULED,
+        actor=actor,
+        target=meetings[0],
+        group_id=group.pk,
+        extra={"occurrences": len(meetings), "recurrence": recurrence},
+    )
+    return meetings
+
+
+@transaction.atomic
+def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
+    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    if meeting.has_ended():
+        raise RoomError("meeting_closed", "This meeting has already ended.")
+    if meeting.opened_at is None:
+        meeting.opened_at = timezone.now()
+        meeting.save(update_fields=["opened_at"])
+        record_event(
+            action=Action.MEETING_OPENED, actor=actor, target=meeting, group_id=meeting.group_id
+        )
+    return meeting
+
+
+@transaction.atomic
+def meeting_close(*, meeting: Meeting, actor: User | None) -> Meeting:
+    """Close the room now: everyone in it is told, and under "delete when the meeting
+    ends" its messages are wiped."""
+    meeting = Meeting.objects.select_for_update().select_related("group").get(pk=meeting.pk)
+    if meeting.closed_at is None:
+        meeting.closed_at = timezone.now()
+        meeting.save(update_fields=["closed_at"])
+        record_event(
+            action=Action.MEETING_CLOSED, actor=actor, target=meeting, group_id=meeting.group_id
+        )
+    if meeting.group.retention == Retention.MEETING_END:
+        _purge_meeting_messages(meeting)
+    broadcast_on_commit(
+        room_group_name(meeting.pk), {"type": "room.closed", "reason": "meeting_closed"}
+    )
+    return meeting
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    message: Message
+    created: bool  # False when the client id was already stored (a retry)
+
+
+def message_post(
+    *, meeting_id: int, membership_id: int, client_id: str, body: str
+) -> PostedMessage:
+    """Store a message once (idempotent per client id) and broadcast it after commit."""
+    try:
+        return _message_post(
+            meeting_id=meeting_id, membership_id=membership_id, client_id=client_id, body=body
+        )
+    except IntegrityError:
+        # Two sockets retried the same client id at the same moment: the other won.
+        existing = Message.objects.get(meeting_id=meeting_id, client_id=client_id)
+        return PostedMessage(existing, created=False)
+
+
+@transaction.atomic
+def _message_post(
+    *, meeting_id: int, membership_id: int, client_id: str, body: str
+) -> PostedMessage:
+    membership = Membership.objects.select_related("group", "user").filter(pk=membership_id).first()
+    if membership is None:
+        raise RoomError("not_a_member", _REFUSAL_TEXT["not_a_member"])
+    # The meeting row lock hands out seq numbers one at a time, in commit order.
+    meeting = Meeting.objects.select_for_update().get(pk=meeting_id)
+    existing = Message.objects.filter(meeting=meeting, client_id=client_id).first()
+    if existing is not None:
+        if existing.author_id != membership.pk:
+            raise RoomError("duplicate_client_id", "That message id is already used.")
+        return PostedMessage(existing, created=False)
+    refusal = room_refusal(meeting, membership)
+    if refusal:
+        raise RoomError(refusal, _REFUSAL_TEXT.get(refusal, "You can't post here now."))
+    if not membership_may_send(membership):
+        raise RoomError("muted", "A facilitator has muted you: you can read but not send.")
+    if not _rate_allows(membership.pk):
+        raise RoomError(
+            "rate_limited",
+            f"Please slow down: at most {settings.CHAT_RATE_LIMIT_MESSAGES} messages every "
+            f"{settings.CHAT_RATE_LIMIT_SECONDS} seconds.",
+        )
+    meeting.last_seq += 1
+    meeting.save(update_fields=["last_seq"])
+    message = Message.objects.create(
+        meeting=meeting, seq=meeting.last_seq, client_id=client_id, author=membership, body=body
+    )
+    broadcast_on_commit(
+        room_group_name(meeting.pk), {"type": "room.message", **message_event(message)}
+    )
+    return PostedMessage(message, created=True)
+
+
+def message_event(message: Message) -> dict:
+    """How a message travels to sockets (and is replayed on resume)."""
+    hidden = message.hidden_at is not None
+    removed = message.author_id is None
+    return {
+        "seq": message.seq,
+        "client_id": message.client_id,
+        "author_membership": message.author_id,
+        "author": "[removed]" if removed else message.author.pseudonym,
+        "body": None if hidden else ("[removed]" if removed else message.body),
+        "hidden": hidden,
+        "sent_at": message.created_at.isoformat(),
+    }
+
+
+def _rate_allows(membership_id: int) -> bool:
+    window = settings.CHAT_RATE_LIMIT_SECONDS
+    key = f"chat-rate:{membership_id}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=window * 2)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window * 2)
+        count = 1
+    return count <= settings.CHAT_RATE_LIMIT_MESSAGES
+
+
+_REFUSAL_TEXT = {
+    "suspended": "You are suspended from this group's meetings for now.",
+    "agreement_required": "Please sign the group's current agreement before joining.",
+    "not_a_member": "You are not a member of this group.",
+    "meeting_closed": "This meeting is not open.",
+}
+
+
+def refusal_text(code: str) -> str:
+    return _REFUSAL_TEXT.get(code, "You can't join this meeting now.")
+
+
+# --- presence and attendance ------------------------------------------------------------------
+
+
+@transaction.atomic
+def presence_join(*, meeting: Meeting, membership: Membership, channel_name: str) -> None:
+    Presence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"meeting": meeting, "membership": membership, "seen_at": timezone.now()},
+    )
+    attendance, created = Attendance.objects.get_or_create(meeting=meeting, membership=membership)
+    if not created:
+        attendance.last_seen_at = timezone.now()
+        attendance.save(update_fields=["last_seen_at"])
+    _broadcast_presence(meeting)
+
+
+def presence_heartbeat(*, channel_name: str) -> None:
+    Presence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+
+
+@transaction.atomic
+def presence_leave(*, meeting: Meeting, membership: Membership, channel_name: str) -> None:
+    Presence.objects.filter(channel_name=channel_name).delete()
+    Attendance.objects.filter(meeting=meeting, membership=membership).update(
+        last_seen_at=timezone.now()
+    )
+    _broadcast_presence(meeting)
+
+
+def _broadcast_presence(meeting: Meeting) -> None:
+    broadcast_on_commit(
+        room_group_name(meeting.pk),
+        {"type": "room.presence", "present": present_pseudonyms(meeting)},
+    )
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    meetings_wiped: int
+    messages_deleted: int
+
+
+@transaction.atomic
+def messages_purge_expired(*, now: datetime | None = None) -> PurgeResult:
+    """Apply every group's retention policy. Safe to run as often as you like."""
+    now = now or timezone.now()
+    deleted = 0
+    ended = (
+        Meeting.objects.select_related("group")
+        .filter(
+            group__retention=Retention.MEETING_END,
+            messages_purged_at__isnull=True,
+        )
+        .exclude(closed_at__isnull=True, ends_at__gt=now)
+    )
+    wiped = 0
+    for meeting in ended:
+        deleted += _purge_meeting_messages(meeting, now=now)
+        wiped += 1
+    for retention, days in RETENTION_DAYS.items():
+        deleted += Message.objects.filter(
+            meeting__group__retention=retention, created_at__lt=now - timedelta(days=days)
+        ).delete()[0]
+    if deleted or wiped:
+        record_event(
+            action=Action.MESSAGES_PURGED,
+            extra={"messages_deleted": deleted, "meetings_wiped": wiped},
+        )
+    return PurgeResult(meetings_wiped=wiped, messages_deleted=deleted)
+
+
+def _purge_meeting_messages(meeting: Meeting, *, now: datetime | None = None) -> int:
+    deleted = meeting.messages.all().delete()[0]
+    meeting.messages_purged_at = now or timezone.now()
+    meeting.save(update_fields=["messages_purged_at"])
+    return deleted
+
+
+@transaction.atomic
+def messages_remove_for_user(*, user: User) -> int:
+    """When an account is deleted: its messages stay in place as "[removed]", with no body."""
+    return Message.objects.filter(author__user=user).update(body=None, author=None)

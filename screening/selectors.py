@@ -1,0 +1,81 @@
+"""Who may see which application: one helper per rule. Refusals are 404s."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from groups.models import Group, Membership
+from groups.selectors import facilitation_for_user_or_404
+from screening.models import OPEN_STATUSES, Application, ApplicationStatus
+
+
+def group_for_applying_or_404(user, slug: str, link_token: str = "") -> Group:  # noqa: ANN001
+    """Listed groups, unlisted ones through their private link, or any group the person
+    already has an application to."""
+    group = Group.objects.filter(slug=slug).first()
+    if group is None:
+        raise Http404
+    if group.listed or (link_token and link_token == group.link_token):
+        return group
+    if user.is_authenticated and Application.objects.filter(group=group, applicant=user).exists():
+        return group
+    raise Http404
+
+
+def open_application(group: Group, user) -> Application | None:  # noqa: ANN001
+    return Application.objects.filter(group=group, applicant=user, status__in=OPEN_STATUSES).first()
+
+
+def applications_of_user(user) -> QuerySet[Application]:  # noqa: ANN001
+    return (
+        Application.objects.filter(applicant=user).select_related("group").order_by("-updated_at")
+    )
+
+
+def application_for_applicant_or_404(user, application_id: int) -> Application:  # noqa: ANN001
+    application = (
+        Application.objects.select_related("group", "questionnaire")
+        .filter(pk=application_id, applicant=user)
+        .first()
+    )
+    if application is None:
+        raise Http404
+    return application
+
+
+def applications_with_news(user) -> int:  # noqa: ANN001
+    if not user.is_authenticated:
+        return 0
+    return sum(
+        1
+        for a in Application.objects.filter(applicant=user).only(
+            "updated_at", "seen_by_applicant_at"
+        )
+        if a.has_news
+    )
+
+
+def application_for_facilitator_or_404(
+    user,
+    slug: str,
+    application_id: int,  # noqa: ANN001
+) -> tuple[Application, Membership]:
+    facilitator = facilitation_for_user_or_404(user, slug)
+    application = (
+        Application.objects.select_related("group", "questionnaire", "applicant")
+        .filter(pk=application_id, group=facilitator.group)
+        .exclude(status=ApplicationStatus.DRAFT)
+        .first()
+    )
+    if application is None:
+        raise Http404
+    return application, facilitator
+
+
+def review_queue(group: Group, status: str) -> QuerySet[Application]:
+    """Oldest first: the person who has waited longest comes first."""
+    queryset = Application.objects.filter(group=group).exclude(status=ApplicationStatus.DRAFT)
+    if status:
+        queryset = queryset.filter(status=status)
+    if status == ApplicationStatus.WAITLISTED:
+        return queryset.order_by("waitlisted_at", "pk")
+    return queryset.order_by("submitted_at", "pk")

@@ -1,0 +1,333 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.services import request_ip
+from groups.selectors import current_agreement, facilitation_for_user_or_404
+from screening import selectors, services
+from screening.answers import AnswerErrors
+from screening.forms import (
+    ApplicationForm,
+    DecisionForm,
+    DeclineForm,
+    InfoRequestForm,
+    InfoResponseForm,
+    NoteForm,
+    QuestionFormSet,
+)
+from screening.models import ApplicationStatus
+
+S = ApplicationStatus
+
+
+# --- applying --------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def apply(request: HttpRequest, slug: str) -> HttpResponse:
+    link = request.POST.get("link") or request.GET.get("link", "")
+    group = selectors.group_for_applying_or_404(request.user, slug, link)
+    application = selectors.open_application(group, request.user)
+    if application is not None and application.status != S.DRAFT:
+        return redirect("screening:application", application_id=application.pk)
+    questionnaire = (
+        application.questionnaire if application else services.questionnaire_current(group=group)
+    )
+    questions = list(questionnaire.questions.all())
+    initial = {
+        f"q_{key}": value
+        for key, value in ((application.answers or {}) if application else {}).items()
+    }
+    form = ApplicationForm(questions, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        submit = "submit" in request.POST
+        try:
+            application = application or services.application_start(
+                group=group, applicant=request.user
+            )
+            services.application_save(
+                application=application, answers=form.raw_answers(request.POST), submit=submit
+            )
+        except services.ScreeningError as error:
+            form.add_error(None, str(error))
+        except AnswerErrors as problems:
+            for question_id, text in problems.errors.items():
+                form.add_error(f"q_{question_id}" if question_id else None, text)
+        else:
+            if submit:
+                messages.success(
+                    request,
+                    "Your application is sent. The facilitators will read "
+                    "it in confidence; you'll see their answer here.",
+                )
+                return redirect("screening:application", application_id=application.pk)
+            messages.success(request, "Your draft is saved. Only you can see it until you send it.")
+            return redirect(f"{request.path}?link={link}" if link else request.path)
+    return render(
+        request,
+        "screening/apply.html",
+        {
+            "group": group,
+            "form": form,
+            "application": application,
+            "link": link,
+            "guidelines": group.guidelines.all(),
+            "agreement": current_agreement(group),
+        },
+    )
+
+
+@login_required
+def mine(request: HttpRequest) -> HttpResponse:
+    applications = list(selectors.applications_of_user(request.user))
+    response = render(request, "screening/mine.html", {"applications": applications})
+    for application in applications:
+        if application.has_news:
+            services.application_mark_seen(application=application)
+    return response
+
+
+@login_required
+def application(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = selectors.application_for_applicant_or_404(request.user, application_id)
+    services.application_mark_seen(application=application)
+    return render(
+        request,
+        "screening/application.html",
+        {
+            "application": application,
+            "info_form": InfoResponseForm(),
+            "questions": _answered(application),
+        },
+    )
+
+
+@login_required
+@require_POST
+def provide_info(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = selectors.application_for_applicant_or_404(request.user, application_id)
+    form = InfoResponseForm(request.POST)
+    if form.is_valid():
+        try:
+            services.application_provide_info(
+                application=application, response=form.cleaned_data["response"]
+            )
+        except services.ScreeningError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, "Your answer is sent to the facilitators.")
+            return redirect("screening:application", application_id=application.pk)
+    return render(
+        request,
+        "screening/application.html",
+        {"application": application, "info_form": form, "questions": _answered(application)},
+    )
+
+
+@login_required
+@require_POST
+def withdraw(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = selectors.application_for_applicant_or_404(request.user, application_id)
+    try:
+        services.application_withdraw(application=application)
+    except services.ScreeningError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Your application is withdrawn.")
+    return redirect("screening:mine")
+
+
+def _answered(application) -> list[tuple]:  # noqa: ANN001
+    answers = application.answers or {}
+    return [(q, answers.get(str(q.pk))) for q in application.questionnaire.questions.all()]
+
+
+# --- reviewing ---------------------------------------------------------------------------------
+
+
+@login_required
+def queue(request: HttpRequest, slug: str) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    status = request.GET.get("status", S.SUBMITTED)
+    if status not in S.values and status != "":
+        status = S.SUBMITTED
+    now = timezone.now()
+    applications = [
+        (
+            a,
+            now
+            - (
+                a.waitlisted_at
+                if status == S.WAITLISTED and a.waitlisted_at
+                else a.submitted_at or a.created_at
+            ),
+        )
+        for a in selectors.review_queue(facilitator.group, status)
+    ]
+    return render(
+        request,
+        "screening/queue.html",
+        {
+            "group": facilitator.group,
+            "applications": applications,
+            "status": status,
+            "statuses": [(value, label) for value, label in S.choices if value != S.DRAFT],
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review(request: HttpRequest, slug: str, application_id: int) -> HttpResponse:
+    application, facilitator = selectors.application_for_facilitator_or_404(
+        request.user, slug, application_id
+    )
+    if request.method == "POST":
+        return _decide(request, application, facilitator)
+    services.application_record_view(
+        application=application, facilitator=facilitator, ip=request_ip(request)
+    )
+    return _render_review(request, application)
+
+
+def _render_review(request, application, **forms) -> HttpResponse:  # noqa: ANN001
+    revision = {"revision": application.revision}
+    return render(
+        request,
+        "screening/review.html",
+        {
+            "application": application,
+            "group": application.group,
+            "questions": _answered(application),
+            "notes": application.notes.select_related("author"),
+            "note_form": forms.get("note_form") or NoteForm(),
+            "info_form": forms.get("info_form") or InfoRequestForm(initial=revision),
+            "approve_form": forms.get("approve_form") or DecisionForm(initial=revision),
+            "waitlist_form": forms.get("waitlist_form") or DecisionForm(initial=revision),
+            "decline_form": forms.get("decline_form") or DeclineForm(initial=revision),
+        },
+    )
+
+
+def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
+    action = request.POST.get("action", "")
+    form_classes = {
+        "note": NoteForm,
+        "request_info": InfoRequestForm,
+        "approve": DecisionForm,
+        "waitlist": DecisionForm,
+        "decline": DeclineForm,
+    }
+    if action not in form_classes:
+        messages.error(request, "Unknown action.")
+        return redirect(
+            "screening:review", slug=application.group.slug, application_id=application.pk
+        )
+    form = form_classes[action](request.POST)
+    form_key = {
+        "note": "note_form",
+        "request_info": "info_form",
+        "approve": "approve_form",
+        "waitlist": "waitlist_form",
+        "decline": "decline_form",
+    }[action]
+    if not form.is_valid():
+        return _render_review(request, application, **{form_key: form})
+    data = form.cleaned_data
+    try:
+        if action == "note":
+            services.note_add(application=application, author=facilitator, body=data["body"])
+            messages.success(request, "Note added.")
+        elif action == "request_info":
+            services.application_request_info(
+                application=application,
+                actor=facilitator,
+                question=data["question"],
+                revision=data["revision"],
+            )
+            messages.success(request, "Your question is sent to the applicant.")
+        elif action == "approve":
+            result = services.application_approve(
+                application=application,
+                actor=facilitator,
+                revision=data["revision"],
+                message=data["message"],
+            )
+            messages.success(
+                request,
+                "Approved."
+                if result.status == S.APPROVED
+                else "The group is full, so the applicant is on the waiting list.",
+            )
+        elif action == "waitlist":
+            services.application_waitlist(
+                application=application,
+                actor=facilitator,
+                revision=data["revision"],
+                message=data["message"],
+            )
+            messages.success(request, "The applicant is on the waiting list.")
+        elif action == "decline":
+            services.application_decline(
+                application=application,
+                actor=facilitator,
+                revision=data["revision"],
+                message=data["message"],
+                internal_reason=data["internal_reason"],
+            )
+            messages.success(request, "Declined.")
+    except services.ScreeningError as error:
+        messages.error(request, str(error))
+        application.refresh_from_db()
+        return _render_review(request, application)
+    return redirect("screening:review", slug=application.group.slug, application_id=application.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    group = facilitator.group
+    current = services.questionnaire_current(group=group)
+    initial = [
+        {
+            "kind": q.kind,
+            "text": q.text,
+            "help_text": q.help_text,
+            "required": q.required,
+            "choices": "\n".join(q.choices),
+            "ORDER": q.position,
+        }
+        for q in current.questions.all()
+    ]
+    formset = QuestionFormSet(request.POST or None, initial=initial)
+    if request.method == "POST" and formset.is_valid():
+        # ordered_forms leaves out deleted and untouched blank forms, in the chosen order.
+        fields = ("kind", "text", "help_text", "required", "choices")
+        questions = [
+            {key: form.cleaned_data[key] for key in fields}
+            for form in formset.ordered_forms
+            if form.cleaned_data.get("text")
+        ]
+        try:
+            published = services.questionnaire_publish(
+                group=group, actor=request.user, questions=questions
+            )
+        except services.ScreeningError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                f"Version {published.version} of the questions is live. "
+                "Applications already started keep the questions they had.",
+            )
+            return redirect("screening:questionnaire", slug=slug)
+    return render(
+        request,
+        "screening/questionnaire.html",
+        {"group": group, "formset": formset, "current": current},
+    )

@@ -1,0 +1,102 @@
+"""Demo data for `make run`: the same people and group every time, made through services."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from audit.events import Action
+from audit.services import record_event
+from groups import services as group_services
+from groups.models import Group, Retention, Topic
+from meetings import services as meeting_services
+from meetings.models import Recurrence
+
+# Published in the README and printed by seed_demo: demo accounts are never for real use.
+DEMO_PASSWORD = "demo-password-123"
+
+DEMO_ACCOUNTS = [
+    ("admin", "demo-admin"),
+    ("facilitator", "demo-facilitator"),
+    ("member", "demo-member"),
+]
+DEMO_GROUP = "Evening Grief Circle"
+
+
+@transaction.atomic
+def seed_demo_data() -> list[tuple[str, str]]:
+    users = {}
+    created = []
+    for role, username in DEMO_ACCOUNTS:
+        user, was_created = User.objects.get_or_create(
+            username=username, defaults={"is_staff": role == "admin"}
+        )
+        if was_created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            created.append(username)
+        users[role] = user
+    if created:
+        record_event(action=Action.DEMO_DATA_SEEDED, extra={"accounts_created": len(created)})
+
+    group = Group.objects.filter(name=DEMO_GROUP).first()
+    if group is None:
+        group = group_services.group_create(
+            actor=users["admin"],
+            name=DEMO_GROUP,
+            topic=Topic.GRIEF,
+            description="A gentle weekly space for people who have lost someone close.",
+            eligibility="Adults (18+) who have been bereaved in the last two years.",
+            meeting_rhythm="Tuesdays, 7–8:30 pm",
+            listed=True,
+            requires_screening=False,
+            capacity=12,
+            retention=Retention.MEETING_END,
+            crisis_resources="If you are in danger, call your local emergency number. "
+            "Samaritans (UK): 116 123, any time.",
+            guidelines=[
+                "What is shared here stays here.",
+                "Speak from your own experience; don't give advice unless asked.",
+                "No names or details that could identify anyone outside the group.",
+                "Be kind. Disagree gently, and never mock or judge.",
+            ],
+            agreement_text="I will keep everything said in this group confidential. I will "
+            "not record, screenshot or share what other members say, or anything that could "
+            "identify them.",
+            agreement_summary="Members promise to keep what is shared confidential.",
+        )
+        facilitator = group_services.facilitator_appoint(
+            group=group, actor=users["admin"], user=users["facilitator"]
+        )
+        group_services.membership_take_place(
+            membership=facilitator,
+            pseudonym="Willow",
+            typed_name="Willow",
+            guidelines_acknowledged=True,
+        )
+        member = group_services.membership_create(
+            group=group, user=users["member"], actor=users["facilitator"], reason="demo"
+        )
+        group_services.membership_take_place(
+            membership=member, pseudonym="River", typed_name="River", guidelines_acknowledged=True
+        )
+        # An open room to try straight away, and next week's meeting.
+        now = timezone.now().replace(second=0, microsecond=0)
+        meeting_services.meeting_schedule(
+            group=group,
+            actor=users["facilitator"],
+            title="Drop-in (demo)",
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=3),
+        )
+        meeting_services.meeting_schedule(
+            group=group,
+            actor=users["facilitator"],
+            title="Tuesday meeting",
+            starts_at=now + timedelta(days=7),
+            ends_at=now + timedelta(days=7, minutes=90),
+            recurrence=Recurrence.WEEKLY,
+            occurrences=4,
+        )
+    return DEMO_ACCOUNTS

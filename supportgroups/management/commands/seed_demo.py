@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from supportgroups.demo import DEMO_PASSWORD, seed_demo_data
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts and data for local development (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed even with DEBUG off (the demo accounts have a published password).",
+        )
+
+    def handle(self, *args, allow_production: bool, **options):
+        if not settings.DEBUG and not allow_production:
+            raise CommandError(
+                "Refusing to create demo accounts with DEBUG off; pass --allow-production "
+                "if this really is a throwaway instance."
+            )
+        accounts = seed_demo_data()
+        self.stdout.write(
+            'Demo data is ready: the group "Evening Grief Circle". '
+            "Sign in at http://127.0.0.1:8000/accounts/login/ as:"
+        )
+        for role, username in accounts:
+            self.stdout.write(f"  {role:<12} {username:<16} password: {DEMO_PASSWORD}")
+        self.stdout.write(
+            "The admin and the facilitator are asked to set up two-factor authentication "
+            "(any authenticator app) when they first sign in."
+        )
