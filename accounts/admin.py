@@ -22,3 +22,13 @@ class AccountAdmin(UserAdmin):
     )
     filter_horizontal = ()
     readonly_fields = ("last_login", "date_joined")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()
+            return
+        from accounts.services import account_update_by_admin
+
+        account_update_by_admin(
+            actor=request.user, user=obj, changed=list(form.changed_data), request=request
+        )

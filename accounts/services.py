@@ -499,6 +499,35 @@ def account_delete(*, user: User, request: HttpRequest) -> None:
     User.objects.filter(pk=user_id).delete()
 
 
+# --- admin changes -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def account_update_by_admin(
+    *, actor: User, user: User, changed: list[str], request: HttpRequest | None
+) -> None:
+    """Saves a change made in the Django admin; making or unmaking an admin is its own event."""
+    user.save()
+    if "is_staff" in changed or "is_superuser" in changed:
+        action = (
+            Action.ADMIN_APPOINTED if (user.is_staff or user.is_superuser) else Action.ADMIN_REMOVED
+        )
+        record_event(action=action, actor=actor, subject=user, ip=_ip(request))
+    others = [name for name in changed if name not in ("is_staff", "is_superuser", "password")]
+    if others:
+        record_event(
+            action=Action.ACCOUNT_CHANGED_BY_ADMIN,
+            actor=actor,
+            subject=user,
+            ip=_ip(request),
+            extra={"fields": others},
+        )
+    if "is_active" in changed and not user.is_active:
+        _end_sessions(
+            Session.objects.filter(user=user), reason="account_disabled", user=user, everything=True
+        )
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 

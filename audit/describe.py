@@ -73,3 +73,85 @@ def describe_for_subject(event: Event, *, viewer, group_names: dict[int, str] | 
     if action in _ACCESS and event.actor_id == viewer.pk and action != Action.DATA_EXPORTED:
         text = "You looked at this yourself."
     return DescribedEvent(when=event.created_at, text=text, is_access=action in _ACCESS)
+
+
+# What an admin reads in the console: everyone by login handle (admins may see those).
+_ADMIN_TEXT = {
+    Action.ENCRYPTION_KEYS_ROTATED: "The encryption keys were rotated",
+    Action.DEMO_DATA_SEEDED: "Demo data was created",
+    Action.ACCOUNT_CREATED: "{actor} created an account",
+    Action.LOGIN_SUCCEEDED: "{actor} signed in",
+    Action.LOGIN_FAILED: "A sign-in failed{for_subject}",
+    Action.LOGGED_OUT: "{actor} signed out",
+    Action.QUICK_EXIT: "{actor} used Leave quickly",
+    Action.PASSWORD_CHANGED: "{actor} changed their password",
+    Action.PASSWORD_RESET: "{actor} reset their password",
+    Action.EMAIL_VERIFIED: "{actor} confirmed a recovery email",
+    Action.CONTACT_DETAILS_CHANGED: "{actor} changed their contact details",
+    Action.TWO_FACTOR_ENABLED: "{actor} set up two-factor authentication",
+    Action.TWO_FACTOR_DISABLED: "{actor} turned two-factor authentication off",
+    Action.TWO_FACTOR_FAILED: "A wrong two-factor code was entered{for_subject}",
+    Action.BACKUP_CODE_USED: "{actor} used a backup code",
+    Action.SESSION_REVOKED: "{actor} signed sessions out",
+    Action.DATA_EXPORTED: "{actor} exported their data",
+    Action.ACCOUNT_DELETED: "Account {subject_id} was deleted",
+    Action.RATE_LIMIT_HIT: "A rate limit was hit",
+    Action.ADMIN_APPOINTED: "{actor} made {subject} an admin",
+    Action.ADMIN_REMOVED: "{actor} removed {subject} as an admin",
+    Action.ACCOUNT_CHANGED_BY_ADMIN: "{actor} changed the account of {subject}",
+    Action.GROUP_CREATED: "{actor} created group {group}",
+    Action.GROUP_EDITED: "{actor} edited group {group}",
+    Action.FACILITATOR_APPOINTED: "{actor} appointed {subject} facilitator of {group}",
+    Action.FACILITATOR_REMOVED: "{actor} removed {subject} as facilitator of {group}",
+    Action.MEMBERSHIP_CREATED: "{subject} was given a place in {group}",
+    Action.MEMBERSHIP_CHANGED: "{actor} changed a membership of {group}",
+    Action.PSEUDONYM_CHANGED: "{actor} changed their pseudonym in {group}",
+    Action.AGREEMENT_PUBLISHED: "{actor} published a new agreement for {group}",
+    Action.AGREEMENT_SIGNED: "{actor} signed the agreement of {group}",
+    Action.MEMBER_LEFT: "{actor} left {group}",
+    Action.MEMBERSHIP_IDENTITY_VIEWED: "{actor} looked up the account behind membership {target} of {group}",
+    Action.APPLICATION_SUBMITTED: "{actor} sent application {target} to {group}",
+    Action.APPLICATION_ANSWERS_VIEWED: "{actor} opened the intake answers of application {target} in {group}",
+    Action.APPLICATION_DECIDED: "{actor} decided application {target} in {group}",
+    Action.APPLICATION_INFO_REQUESTED: "{actor} asked the applicant of application {target} in {group} for more",
+    Action.APPLICATION_INFO_PROVIDED: "{actor} answered on application {target} in {group}",
+    Action.APPLICATION_WITHDRAWN: "{actor} withdrew application {target} in {group}",
+    Action.APPLICATION_STARTED: "{actor} started an application to {group}",
+    Action.REVIEWER_NOTE_ADDED: "{actor} added a note to application {target} in {group}",
+    Action.QUESTIONNAIRE_PUBLISHED: "{actor_or_system} published questions for {group}",
+    Action.APPLICATIONS_PURGED: "Expired applications were purged",
+    Action.MEETING_SCHEDULED: "{actor} scheduled a meeting of {group}",
+    Action.MEETING_OPENED: "{actor} opened a meeting of {group}",
+    Action.MEETING_CLOSED: "{actor_or_system} closed a meeting of {group}",
+    Action.MESSAGES_PURGED: "Expired messages were deleted",
+    Action.REPORT_FILED: "{actor} reported a message in {group}",
+    Action.MODERATION_ACTION_TAKEN: "{actor} took a moderation step about {subject} in {group}",
+    Action.CONTACT_DETAILS_REVEALED: "{actor} revealed the emergency contact details of {subject} in {group}",
+    Action.REPORT_RESOLVED: "{actor} resolved a report in {group}",
+    Action.SAFETY_FLAG_RAISED: "{actor} raised a safety concern in {group}",
+    Action.SAFETY_FLAG_HANDLED: "{actor} handled a safety concern in {group}",
+    Action.ANNOUNCEMENT_PINNED: "{actor} pinned an announcement in {group}",
+    Action.MODERATION_LAPSED: "A mute or suspension of {subject} in {group} ended",
+    Action.AUDIT_LOG_VIEWED: "{actor} viewed the audit log",
+    Action.AUDIT_LOG_EXPORTED: "{actor} exported the audit log",
+    Action.AUDIT_LOG_PRUNED: "Audit events before the retention limit were pruned",
+    Action.AUDIT_CHAIN_BROKEN: "The audit chain failed verification",
+}
+
+
+def describe_for_admin(event: Event, *, handles: dict[int, str], groups: dict[int, str]) -> str:
+    def person(user_id):  # noqa: ANN001, ANN202
+        if user_id is None:
+            return "someone"
+        return handles.get(user_id, f"deleted account {user_id}")
+
+    template = _ADMIN_TEXT.get(event.action_enum, event.action_enum.label)
+    return template.format(
+        actor=person(event.actor_id),
+        actor_or_system=person(event.actor_id) if event.actor_id else "The system",
+        subject=person(event.subject_id),
+        subject_id=event.subject_id,
+        for_subject=f" for {person(event.subject_id)}" if event.subject_id else " (unknown handle)",
+        group=groups.get(event.group_id, f"group {event.group_id}") if event.group_id else "",
+        target=event.target_id or "",
+    )

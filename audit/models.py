@@ -54,6 +54,11 @@ class Event(models.Model):
             models.Index(fields=["actor", "-seq"], name="audit_event_actor_seq"),
             models.Index(fields=["subject", "-seq"], name="audit_event_subject_seq"),
             models.Index(fields=["action", "-seq"], name="audit_event_action_seq"),
+            models.Index(fields=["group_id", "-seq"], name="audit_event_group_seq"),
+            models.Index(fields=["ip_index", "-seq"], name="audit_event_ip_seq"),
+            models.Index(
+                fields=["target_type", "target_id", "-seq"], name="audit_event_target_seq"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -62,3 +67,22 @@ class Event(models.Model):
     @property
     def action_enum(self) -> Action:
         return Action(self.action)
+
+
+class ChainCheckpoint(models.Model):
+    """The result of one verification of the whole chain (``verify_audit_log``), so the
+    console can say "verified up to row N at time T" without walking the log itself."""
+
+    checked_at = models.DateTimeField()
+    verified_rows = models.BigIntegerField()
+    last_seq = models.BigIntegerField(null=True)
+    last_hash = models.CharField(max_length=64, blank=True)
+    ok = models.BooleanField()
+    broken_seq = models.BigIntegerField(null=True)
+    problem = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at"]
+
+    def __str__(self) -> str:
+        return f"chain check {self.checked_at:%Y-%m-%d %H:%M} ({'ok' if self.ok else 'broken'})"

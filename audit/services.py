@@ -86,7 +86,26 @@ def record_event(
     )
     event.hash = compute_hash(prev_hash, event)
     event.save(force_insert=True)
+    if event.action_enum in _ALERTING_ACTIONS:
+        transaction.on_commit(lambda: _consider_alert(event))
     return event
+
+
+_ALERTING_ACTIONS = frozenset(
+    {
+        Action.LOGIN_FAILED,
+        Action.CONTACT_DETAILS_REVEALED,
+        Action.TWO_FACTOR_DISABLED,
+        Action.ADMIN_APPOINTED,
+        Action.AUDIT_CHAIN_BROKEN,
+    }
+)
+
+
+def _consider_alert(event: Event) -> None:
+    from audit.alerts import consider
+
+    consider(event)
 
 
 def _check_extra(value: Any, path: str = "extra") -> None:
@@ -112,3 +131,92 @@ def _check_extra(value: Any, path: str = "extra") -> None:
 def request_ip(request) -> str | None:  # noqa: ANN001
     """The client address as the ASGI server saw it (Daphne applies --proxy-headers)."""
     return request.META.get("REMOTE_ADDR") or None
+
+
+# --- the console, verification and pruning ---------------------------------------------------
+
+
+def audit_log_viewed(*, actor, filters: list[str], ip: str | None, page: str = "events") -> None:  # noqa: ANN001
+    """Looking at the log is itself logged (which filters, never their values)."""
+    with transaction.atomic():
+        record_event(
+            action=Action.AUDIT_LOG_VIEWED,
+            actor=actor,
+            ip=ip,
+            extra={"page": page, "filters": sorted(filters)},
+        )
+
+
+def audit_log_exported(*, actor, filters: list[str], rows: int, fmt: str, ip: str | None) -> None:  # noqa: ANN001
+    with transaction.atomic():
+        record_event(
+            action=Action.AUDIT_LOG_EXPORTED,
+            actor=actor,
+            ip=ip,
+            extra={"filters": sorted(filters), "rows": rows, "format": fmt},
+        )
+
+
+def chain_verify_and_record(*, progress=None):  # noqa: ANN001, ANN201
+    """Verify the whole chain, keep the result for the console, alert admins if broken."""
+    from audit.alerts import alert_admins
+    from audit.chain import verify_chain
+    from audit.models import ChainCheckpoint
+
+    result = verify_chain(progress=progress)
+    last = Event.objects.order_by("-seq").values_list("seq", "hash").first()
+    checkpoint = ChainCheckpoint.objects.create(
+        checked_at=timezone.now(),
+        verified_rows=result.verified,
+        last_seq=last[0] if last and result.ok else result.broken_seq,
+        last_hash=last[1] if last and result.ok else "",
+        ok=result.ok,
+        broken_seq=result.broken_seq,
+        problem=result.problem[:300],
+    )
+    if not result.ok:
+        with transaction.atomic():
+            record_event(
+                action=Action.AUDIT_CHAIN_BROKEN,
+                extra={"broken_seq": result.broken_seq, "verified": result.verified},
+            )
+        alert_admins(
+            "The audit log failed verification",
+            f"verify_audit_log found a problem at row {result.broken_seq}: {result.problem}. "
+            "Investigate before trusting the log after that row.",
+        )
+    return result, checkpoint
+
+
+@transaction.atomic
+def audit_log_prune(*, before, actor=None) -> int:  # noqa: ANN001
+    """Delete events older than ``before`` from the head of the chain, and record it.
+
+    The pruning event names the first remaining row and the hash it chains from, so the
+    chain still verifies from its new start. Archive first (see README).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
+            cursor.execute("SET LOCAL supportgroups.pruning = 'on'")
+    doomed = Event.objects.filter(created_at__lt=before)
+    last_doomed = doomed.order_by("-seq").values_list("seq", flat=True).first()
+    if last_doomed is None:
+        return 0
+    first_kept = Event.objects.filter(seq__gt=last_doomed).order_by("seq").first()
+    if first_kept is None:
+        return 0  # never prune the whole log: the newest row anchors everything after it
+    count = Event.objects.filter(seq__lte=last_doomed).count()
+    # Record first (it chains onto the current end), then delete the head.
+    record_event(
+        action=Action.AUDIT_LOG_PRUNED,
+        actor=actor,
+        extra={
+            "rows": count,
+            "first_seq": first_kept.seq,
+            "anchor_hash": first_kept.prev_hash,
+            "before": before.isoformat(),
+        },
+    )
+    Event.objects.filter(seq__lte=last_doomed).delete()
+    return count

@@ -71,7 +71,12 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         membership = self.get_object(request, object_id)
-        if membership is not None and request.method == "GET":
+        # Recorded only when the page is actually shown: a refused look reveals nothing.
+        if (
+            membership is not None
+            and request.method == "GET"
+            and self.has_view_or_change_permission(request, membership)
+        ):
             record_event(
                 action=Action.MEMBERSHIP_IDENTITY_VIEWED,
                 actor=request.user,

@@ -164,6 +164,16 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return self.pseudonym or f"membership {self.pk}"
 
+    def effective_status(self, now=None) -> str:  # noqa: ANN001
+        """The status with lapsed mutes and suspensions already lifted: a mute "until 3pm"
+        ends at 3pm even before the housekeeping job records it."""
+        now = now or timezone.now()
+        if self.status == Status.MUTED and self.muted_until and self.muted_until <= now:
+            return Status.ACTIVE
+        if self.status == Status.SUSPENDED and self.suspended_until and self.suspended_until <= now:
+            return Status.ACTIVE
+        return self.status
+
     @property
     def is_current(self) -> bool:
         return self.status in CURRENT_STATUSES

@@ -56,6 +56,12 @@ _CONFUSABLES = str.maketrans(
         "χ": "x",
         "ω": "w",
         "μ": "u",
+        # Latin letters that look like other Latin letters
+        "ı": "l",
+        "ɩ": "l",
+        "ȷ": "j",
+        "ɑ": "a",
+        "ɡ": "g",
         # Digits and Latin look-alikes
         "0": "o",
         "1": "l",

@@ -109,7 +109,7 @@ def membership_may_enter_meetings(membership: Membership) -> bool:
     """Active (or muted: they may read) members who chose a pseudonym and signed the
     current agreement. Suspended, removed and departed members may not."""
     return (
-        membership.status in (Status.ACTIVE, Status.MUTED)
+        membership.effective_status() in (Status.ACTIVE, Status.MUTED)
         and bool(membership.pseudonym)
         and membership_has_signed_current(membership)
     )

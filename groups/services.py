@@ -31,7 +31,7 @@ from groups.models import (
     Status,
 )
 from groups.pseudonyms import clean_pseudonym, pseudonym_key
-from groups.selectors import current_agreement
+from groups.selectors import current_agreement, group_has_room
 from supportgroups.realtime import broadcast_on_commit, user_group_name
 
 PSEUDONYM_CHANGE_INTERVAL = timedelta(days=1)
@@ -217,12 +217,19 @@ def membership_create(*, group: Group, user: User, actor: User | None, reason: s
     They then choose a pseudonym and sign the agreement. A former member gets their old
     row back, so one person never holds two places in a group.
     """
+    # Lock the group row so two people taking the last place at once can't both get it.
+    Group.objects.select_for_update().filter(pk=group.pk).first()
+    existing = Membership.objects.filter(group=group, user=user).first()
+    if existing is not None and existing.is_current:
+        raise GroupError("You already have a place in this group.")
+    if not group_has_room(group):
+        raise GroupError(
+            "This group is full at the moment. Please ask its facilitators when a place opens."
+        )
     membership, created = Membership.objects.select_for_update().get_or_create(
         group=group, user=user
     )
     if not created:
-        if membership.is_current:
-            raise GroupError("You already have a place in this group.")
         membership.status = Status.PENDING_AGREEMENT
         membership.joined_at = timezone.now()
         membership.save(update_fields=["status", "joined_at"])
@@ -275,10 +282,13 @@ def agreement_sign(
         agreement=agreement,
         defaults={"typed_name": typed_name.strip(), "guidelines_acknowledged": True},
     )
-    if membership.status == Status.PENDING_AGREEMENT:
+    # A returning member's old signature of this version still stands, but their coming
+    # back to it is a signing like any other.
+    returning = membership.status == Status.PENDING_AGREEMENT
+    if returning:
         membership.status = Status.ACTIVE
         membership.save(update_fields=["status"])
-    if created:
+    if created or returning:
         record_event(
             action=Action.AGREEMENT_SIGNED,
             actor=membership.user,
@@ -297,9 +307,10 @@ def pseudonym_change(*, membership: Membership, pseudonym: str) -> Membership:
         timezone.now() - membership.pseudonym_changed_at < PSEUDONYM_CHANGE_INTERVAL
     ):
         raise ValidationError({"pseudonym": "You can change your name in a group once a day."})
-    old_key = membership.pseudonym_key
+    old_pseudonym = membership.pseudonym
     _set_pseudonym(membership, pseudonym, is_change=True)
-    if membership.pseudonym_key != old_key:
+    # Other members see the new spelling even when only its case or accents changed.
+    if membership.pseudonym != old_pseudonym:
         record_event(
             action=Action.PSEUDONYM_CHANGED,
             actor=membership.user,

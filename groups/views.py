@@ -19,7 +19,7 @@ from groups.forms import (
     ResignForm,
     TakePlaceForm,
 )
-from groups.models import Membership, Role, Status, Topic
+from groups.models import CURRENT_STATUSES, Membership, Role, Status, Topic
 
 
 def admin_required(view):
@@ -86,8 +86,9 @@ def _render_public_page(request: HttpRequest, group) -> HttpResponse:  # noqa: A
             "guidelines": group.guidelines.all(),
             "agreement": selectors.current_agreement(group),
             "membership": membership,
+            # Counted as in the directory: everyone who holds a place.
             "member_count": (
-                group.memberships.filter(status__in=[Status.ACTIVE, Status.MUTED]).count()
+                group.memberships.filter(status__in=CURRENT_STATUSES).count()
                 if group.show_member_count
                 else None
             ),
@@ -110,7 +111,10 @@ def group_home(request: HttpRequest, slug: str) -> HttpResponse:
     membership = selectors.membership_for_user_or_404(request.user, slug)
     if not membership.pseudonym:
         return redirect("groups:take_place", slug=slug)
-    if not selectors.membership_has_signed_current(membership):
+    # A returning member (pending again) confirms the agreement before coming back in.
+    if membership.status == Status.PENDING_AGREEMENT or not (
+        selectors.membership_has_signed_current(membership)
+    ):
         return redirect("groups:sign", slug=slug)
     group = membership.group
     return render(
@@ -164,7 +168,10 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("groups:take_place", slug=slug)
     group = membership.group
     agreement = selectors.current_agreement(group)
-    already = selectors.membership_has_signed_current(membership)
+    already = (
+        selectors.membership_has_signed_current(membership)
+        and membership.status != Status.PENDING_AGREEMENT
+    )
     form = ResignForm(request.POST or None)
     if request.method == "POST" and not already and form.is_valid():
         try:
@@ -204,6 +211,9 @@ def agreements(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def change_pseudonym(request: HttpRequest, slug: str) -> HttpResponse:
     membership = selectors.membership_for_user_or_404(request.user, slug)
+    if not membership.pseudonym:
+        # The first name is chosen together with signing, and is not a "change".
+        return redirect("groups:take_place", slug=slug)
     form = PseudonymForm(request.POST)
     if form.is_valid():
         try:

@@ -17,6 +17,7 @@ from accounts.consumers import CLOSE_NOT_ALLOWED, AuthenticatedConsumer
 from groups.models import Membership
 from meetings import selectors, services
 from meetings.models import Meeting
+from moderation import room as moderation_actions
 
 CLOSE_ROOM_CLOSED = 4004
 CLOSE_MEMBERSHIP_CHANGED = 4005
@@ -46,6 +47,11 @@ class RoomConsumer(AuthenticatedConsumer):
             return False
         self.meeting, self.membership = meeting, membership
         self.can_send = selectors.membership_may_send(membership)
+        self.guidelines = [
+            {"number": g.number, "text": g.text} for g in meeting.group.guidelines.all()
+        ]
+        latest = meeting.announcements.first()
+        self.announcement = latest.text if latest else None
         return True
 
     async def joined(self) -> None:
@@ -60,8 +66,10 @@ class RoomConsumer(AuthenticatedConsumer):
                 "you": {
                     "pseudonym": self.membership.pseudonym,
                     "can_send": self.can_send,
-                    "membership": self.membership.pk,
+                    "is_facilitator": self.membership.is_facilitator,
                 },
+                "guidelines": self.guidelines,
+                "announcement": self.announcement,
                 "meeting": {
                     "id": self.meeting.pk,
                     "title": self.meeting.title,
@@ -109,6 +117,10 @@ class RoomConsumer(AuthenticatedConsumer):
             "send": self.on_send,
             "resume": self.on_resume,
             "ping": self.on_ping,
+            "report": self.on_report,
+            "moderate": self.on_moderate,
+            "announce": self.on_announce,
+            "close_room": self.on_close_room,
         }.get(frame["type"])
         if handler is None:
             return await self.error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
@@ -165,6 +177,73 @@ class RoomConsumer(AuthenticatedConsumer):
         await database_sync_to_async(services.presence_heartbeat)(channel_name=self.channel_name)
         await self.send_json({"type": "pong"})
 
+    # --- reports and facilitator controls (through the moderation services) ---------------
+
+    async def on_report(self, frame: dict) -> None:
+        seq, rule = frame.get("seq"), frame.get("guideline")
+        note = frame.get("note") or ""
+        if not _whole(seq) or not _whole(rule) or not isinstance(note, str) or len(note) > 1000:
+            return await self.error("invalid_report", "A report needs a message and a guideline.")
+        try:
+            await database_sync_to_async(moderation_actions.report_from_room)(
+                meeting_id=self.meeting.pk,
+                reporter_id=self.membership.pk,
+                seq=seq,
+                guideline_number=rule,
+                note=note,
+            )
+        except moderation_actions.ModerationError as error:
+            return await self.error("report_refused", str(error))
+        await self.send_json({"type": "reported", "seq": seq})
+
+    async def on_moderate(self, frame: dict) -> None:
+        action, seq = frame.get("action"), frame.get("seq")
+        rule, minutes = frame.get("guideline"), frame.get("minutes")
+        reason = frame.get("reason") or ""
+        if (
+            action not in ("hide", "mute", "unmute", "remove")
+            or not _whole(seq)
+            or (rule is not None and not _whole(rule))
+            or (minutes is not None and (not _whole(minutes) or minutes < 1))
+            or not isinstance(reason, str)
+            or len(reason) > 1000
+        ):
+            return await self.error("invalid_moderation", "That moderation request is incomplete.")
+        try:
+            await database_sync_to_async(moderation_actions.moderate_from_room)(
+                meeting_id=self.meeting.pk,
+                actor_id=self.membership.pk,
+                action=action,
+                seq=seq,
+                guideline_number=rule,
+                minutes=minutes,
+                reason=reason,
+            )
+        except moderation_actions.ModerationError as error:
+            return await self.error("moderation_refused", str(error))
+        await self.send_json({"type": "moderated", "action": action, "seq": seq})
+
+    async def on_announce(self, frame: dict) -> None:
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > 500:
+            return await self.error(
+                "invalid_announcement", "Announcements are 1 to 500 characters."
+            )
+        try:
+            await database_sync_to_async(moderation_actions.announce_from_room)(
+                meeting_id=self.meeting.pk, actor_id=self.membership.pk, text=text
+            )
+        except moderation_actions.ModerationError as error:
+            await self.error("moderation_refused", str(error))
+
+    async def on_close_room(self, frame: dict) -> None:
+        try:
+            await database_sync_to_async(moderation_actions.close_from_room)(
+                meeting_id=self.meeting.pk, actor_id=self.membership.pk
+            )
+        except moderation_actions.ModerationError as error:
+            await self.error("moderation_refused", str(error))
+
     async def error(self, code: str, message: str, **extra) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, **extra})
 
@@ -188,6 +267,19 @@ class RoomConsumer(AuthenticatedConsumer):
                 "sent_at": event["sent_at"],
             }
         )
+
+    async def room_message_changed(self, event: dict) -> None:
+        await self.send_json(
+            {
+                "type": "message_changed",
+                "seq": event["seq"],
+                "hidden": event["hidden"],
+                "body": event["body"],
+            }
+        )
+
+    async def room_announcement(self, event: dict) -> None:
+        await self.send_json({"type": "announcement", "text": event["text"]})
 
     async def room_presence(self, event: dict) -> None:
         await self.send_json({"type": "presence", "present": event["present"]})
@@ -229,6 +321,10 @@ class RoomConsumer(AuthenticatedConsumer):
             }
         )
         await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
+
+
+def _whole(value) -> bool:  # noqa: ANN001
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 __all__ = ["RoomConsumer", "CLOSE_NOT_ALLOWED"]

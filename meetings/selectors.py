@@ -38,7 +38,7 @@ def meeting_for_facilitator_or_404(user, meeting_id: int) -> tuple[Meeting, Memb
 
 def room_refusal(meeting: Meeting, membership: Membership) -> str | None:
     """Why this membership may not be in the room now (a stable code), or None."""
-    if membership.status == Status.SUSPENDED:
+    if membership.effective_status() == Status.SUSPENDED:
         return "suspended"
     if not membership_may_enter_meetings(membership):
         return "agreement_required" if membership.is_current else "not_a_member"
@@ -48,7 +48,7 @@ def room_refusal(meeting: Meeting, membership: Membership) -> str | None:
 
 
 def membership_may_send(membership: Membership) -> bool:
-    return membership.status == Status.ACTIVE
+    return membership.effective_status() == Status.ACTIVE
 
 
 def messages_after(meeting: Meeting, after_seq: int) -> list[Message]:

@@ -43,7 +43,7 @@ def room_group_name(meeting_id: int) -> str:
     return f"meeting.{meeting_id}"
 
 
-# --- scheduling ------------------------------------------------------------------------
+# --- scheduling -------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -120,7 +120,7 @@ def meeting_close(*, meeting: Meeting, actor: User | None) -> Meeting:
     return meeting
 
 
-# --- messages ----------------------------------------------------------------------------------
+# --- messages ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def refusal_text(code: str) -> str:
     return _REFUSAL_TEXT.get(code, "You can't join this meeting now.")
 
 
-# --- presence and attendance ------------------------------------------------------------------
+# --- presence and attendance ------------------------------------------------------------
 
 
 @transaction.atomic
@@ -254,7 +254,7 @@ def _broadcast_presence(meeting: Meeting) -> None:
     )
 
 
-# --- retention -----------------------------------------------------------------------------------
+# --- retention --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

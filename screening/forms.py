@@ -96,6 +96,17 @@ class QuestionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
+    def has_changed(self) -> bool:
+        # The blank "add a question" form posts its select's first kind and its ticked
+        # "required" box like any browser does; with nothing typed it is still untouched,
+        # so it must not be validated (or publishing an edit fails on "text required").
+        if not self.initial:
+            return any(
+                str(self.data.get(self.add_prefix(name), "")).strip()
+                for name in ("text", "help_text", "choices")
+            )
+        return super().has_changed()
+
     def clean(self):
         cleaned = super().clean()
         options = [line.strip() for line in cleaned.get("choices", "").splitlines() if line.strip()]

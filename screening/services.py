@@ -130,7 +130,7 @@ def _questionnaire_create(
     return questionnaire
 
 
-# --- applying -------------------------------------------------------------------------------
+# --- applying ---------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -248,7 +248,7 @@ def application_mark_seen(*, application: Application) -> None:
     Application.objects.filter(pk=application.pk).update(seen_by_applicant_at=timezone.now())
 
 
-# --- reviewing ------------------------------------------------------------------------------
+# --- reviewing --------------------------------------------------------------------------
 
 
 def application_record_view(
@@ -393,7 +393,7 @@ def _waitlist(group: Group):
     )
 
 
-# --- retention --------------------------------------------------------------------------------
+# --- retention --------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -420,7 +420,7 @@ def applications_purge_expired(*, now: datetime | None = None) -> int:
     return len(ids)
 
 
-# --- helpers --------------------------------------------------------------------------------------
+# --- helpers ----------------------------------------------------------------------------
 
 
 def _lock(application: Application, *, revision: int | None = None) -> Application:

@@ -23,7 +23,7 @@ from screening.models import ApplicationStatus
 S = ApplicationStatus
 
 
-# --- applying --------------------------------------------------------------------------
+# --- applying ---------------------------------------------------------------------------
 
 
 @login_required
@@ -146,7 +146,7 @@ def _answered(application) -> list[tuple]:  # noqa: ANN001
     return [(q, answers.get(str(q.pk))) for q in application.questionnaire.questions.all()]
 
 
-# --- reviewing ---------------------------------------------------------------------------------
+# --- reviewing --------------------------------------------------------------------------
 
 
 @login_required

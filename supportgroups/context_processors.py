@@ -12,4 +12,9 @@ def application_news(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"APPLICATION_NEWS": applications_with_news(user)}
+    from groups.selectors import user_facilitates_any_group
+
+    return {
+        "APPLICATION_NEWS": applications_with_news(user),
+        "FACILITATES": user_facilitates_any_group(user),
+    }

@@ -9,6 +9,7 @@ channel layer, a local-memory cache and the console email backend.
 """
 
 import os
+import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -161,6 +162,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "supportgroups.middleware.NoStoreMiddleware",
+    "supportgroups.middleware.RateLimitAuditMiddleware",
 ]
 
 ROOT_URLCONF = "supportgroups.urls"
@@ -301,12 +303,18 @@ ACCOUNT_RATE_LIMITS = {
 OTP_THROTTLE_FACTOR = env_int("OTP_THROTTLE_FACTOR", 1)
 OTP_ISSUER = SITE_NAME
 
-# --- screening ------------------------------------------------------------------------------
+# --- audit and security signals --------------------------------------------------------------
+
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 6 * 365, minimum=1)
+ALERT_FAILED_LOGINS_PER_ACCOUNT = env_int("ALERT_FAILED_LOGINS_PER_ACCOUNT", 20, minimum=1)
+ALERT_FAILED_LOGINS_PER_IP = env_int("ALERT_FAILED_LOGINS_PER_IP", 100, minimum=1)
+
+# --- screening --------------------------------------------------------------------------
 
 # Answers and notes of declined and withdrawn applications are deleted after this.
 SCREENING_RETENTION_DAYS = env_int("SCREENING_RETENTION_DAYS", 90, minimum=1)
 
-# --- meetings -------------------------------------------------------------------------------
+# --- meetings ---------------------------------------------------------------------------
 
 MEETING_OPEN_LEAD_MINUTES = env_int("MEETING_OPEN_LEAD_MINUTES", 10)
 CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 2000, minimum=1)
@@ -388,6 +396,17 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"TIME_ZONE must be a time zone name such as Europe/London, not {TIME_ZONE!r}."
+    ) from None
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
+    )
 USE_I18N = True
 USE_TZ = True
 
@@ -395,7 +414,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Request logs would carry group URLs and IPs; keep Django's own at WARNING.
     "loggers": {"django.request": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }

@@ -24,6 +24,8 @@ urlpatterns = [
     path("groups/", include("groups.urls")),
     path("meetings/", include("meetings.urls")),
     path("screening/", include("screening.urls")),
+    path("moderation/", include("moderation.urls")),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -16,6 +16,7 @@ const input = document.getElementById("composer-body");
 const sendButton = document.getElementById("composer-send");
 const composerError = document.getElementById("composer-error");
 const myName = document.getElementById("my-name");
+const announcement = document.getElementById("announcement");
 
 const meetingId = room.dataset.meeting;
 const OUTBOX_KEY = `sg-outbox-${meetingId}`;
@@ -31,6 +32,8 @@ let reconnectDelay = 1000;
 let heartbeat = null;
 let finished = false;
 let canSend = false;
+let isFacilitator = false;
+let guidelines = [];
 const early = new Map(); // seq -> frame that arrived before the ones before it
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -104,8 +107,136 @@ function renderMessage(frame) {
     body.textContent = frame.body; // text only: markup in messages is never interpreted
   }
   li.append(meta, body);
+  if (frame.seq) li.append(messageActions(frame));
   return li;
 }
+
+// --- reports and facilitator controls -------------------------------------------------------
+
+function messageActions(frame) {
+  const actions = document.createElement("div");
+  actions.className = "chat__actions";
+  const add = (label, kind) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link-button";
+    button.textContent = label;
+    button.dataset.kind = kind;
+    button.dataset.seq = String(frame.seq);
+    actions.append(button);
+  };
+  if (!frame.mine) add("Report", "report");
+  if (isFacilitator && !frame.hidden) add("Hide", "hide");
+  if (isFacilitator && !frame.mine) {
+    add("Mute author", "mute");
+    add("Remove author", "remove");
+  }
+  return actions;
+}
+
+function guidelineSelect() {
+  const select = document.createElement("select");
+  select.name = "guideline";
+  select.required = true;
+  const blank = document.createElement("option");
+  blank.value = "";
+  blank.textContent = "Which guideline?";
+  select.append(blank);
+  for (const rule of guidelines) {
+    const option = document.createElement("option");
+    option.value = String(rule.number);
+    option.textContent = `Rule ${rule.number}: ${rule.text}`;
+    select.append(option);
+  }
+  return select;
+}
+
+function labelled(text, control) {
+  const label = document.createElement("label");
+  label.textContent = text;
+  label.append(control);
+  return label;
+}
+
+const ACTION_TITLES = {
+  report: "Report this message to the facilitators",
+  hide: "Hide this message for everyone",
+  mute: "Mute the author (they can still read)",
+  remove: "Remove the author from the group",
+};
+
+function openActionForm(button) {
+  const li = button.closest("li");
+  li.querySelector(".chat__form")?.remove();
+  const { kind, seq } = button.dataset;
+  const form = document.createElement("form");
+  form.className = "chat__form";
+  const title = document.createElement("p");
+  title.textContent = ACTION_TITLES[kind];
+  const select = guidelineSelect();
+  const note = document.createElement("input");
+  note.name = "note";
+  note.maxLength = 1000;
+  form.append(title, labelled("Guideline ", select));
+  let minutes = null;
+  if (kind === "mute") {
+    minutes = document.createElement("select");
+    for (const [value, text] of [["10", "10 minutes"], ["60", "1 hour"], ["1440", "1 day"]]) {
+      const option = document.createElement("option");
+      option.value = value;
+      option.textContent = text;
+      minutes.append(option);
+    }
+    form.append(labelled("For ", minutes));
+  }
+  form.append(labelled(kind === "report" ? "Note (optional) " : "Reason the member will read ", note));
+  const submit = document.createElement("button");
+  submit.type = "submit";
+  submit.textContent = kind === "report" ? "Send report" : "Confirm";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "button--secondary";
+  cancel.textContent = "Cancel";
+  cancel.addEventListener("click", () => form.remove());
+  form.append(submit, " ", cancel);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!select.value) {
+      select.focus();
+      return;
+    }
+    const frame = kind === "report"
+      ? { type: "report", seq: Number(seq), guideline: Number(select.value), note: note.value }
+      : {
+          type: "moderate", action: kind, seq: Number(seq), guideline: Number(select.value),
+          reason: note.value, minutes: minutes ? Number(minutes.value) : null,
+        };
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+    form.remove();
+  });
+  li.append(form);
+  select.focus();
+}
+
+chat.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-kind]");
+  if (button) openActionForm(button);
+});
+
+document.getElementById("announce-form")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const field = document.getElementById("announce-text");
+  if (field.value.trim() && socket?.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type: "announce", text: field.value.trim() }));
+    field.value = "";
+  }
+});
+
+document.getElementById("close-room")?.addEventListener("click", () => {
+  if (window.confirm("Close the meeting for everyone now?") && socket?.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type: "close_room" }));
+  }
+});
 
 function scrollDown() {
   chat.scrollTop = chat.scrollHeight;
@@ -144,6 +275,11 @@ function requestResume() {
   socket.send(JSON.stringify({ type: "resume", after_seq: lastSeq }));
 }
 
+function showAnnouncement(text) {
+  announcement.hidden = !text;
+  announcement.textContent = text ? `Announcement: ${text}` : "";
+}
+
 function setStatus(text) {
   statusLine.textContent = text;
 }
@@ -175,6 +311,9 @@ const handlers = {
   hello(frame) {
     reconnectDelay = 1000;
     myName.textContent = frame.you.pseudonym;
+    isFacilitator = frame.you.is_facilitator;
+    guidelines = frame.guidelines;
+    showAnnouncement(frame.announcement);
     setCanSend(frame.you.can_send);
     setStatus("Connected.");
     input.maxLength = frame.limits.max_length;
@@ -200,6 +339,26 @@ const handlers = {
     const pending = pendingElement(frame.client_id);
     if (pending) pending.querySelector(".chat__meta").lastChild.textContent = " · sent";
     if (frame.seq > lastSeq) window.setTimeout(() => { if (frame.seq > lastSeq) requestResume(); }, 1500);
+  },
+  message_changed(frame) {
+    const li = chat.querySelector(`li[data-seq="${frame.seq}"]`);
+    if (!li) return;
+    const body = li.querySelector(".chat__body");
+    if (frame.hidden) {
+      body.classList.add("chat__body--hidden");
+      body.textContent = "Hidden by a facilitator.";
+      li.querySelector('button[data-kind="hide"]')?.remove();
+    }
+  },
+  announcement(frame) {
+    showAnnouncement(frame.text);
+  },
+  reported() {
+    composerError.textContent = "";
+    setStatus("Thank you. The facilitators will look at your report.");
+  },
+  moderated() {
+    setStatus("Done.");
   },
   presence(frame) {
     presentList.replaceChildren(

@@ -1,18 +1,18 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.chain import verify_chain
+from audit.services import chain_verify_and_record
 from supportgroups.progress import ProgressBar
 
 
 class Command(BaseCommand):
     help = (
         "Check the audit log's hash chain; name the first row that was altered, removed "
-        "or reordered."
+        "or reordered. Records the result for the audit console and emails admins on failure."
     )
 
     def handle(self, *args, **options):
         bar = ProgressBar(self.stderr, label="verifying", enabled=options["verbosity"] > 0)
-        result = verify_chain(progress=bar.update)
+        result, _ = chain_verify_and_record(progress=bar.update)
         bar.finish()
         if not result.ok:
             raise CommandError(

@@ -1,0 +1,87 @@
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from audit.events import Action
+from audit.selectors import EventFilters
+from audit.services import ip_blind_index
+
+
+def _action_choices():
+    grouped: dict[str, list] = {}
+    for action in Action:
+        grouped.setdefault(action.app.capitalize(), []).append((str(action.value), action.label))
+    return [("", "Any action"), *grouped.items()]
+
+
+class EventFilterForm(forms.Form):
+    actor = forms.CharField(label="Done by (login handle)", required=False, max_length=150)
+    subject = forms.CharField(label="About (login handle)", required=False, max_length=150)
+    action = forms.ChoiceField(label="Action", required=False, choices=_action_choices)
+    group = forms.TypedChoiceField(label="Group", required=False, coerce=int, empty_value=None)
+    target_type = forms.CharField(
+        label="Target type", required=False, max_length=50, help_text="e.g. screening.application"
+    )
+    target_id = forms.CharField(label="Target id", required=False, max_length=64)
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="To (inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    ip = forms.GenericIPAddressField(label="IP address", required=False)
+
+    def __init__(self, *args, **kwargs):
+        from groups.models import Group
+
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = [("", "Any group")] + list(
+            Group.objects.order_by("name").values_list("pk", "name")
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        from accounts.models import User
+
+        for field in ("actor", "subject"):
+            handle = cleaned.get(field, "").strip()
+            cleaned[f"{field}_id"] = None
+            if handle:
+                user = User.objects.filter(username__iexact=handle).first()
+                if user is None:
+                    self.add_error(field, "No account has that login handle.")
+                else:
+                    cleaned[f"{field}_id"] = user.pk
+        return cleaned
+
+    def filters(self) -> EventFilters:
+        data = self.cleaned_data
+        tz = timezone.get_current_timezone()
+        since = data.get("since")
+        until = data.get("until")
+        return EventFilters(
+            actor_id=data.get("actor_id"),
+            subject_id=data.get("subject_id"),
+            actions=(int(data["action"]),) if data.get("action") else (),
+            group_id=data.get("group"),
+            target_type=data.get("target_type", "").strip(),
+            target_id=data.get("target_id", "").strip(),
+            since=datetime.combine(since, time.min, tzinfo=tz) if since else None,
+            until=datetime.combine(until, time.min, tzinfo=tz) + timedelta(days=1)
+            if until
+            else None,
+            ip_index=ip_blind_index(data["ip"]) if data.get("ip") else "",
+        )
+
+
+class PersonForm(forms.Form):
+    handle = forms.CharField(label="Login handle", max_length=150)
+
+    def clean_handle(self):
+        from accounts.models import User
+
+        user = User.objects.filter(username__iexact=self.cleaned_data["handle"].strip()).first()
+        if user is None:
+            raise forms.ValidationError("No account has that login handle.")
+        return user

@@ -1,0 +1,36 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from audit.services import audit_log_prune
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete audit events older than AUDIT_RETENTION_DAYS (or --before DATE), recording "
+        "the pruning as an event so the chain stays verifiable. Export the range first."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--before", help="Prune events before this date (YYYY-MM-DD).")
+
+    def handle(self, *args, before: str | None, **options):
+        if before:
+            day = parse_date(before)
+            if day is None:
+                raise CommandError(f"--before must be a date like 2020-01-31, not {before!r}.")
+            cutoff = timezone.make_aware(
+                timezone.datetime.combine(day, timezone.datetime.min.time())
+            )
+        else:
+            cutoff = timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+        if cutoff > timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS):
+            raise CommandError(
+                f"Refusing to prune events younger than AUDIT_RETENTION_DAYS "
+                f"({settings.AUDIT_RETENTION_DAYS} days)."
+            )
+        count = audit_log_prune(before=cutoff)
+        self.stdout.write(f"Pruned {count} audit event(s) from before {cutoff:%Y-%m-%d}.")

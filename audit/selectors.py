@@ -1,0 +1,135 @@
+"""Reading the log for admins: filters, keyset pages, access reviews and security signals."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from audit.events import Action
+from audit.models import ChainCheckpoint, Event
+
+PAGE_SIZE = 50
+
+# Looks at sensitive data: what an access review of a group lists.
+SENSITIVE_ACCESS = (
+    Action.APPLICATION_ANSWERS_VIEWED,
+    Action.CONTACT_DETAILS_REVEALED,
+    Action.MEMBERSHIP_IDENTITY_VIEWED,
+)
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    actor_id: int | None = None
+    subject_id: int | None = None
+    involving_id: int | None = None  # actor or subject
+    actions: tuple[int, ...] = ()
+    group_id: int | None = None
+    target_type: str = ""
+    target_id: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    ip_index: str = ""
+
+    def used(self) -> list[str]:
+        """Names of the filters in use (recorded when an admin views the log)."""
+        return [name for name, value in self.__dict__.items() if value not in (None, "", ())]
+
+
+def events_filtered(filters: EventFilters) -> QuerySet[Event]:
+    events = Event.objects.all()
+    if filters.actor_id is not None:
+        events = events.filter(actor_id=filters.actor_id)
+    if filters.subject_id is not None:
+        events = events.filter(subject_id=filters.subject_id)
+    if filters.involving_id is not None:
+        events = events.filter(
+            Q(actor_id=filters.involving_id) | Q(subject_id=filters.involving_id)
+        )
+    if filters.actions:
+        events = events.filter(action__in=filters.actions)
+    if filters.group_id is not None:
+        events = events.filter(group_id=filters.group_id)
+    if filters.target_type:
+        events = events.filter(target_type=filters.target_type)
+    if filters.target_id:
+        events = events.filter(target_id=filters.target_id)
+    if filters.since is not None:
+        events = events.filter(created_at__gte=filters.since)
+    if filters.until is not None:
+        events = events.filter(created_at__lt=filters.until)
+    if filters.ip_index:
+        events = events.filter(ip_index=filters.ip_index)
+    return events
+
+
+def events_page(
+    events: QuerySet[Event], *, before_seq: int | None
+) -> tuple[list[Event], int | None]:
+    """Newest first, PAGE_SIZE at a time, by seq (keyset: as fast on page 1,000 as on 1)."""
+    if before_seq is not None:
+        events = events.filter(seq__lt=before_seq)
+    rows = list(events.order_by("-seq")[: PAGE_SIZE + 1])
+    next_before = rows[PAGE_SIZE - 1].seq if len(rows) > PAGE_SIZE else None
+    return rows[:PAGE_SIZE], next_before
+
+
+def latest_checkpoint() -> ChainCheckpoint | None:
+    return ChainCheckpoint.objects.order_by("-checked_at").first()
+
+
+@dataclass(frozen=True)
+class Signals:
+    failed_logins: int
+    failed_by_ip: list[tuple[str, int]]  # (ip blind index, count)
+    failed_by_account: list[tuple[int, int]]  # (user id, count)
+    rate_limit_hits: int
+    rate_limits_by_ip: list[tuple[str, int]]
+    locked_devices: int
+    two_factor_disabled: list[Event]
+    appointments: list[Event]
+    reveals: list[Event]
+    since: datetime
+
+
+def security_signals(*, now: datetime | None = None, hours: int = 24) -> Signals:
+    from accounts.models import BackupCodeDevice, TOTPDevice
+
+    now = now or timezone.now()
+    since = now - timedelta(hours=hours)
+    recent = Event.objects.filter(created_at__gte=since)
+    failed = recent.filter(action=Action.LOGIN_FAILED)
+    limited = recent.filter(action=Action.RATE_LIMIT_HIT)
+    locked = sum(
+        model.objects.filter(throttling_failure_count__gte=3).count()
+        for model in (TOTPDevice, BackupCodeDevice)
+    )
+    return Signals(
+        failed_logins=failed.count(),
+        failed_by_ip=_top(failed.exclude(ip_index=""), "ip_index"),
+        failed_by_account=_top(failed.exclude(subject_id=None), "subject_id"),
+        rate_limit_hits=limited.count(),
+        rate_limits_by_ip=_top(limited.exclude(ip_index=""), "ip_index"),
+        locked_devices=locked,
+        two_factor_disabled=list(
+            recent.filter(action=Action.TWO_FACTOR_DISABLED).order_by("-seq")[:20]
+        ),
+        appointments=list(
+            recent.filter(
+                action__in=[Action.FACILITATOR_APPOINTED, Action.ADMIN_APPOINTED]
+            ).order_by("-seq")[:20]
+        ),
+        reveals=list(recent.filter(action=Action.CONTACT_DETAILS_REVEALED).order_by("-seq")[:20]),
+        since=since,
+    )
+
+
+def _top(events: QuerySet[Event], field: str, limit: int = 10) -> list[tuple]:
+    return list(events.values_list(field).annotate(n=Count("pk")).order_by("-n")[:limit])
+
+
+def ip_for_index(ip_index: str) -> str | None:
+    """The address behind a blind index, read from one event that stored it (admins only)."""
+    event = Event.objects.filter(ip_index=ip_index).exclude(ip=None).only("ip").first()
+    return event.ip if event else None

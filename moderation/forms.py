@@ -1,0 +1,108 @@
+from django import forms
+
+from moderation.models import ActionKind
+
+DURATIONS = [
+    ("", "Until lifted"),
+    ("10", "10 minutes"),
+    ("60", "1 hour"),
+    ("1440", "1 day"),
+    ("10080", "1 week"),
+    ("43200", "30 days"),
+]
+
+
+def _guideline_choices(group):  # noqa: ANN001
+    return [(g.number, f"Rule {g.number}: {g.text}") for g in group.guidelines.all()]
+
+
+class ActionForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Step",
+        choices=[(k, v) for k, v in ActionKind.choices if k != ActionKind.HIDE_MESSAGE],
+    )
+    guideline = forms.TypedChoiceField(label="Guideline", coerce=int, required=False)
+    reason = forms.CharField(
+        label="Reason (the member will read this)",
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    duration = forms.ChoiceField(
+        label="For", choices=DURATIONS, required=False, help_text="For mutes and suspensions."
+    )
+
+    def __init__(self, group, *args, **kwargs):  # noqa: ANN001
+        super().__init__(*args, **kwargs)
+        self.fields["guideline"].choices = [("", "—"), *_guideline_choices(group)]
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["minutes"] = int(cleaned["duration"]) if cleaned.get("duration") else None
+        if cleaned.get("guideline") == "":
+            cleaned["guideline"] = None
+        return cleaned
+
+
+class ResolveForm(forms.Form):
+    action = forms.ChoiceField(
+        label="Outcome",
+        choices=[
+            ("none", "No action needed"),
+            (ActionKind.WARN, "Warn the member"),
+            (ActionKind.HIDE_MESSAGE, "Hide the message"),
+            (ActionKind.MUTE, "Mute the member"),
+            (ActionKind.SUSPEND, "Suspend the member"),
+            (ActionKind.REMOVE, "Remove the member"),
+        ],
+    )
+    note = forms.CharField(
+        label="Note (shown to the member with any step taken)",
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    duration = forms.ChoiceField(label="For", choices=DURATIONS, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["minutes"] = int(cleaned["duration"]) if cleaned.get("duration") else None
+        return cleaned
+
+
+class RevealForm(forms.Form):
+    reason = forms.CharField(
+        label="Why do you need this member's contact details now?",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="This is recorded. The member will see that their details were opened, "
+        "and the site's administrators are told.",
+    )
+    confirm = forms.BooleanField(
+        label="I understand this is for a safety emergency only, and that it is recorded."
+    )
+
+
+class SafetyFlagForm(forms.Form):
+    about = forms.TypedChoiceField(label="Who are you worried about?", coerce=int)
+    note = forms.CharField(
+        label="Anything the facilitators should know (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+    def __init__(self, membership, members, *args, **kwargs):  # noqa: ANN001
+        super().__init__(*args, **kwargs)
+        self.fields["about"].choices = [(membership.pk, "Myself")] + [
+            (m.pk, m.pseudonym) for m in members if m.pk != membership.pk and m.pseudonym
+        ]
+
+
+class HandleFlagForm(forms.Form):
+    note = forms.CharField(
+        label="What was done (for the other facilitators)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

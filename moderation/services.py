@@ -1,0 +1,468 @@
+"""Reports, moderation actions, safety flags and the break-glass contact reveal.
+
+Dashboard views, the meeting room's facilitator controls and housekeeping commands all
+act through these functions. Each writes its audit event in the same transaction;
+sockets and emails hear about it only after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mass_mail
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from audit.events import Action
+from audit.services import record_event
+from groups.models import Guideline, Membership, Role, Status
+from meetings.models import Meeting, Message
+from meetings.services import message_event, room_group_name
+from moderation.models import ActionKind, Announcement, ModerationAction, Report, SafetyFlag
+from supportgroups.realtime import broadcast_on_commit, user_group_name
+
+# Actions that need a rule to cite (reinstating and unmuting don't).
+CITING_KINDS = {
+    ActionKind.WARN,
+    ActionKind.MUTE,
+    ActionKind.SUSPEND,
+    ActionKind.REMOVE,
+    ActionKind.HIDE_MESSAGE,
+}
+
+
+class ModerationError(Exception):
+    """Refused; the message is for the person acting."""
+
+
+# --- reports ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def report_file(
+    *, reporter: Membership, message: Message, guideline_number: int, note: str = ""
+) -> Report:
+    if message.meeting.group_id != reporter.group_id:
+        raise ModerationError("That message is not in your group.")
+    if message.author_id == reporter.pk:
+        raise ModerationError("You can't report your own message.")
+    guideline = _guideline(reporter.group_id, guideline_number)
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                group_id=reporter.group_id,
+                meeting_id=message.meeting_id,
+                message=message,
+                message_seq=message.seq,
+                message_body=message.body,
+                reported=message.author,
+                reporter=reporter,
+                guideline_number=guideline.number,
+                guideline_text=guideline.text,
+                note=note.strip() or None,
+            )
+    except IntegrityError:
+        raise ModerationError("You have already reported this message.") from None
+    record_event(
+        action=Action.REPORT_FILED,
+        actor=reporter.user,
+        target=report,
+        group_id=reporter.group_id,
+        extra={"rule": guideline.number},
+    )
+    return report
+
+
+@transaction.atomic
+def report_resolve(
+    *,
+    report: Report,
+    actor: Membership,
+    action: str,
+    note: str = "",
+    minutes: int | None = None,
+    until: datetime | None = None,
+) -> Report:
+    """Close a report with "no action" or with one of the moderation actions."""
+    report = Report.objects.select_for_update().get(pk=report.pk)
+    _require_facilitator(actor, report.group_id)
+    if report.status != Report.Status.OPEN:
+        raise ModerationError("This report has already been resolved.")
+    if action != "none":
+        if action == ActionKind.HIDE_MESSAGE:
+            if report.message is None:
+                raise ModerationError("That message no longer exists.")
+            message_hide(
+                message=report.message,
+                actor=actor,
+                guideline_number=report.guideline_number,
+                reason=note,
+                report=report,
+            )
+        else:
+            if report.reported is None:
+                raise ModerationError("The member who wrote it is no longer in the group.")
+            action_take(
+                membership=report.reported,
+                actor=actor,
+                kind=action,
+                guideline_number=report.guideline_number,
+                reason=note,
+                minutes=minutes,
+                until=until,
+                report=report,
+            )
+    report.status = Report.Status.RESOLVED
+    report.resolved_at = timezone.now()
+    report.resolved_by = actor
+    report.resolution = action
+    report.resolution_note = note.strip() or None
+    # Resolved: the copy of the message follows the room's retention again (i.e. goes).
+    report.message_body = None
+    report.save(
+        update_fields=[
+            "status",
+            "resolved_at",
+            "resolved_by",
+            "resolution",
+            "resolution_note",
+            "message_body",
+        ]
+    )
+    record_event(
+        action=Action.REPORT_RESOLVED,
+        actor=actor.user,
+        target=report,
+        group_id=report.group_id,
+        extra={"resolution": action},
+    )
+    return report
+
+
+# --- actions on a membership ------------------------------------------------------------
+
+
+@transaction.atomic
+def action_take(
+    *,
+    membership: Membership,
+    actor: Membership,
+    kind: str,
+    guideline_number: int | None = None,
+    reason: str = "",
+    minutes: int | None = None,
+    until: datetime | None = None,
+    report: Report | None = None,
+) -> ModerationAction:
+    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    _require_facilitator(actor, membership.group_id)
+    if kind not in ActionKind.values or kind == ActionKind.HIDE_MESSAGE:
+        raise ModerationError("Unknown action.")
+    if membership.pk == actor.pk:
+        raise ModerationError("You can't take moderation steps about yourself.")
+    if membership.role == Role.FACILITATOR and kind in (
+        ActionKind.MUTE,
+        ActionKind.SUSPEND,
+        ActionKind.REMOVE,
+    ):
+        raise ModerationError(
+            "Facilitators can't be muted, suspended or removed here; "
+            "an admin can change their role first."
+        )
+    guideline = None
+    if kind in CITING_KINDS:
+        if guideline_number is None:
+            raise ModerationError("Please choose the guideline this is about.")
+        guideline = _guideline(membership.group_id, guideline_number)
+    if minutes is not None:
+        until = timezone.now() + timedelta(minutes=minutes)
+    if until is not None and until <= timezone.now():
+        raise ModerationError("The end of the action must be in the future.")
+    if kind == ActionKind.SUSPEND and until is None:
+        raise ModerationError("A suspension needs an end date (remove the member instead).")
+    _apply(membership, kind, until)
+    entry = ModerationAction.objects.create(
+        group_id=membership.group_id,
+        membership=membership,
+        kind=kind,
+        guideline_number=guideline.number if guideline else None,
+        guideline_text=guideline.text if guideline else "",
+        reason=reason.strip() or None,
+        until=until,
+        actor=actor,
+        report=report,
+    )
+    record_event(
+        action=Action.MODERATION_ACTION_TAKEN,
+        actor=actor.user,
+        subject=membership.user,
+        target=entry,
+        group_id=membership.group_id,
+        extra={"kind": kind, "rule": entry.guideline_number, "minutes": minutes},
+    )
+    broadcast_on_commit(
+        user_group_name(membership.user_id),
+        {"type": "group.membership_changed", "group": membership.group_id},
+    )
+    return entry
+
+
+def _apply(membership: Membership, kind: str, until: datetime | None) -> None:
+    current = membership.effective_status()
+    if kind == ActionKind.WARN:
+        return
+    if kind == ActionKind.MUTE:
+        if current not in (Status.ACTIVE, Status.MUTED):
+            raise ModerationError("Only active members can be muted.")
+        membership.status, membership.muted_until = Status.MUTED, until
+    elif kind == ActionKind.UNMUTE:
+        if membership.status != Status.MUTED:
+            raise ModerationError("This member is not muted.")
+        membership.status, membership.muted_until = Status.ACTIVE, None
+    elif kind == ActionKind.SUSPEND:
+        if current not in (Status.ACTIVE, Status.MUTED, Status.SUSPENDED):
+            raise ModerationError("Only active members can be suspended.")
+        membership.status, membership.suspended_until = Status.SUSPENDED, until
+    elif kind == ActionKind.REMOVE:
+        if membership.status in (Status.REMOVED, Status.LEFT):
+            raise ModerationError("This person is no longer in the group.")
+        membership.status = Status.REMOVED
+    elif kind == ActionKind.REINSTATE:
+        if membership.status not in (Status.MUTED, Status.SUSPENDED, Status.REMOVED):
+            raise ModerationError("There is nothing to reinstate.")
+        membership.status = Status.ACTIVE
+        membership.muted_until = membership.suspended_until = None
+    membership.save(update_fields=["status", "muted_until", "suspended_until"])
+
+
+@transaction.atomic
+def message_hide(
+    *,
+    message: Message,
+    actor: Membership,
+    guideline_number: int,
+    reason: str = "",
+    report: Report | None = None,
+) -> ModerationAction:
+    message = (
+        Message.objects.select_for_update().select_related("meeting", "author").get(pk=message.pk)
+    )
+    _require_facilitator(actor, message.meeting.group_id)
+    guideline = _guideline(message.meeting.group_id, guideline_number)
+    if message.hidden_at is None:
+        message.hidden_at = timezone.now()
+        message.hidden_by = actor
+        message.save(update_fields=["hidden_at", "hidden_by"])
+    entry = ModerationAction.objects.create(
+        group_id=message.meeting.group_id,
+        membership=message.author or actor,
+        kind=ActionKind.HIDE_MESSAGE,
+        guideline_number=guideline.number,
+        guideline_text=guideline.text,
+        reason=reason.strip() or None,
+        actor=actor,
+        message=message,
+        report=report,
+    )
+    record_event(
+        action=Action.MODERATION_ACTION_TAKEN,
+        actor=actor.user,
+        subject=message.author.user if message.author else None,
+        target=entry,
+        group_id=message.meeting.group_id,
+        extra={"kind": ActionKind.HIDE_MESSAGE.value, "rule": guideline.number, "seq": message.seq},
+    )
+    broadcast_on_commit(
+        room_group_name(message.meeting_id),
+        {"type": "room.message_changed", **message_event(message)},
+    )
+    return entry
+
+
+@dataclass(frozen=True)
+class LapsedResult:
+    lifted: int
+
+
+@transaction.atomic
+def lapsed_actions_lift(*, now: datetime | None = None) -> LapsedResult:
+    """Record that mutes and suspensions whose time is up have ended, and tell sockets.
+    (Access checks already treat them as ended; this makes the record match.)"""
+    now = now or timezone.now()
+    lapsed = list(
+        Membership.objects.select_for_update().filter(status=Status.MUTED, muted_until__lte=now)
+    ) + list(
+        Membership.objects.select_for_update().filter(
+            status=Status.SUSPENDED, suspended_until__lte=now
+        )
+    )
+    for membership in lapsed:
+        kind = "mute" if membership.status == Status.MUTED else "suspension"
+        membership.status = Status.ACTIVE
+        membership.muted_until = membership.suspended_until = None
+        membership.save(update_fields=["status", "muted_until", "suspended_until"])
+        record_event(
+            action=Action.MODERATION_LAPSED,
+            subject=membership.user,
+            target=membership,
+            group_id=membership.group_id,
+            extra={"ended": kind},
+        )
+        broadcast_on_commit(
+            user_group_name(membership.user_id),
+            {"type": "group.membership_changed", "group": membership.group_id},
+        )
+    return LapsedResult(lifted=len(lapsed))
+
+
+# --- safety -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def safety_flag_raise(
+    *, raised_by: Membership, about: Membership | None, note: str = ""
+) -> SafetyFlag:
+    """Alert the group's facilitators now (dashboard and email). ``about`` None = oneself."""
+    about = about or raised_by
+    if about.group_id != raised_by.group_id:
+        raise ModerationError("That person is not in your group.")
+    flag = SafetyFlag.objects.create(
+        group_id=raised_by.group_id, raised_by=raised_by, about=about, note=note.strip() or None
+    )
+    record_event(
+        action=Action.SAFETY_FLAG_RAISED,
+        actor=raised_by.user,
+        subject=about.user,
+        target=flag,
+        group_id=raised_by.group_id,
+        extra={"about_self": about.pk == raised_by.pk},
+    )
+    facilitators = list(
+        User.objects.filter(
+            memberships__group_id=raised_by.group_id,
+            memberships__role=Role.FACILITATOR,
+            memberships__status__in=[Status.ACTIVE, Status.MUTED],
+        ).exclude(pk=raised_by.user_id)
+    )
+    link = (
+        f"{settings.SITE_URL}{reverse('moderation:group', kwargs={'slug': raised_by.group.slug})}"
+    )
+    _email(
+        facilitators,
+        "A safety concern needs you",
+        f"A member raised a safety concern in one of your groups. Please look now:\n{link}\n",
+    )
+    return flag
+
+
+@transaction.atomic
+def safety_flag_handle(*, flag: SafetyFlag, actor: Membership, note: str = "") -> SafetyFlag:
+    flag = SafetyFlag.objects.select_for_update().get(pk=flag.pk)
+    _require_facilitator(actor, flag.group_id)
+    if flag.status != SafetyFlag.Status.OPEN:
+        raise ModerationError("This concern is already marked as handled.")
+    flag.status = SafetyFlag.Status.HANDLED
+    flag.handled_at = timezone.now()
+    flag.handled_by = actor
+    flag.handled_note = note.strip() or None
+    flag.save(update_fields=["status", "handled_at", "handled_by", "handled_note"])
+    record_event(
+        action=Action.SAFETY_FLAG_HANDLED, actor=actor.user, target=flag, group_id=flag.group_id
+    )
+    return flag
+
+
+@dataclass(frozen=True)
+class RevealedContact:
+    phone: str | None
+    emergency_contact: str | None
+
+
+@transaction.atomic
+def contact_reveal(
+    *, membership: Membership, actor: Membership, reason: str, ip: str | None = None
+) -> RevealedContact:
+    """Break glass: show a member's phone and emergency contact to a facilitator.
+
+    Needs a written reason; the member sees that it happened (not the reason's author's
+    identity), and every admin is told.
+    """
+    _require_facilitator(actor, membership.group_id)
+    if len(reason.strip()) < 10:
+        raise ModerationError("Please write why you need these details (at least a sentence).")
+    user = User.objects.get(pk=membership.user_id)
+    record_event(
+        action=Action.CONTACT_DETAILS_REVEALED,
+        actor=actor.user,
+        subject=user,
+        target=membership,
+        group_id=membership.group_id,
+        ip=ip,
+        extra={"reason_length": len(reason.strip())},
+    )
+    # The reason itself is kept with the safety log of the group, encrypted.
+    SafetyFlag.objects.create(
+        group_id=membership.group_id,
+        raised_by=actor,
+        about=membership,
+        note=f"Contact details revealed. Reason: {reason.strip()}",
+        status=SafetyFlag.Status.HANDLED,
+        handled_at=timezone.now(),
+        handled_by=actor,
+    )
+    # Admins are emailed by audit.alerts once this event is committed.
+    return RevealedContact(phone=user.phone, emergency_contact=user.emergency_contact)
+
+
+# --- meeting room -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def announcement_pin(*, meeting: Meeting, actor: Membership, text: str) -> Announcement:
+    _require_facilitator(actor, meeting.group_id)
+    text = text.strip()
+    if not text:
+        raise ModerationError("The announcement is empty.")
+    announcement = Announcement.objects.create(meeting=meeting, text=text[:500], author=actor)
+    record_event(
+        action=Action.ANNOUNCEMENT_PINNED,
+        actor=actor.user,
+        target=announcement,
+        group_id=meeting.group_id,
+    )
+    broadcast_on_commit(
+        room_group_name(meeting.pk), {"type": "room.announcement", "text": announcement.text}
+    )
+    return announcement
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _require_facilitator(actor: Membership, group_id: int) -> None:
+    """Services re-check the role, whatever the caller checked before."""
+    actor = Membership.objects.filter(pk=actor.pk).first()
+    if actor is None or actor.group_id != group_id or not actor.is_facilitator:
+        raise ModerationError("Only this group's facilitators can do that.")
+
+
+def _guideline(group_id: int, number: int) -> Guideline:
+    guideline = Guideline.objects.filter(group_id=group_id, number=number).first()
+    if guideline is None:
+        raise ModerationError("Please choose one of the group's guidelines.")
+    return guideline
+
+
+def _email(users: list[User], subject: str, body: str) -> None:
+    """One email each (never a shared To: line), to confirmed recovery emails only."""
+    messages = [
+        (f"[{settings.SITE_NAME}] {subject}", body, None, [u.recovery_email])
+        for u in users
+        if u.recovery_email and u.recovery_email_verified
+    ]
+    if messages:
+        transaction.on_commit(lambda: send_mass_mail(messages))

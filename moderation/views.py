@@ -1,0 +1,205 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.services import request_ip
+from groups.models import CURRENT_STATUSES, Membership
+from groups.selectors import facilitation_for_user_or_404, membership_for_user_or_404
+from moderation import selectors, services
+from moderation.forms import ActionForm, HandleFlagForm, ResolveForm, RevealForm, SafetyFlagForm
+from moderation.models import Report, SafetyFlag
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    groups = list(selectors.facilitated_groups(request.user))
+    if not groups:
+        raise Http404
+    return render(
+        request,
+        "moderation/dashboard.html",
+        {"summaries": selectors.group_summaries(groups), "now": timezone.now()},
+    )
+
+
+@login_required
+def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    group = facilitator.group
+    members = list(selectors.dashboard_members(group))
+    (summary,) = selectors.group_summaries([group])
+    return render(
+        request,
+        "moderation/group.html",
+        {
+            "group": group,
+            "summary": summary,
+            "reports": list(selectors.open_reports(group)),
+            "flags": list(selectors.open_flags(group)),
+            "unsigned": [m for m in members if not m.signed_current],
+            "members": members,
+            "meetings": list(selectors.upcoming(group)),
+            "log": list(selectors.moderation_log(group)),
+            "now": timezone.now(),
+        },
+    )
+
+
+def _member_or_404(facilitator: Membership, membership_id: int) -> Membership:
+    membership = (
+        Membership.objects.select_related("group")
+        .filter(pk=membership_id, group=facilitator.group)
+        .first()
+    )
+    if membership is None:
+        raise Http404
+    return membership
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def member(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    membership = _member_or_404(facilitator, membership_id)
+    form = ActionForm(facilitator.group, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.action_take(
+                membership=membership,
+                actor=facilitator,
+                kind=data["kind"],
+                guideline_number=data["guideline"],
+                reason=data["reason"],
+                minutes=data["minutes"],
+            )
+        except services.ModerationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Done. {membership.pseudonym} can see this step and why.")
+            return redirect("moderation:member", slug=slug, membership_id=membership.pk)
+    return render(
+        request,
+        "moderation/member.html",
+        {
+            "group": facilitator.group,
+            "membership": membership,
+            "form": form,
+            "history": membership.moderation_actions.select_related("actor"),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reveal(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    membership = _member_or_404(facilitator, membership_id)
+    form = RevealForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contact = services.contact_reveal(
+                membership=membership,
+                actor=facilitator,
+                reason=form.cleaned_data["reason"],
+                ip=request_ip(request),
+            )
+        except services.ModerationError as error:
+            form.add_error("reason", str(error))
+        else:
+            return render(
+                request,
+                "moderation/revealed.html",
+                {"group": facilitator.group, "membership": membership, "contact": contact},
+            )
+    return render(
+        request,
+        "moderation/reveal.html",
+        {"group": facilitator.group, "membership": membership, "form": form},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def report(request: HttpRequest, slug: str, report_id: int) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    found = (
+        Report.objects.select_related("reporter", "reported")
+        .filter(pk=report_id, group=facilitator.group)
+        .first()
+    )
+    if found is None:
+        raise Http404
+    form = ResolveForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.report_resolve(
+                report=found,
+                actor=facilitator,
+                action=data["action"],
+                note=data["note"],
+                minutes=data["minutes"],
+            )
+        except services.ModerationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "The report is resolved.")
+            return redirect("moderation:group", slug=slug)
+    return render(
+        request,
+        "moderation/report.html",
+        {"group": facilitator.group, "report": found, "form": form},
+    )
+
+
+@login_required
+@require_POST
+def handle_flag(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    flag = SafetyFlag.objects.filter(pk=flag_id, group=facilitator.group).first()
+    if flag is None:
+        raise Http404
+    form = HandleFlagForm(request.POST)
+    if form.is_valid():
+        try:
+            services.safety_flag_handle(
+                flag=flag, actor=facilitator, note=form.cleaned_data["note"]
+            )
+        except services.ModerationError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, "Marked as handled.")
+    return redirect("moderation:group", slug=slug)
+
+
+# --- members ----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def raise_flag(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = membership_for_user_or_404(request.user, slug)
+    members = Membership.objects.filter(group=membership.group, status__in=CURRENT_STATUSES)
+    form = SafetyFlagForm(membership, members, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        about = members.filter(pk=form.cleaned_data["about"]).first()
+        try:
+            services.safety_flag_raise(
+                raised_by=membership, about=about, note=form.cleaned_data["note"]
+            )
+        except services.ModerationError as error:
+            form.add_error(None, str(error))
+        else:
+            return render(request, "moderation/flag_raised.html", {"group": membership.group})
+    return render(request, "moderation/raise_flag.html", {"group": membership.group, "form": form})
+
+
+@login_required
+def about_me(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "moderation/about_me.html", {"actions": selectors.actions_about_user(request.user)}
+    )
