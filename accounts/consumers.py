@@ -1,5 +1,7 @@
 """Websocket plumbing every signed-in socket shares, and the account socket itself."""
 
+import json
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -65,6 +67,20 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
 
 
 class AccountConsumer(AuthenticatedConsumer):
+    async def receive(self, text_data=None, bytes_data=None):
+        # Bad frames get an error frame like everywhere else; they never kill the socket.
+        if text_data is None:
+            return await self.send_json(
+                {"type": "error", "code": "invalid_frame", "message": "Send JSON text frames."}
+            )
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            return await self.send_json(
+                {"type": "error", "code": "invalid_json", "message": "That was not valid JSON."}
+            )
+        await self.receive_json(content)
+
     """Open on every signed-in page: tells the tab when the person was signed out elsewhere."""
 
     async def receive_json(self, content, **kwargs):

@@ -1,3 +1,5 @@
+from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.contrib.auth import password_validation
 
@@ -129,3 +131,32 @@ class DeleteAccountForm(forms.Form):
         if value != self.CONFIRMATION:
             raise forms.ValidationError(f"Please type “{self.CONFIRMATION}” exactly.")
         return value
+
+
+class LoginForm(AllauthLoginForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Login handle"
+
+
+class SignupForm(AllauthSignupForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Login handle"
+        self.fields[
+            "username"
+        ].help_text = "Private: only you use it, to sign in. Not your real name or email."
+        self.fields[
+            "password1"
+        ].help_text = "At least 12 characters. A few unrelated words work well."
+
+
+class TwoFactorSetupForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=10,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+        help_text="The 6-digit code your authenticator app shows now.",
+    )

@@ -24,6 +24,7 @@ from accounts.forms import (
     PasswordResetRequestForm,
     RecoveryEmailForm,
     TwoFactorCodeForm,
+    TwoFactorSetupForm,
 )
 from accounts.models import BackupCodeDevice, TOTPDevice
 from accounts.stages import TwoFactorStage
@@ -209,7 +210,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     if selectors.user_has_two_factor(user) and user.is_verified():
         return redirect("account_two_factor")
     device = services.totp_enrolment_start(user=user)
-    form = TwoFactorCodeForm(request.POST or None)
+    form = TwoFactorSetupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         limited = ratelimit.consume_or_429(request, action="verify_two_factor", user=user)
         if limited:

@@ -36,6 +36,14 @@ def check_required_secrets(app_configs, **kwargs):
                 )
             )
             break
+    if not settings.DEBUG and not settings.ALLOWED_HOSTS:
+        errors.append(
+            checks.Error(
+                "ALLOWED_HOSTS is empty, so every request would be refused.",
+                hint="Set ALLOWED_HOSTS to your domain(s), comma-separated.",
+                id="supportgroups.E012",
+            )
+        )
     for name in ("BLIND_INDEX_KEY", "AUDIT_KEY"):
         value = getattr(settings, name)
         if value and len(value) < 32:

@@ -196,6 +196,8 @@ DATABASE_URL = env_url("DATABASE_URL", None, schemes=("postgres", "postgresql"))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # An unreachable database must fail fast (healthz, requests), not hang for minutes.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {
@@ -274,6 +276,7 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "account_home"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm", "signup": "accounts.forms.SignupForm"}
 # A private handle and a password are enough. The optional recovery email is ours
 # (encrypted, blind-indexed), so allauth's own email tables stay empty.
 ACCOUNT_LOGIN_METHODS = {"username"}
@@ -324,6 +327,9 @@ CHAT_RATE_LIMIT_SECONDS = env_int("CHAT_RATE_LIMIT_SECONDS", 10, minimum=1)
 # A present member's browser says "still here" this often; twice that without a word and
 # they no longer count as present.
 CHAT_HEARTBEAT_SECONDS = 25
+# Routes the bare echo consumer that `make bench` measures the chat against
+# (bench/echo.py). Never in production.
+BENCHMARK_ENDPOINTS = env_bool("BENCHMARK_ENDPOINTS", False)
 
 # --- HTTP security headers --------------------------------------------------------------
 
