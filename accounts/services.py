@@ -437,6 +437,7 @@ def _new_backup_code() -> str:
 @transaction.atomic
 def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
     """Everything stored about this person, decrypted, as one JSON-ready document."""
+    from accounts.exports import user_data_from_apps
     from accounts.selectors import events_about_user
 
     record_event(action=Action.DATA_EXPORTED, actor=user, subject=user, ip=_ip(request))
@@ -475,6 +476,7 @@ def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
             }
             for e in events_about_user(user)
         ],
+        **user_data_from_apps(user),
     }
 
 

@@ -149,8 +149,16 @@ def _session_key(user, public_id: str) -> str:  # noqa: ANN001
 @login_required
 def activity(request: HttpRequest) -> HttpResponse:
     user = request.user
-    events = selectors.events_about_user(user)[:200]
-    described = [describe_for_subject(event, viewer=user) for event in events]
+    from groups.models import Group
+
+    events = list(selectors.events_about_user(user)[:200])
+    # The person's own events name groups they applied to or belong to: fine to show them.
+    names = dict(
+        Group.objects.filter(pk__in={e.group_id for e in events if e.group_id}).values_list(
+            "pk", "name"
+        )
+    )
+    described = [describe_for_subject(event, viewer=user, group_names=names) for event in events]
     return render(
         request,
         "accounts/activity.html",

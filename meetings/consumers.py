@@ -7,6 +7,7 @@ services (which re-check authorisation on every message) through
 
 import asyncio
 import json
+import logging
 import re
 
 from channels.db import database_sync_to_async
@@ -19,9 +20,12 @@ from meetings import selectors, services
 from meetings.models import Meeting
 from moderation import room as moderation_actions
 
+logger = logging.getLogger(__name__)
+
 CLOSE_ROOM_CLOSED = 4004
 CLOSE_MEMBERSHIP_CHANGED = 4005
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 class RoomConsumer(AuthenticatedConsumer):
@@ -95,9 +99,15 @@ class RoomConsumer(AuthenticatedConsumer):
             self.closer.cancel()
         if self.room_group:
             await self.channel_layer.group_discard(self.room_group, self.channel_name)
-            await database_sync_to_async(services.presence_leave)(
+            present = await database_sync_to_async(services.presence_leave)(
                 meeting=self.meeting, membership=self.membership, channel_name=self.channel_name
             )
+            try:
+                await self.channel_layer.group_send(
+                    self.room_group, {"type": "room.presence", "present": present}
+                )
+            except Exception:  # noqa: BLE001 - a delivery hint; the layer may be down
+                logger.info("could not announce a departure", exc_info=True)
         await super().disconnect(code)
 
     # --- frames from the browser --------------------------------------------------------------
@@ -109,7 +119,10 @@ class RoomConsumer(AuthenticatedConsumer):
             return await self.error("frame_too_large", "That frame is too large.")
         try:
             frame = json.loads(text_data)
-        except ValueError:
+            # A lone surrogate ("\ud800") is valid JSON but not Unicode that can be stored
+            # or sent on (UnicodeEncodeError is a ValueError); deep nesting can't be parsed.
+            json.dumps(frame, ensure_ascii=False).encode()
+        except (ValueError, RecursionError):
             return await self.error("invalid_json", "That was not valid JSON.")
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             return await self.error("invalid_frame", "Each frame must be an object with a type.")
@@ -128,7 +141,7 @@ class RoomConsumer(AuthenticatedConsumer):
 
     async def on_send(self, frame: dict) -> None:
         client_id, body = frame.get("client_id"), frame.get("body")
-        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+        if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
             return await self.error("invalid_client_id", "Each message needs a client_id.")
         if not isinstance(body, str) or not body.strip():
             return await self.error("empty_body", "The message is empty.", client_id=client_id)
@@ -292,6 +305,8 @@ class RoomConsumer(AuthenticatedConsumer):
         """Muted, suspended, removed, left, renamed: look again and act at once."""
         if event.get("group") != self.meeting.group_id:
             return
+        # Read before the recheck, which refreshes self.membership (and so its pseudonym).
+        shown_pseudonym = self.membership.pseudonym
         refusal, can_send, pseudonym = await database_sync_to_async(self._recheck)()
         if refusal:
             await self.send_json(
@@ -299,9 +314,8 @@ class RoomConsumer(AuthenticatedConsumer):
             )
             await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
             return
-        if can_send != self.can_send or pseudonym != self.membership.pseudonym:
+        if can_send != self.can_send or pseudonym != shown_pseudonym:
             self.can_send = can_send
-            self.membership.pseudonym = pseudonym
             await self.send_json({"type": "status", "can_send": can_send, "pseudonym": pseudonym})
 
     def _recheck(self) -> tuple[str | None, bool, str]:

@@ -5,11 +5,14 @@ broadcast is queued with ``transaction.on_commit`` and never describes a change 
 was rolled back.
 """
 
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 
 def user_group_name(user_id: int) -> str:
@@ -20,8 +23,13 @@ def user_group_name(user_id: int) -> str:
 def broadcast_on_commit(group: str, message: dict[str, Any]) -> None:
     def send() -> None:
         layer = get_channel_layer()
-        if layer is not None:
+        if layer is None:
+            return
+        try:
             async_to_sync(layer.group_send)(group, message)
+        except Exception:  # noqa: BLE001
+            # Only a hint: the change is committed, and clients resume from the database.
+            logger.warning("broadcast to %s failed", group, exc_info=True)
 
     transaction.on_commit(send)
 

@@ -1,0 +1,110 @@
+"""Everything the app stores about one person, from every app, decrypted (the export).
+
+Facilitators' private reviewer notes are not included: they belong to the group's
+screening, and the applicant is told that such notes may exist.
+"""
+
+from typing import Any
+
+from accounts.models import User
+
+
+def _iso(value) -> str | None:  # noqa: ANN001
+    return value.isoformat() if value else None
+
+
+def user_data_from_apps(user: User) -> dict[str, Any]:
+    from groups.models import Membership
+    from meetings.models import Attendance, Message
+    from moderation.models import ModerationAction, Report, SafetyFlag
+    from screening.models import Application
+
+    memberships = Membership.objects.filter(user=user).select_related("group")
+    applications = Application.objects.filter(applicant=user).select_related(
+        "group", "questionnaire"
+    )
+    return {
+        "memberships": [
+            {
+                "group": m.group.name,
+                "pseudonym": m.pseudonym,
+                "role": m.role,
+                "status": m.status,
+                "joined": _iso(m.joined_at),
+                "muted_until": _iso(m.muted_until),
+                "suspended_until": _iso(m.suspended_until),
+                "signatures": [
+                    {
+                        "agreement_version": s.agreement.version,
+                        "signed_at": _iso(s.signed_at),
+                        "typed_name": s.typed_name,
+                    }
+                    for s in m.signatures.select_related("agreement")
+                ],
+            }
+            for m in memberships
+        ],
+        "applications": [
+            {
+                "group": a.group.name,
+                "status": a.status,
+                "started": _iso(a.created_at),
+                "sent": _iso(a.submitted_at),
+                "decided": _iso(a.decided_at),
+                "answers": {
+                    q.text: (a.answers or {}).get(str(q.pk))
+                    for q in a.questionnaire.questions.all()
+                },
+                "question_from_facilitators": a.info_request,
+                "your_answer": a.info_response,
+                "message_to_you": a.message_to_applicant,
+            }
+            for a in applications
+        ],
+        "messages": [
+            {
+                "group": m.meeting.group.name,
+                "meeting": m.meeting.title,
+                "seq": m.seq,
+                "sent_at": _iso(m.created_at),
+                "body": m.body,
+                "hidden_by_a_facilitator": m.hidden_at is not None,
+            }
+            for m in Message.objects.filter(author__user=user).select_related("meeting__group")
+        ],
+        "meetings_attended": [
+            {
+                "group": a.meeting.group.name,
+                "meeting": a.meeting.title,
+                "joined": _iso(a.first_joined_at),
+            }
+            for a in Attendance.objects.filter(membership__user=user).select_related(
+                "meeting__group"
+            )
+        ],
+        "moderation_steps_about_you": [
+            {
+                "group": a.group.name,
+                "step": a.kind,
+                "rule": a.guideline_number,
+                "reason": a.reason,
+                "until": _iso(a.until),
+                "when": _iso(a.created_at),
+            }
+            for a in ModerationAction.objects.filter(membership__user=user).select_related("group")
+        ],
+        "reports_you_made": [
+            {
+                "group": r.group.name,
+                "rule": r.guideline_number,
+                "note": r.note,
+                "status": r.status,
+                "when": _iso(r.created_at),
+            }
+            for r in Report.objects.filter(reporter__user=user).select_related("group")
+        ],
+        "safety_concerns_you_raised": [
+            {"group": f.group.name, "note": f.note, "status": f.status, "when": _iso(f.created_at)}
+            for f in SafetyFlag.objects.filter(raised_by__user=user).select_related("group")
+        ],
+    }
