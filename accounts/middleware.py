@@ -130,6 +130,7 @@ class TwoFactorMiddleware:
         if request.path.startswith(settings.STATIC_URL):
             return True
         try:
-            return resolve(request.path_info).url_name in TWO_FACTOR_EXEMPT_URL_NAMES
+            # view_name includes the namespace: "home" must not also exempt "groups:home".
+            return resolve(request.path_info).view_name in TWO_FACTOR_EXEMPT_URL_NAMES
         except Resolver404:
             return True

@@ -34,9 +34,10 @@ def listed_groups(*, topic: str = "", query: str = "") -> QuerySet[Group]:
             | Q(description__icontains=query)
             | Q(eligibility__icontains=query)
         )
+    # Explicit: Meta.ordering is not applied to a query with an aggregate (GROUP BY).
     return groups.annotate(
         member_count=Count("memberships", filter=Q(memberships__status__in=CURRENT_STATUSES))
-    )
+    ).order_by("name", "pk")
 
 
 def public_group_or_404(slug: str) -> Group:
