@@ -10,13 +10,16 @@ from screening.models import OPEN_STATUSES, Application, ApplicationStatus
 
 def group_for_applying_or_404(user, slug: str, link_token: str = "") -> Group:  # noqa: ANN001
     """Listed groups, unlisted ones through their private link, or any group the person
-    already has an application to."""
+    already has an application to. Groups that welcome people by invitation only (no
+    screening) take no applications."""
     group = Group.objects.filter(slug=slug).first()
     if group is None:
         raise Http404
-    if group.listed or (link_token and link_token == group.link_token):
-        return group
     if user.is_authenticated and Application.objects.filter(group=group, applicant=user).exists():
+        return group
+    if not group.requires_screening:
+        raise Http404
+    if group.listed or (link_token and link_token == group.link_token):
         return group
     raise Http404
 
@@ -64,6 +67,8 @@ def application_for_facilitator_or_404(
         Application.objects.select_related("group", "questionnaire", "applicant")
         .filter(pk=application_id, group=facilitator.group)
         .exclude(status=ApplicationStatus.DRAFT)
+        # Never sent (e.g. a withdrawn draft): it stays the applicant's alone.
+        .filter(submitted_at__isnull=False)
         .first()
     )
     if application is None:
@@ -73,7 +78,9 @@ def application_for_facilitator_or_404(
 
 def review_queue(group: Group, status: str) -> QuerySet[Application]:
     """Oldest first: the person who has waited longest comes first."""
-    queryset = Application.objects.filter(group=group).exclude(status=ApplicationStatus.DRAFT)
+    queryset = Application.objects.filter(group=group, submitted_at__isnull=False).exclude(
+        status=ApplicationStatus.DRAFT
+    )
     if status:
         queryset = queryset.filter(status=status)
     if status == ApplicationStatus.WAITLISTED:

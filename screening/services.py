@@ -133,19 +133,13 @@ def _questionnaire_create(
 # --- applying ---------------------------------------------------------------------------
 
 
-@transaction.atomic
-def application_start(*, group: Group, applicant: User) -> Application:
-    """The applicant's open application to this group, created as a draft if needed."""
-    existing = Application.objects.filter(
-        group=group, applicant=applicant, status__in=OPEN_STATUSES
-    ).first()
-    if existing is not None:
-        return existing
+def application_refusal(group: Group, applicant: User) -> str | None:
+    """Why this person can't start an application to this group now, or None."""
     membership = Membership.objects.filter(group=group, user=applicant).first()
     if membership is not None and membership.is_current:
-        raise ScreeningError("You already have a place in this group.")
+        return "You already have a place in this group."
     if membership is not None and membership.status == "removed":
-        raise ScreeningError("You can't apply to this group again.")
+        return "You can't apply to this group again."
     last_declined = (
         Application.objects.filter(group=group, applicant=applicant, status=S.DECLINED)
         .order_by("-decided_at")
@@ -154,10 +148,24 @@ def application_start(*, group: Group, applicant: User) -> Application:
     if last_declined is not None and last_declined.decided_at:
         allowed_from = last_declined.decided_at + timedelta(days=group.reapply_cooldown_days)
         if timezone.now() < allowed_from:
-            raise ScreeningError(
+            return (
                 "You can apply to this group again from "
                 f"{timezone.localtime(allowed_from):%-d %B %Y}."
             )
+    return None
+
+
+@transaction.atomic
+def application_start(*, group: Group, applicant: User) -> Application:
+    """The applicant's open application to this group, created as a draft if needed."""
+    existing = Application.objects.filter(
+        group=group, applicant=applicant, status__in=OPEN_STATUSES
+    ).first()
+    if existing is not None:
+        return existing
+    refusal = application_refusal(group, applicant)
+    if refusal:
+        raise ScreeningError(refusal)
     try:
         with transaction.atomic():
             application = Application.objects.create(
@@ -192,8 +200,9 @@ def application_save(
         raise ScreeningError("This application has already been sent.")
     questions = list(application.questionnaire.questions.all())
     application.answers = clean_answers(questions, answers, require_all=submit)
-    fields = ["answers", "updated_at"]
+    fields = ["answers", "updated_at", "seen_by_applicant_at"]
     application.updated_at = timezone.now()
+    application.seen_by_applicant_at = application.updated_at  # their own step isn't news
     if submit:
         _transition(
             application,
@@ -268,6 +277,9 @@ def application_record_view(
 
 @transaction.atomic
 def note_add(*, application: Application, author: Membership, body: str) -> ReviewerNote:
+    if Application.objects.filter(pk=application.pk, purged_at__isnull=False).exists():
+        # A note written now would outlive the retention policy that deleted the rest.
+        raise ScreeningError("This application's details were deleted; notes can't be added.")
     note = ReviewerNote.objects.create(application=application, author=author, body=body.strip())
     record_event(
         action=Action.REVIEWER_NOTE_ADDED,
@@ -309,7 +321,9 @@ def application_approve(
         if first is not None and first.pk != application.pk:
             raise ScreeningError("Offer places in waiting-list order: someone has waited longer.")
     application.message_to_applicant = message.strip() or None
-    if not group_has_room(application.group):
+    # A free place goes to the waiting list first: a new approval queues behind it.
+    others_waiting = application.status == S.SUBMITTED and _waitlist(application.group).exists()
+    if others_waiting or not group_has_room(application.group):
         if application.status == S.WAITLISTED:
             raise ScreeningError("The group is full: a place must free up first.")
         application.waitlisted_at = timezone.now()
@@ -322,9 +336,15 @@ def application_approve(
             extra={"decision": "waitlisted"},
         )
         return application
-    group_services.membership_create(
-        group=application.group, user=application.applicant, actor=actor.user, reason="screening"
-    )
+    try:
+        group_services.membership_create(
+            group=application.group,
+            user=application.applicant,
+            actor=actor.user,
+            reason="screening",
+        )
+    except group_services.GroupError as error:  # e.g. joined through an invitation meanwhile
+        raise ScreeningError("This applicant already has a place in the group.") from error
     application.decided_at = timezone.now()
     _transition(
         application,
@@ -458,7 +478,11 @@ def _transition(
     application.status = status
     application.revision += 1
     application.updated_at = timezone.now()
-    application.save(update_fields=[*fields, "status", "revision", "updated_at"])
+    fields = [*fields, "status", "revision", "updated_at"]
+    if actor == application.applicant:  # the applicant's own step is not news to them
+        application.seen_by_applicant_at = application.updated_at
+        fields = [*dict.fromkeys([*fields, "seen_by_applicant_at"])]
+    application.save(update_fields=fields)
     record_event(
         action=action,
         actor=actor,
@@ -481,8 +505,11 @@ def _email_news(application: Application) -> None:
         f"Hello,\n\nThere is news about your application at {settings.SITE_NAME}. "
         f"Sign in to read it: {settings.SITE_URL}{reverse('screening:mine')}\n"
     )
+    # robust: the decision is committed by now; a mail server outage is logged, and must
+    # not turn the facilitator's page into a server error that invites a retry.
     transaction.on_commit(
         lambda: send_mail(
             f"[{settings.SITE_NAME}] News about your application", body, None, [address]
-        )
+        ),
+        robust=True,
     )

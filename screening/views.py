@@ -34,6 +34,12 @@ def apply(request: HttpRequest, slug: str) -> HttpResponse:
     application = selectors.open_application(group, request.user)
     if application is not None and application.status != S.DRAFT:
         return redirect("screening:application", application_id=application.pk)
+    if application is None:
+        refusal = services.application_refusal(group, request.user)
+        if refusal:
+            return render(
+                request, "screening/cannot_apply.html", {"group": group, "refusal": refusal}
+            )
     questionnaire = (
         application.questionnaire if application else services.questionnaire_current(group=group)
     )
@@ -188,13 +194,15 @@ def review(request: HttpRequest, slug: str, application_id: int) -> HttpResponse
     )
     if request.method == "POST":
         return _decide(request, application, facilitator)
+    return _render_review(request, application, facilitator)
+
+
+def _render_review(request, application, facilitator, **forms) -> HttpResponse:  # noqa: ANN001
+    # Every page that shows the answers is a look, including one shown again after a
+    # refused form (otherwise a crafted POST would read them without a trace).
     services.application_record_view(
         application=application, facilitator=facilitator, ip=request_ip(request)
     )
-    return _render_review(request, application)
-
-
-def _render_review(request, application, **forms) -> HttpResponse:  # noqa: ANN001
     revision = {"revision": application.revision}
     return render(
         request,
@@ -204,11 +212,16 @@ def _render_review(request, application, **forms) -> HttpResponse:  # noqa: ANN0
             "group": application.group,
             "questions": _answered(application),
             "notes": application.notes.select_related("author"),
-            "note_form": forms.get("note_form") or NoteForm(),
-            "info_form": forms.get("info_form") or InfoRequestForm(initial=revision),
-            "approve_form": forms.get("approve_form") or DecisionForm(initial=revision),
-            "waitlist_form": forms.get("waitlist_form") or DecisionForm(initial=revision),
-            "decline_form": forms.get("decline_form") or DeclineForm(initial=revision),
+            # Each form its own ids (auto_id): five forms share field names on one page.
+            "note_form": forms.get("note_form") or NoteForm(auto_id="note_%s"),
+            "info_form": forms.get("info_form")
+            or InfoRequestForm(initial=revision, auto_id="request_info_%s"),
+            "approve_form": forms.get("approve_form")
+            or DecisionForm(initial=revision, auto_id="approve_%s"),
+            "waitlist_form": forms.get("waitlist_form")
+            or DecisionForm(initial=revision, auto_id="waitlist_%s"),
+            "decline_form": forms.get("decline_form")
+            or DeclineForm(initial=revision, auto_id="decline_%s"),
         },
     )
 
@@ -227,7 +240,7 @@ def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
         return redirect(
             "screening:review", slug=application.group.slug, application_id=application.pk
         )
-    form = form_classes[action](request.POST)
+    form = form_classes[action](request.POST, auto_id=f"{action}_%s")
     form_key = {
         "note": "note_form",
         "request_info": "info_form",
@@ -236,7 +249,7 @@ def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
         "decline": "decline_form",
     }[action]
     if not form.is_valid():
-        return _render_review(request, application, **{form_key: form})
+        return _render_review(request, application, facilitator, **{form_key: form})
     data = form.cleaned_data
     try:
         if action == "note":
@@ -283,7 +296,7 @@ def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
     except services.ScreeningError as error:
         messages.error(request, str(error))
         application.refresh_from_db()
-        return _render_review(request, application)
+        return _render_review(request, application, facilitator)
     return redirect("screening:review", slug=application.group.slug, application_id=application.pk)
 
 

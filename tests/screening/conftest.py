@@ -1,0 +1,332 @@
+"""Fixtures for the screening tests: people, groups, questionnaires and applications built
+through the app's own services, and clients that sign in through the real pages
+(password, then the 2FA code for facilitators)."""
+
+import time
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+import pytest
+from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.db import connection
+from django.test import Client
+from django_otp.oath import TOTP
+
+from accounts.models import TOTPDevice, User
+from audit.models import Event
+from groups import services as group_services
+from groups.models import Group, Membership, Topic
+from screening import services
+from screening.models import Application, QuestionKind
+
+PASSWORD = "lantern harbour quietly 42"
+
+
+class CheapArgon2PasswordHasher(Argon2PasswordHasher):
+    """Still Argon2id, cheap enough for a suite that signs in a lot."""
+
+    time_cost = 1
+    memory_cost = 1024
+    parallelism = 1
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+def make_person(handle, *, staff=False, email=None, email_verified=False) -> User:
+    user = User.objects.create_user(username=handle, password=PASSWORD, is_staff=staff)
+    if email:
+        user.set_recovery_email(email)
+        user.recovery_email_verified = email_verified
+        user.save()
+    return user
+
+
+# --- groups and places ----------------------------------------------------------------------
+
+
+def make_group(actor, name="Evening Grief Circle", **overrides) -> Group:
+    fields = {
+        "topic": Topic.GRIEF,
+        "description": f"A gentle weekly space: {name}.",
+        "eligibility": "Adults who have lost someone close.",
+        "meeting_rhythm": "Tuesdays, 7-8:30 pm",
+        "listed": True,
+        "requires_screening": True,
+        "crisis_resources": "Call your local emergency number.",
+        "guidelines": ["What is shared here stays here.", "Speak from your own experience."],
+        "agreement_text": "I keep what is said here confidential.",
+        "agreement_summary": "Members keep what is shared confidential.",
+    }
+    fields.update(overrides)
+    return group_services.group_create(actor=actor, name=name, **fields)
+
+
+def appoint(group, user, pseudonym, *, actor) -> Membership:
+    membership = group_services.facilitator_appoint(group=group, actor=actor, user=user)
+    return group_services.membership_take_place(
+        membership=membership,
+        pseudonym=pseudonym,
+        typed_name=pseudonym,
+        guidelines_acknowledged=True,
+    )
+
+
+def give_place(group, user, pseudonym) -> Membership:
+    membership = group_services.membership_create(group=group, user=user, actor=None, reason="test")
+    return group_services.membership_take_place(
+        membership=membership,
+        pseudonym=pseudonym,
+        typed_name=pseudonym,
+        guidelines_acknowledged=True,
+    )
+
+
+# --- clients that sign in through the pages -----------------------------------------------------
+
+
+def totp_device(user) -> TOTPDevice:
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
+
+
+def totp_code(device) -> str:
+    device = TOTPDevice.objects.get(pk=device.pk)
+    # A code is accepted once per 30 s step: a second sign-in within the same step needs
+    # what time passing would do.
+    step = int(time.time()) // TOTPDevice.STEP
+    if device.last_t >= step - 1:
+        TOTPDevice.objects.filter(pk=device.pk).update(last_t=step - 2)
+    return f"{TOTP(bytes.fromhex(device.key)).token():06d}"
+
+
+def sign_in(user, *, client=None) -> Client:
+    """Through the login page, and the code page when the person has an authenticator."""
+    client = client or Client()
+    response = client.post("/accounts/login/", {"login": user.username, "password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        assert response["Location"] == "/accounts/login/two-factor/", response["Location"]
+        response = client.post(
+            "/accounts/login/two-factor/", {"code": totp_code(totp_device(user))}
+        )
+        assert response.status_code == 302, response.content.decode()[:2000]
+        assert response["Location"] != "/accounts/login/two-factor/"
+    return client
+
+
+def sign_in_verified(user) -> Client:
+    """A facilitator (or admin), signed in with their second factor."""
+    totp_device(user)
+    return sign_in(user)
+
+
+def signed_in_applicant(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- applications ---------------------------------------------------------------------------
+
+
+def questions_of(application_or_questionnaire):
+    questionnaire = getattr(application_or_questionnaire, "questionnaire", None)
+    questionnaire = questionnaire or application_or_questionnaire
+    return list(questionnaire.questions.all())
+
+
+def valid_answers(questions) -> dict:
+    """A complete, valid answer for every question, keyed by question id (a string)."""
+    answers = {}
+    for question in questions:
+        if question.kind == QuestionKind.YES_NO:
+            answers[str(question.pk)] = "yes"
+        elif question.kind == QuestionKind.SINGLE_CHOICE:
+            answers[str(question.pk)] = question.choices[0]
+        elif question.kind == QuestionKind.MULTIPLE_CHOICE:
+            answers[str(question.pk)] = question.choices[:1]
+        else:
+            answers[str(question.pk)] = f"My answer to question {question.position}."
+    return answers
+
+
+def form_data(answers: dict) -> dict:
+    """The apply form's POST data for answers keyed by question id."""
+    return {f"q_{key}": value for key, value in answers.items()}
+
+
+def start(group, applicant) -> Application:
+    return services.application_start(group=group, applicant=applicant)
+
+
+def submitted(group, applicant, answers=None) -> Application:
+    application = start(group, applicant)
+    answers = answers if answers is not None else valid_answers(questions_of(application))
+    return services.application_save(application=application, answers=answers, submit=True)
+
+
+def fresh(application) -> Application:
+    return Application.objects.get(pk=application.pk)
+
+
+# --- a group with facilitators and applicants -----------------------------------------------
+
+
+@dataclass
+class World:
+    admin: User
+    group: Group
+    facilitator: Membership
+    co_facilitator: Membership
+    member: Membership
+    applicant: User
+    other_group: Group
+    other_facilitator: Membership
+
+
+@pytest.fixture
+def admin(db):
+    return make_person("site-keeper", staff=True)
+
+
+@pytest.fixture
+def world(admin) -> World:
+    group = make_group(admin, "Evening Grief Circle")
+    other = make_group(admin, "Morning Recovery Room", topic=Topic.ADDICTION)
+    return World(
+        admin=admin,
+        group=group,
+        facilitator=appoint(group, make_person("fac-lantern"), "Lantern", actor=admin),
+        co_facilitator=appoint(group, make_person("fac-beacon"), "Beacon", actor=admin),
+        member=give_place(group, make_person("member-fox"), "Quiet Fox"),
+        applicant=make_person("applicant-heron"),
+        other_group=other,
+        other_facilitator=appoint(other, make_person("fac-other"), "Harbour", actor=admin),
+    )
+
+
+# --- reading the results --------------------------------------------------------------------
+
+
+def events(action, **filters) -> list[Event]:
+    return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))
+
+
+def html(response) -> str:
+    return response.content.decode()
+
+
+def review_url(application) -> str:
+    return f"/screening/review/{application.group.slug}/{application.pk}/"
+
+
+def dump_every_table() -> str:
+    """Every column of every row of every table in the public schema, as text."""
+    quote = connection.ops.quote_name
+    lines = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
+        )
+        tables = [name for (name,) in cursor.fetchall()]
+        for table in tables:
+            cursor.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
+                [table],
+            )
+            columns = [
+                f"encode({quote(name)}, 'escape')" if kind == "bytea" else f"{quote(name)}::text"
+                for name, kind in cursor.fetchall()
+            ]
+            cursor.execute(f"SELECT {', '.join(columns)} FROM {quote(table)}")
+            for row in cursor.fetchall():
+                lines.append(f"{table}: " + " | ".join("" if v is None else v for v in row))
+    return "\n".join(lines)
+
+
+class _FormReader(HTMLParser):
+    """Collects each <form>'s fields as a browser would submit them untouched."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms = []
+        self._form = None
+        self._select = None
+        self._select_first = None
+        self._textarea = None
+        self._option_value = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self._form = []
+            self.forms.append(self._form)
+        if self._form is None:
+            return
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button", "image"):
+            kind = attrs.get("type", "text")
+            if kind in ("checkbox", "radio"):
+                if "checked" in attrs:
+                    self._form.append((name, attrs.get("value", "on")))
+            else:
+                self._form.append((name, attrs.get("value", "")))
+        elif tag == "select" and name:
+            self._select, self._select_first = name, None
+        elif tag == "option" and self._select:
+            value = attrs.get("value")
+            if self._select_first is None:
+                self._select_first = value
+            if "selected" in attrs:
+                self._form.append((self._select, value))
+                self._select_first = False
+        elif tag == "textarea" and name:
+            self._textarea = [name, ""]
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            self._textarea[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "select" and self._select:
+            if self._select_first:  # nothing selected: the browser sends the first option
+                self._form.append((self._select, self._select_first))
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            name, value = self._textarea
+            # The HTML parser keeps the newline browsers drop after <textarea>.
+            self._form.append((name, value[1:] if value.startswith("\n") else value))
+            self._textarea = None
+
+
+def page_forms(response) -> list[dict]:
+    """Every form on the page as {name: value or [values]}, as a browser would post it."""
+    reader = _FormReader()
+    reader.feed(html(response))
+    result = []
+    for fields in reader.forms:
+        data = {}
+        for name, value in fields:
+            if name in data:
+                data[name] = (
+                    [*data[name], value]
+                    if isinstance(data[name], list)
+                    else [
+                        data[name],
+                        value,
+                    ]
+                )
+            else:
+                data[name] = value
+        result.append(data)
+    return result
