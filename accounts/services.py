@@ -7,6 +7,7 @@ commands all call these; none of them changes accounts directly.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
@@ -15,7 +16,6 @@ import django_otp
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.tokens import default_token_generator
-from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
@@ -37,11 +37,10 @@ from accounts.models import (
 from accounts.sessions import DEVICE_KEY, LAST_SEEN_KEY, STARTED_KEY
 from audit.events import Action
 from audit.services import record_event, request_ip
-from supportgroups.crypto import email_blind_index
+from supportgroups.crypto import DecryptionError, decrypt_str, email_blind_index, encrypt_str
 from supportgroups.realtime import close_user_sockets_on_commit
 
 BACKUP_CODE_COUNT = 10
-_EMAIL_VERIFY_SALT = "accounts.recovery-email"
 EMAIL_VERIFY_MAX_AGE = 3 * 24 * 3600
 
 
@@ -214,10 +213,11 @@ def password_reset_with_backup_code(
 
 @transaction.atomic
 def recovery_email_set(*, user: User, email: str, request: HttpRequest) -> None:
-    """Store the address (encrypted) and send a verification link to it.
+    """Send a confirmation link to the address; nothing is stored until it is opened.
 
-    If another account already uses the address, nothing is stored and that address is
-    told instead, so the page looks the same either way (no enumeration).
+    Storing only confirmed addresses means a typo or someone else's address never sits on
+    the account, and the pages look the same whether or not another account already uses
+    the address (that address is told instead): nobody learns which addresses are known.
     """
     email = email.strip()
     index = email_blind_index(email)
@@ -231,16 +231,8 @@ def recovery_email_set(*, user: User, email: str, request: HttpRequest) -> None:
             )
         )
         return
-    user.set_recovery_email(email)
-    user.save(update_fields=["recovery_email", "recovery_email_index", "recovery_email_verified"])
-    record_event(
-        action=Action.CONTACT_DETAILS_CHANGED,
-        actor=user,
-        subject=user,
-        ip=_ip(request),
-        extra={"field": "recovery_email"},
-    )
-    token = signing.dumps({"user": user.pk, "index": index}, salt=_EMAIL_VERIFY_SALT)
+    # The link carries the address encrypted (never readable in logs or history).
+    token = encrypt_str(json.dumps({"user": user.pk, "email": email}))
     link = request.build_absolute_uri(reverse("account_verify_email", kwargs={"token": token}))
     transaction.on_commit(
         lambda: _send_email(
@@ -267,22 +259,31 @@ def recovery_email_remove(*, user: User, request: HttpRequest) -> None:
 
 @transaction.atomic
 def recovery_email_verify(*, token: str, request: HttpRequest) -> User | None:
-    """Mark the address verified if the link is genuine, unexpired and still current."""
+    """Store the address, confirmed, if the link is genuine, unexpired and still free."""
     try:
-        data = signing.loads(token, salt=_EMAIL_VERIFY_SALT, max_age=EMAIL_VERIFY_MAX_AGE)
-    except signing.BadSignature:
+        data = json.loads(decrypt_str(token, where="email link", ttl=EMAIL_VERIFY_MAX_AGE))
+    except (DecryptionError, ValueError):
         return None
-    user = (
-        User.objects.select_for_update()
-        .filter(pk=data.get("user"), recovery_email_index=data.get("index"))
-        .first()
+    user = User.objects.select_for_update().filter(pk=data.get("user"), is_active=True).first()
+    email = data.get("email") or ""
+    if user is None or not email:
+        return None
+    index = email_blind_index(email)
+    if User.objects.filter(recovery_email_index=index).exclude(pk=user.pk).exists():
+        return None
+    if user.recovery_email_index == index and user.recovery_email_verified:
+        return user
+    user.set_recovery_email(email)
+    user.recovery_email_verified = True
+    user.save(update_fields=["recovery_email", "recovery_email_index", "recovery_email_verified"])
+    record_event(
+        action=Action.CONTACT_DETAILS_CHANGED,
+        actor=user,
+        subject=user,
+        ip=_ip(request),
+        extra={"field": "recovery_email"},
     )
-    if user is None:
-        return None
-    if not user.recovery_email_verified:
-        user.recovery_email_verified = True
-        user.save(update_fields=["recovery_email_verified"])
-        record_event(action=Action.EMAIL_VERIFIED, actor=user, subject=user, ip=_ip(request))
+    record_event(action=Action.EMAIL_VERIFIED, actor=user, subject=user, ip=_ip(request))
     return user
 
 

@@ -57,9 +57,10 @@ def encrypt_str(value: str) -> str:
     return multi_fernet().encrypt(value.encode("utf-8")).decode("ascii")
 
 
-def decrypt_str(token: str, *, where: str = "value") -> str:
+def decrypt_str(token: str, *, where: str = "value", ttl: int | None = None) -> str:
+    """``ttl`` (seconds) also refuses tokens older than that (for links in emails)."""
     try:
-        return multi_fernet().decrypt(token.encode("ascii")).decode("utf-8")
+        return multi_fernet().decrypt(token.encode("ascii"), ttl=ttl).decode("utf-8")
     except (InvalidToken, UnicodeError) as error:
         raise DecryptionError(
             f"Cannot decrypt {where}: no key in FIELD_ENCRYPTION_KEYS matches it, "

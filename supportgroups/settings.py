@@ -152,6 +152,8 @@ MIDDLEWARE = [
     "supportgroups.middleware.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Early, so the session and 2FA middlewares below can leave a message when they redirect.
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "supportgroups.middleware.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -159,7 +161,6 @@ MIDDLEWARE = [
     "accounts.middleware.SessionPolicyMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "supportgroups.middleware.NoStoreMiddleware",
     "supportgroups.middleware.RateLimitAuditMiddleware",

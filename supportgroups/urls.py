@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
@@ -10,9 +11,15 @@ from supportgroups import views
 # The Django admin requires a 2FA-verified session (django-otp), and signs in through
 # our own login pages rather than its own form.
 admin.site.__class__ = OTPAdminSite
-admin.site.login = lambda request, extra_context=None: redirect_to_login(  # noqa: ARG005
-    request.get_full_path()
-)
+def _admin_login(request, extra_context=None):  # noqa: ANN001, ANN202, ARG001
+    # Signed-in people who aren't (verified) admins get a plain "not found", not a loop
+    # back to the sign-in page.
+    if request.user.is_authenticated:
+        raise Http404
+    return redirect_to_login(request.get_full_path())
+
+
+admin.site.login = _admin_login
 admin.site.site_header = admin.site.site_title = "Support groups administration"
 
 urlpatterns = [

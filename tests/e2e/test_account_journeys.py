@@ -46,7 +46,7 @@ def path_is(live_server_url, path):
 def sign_in_with_password(page, live_server_url, handle, password=PASSWORD, next_path=None):
     query = f"?{urlencode({'next': next_path})}" if next_path else ""
     page.goto(live_server_url + "/accounts/login/" + query)
-    page.get_by_label("Username").fill(handle)
+    page.get_by_label("Login handle").fill(handle)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
 
@@ -158,7 +158,7 @@ def test_a_member_signs_up_turns_on_two_factor_and_signs_in_with_codes(
     # Sign up with nothing but a handle and a password.
     page.goto(live_server_url + "/accounts/signup/")
     screenshot(page, "signup.png")
-    page.get_by_label("Username").fill(handle)
+    page.get_by_label("Login handle").fill(handle)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password (again)").fill(PASSWORD)
     page.get_by_role("button", name="Create my account").click()

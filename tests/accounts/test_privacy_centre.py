@@ -1,0 +1,534 @@
+"""The privacy centre (/account/): contact details, the recovery email and its link,
+"who has seen my data", export and deletion."""
+
+import json
+import re
+
+import pytest
+from django.db import connection
+
+from accounts.models import BackupCode, BackupCodeDevice, Session, TOTPDevice, User
+from audit.events import Action
+from audit.services import record_event
+from tests.accounts.conftest import (
+    IPHONE,
+    PASSWORD,
+    decoded_sessions,
+    dump_every_table,
+    enrol_two_factor,
+    events,
+    log_in,
+    new_client,
+    normalise,
+    reauthenticate,
+    signed_in,
+    signed_in_client,
+)
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+44 7700 900123"
+EMERGENCY = "Alex Doe (sister), +44 20 7946 0958"
+EMAIL = "robin.example@mail.test"
+
+
+def raw_user_row(user) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM accounts_user WHERE id = %s", [user.pk])
+        return " | ".join(str(value) for value in cursor.fetchone())
+
+
+def add_recovery_email(client, email, capture):
+    with capture(execute=True):
+        return client.post("/account/email/", {"email": email})
+
+
+def link_in(mail) -> str:
+    return re.search(r"http://testserver(/\S+)", mail.body).group(1)
+
+
+# --- contact details ------------------------------------------------------------------------
+
+
+def test_it_says_who_can_see_each_contact_detail(owner):
+    client = signed_in_client(owner)
+
+    page = client.get("/account/contact/").content.decode()
+
+    assert "no other\n    member can ever see them" in page
+    assert "No other member ever sees it." in page
+    assert "only in a safety emergency, after writing down why" in page
+    assert "under “Who has seen my data”" in page
+    assert "shown only in the same emergency as your phone number" in page
+
+
+def test_it_saves_contact_details_encrypted(owner):
+    client = signed_in_client(owner)
+
+    response = client.post("/account/contact/", {"phone": PHONE, "emergency_contact": EMERGENCY})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/account/"
+    raw = raw_user_row(owner)
+    for secret in [PHONE, "7700 900123", "Alex Doe", "7946 0958"]:
+        assert secret not in raw
+    owner.refresh_from_db()
+    assert (owner.phone, owner.emergency_contact) == (PHONE, EMERGENCY)
+    changed = events(Action.CONTACT_DETAILS_CHANGED)
+    assert [(e.actor_id, e.subject_id, e.extra) for e in changed] == [
+        (owner.pk, owner.pk, {"fields": ["phone", "emergency_contact"]})
+    ]
+    assert "7700" not in json.dumps([e.extra for e in changed])
+    # The form shows them back to their owner.
+    page = client.get("/account/contact/").content.decode()
+    assert f'value="{PHONE}"' in page
+
+
+def test_it_refuses_a_phone_number_with_letters(owner):
+    client = signed_in_client(owner)
+
+    response = client.post("/account/contact/", {"phone": "call me maybe", "emergency_contact": ""})
+
+    assert response.status_code == 200
+    assert "Please enter a phone number" in response.content.decode()
+    owner.refresh_from_db()
+    assert owner.phone is None
+    assert not events(Action.CONTACT_DETAILS_CHANGED)
+
+
+def test_it_clears_contact_details(owner):
+    client = signed_in_client(owner)
+    client.post("/account/contact/", {"phone": PHONE, "emergency_contact": EMERGENCY})
+
+    client.post("/account/contact/", {"phone": "", "emergency_contact": ""})
+
+    owner.refresh_from_db()
+    assert owner.phone is None and owner.emergency_contact is None
+
+
+# --- recovery email -------------------------------------------------------------------------
+
+
+def test_it_stores_the_recovery_email_only_once_confirmed_and_then_encrypted(
+    owner, django_capture_on_commit_callbacks, mailoutbox
+):
+    client = signed_in_client(owner)
+
+    response = add_recovery_email(client, EMAIL, django_capture_on_commit_callbacks)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/account/email/"
+    # Nothing is kept until the link is opened: a typo or someone else's address never
+    # sits on the account.
+    owner.refresh_from_db()
+    assert owner.recovery_email is None and owner.recovery_email_index is None
+    assert not events(Action.CONTACT_DETAILS_CHANGED)
+    (mail,) = mailoutbox
+    assert mail.to == [EMAIL]
+    assert "/account/email/verify/" in mail.body
+    assert EMAIL not in link_in(mail)  # the address travels encrypted in the link
+    assert owner.username not in mail.body  # the handle never travels by email unasked
+
+    client.post(link_in(mail))
+
+    owner.refresh_from_db()
+    assert owner.recovery_email == EMAIL and owner.recovery_email_verified
+    assert EMAIL not in raw_user_row(owner)
+    assert EMAIL not in dump_every_table()
+    changed = events(Action.CONTACT_DETAILS_CHANGED)
+    assert [(e.subject_id, e.extra) for e in changed] == [(owner.pk, {"field": "recovery_email"})]
+    assert len(events(Action.EMAIL_VERIFIED)) == 1
+
+
+def test_it_confirms_the_recovery_email_only_by_post(
+    owner, django_capture_on_commit_callbacks, mailoutbox
+):
+    client = signed_in_client(owner)
+    add_recovery_email(client, EMAIL, django_capture_on_commit_callbacks)
+    link = link_in(mailoutbox[0])
+
+    # A mail scanner opening the link confirms nothing: it gets a button.
+    page = new_client().get(link)
+    assert page.status_code == 200
+    assert "Confirm this address" in page.content.decode()
+    owner.refresh_from_db()
+    assert not owner.recovery_email_verified
+    assert not events(Action.EMAIL_VERIFIED)
+
+    response = client.post(link)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/account/email/"
+    owner.refresh_from_db()
+    assert owner.recovery_email_verified
+    verified = events(Action.EMAIL_VERIFIED)
+    assert [(e.actor_id, e.subject_id) for e in verified] == [(owner.pk, owner.pk)]
+    # Pressing it again changes nothing and records nothing more.
+    client.post(link)
+    assert len(events(Action.EMAIL_VERIFIED)) == 1
+
+
+def test_it_confirms_from_a_browser_that_is_not_signed_in(
+    owner, django_capture_on_commit_callbacks, mailoutbox
+):
+    add_recovery_email(signed_in_client(owner), EMAIL, django_capture_on_commit_callbacks)
+
+    response = new_client().post(link_in(mailoutbox[0]))
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    owner.refresh_from_db()
+    assert owner.recovery_email_verified
+
+
+def test_it_refuses_a_tampered_link_and_a_link_for_an_address_taken_since(
+    owner, outsider, django_capture_on_commit_callbacks, mailoutbox
+):
+    client = signed_in_client(owner)
+    add_recovery_email(client, EMAIL, django_capture_on_commit_callbacks)
+    old_link = link_in(mailoutbox[0])
+    # Meanwhile someone else confirms the same address for their account.
+    outsider_client = signed_in_client(outsider)
+    add_recovery_email(outsider_client, EMAIL, django_capture_on_commit_callbacks)
+    outsider_client.post(link_in(mailoutbox[-1]))
+
+    tampered = client.post(old_link.replace("/verify/", "/verify/x"))
+    outdated = client.post(old_link)
+
+    assert tampered.status_code == outdated.status_code == 400
+    assert "This link is not valid any more" in outdated.content.decode()
+    owner.refresh_from_db()
+    assert owner.recovery_email is None
+    assert [e.subject_id for e in events(Action.EMAIL_VERIFIED)] == [outsider.pk]
+
+
+def test_it_answers_the_same_when_the_address_belongs_to_someone_else(
+    owner, outsider, django_capture_on_commit_callbacks, mailoutbox
+):
+    outsider_client = signed_in_client(outsider)
+    add_recovery_email(outsider_client, EMAIL, django_capture_on_commit_callbacks)
+    outsider_client.post(link_in(mailoutbox[-1]))
+    mailoutbox.clear()
+    fresh_client = signed_in_client(
+        User.objects.create_user(username="new-wren", password=PASSWORD)
+    )
+    client = signed_in_client(owner)
+
+    fresh = add_recovery_email(fresh_client, "fresh@mail.test", django_capture_on_commit_callbacks)
+    taken = add_recovery_email(client, EMAIL.upper(), django_capture_on_commit_callbacks)
+
+    assert (fresh.status_code, fresh["Location"]) == (taken.status_code, taken["Location"])
+    said = [[m.message for m in r.wsgi_request._messages][-1] for r in (fresh, taken)]
+    assert (
+        said[0]
+        == said[1]
+        == ("We've sent a link to that address. Open it to confirm your recovery email.")
+    )
+    # Nothing was stored, and the address's owner is told that someone tried.
+    owner.refresh_from_db()
+    assert owner.recovery_email is None and owner.recovery_email_index is None
+    outsider.refresh_from_db()
+    assert outsider.recovery_email == EMAIL
+    notice = mailoutbox[-1]
+    assert notice.to == [EMAIL.upper()]
+    assert "already used by another account" in notice.body
+    assert outsider.username not in notice.body and "verify" not in notice.body
+
+
+def test_it_shows_the_same_pages_afterwards_when_the_address_belongs_to_someone_else(
+    owner, outsider, django_capture_on_commit_callbacks, mailoutbox
+):
+    outsider_client = signed_in_client(outsider)
+    add_recovery_email(outsider_client, EMAIL, django_capture_on_commit_callbacks)
+    outsider_client.post(link_in(mailoutbox[-1]))
+    outsider.refresh_from_db()
+    assert outsider.recovery_email == EMAIL
+    fresh_user = User.objects.create_user(username="new-wren", password=PASSWORD)
+    fresh_client = signed_in_client(fresh_user)
+    client = signed_in_client(owner)
+
+    add_recovery_email(fresh_client, "fresh@mail.test", django_capture_on_commit_callbacks)
+    add_recovery_email(client, EMAIL, django_capture_on_commit_callbacks)
+
+    def shown(person_client, person, email):
+        pages = [
+            person_client.get(path).content.decode()
+            for path in ["/account/", "/account/email/", "/account/activity/"]
+        ]
+        return [
+            re.sub(r"<time[^>]*>[^<]*</time>", "", normalise(page))
+            .replace(email, "EMAIL")
+            .replace(person.username, "HANDLE")
+            for page in pages
+        ]
+
+    assert shown(fresh_client, fresh_user, "fresh@mail.test") == shown(client, owner, EMAIL)
+
+
+def test_it_removes_the_recovery_email(owner, django_capture_on_commit_callbacks):
+    client = signed_in_client(owner)
+    add_recovery_email(client, EMAIL, django_capture_on_commit_callbacks)
+
+    client.post("/account/email/", {"remove": "1"})
+
+    owner.refresh_from_db()
+    assert owner.recovery_email is None and owner.recovery_email_index is None
+    assert events(Action.CONTACT_DETAILS_CHANGED)[-1].extra == {
+        "field": "recovery_email",
+        "removed": True,
+    }
+
+
+def test_it_limits_how_often_a_person_can_send_confirmation_links(
+    owner, django_capture_on_commit_callbacks, mailoutbox
+):
+    client = signed_in_client(owner)
+
+    statuses = [
+        add_recovery_email(
+            client, f"me{n}@mail.test", django_capture_on_commit_callbacks
+        ).status_code
+        for n in range(6)
+    ]
+
+    assert statuses == [302] * 5 + [429]
+    assert len(mailoutbox) == 5
+
+
+# --- who has seen my data -------------------------------------------------------------------
+
+
+def test_it_lists_looks_at_the_members_data_in_plain_language_and_nobody_elses(owner, outsider):
+    facilitator = User.objects.create_user(username="group-lead-kim")
+    record_event(
+        action=Action.CONTACT_DETAILS_REVEALED, actor=facilitator, subject=owner, group_id=7
+    )
+    record_event(
+        action=Action.APPLICATION_ANSWERS_VIEWED, actor=facilitator, subject=outsider, group_id=7
+    )
+    record_event(action=Action.MEMBERSHIP_IDENTITY_VIEWED, actor=facilitator, subject=outsider)
+    log_in(new_client(), owner.username, "not the password at all")
+    log_in(new_client(), outsider.username, "not the password at all")
+    client = signed_in_client(owner)
+
+    page = client.get("/account/activity/").content.decode()
+
+    looks, activity = page.split('id="activity-heading"')
+    assert "opened your emergency contact details, after writing a reason." in looks
+    assert "You signed in." in activity
+    assert activity.count("Someone tried to sign in to your account with a wrong password.") == 1
+    # Other people's records are not here, and nobody who looked is named.
+    assert "read your application answers" not in page
+    assert "looked up which account" not in page
+    assert facilitator.username not in page
+    assert outsider.username not in page
+    # The home page counts the looks.
+    assert "(1 look at your details recorded)" in client.get("/account/").content.decode()
+
+
+def test_it_shows_an_empty_list_to_someone_nobody_looked_at(owner):
+    page = signed_in_client(owner).get("/account/activity/").content.decode()
+
+    assert "Nobody has looked at your details." in page
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_people_with_data(owner, outsider, django_capture_on_commit_callbacks, mailoutbox):
+    """Both with every kind of contact detail, set through the pages."""
+    details = {
+        owner: ("owner.private@mail.test", PHONE, EMERGENCY),
+        outsider: ("zebra.crossing@elsewhere.test", "+1 555 867 5309", "Morgan Quill, brother"),
+    }
+    for person, (email, phone, emergency) in details.items():
+        client = signed_in_client(person)
+        add_recovery_email(client, email, django_capture_on_commit_callbacks)
+        client.post(link_in(mailoutbox[-1]))
+        client.post("/account/contact/", {"phone": phone, "emergency_contact": emergency})
+    return details
+
+
+def test_it_exports_the_members_decrypted_data_after_reauthentication(
+    owner, outsider, two_people_with_data
+):
+    client = signed_in_client(owner, IPHONE)
+
+    first = client.post("/account/export/")
+    assert first.status_code == 302
+    assert first["Location"] == "/accounts/reauthenticate/?next=%2Faccount%2Fexport%2F"
+    assert not events(Action.DATA_EXPORTED)
+    reauthenticate(client)
+    assert client.get("/account/export/").status_code == 200  # a page with a button
+    response = client.post("/account/export/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Disposition"] == 'attachment; filename="my-data.json"'
+    data = json.loads(response.content)
+    email, phone, emergency = two_people_with_data[owner]
+    assert data["account"]["login_handle"] == owner.username
+    assert data["account"]["recovery_email"] == email
+    assert data["account"]["recovery_email_verified"] is True
+    assert data["account"]["phone"] == phone
+    assert data["account"]["emergency_contact"] == emergency
+    assert any(s["device"] == "Safari on iPhone" for s in data["sessions"])
+    assert {"Login succeeded", "Email verified", "Contact details changed"} <= {
+        e["what"] for e in data["events_about_you"]
+    }
+    # Nothing about anybody else.
+    raw = response.content.decode()
+    assert outsider.username not in raw
+    for value in two_people_with_data[outsider]:
+        assert value not in raw
+    exported = events(Action.DATA_EXPORTED)
+    assert [(e.actor_id, e.subject_id) for e in exported] == [(owner.pk, owner.pk)]
+
+
+def test_it_resumes_the_export_right_after_the_password_is_confirmed(owner):
+    client = signed_in_client(owner)
+    first = client.post("/account/export/")
+
+    response = client.post(first["Location"], {"password": PASSWORD})
+
+    assert response.status_code == 200
+    assert json.loads(response.content)["account"]["login_handle"] == owner.username
+    assert len(events(Action.DATA_EXPORTED)) == 1
+
+
+# --- deletion -------------------------------------------------------------------------------
+
+
+def test_it_deletes_the_account_and_leaves_no_trace_of_who_they_were(
+    owner, outsider, two_people_with_data
+):
+    email, phone, emergency = two_people_with_data[owner]
+    client = signed_in_client(owner)
+    device, backup_codes = enrol_two_factor(client, owner)
+    other_device = new_client(IPHONE)
+    log_in(other_device, owner.username)
+    other_device.post("/accounts/login/two-factor/", {"code": backup_codes[0]})
+    assert signed_in(other_device)
+    owner_id = owner.pk
+
+    first = client.post("/account/delete/", {"confirm": "delete my account"})
+    assert first.status_code == 302
+    assert first["Location"].startswith("/accounts/reauthenticate/")
+    assert User.objects.filter(pk=owner_id).exists()
+    reauthenticate(client)
+    response = client.post("/account/delete/", {"confirm": "Delete My Account "})
+
+    assert response.status_code == 200
+    assert "Your account is deleted" in response.content.decode()
+    assert not User.objects.filter(pk=owner_id).exists()
+    assert not Session.objects.filter(user_id=owner_id).exists()
+    assert not TOTPDevice.objects.filter(user_id=owner_id).exists()
+    assert not BackupCodeDevice.objects.filter(user_id=owner_id).exists()
+    assert not BackupCode.objects.filter(device__user_id=owner_id).exists()
+    assert not signed_in(client) and not signed_in(other_device)
+    # A raw dump of every table (and every session's data) holds nothing of who they were.
+    dump = dump_every_table() + decoded_sessions()
+    folded = dump.casefold()
+    for secret in [owner.username, email, phone, "7700 900123", emergency, "Alex Doe"]:
+        assert secret.casefold() not in folded, secret
+    # ...while the other member is untouched.
+    assert outsider.username in dump
+    outsider.refresh_from_db()
+    assert outsider.phone == two_people_with_data[outsider][1]
+    deleted = events(Action.ACCOUNT_DELETED)
+    assert [(e.actor_id, e.subject_id, e.extra) for e in deleted] == [(owner_id, owner_id, {})]
+    # The handle is free again, and the old password opens nothing.
+    assert log_in(new_client(), owner.username).status_code == 200
+
+
+def test_it_ends_memberships_and_leaves_messages_as_removed_when_the_account_is_deleted(
+    owner, outsider, admin_user
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from groups import services as group_services
+    from groups.models import Membership, Topic
+    from meetings import services as meeting_services
+    from meetings.models import Message
+
+    group = group_services.group_create(
+        actor=admin_user,
+        name="Evening Grief Circle",
+        topic=Topic.GRIEF,
+        description="A gentle weekly space.",
+        guidelines=["What is shared here stays here."],
+        agreement_text="I keep what is said here confidential.",
+    )
+    places = {}
+    for person, pseudonym in [(owner, "Lantern Moth"), (outsider, "River Stone")]:
+        membership = group_services.membership_create(
+            group=group, user=person, actor=None, reason="test"
+        )
+        places[person] = group_services.membership_take_place(
+            membership=membership,
+            pseudonym=pseudonym,
+            typed_name=pseudonym,
+            guidelines_acknowledged=True,
+        )
+    now = timezone.now()
+    (meeting,) = meeting_services.meeting_schedule(
+        group=group,
+        actor=admin_user,
+        title="Tuesday circle",
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(hours=1),
+    )
+    meeting_services.meeting_open(meeting=meeting, actor=admin_user)
+    said = {
+        person: meeting_services.message_post(
+            meeting_id=meeting.pk, membership_id=places[person].pk, client_id=str(n), body=body
+        ).message
+        for n, (person, body) in enumerate(
+            [(owner, "I relapsed on Sunday night"), (outsider, "Thank you for telling us")]
+        )
+    }
+    client = signed_in_client(owner)
+    reauthenticate(client)
+
+    client.post("/account/delete/", {"confirm": "delete my account"})
+
+    assert not Membership.objects.filter(pk=places[owner].pk).exists()
+    gone = Message.objects.get(pk=said[owner].pk)
+    assert gone.body is None and gone.author_id is None
+    shown = meeting_services.message_event(gone)
+    assert (shown["author"], shown["body"]) == ("[removed]", "[removed]")
+    kept = meeting_services.message_event(Message.objects.get(pk=said[outsider].pk))
+    assert (kept["author"], kept["body"]) == ("River Stone", "Thank you for telling us")
+    dump = (dump_every_table() + decoded_sessions()).casefold()
+    for secret in [owner.username, "Lantern Moth", "relapsed"]:
+        assert secret.casefold() not in dump, secret
+
+
+def test_it_needs_the_confirmation_typed_exactly(owner):
+    client = signed_in_client(owner)
+    reauthenticate(client)
+
+    response = client.post("/account/delete/", {"confirm": "yes"})
+
+    assert response.status_code == 200
+    assert "Please type “delete my account” exactly." in response.content.decode()
+    assert User.objects.filter(pk=owner.pk).exists()
+    assert signed_in(client)
+    assert not events(Action.ACCOUNT_DELETED)
+
+
+def test_it_forgets_a_login_that_stopped_at_the_code_step_when_the_account_is_deleted(owner):
+    client = signed_in_client(owner)
+    _, backup_codes = enrol_two_factor(client, owner)
+    # Someone (the owner on another computer) typed the password and walked away.
+    abandoned = new_client()
+    assert log_in(abandoned, owner.username)["Location"] == "/accounts/login/two-factor/"
+    reauthenticate(client)
+
+    client.post("/account/delete/", {"confirm": "delete my account"})
+
+    assert owner.username not in decoded_sessions()
+    assert not User.objects.filter(pk=owner.pk).exists()

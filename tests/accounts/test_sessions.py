@@ -1,0 +1,253 @@
+"""Sessions: idle and absolute timeouts, "your sessions", signing out elsewhere, and the
+sessions that logout and a password change end."""
+
+import time
+
+import pytest
+from django.test import override_settings
+
+from accounts.models import Session
+from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
+from audit.events import Action
+from tests.accounts.conftest import (
+    IPHONE,
+    PASSWORD,
+    events,
+    log_in,
+    new_client,
+    signed_in,
+    signed_in_client,
+)
+
+pytestmark = pytest.mark.django_db
+
+MINUTE = 60
+HOUR = 60 * MINUTE
+
+
+def age_session(client, *, started_ago=None, last_seen_ago=None):
+    """What time passing does to a session, without touching the clock."""
+    session = client.session
+    now = time.time()
+    if started_ago is not None:
+        session[STARTED_KEY] = now - started_ago
+    if last_seen_ago is not None:
+        session[LAST_SEEN_KEY] = now - last_seen_ago
+    session.save()
+
+
+# --- timeouts ------------------------------------------------------------------------------
+
+
+def test_it_signs_out_after_thirty_idle_minutes(owner):
+    client = signed_in_client(owner)
+    age_session(client, last_seen_ago=31 * MINUTE)
+
+    response = client.get("/account/sessions/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/account/sessions/"
+    assert not Session.objects.filter(user=owner).exists()
+    page = client.get(response["Location"]).content.decode()
+    assert "You were signed out after a while without activity" in page
+    assert not signed_in(client)
+
+
+def test_it_keeps_a_session_that_was_active_recently_and_notes_when(owner):
+    client = signed_in_client(owner)
+    age_session(client, last_seen_ago=29 * MINUTE)
+
+    assert signed_in(client)
+
+    # "Last seen" moved to now, so the idle clock starts again.
+    assert time.time() - client.session[LAST_SEEN_KEY] < MINUTE
+    assert time.time() - Session.objects.get(user=owner).last_seen.timestamp() < MINUTE
+
+
+@override_settings(SESSION_IDLE_TIMEOUT=5 * MINUTE)
+def test_it_takes_the_idle_timeout_from_settings(owner):
+    client = signed_in_client(owner)
+    age_session(client, last_seen_ago=4 * MINUTE)
+    assert signed_in(client)
+
+    age_session(client, last_seen_ago=6 * MINUTE)
+    assert not signed_in(client)
+
+
+def test_it_signs_out_after_twelve_hours_however_active(owner):
+    client = signed_in_client(owner)
+    age_session(client, started_ago=12 * HOUR + MINUTE, last_seen_ago=0)
+
+    response = client.get("/account/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert (
+        "this session had lasted a long time" in client.get(response["Location"]).content.decode()
+    )
+    assert not signed_in(client)
+
+
+def test_it_keeps_an_active_session_younger_than_twelve_hours(owner):
+    client = signed_in_client(owner)
+    age_session(client, started_ago=11 * HOUR, last_seen_ago=MINUTE)
+
+    assert signed_in(client)
+
+
+def test_it_expires_the_cookie_with_the_browser_and_the_session_by_the_absolute_limit(
+    owner, settings
+):
+    client = signed_in_client(owner)
+
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    assert not cookie["max-age"] and not cookie["expires"]  # gone when the browser closes
+    assert cookie["httponly"]
+    row = Session.objects.get(user=owner)
+    assert abs((row.expire_date - row.created_at).total_seconds() - 12 * HOUR) < MINUTE
+
+
+# --- your sessions -------------------------------------------------------------------------
+
+
+def test_it_lists_the_persons_sessions_with_a_device_summary(owner, outsider):
+    laptop = signed_in_client(owner)
+    signed_in_client(owner, IPHONE)
+    signed_in_client(outsider, IPHONE)
+
+    page = laptop.get("/account/sessions/").content.decode()
+
+    assert "Firefox on Linux <strong>(this browser)</strong>" in page
+    assert "Safari on iPhone" in page
+    assert page.count('name="end" value="') == 1 + 2  # one other session, plus the two buttons
+    mine = Session.objects.filter(user=owner)
+    assert mine.count() == 2
+    theirs = Session.objects.get(user=outsider)
+    assert theirs.public_id not in page
+    for session in mine:
+        assert session.session_key not in page  # named by a hash, never by the secret key
+
+
+def test_it_ends_one_chosen_session(owner):
+    laptop = signed_in_client(owner)
+    phone = signed_in_client(owner, IPHONE)
+    tablet = signed_in_client(owner, IPHONE)
+    phone_session = Session.objects.get(session_key=phone.session.session_key)
+
+    response = laptop.post("/account/sessions/", {"end": phone_session.public_id})
+
+    assert response.status_code == 302
+    assert signed_in(laptop) and signed_in(tablet)
+    assert not signed_in(phone)
+    revoked = events(Action.SESSION_REVOKED)
+    assert [(e.actor_id, e.subject_id, e.extra["sessions_ended"]) for e in revoked] == [
+        (owner.pk, owner.pk, 1)
+    ]
+
+
+def test_it_signs_out_everywhere_else_but_here(owner):
+    here = signed_in_client(owner)
+    elsewhere = [signed_in_client(owner, IPHONE) for _ in range(2)]
+
+    response = here.post("/account/sessions/", {"end": "others"}, follow=True)
+
+    assert "You are signed out everywhere else." in response.content.decode()
+    assert signed_in(here)
+    assert not any(signed_in(client) for client in elsewhere)
+    assert Session.objects.filter(user=owner).count() == 1
+    (revoked,) = events(Action.SESSION_REVOKED)
+    assert revoked.extra == {"sessions_ended": 2, "kept_current": True}
+
+
+def test_it_signs_out_everywhere_including_here(owner):
+    here = signed_in_client(owner)
+    elsewhere = signed_in_client(owner, IPHONE)
+
+    response = here.post("/account/sessions/", {"end": "all"})
+
+    assert response["Location"] == "/accounts/login/"
+    assert not signed_in(here) and not signed_in(elsewhere)
+    assert not Session.objects.filter(user=owner).exists()
+
+
+def test_it_does_not_let_a_member_end_someone_elses_session(owner, outsider):
+    attacker = signed_in_client(owner)
+    victim = signed_in_client(outsider)
+    victim_session = Session.objects.get(user=outsider)
+
+    response = attacker.post("/account/sessions/", {"end": victim_session.public_id})
+
+    assert response.status_code == 302
+    assert signed_in(victim)
+    assert Session.objects.filter(pk=victim_session.pk).exists()
+    # Not even the victim's secret session key works in place of the public id.
+    attacker.post("/account/sessions/", {"end": victim_session.session_key})
+    assert signed_in(victim)
+    assert not events(Action.SESSION_REVOKED, subject_id=outsider.pk)
+
+
+# --- logout and password change ------------------------------------------------------------
+
+
+def test_it_ends_every_session_of_the_person_at_logout(owner, outsider):
+    here = signed_in_client(owner)
+    elsewhere = signed_in_client(owner, IPHONE)
+    someone_else = signed_in_client(outsider)
+
+    here.post("/accounts/logout/")
+
+    assert not signed_in(here) and not signed_in(elsewhere)
+    assert signed_in(someone_else)
+    assert not Session.objects.filter(user=owner).exists()
+
+
+def test_it_ends_the_other_sessions_when_the_password_changes_and_keeps_this_one(owner):
+    here = signed_in_client(owner)
+    elsewhere = signed_in_client(owner, IPHONE)
+    new_password = "a different long passphrase"
+
+    response = here.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": new_password, "password2": new_password},
+    )
+
+    assert response.status_code == 302
+    assert signed_in(here)
+    assert not signed_in(elsewhere)
+    assert Session.objects.filter(user=owner).count() == 1
+    owner.refresh_from_db()
+    assert owner.check_password(new_password)
+    changed = events(Action.PASSWORD_CHANGED)
+    assert [(e.actor_id, e.subject_id) for e in changed] == [(owner.pk, owner.pk)]
+    # The new password signs in; the old one no longer does.
+    assert log_in(new_client(), owner.username, PASSWORD).status_code == 200
+    assert log_in(new_client(), owner.username, new_password).status_code == 302
+
+
+def test_it_refuses_a_password_change_without_the_current_password(owner):
+    client = signed_in_client(owner)
+    new_password = "a different long passphrase"
+
+    response = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": "not my password", "password1": new_password, "password2": new_password},
+    )
+
+    assert response.status_code == 200
+    owner.refresh_from_db()
+    assert owner.check_password(PASSWORD)
+    assert not events(Action.PASSWORD_CHANGED)
+
+
+def test_it_refuses_a_weak_new_password(owner):
+    client = signed_in_client(owner)
+
+    response = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": "too short", "password2": "too short"},
+    )
+
+    assert response.status_code == 200
+    assert "at least 12 characters" in response.content.decode()
+    owner.refresh_from_db()
+    assert owner.check_password(PASSWORD)
