@@ -40,7 +40,8 @@ def consider(event: Event) -> None:
         alert_admins(
             "Emergency contact details were revealed",
             "A facilitator revealed a member's emergency contact details after giving a "
-            f"reason (audit row {event.seq}). The audit console has the details.\n",
+            f"reason (audit row {event.seq}). The audit console's access review of the "
+            "group shows who, about whom, and the reason.\n",
         )
     elif action == Action.TWO_FACTOR_DISABLED and _is_privileged(event.subject_id):
         alert_admins(

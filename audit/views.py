@@ -131,7 +131,14 @@ def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
         ip=request_ip(request),
         page="group_access",
     )
-    return render(request, "audit/group_access.html", {"group": group, "rows": _described(events)})
+    from moderation.models import ContactReveal
+
+    reveals = ContactReveal.objects.filter(group=group).select_related("actor", "membership")[:200]
+    return render(
+        request,
+        "audit/group_access.html",
+        {"group": group, "rows": _described(events), "reveals": reveals},
+    )
 
 
 @admin_required

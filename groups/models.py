@@ -175,6 +175,11 @@ class Membership(models.Model):
         return self.status
 
     @property
+    def effective_status_label(self) -> str:
+        """The status as shown: a mute whose time is up reads "Active" at once."""
+        return Status(self.effective_status()).label
+
+    @property
     def is_current(self) -> bool:
         return self.status in CURRENT_STATUSES
 

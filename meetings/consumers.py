@@ -34,6 +34,7 @@ class RoomConsumer(AuthenticatedConsumer):
     can_send: bool = False
     room_group: str | None = None
     closer: asyncio.Task | None = None
+    unmuter: asyncio.Task | None = None
 
     # --- joining and leaving -------------------------------------------------------------
 
@@ -89,14 +90,30 @@ class RoomConsumer(AuthenticatedConsumer):
         # Close the room for this socket when the meeting's time is up.
         seconds_left = (self.meeting.ends_at - timezone.now()).total_seconds()
         self.closer = asyncio.create_task(self._close_at_end(max(seconds_left, 0)))
+        self._watch_mute_end()
+
+    def _watch_mute_end(self) -> None:
+        """A mute "for 10 minutes" lifts itself: look again the moment it ends."""
+        if self.unmuter:
+            self.unmuter.cancel()
+            self.unmuter = None
+        until = self.membership.muted_until
+        if not self.can_send and until is not None:
+            delay = max((until - timezone.now()).total_seconds(), 0) + 0.5
+            self.unmuter = asyncio.create_task(self._recheck_after(delay))
+
+    async def _recheck_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.group_membership_changed({"group": self.meeting.group_id})
 
     async def _close_at_end(self, delay: float) -> None:
         await asyncio.sleep(delay)
         await self.room_closed({"reason": "meeting_ended"})
 
     async def disconnect(self, code):
-        if self.closer:
-            self.closer.cancel()
+        for task in (self.closer, self.unmuter):
+            if task:
+                task.cancel()
         if self.room_group:
             await self.channel_layer.group_discard(self.room_group, self.channel_name)
             present = await database_sync_to_async(services.presence_leave)(
@@ -176,15 +193,28 @@ class RoomConsumer(AuthenticatedConsumer):
         after = frame.get("after_seq", 0)
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             return await self.error("invalid_resume", "after_seq must be a whole number.")
-        messages = await database_sync_to_async(self._replay)(after)
+        refusal, messages = await database_sync_to_async(self._replay)(after)
+        if refusal:
+            # Same as a refused send: the notice of the change may have been lost.
+            await self.error(refusal, services.refusal_text(refusal))
+            return await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
         for event in messages:
             await self.send_message(event)
         await self.send_json(
             {"type": "resumed", "last_seq": messages[-1]["seq"] if messages else after}
         )
 
-    def _replay(self, after: int) -> list[dict]:
-        return [services.message_event(m) for m in selectors.messages_after(self.meeting, after)]
+    def _replay(self, after: int) -> tuple[str | None, list[dict]]:
+        # Re-check first: a removal whose notice the channel layer lost must not leave the
+        # room's history one request away.
+        # (Fresh rows, so self.membership keeps what this socket last showed.)
+        membership = Membership.objects.filter(pk=self.membership.pk).first()
+        meeting = Meeting.objects.get(pk=self.meeting.pk)
+        refusal = selectors.room_refusal(meeting, membership) if membership else "not_a_member"
+        if refusal:
+            return refusal, []
+        events = [services.message_event(m) for m in selectors.messages_after(self.meeting, after)]
+        return None, events
 
     async def on_ping(self, frame: dict) -> None:
         await database_sync_to_async(services.presence_heartbeat)(channel_name=self.channel_name)
@@ -317,6 +347,7 @@ class RoomConsumer(AuthenticatedConsumer):
         if can_send != self.can_send or pseudonym != shown_pseudonym:
             self.can_send = can_send
             await self.send_json({"type": "status", "can_send": can_send, "pseudonym": pseudonym})
+        self._watch_mute_end()
 
     def _recheck(self) -> tuple[str | None, bool, str]:
         self.membership.refresh_from_db()

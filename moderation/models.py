@@ -51,6 +51,12 @@ class Report(models.Model):
     def __str__(self) -> str:
         return f"report {self.pk} in {self.group}"
 
+    @property
+    def resolution_label(self) -> str:
+        if self.resolution == "none":
+            return "no action needed"
+        return ActionKind(self.resolution).label if self.resolution in ActionKind.values else ""
+
 
 class ActionKind(models.TextChoices):
     WARN = "warn", "Warning"
@@ -136,3 +142,21 @@ class Announcement(models.Model):
 
     def __str__(self) -> str:
         return f"announcement in {self.meeting}"
+
+
+class ContactReveal(models.Model):
+    """A break-glass look at a member's phone and emergency contact, with its reason."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="contact_reveals")
+    membership = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="contact_reveals"
+    )
+    actor = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
+    reason = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"contact reveal {self.pk} in {self.group}"

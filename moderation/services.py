@@ -22,7 +22,14 @@ from audit.services import record_event
 from groups.models import Guideline, Membership, Role, Status
 from meetings.models import Meeting, Message
 from meetings.services import message_event, room_group_name
-from moderation.models import ActionKind, Announcement, ModerationAction, Report, SafetyFlag
+from moderation.models import (
+    ActionKind,
+    Announcement,
+    ContactReveal,
+    ModerationAction,
+    Report,
+    SafetyFlag,
+)
 from supportgroups.realtime import broadcast_on_commit, user_group_name
 
 # Actions that need a rule to cite (reinstating and unmuting don't).
@@ -33,6 +40,9 @@ CITING_KINDS = {
     ActionKind.REMOVE,
     ActionKind.HIDE_MESSAGE,
 }
+
+# The longest mute or suspension; anything longer is a removal.
+MAX_ACTION_MINUTES = 366 * 24 * 60
 
 
 class ModerationError(Exception):
@@ -179,6 +189,10 @@ def action_take(
             raise ModerationError("Please choose the guideline this is about.")
         guideline = _guideline(membership.group_id, guideline_number)
     if minutes is not None:
+        if minutes > MAX_ACTION_MINUTES:
+            # Also keeps the end date inside what datetimes can hold (a room frame may
+            # carry any whole number).
+            raise ModerationError("That is too long: at most a year (or remove the member).")
         until = timezone.now() + timedelta(minutes=minutes)
     if until is not None and until <= timezone.now():
         raise ModerationError("The end of the action must be in the future.")
@@ -248,10 +262,18 @@ def message_hide(
     reason: str = "",
     report: Report | None = None,
 ) -> ModerationAction:
+    # Lock only the message row: PostgreSQL can't lock the nullable side of the outer join
+    # to the author (gone once the account is deleted).
     message = (
-        Message.objects.select_for_update().select_related("meeting", "author").get(pk=message.pk)
+        Message.objects.select_for_update(of=("self",))
+        .select_related("meeting", "author")
+        .get(pk=message.pk)
     )
     _require_facilitator(actor, message.meeting.group_id)
+    if message.author is None:
+        # Its account was deleted and its text with it; the step would otherwise be
+        # recorded as taken about the facilitator.
+        raise ModerationError("This message was removed with its author's account already.")
     guideline = _guideline(message.meeting.group_id, guideline_number)
     if message.hidden_at is None:
         message.hidden_at = timezone.now()
@@ -259,7 +281,7 @@ def message_hide(
         message.save(update_fields=["hidden_at", "hidden_by"])
     entry = ModerationAction.objects.create(
         group_id=message.meeting.group_id,
-        membership=message.author or actor,
+        membership=message.author,
         kind=ActionKind.HIDE_MESSAGE,
         guideline_number=guideline.number,
         guideline_text=guideline.text,
@@ -271,7 +293,7 @@ def message_hide(
     record_event(
         action=Action.MODERATION_ACTION_TAKEN,
         actor=actor.user,
-        subject=message.author.user if message.author else None,
+        subject=message.author.user,
         target=entry,
         group_id=message.meeting.group_id,
         extra={"kind": ActionKind.HIDE_MESSAGE.value, "rule": guideline.number, "seq": message.seq},
@@ -394,25 +416,20 @@ def contact_reveal(
     _require_facilitator(actor, membership.group_id)
     if len(reason.strip()) < 10:
         raise ModerationError("Please write why you need these details (at least a sentence).")
+    if not Membership.objects.get(pk=membership.pk).is_current:
+        raise ModerationError("This person is no longer in the group.")
     user = User.objects.get(pk=membership.user_id)
+    # The reason is kept (encrypted) for the group's facilitators and for admins auditing.
+    reveal = ContactReveal.objects.create(
+        group_id=membership.group_id, membership=membership, actor=actor, reason=reason.strip()
+    )
     record_event(
         action=Action.CONTACT_DETAILS_REVEALED,
         actor=actor.user,
         subject=user,
-        target=membership,
+        target=reveal,
         group_id=membership.group_id,
         ip=ip,
-        extra={"reason_length": len(reason.strip())},
-    )
-    # The reason itself is kept with the safety log of the group, encrypted.
-    SafetyFlag.objects.create(
-        group_id=membership.group_id,
-        raised_by=actor,
-        about=membership,
-        note=f"Contact details revealed. Reason: {reason.strip()}",
-        status=SafetyFlag.Status.HANDLED,
-        handled_at=timezone.now(),
-        handled_by=actor,
     )
     # Admins are emailed by audit.alerts once this event is committed.
     return RevealedContact(phone=user.phone, emergency_contact=user.emergency_contact)

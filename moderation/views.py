@@ -89,6 +89,7 @@ def member(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
             "membership": membership,
             "form": form,
             "history": membership.moderation_actions.select_related("actor"),
+            "reveals": membership.contact_reveals.select_related("actor"),
         },
     )
 

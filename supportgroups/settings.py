@@ -217,7 +217,17 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels_redis waits up to 5 s in a server-side BRPOP; redis-py 8's default
+                # client read timeout (also 5 s) would kill quiet sockets first. No read
+                # timeout (as before redis-py 6); keepalive notices a dead connection.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": 5,
+                        "socket_keepalive": True,
+                    }
+                ],
                 "capacity": 1500,
                 "expiry": 30,
                 # Chat messages cross Redis: encrypt them there too.

@@ -347,6 +347,8 @@ const handlers = {
     if (frame.hidden) {
       body.classList.add("chat__body--hidden");
       body.textContent = "Hidden by a facilitator.";
+      // Leave nothing of it for a screen reader to read out later.
+      announcer.textContent = "";
       li.querySelector('button[data-kind="hide"]')?.remove();
     }
   },

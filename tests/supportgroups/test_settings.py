@@ -275,7 +275,9 @@ def test_it_uses_postgresql_and_redis_when_configured():
     )
     layer = values["CHANNEL_LAYERS"]["default"]
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert layer["CONFIG"]["hosts"] == ["redis://cache.internal:6379/2"]
+    assert [host["address"] for host in layer["CONFIG"]["hosts"]] == [
+        "redis://cache.internal:6379/2"
+    ]
     cache = values["CACHES"]["default"]
     assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert cache["LOCATION"] == "redis://cache.internal:6379/2"

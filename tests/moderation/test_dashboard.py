@@ -1,0 +1,290 @@
+"""The facilitator dashboard: the combined view of every group a person facilitates and
+one page per group (what needs attention now, what is coming up, the members, the
+moderation log), correct counts, and a fixed number of SQL queries however big the group.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import User
+from groups import services as group_services
+from groups.models import AgreementVersion, Membership, Role, Signature, Status
+from groups.pseudonyms import pseudonym_key
+from meetings import services as meeting_services
+from meetings.models import Attendance, Meeting, Message
+from moderation import services
+from moderation.models import ActionKind, ModerationAction, Report, SafetyFlag
+from screening import services as screening_services
+from screening.models import Application, ApplicationStatus
+from tests.moderation.conftest import (
+    RULES,
+    appoint,
+    give_place,
+    make_group,
+    make_person,
+    schedule,
+    submitted_application,
+    text_of,
+)
+
+
+def group_url(world):
+    return f"/moderation/{world.slug}/"
+
+
+# --- the combined view ------------------------------------------------------------------------
+
+
+def test_the_combined_view_lists_each_facilitated_group_with_its_counts(world, fac):
+    second = make_group(world.admin, "Carers Evening", requires_screening=True)
+    appoint(second, world.facilitator.user, "Lantern", actor=world.admin)
+    submitted_application(second, make_person("applicant-one"))
+    services.report_file(reporter=world.river, message=world.fern_message, guideline_number=2)
+    services.safety_flag_raise(raised_by=world.fern, about=world.river)
+    give_place(world.group, make_person("newcomer"))  # has not signed yet
+
+    response = fac.get("/moderation/")
+    assert response.status_code == 200
+    text = text_of(response)
+    evening = text.split("Evening Grief Circle", 1)[1]
+    carers = text.split("Carers Evening", 1)[1].split("Evening Grief Circle")[0]
+    assert "1 safety concern 1 open report 0 applications waiting 1 member to sign" in evening
+    assert "0 safety concerns 0 open reports 1 application waiting (oldest" in carers
+    # Groups Lantern doesn't facilitate are not there.
+    assert "Morning Recovery Circle" not in text
+    content = response.content.decode()
+    assert f'href="/moderation/{world.slug}/"' in content
+    assert f'href="/moderation/{second.slug}/"' in content
+
+
+# --- one group's page -------------------------------------------------------------------------
+
+
+def test_the_group_page_shows_what_needs_attention_then_meetings_members_and_log(world, fac):
+    world.group.requires_screening = True
+    world.group.save(update_fields=["requires_screening"])
+    application = submitted_application(world.group, make_person("applicant-one"))
+    Application.objects.filter(pk=application.pk).update(
+        submitted_at=timezone.now() - timedelta(days=3)
+    )
+    services.report_file(reporter=world.river, message=world.fern_message, guideline_number=2)
+    services.safety_flag_raise(raised_by=world.fern, about=world.river, note="Worried.")
+    newcomer = give_place(world.group, make_person("newcomer"))  # no name, not signed
+    meeting_services.presence_join(
+        meeting=world.meeting, membership=world.river, channel_name="test.channel.1"
+    )
+    later = schedule(world.group, world.facilitator.user, starts_in=timedelta(days=7))
+    services.action_take(
+        membership=world.fern, actor=world.facilitator, kind="warn", guideline_number=2
+    )
+
+    response = fac.get(group_url(world))
+    assert response.status_code == 200
+    text = text_of(response)
+    # Order: what needs you now, then what's coming, then people, then the log.
+    positions = [
+        text.index(heading)
+        for heading in ("Needs you now", "Coming up", "Members (5)", "Moderation log")
+    ]
+    assert positions == sorted(positions)
+    assert "Safety concerns (1)" in text and "About River, raised by Fern" in text
+    assert "Open reports (1)" in text
+    assert "1 application, the oldest sent 3 days ago" in text
+    assert "1 member still to sign the current agreement: (no name yet)" in text
+    assert "Tuesday meeting" in text and "(open now — join)" in text
+    content = response.content.decode()
+    assert f"/meetings/{world.meeting.pk}/" in content
+    assert later.starts_at.strftime("%-d %b") in text
+
+    table = text.split("Last attended", 1)[1]
+    today = timezone.now().strftime("%-d %b %Y")
+    assert f"River Active 0 {today} {today}" in table  # attended today
+    assert f"Fern Active 1 {today} —" in table  # one warning, never attended here
+    assert "Lantern (facilitator) Active" in table
+    assert f"members/{newcomer.pk}/" in content
+    assert "Lantern: Warning — Fern (rule 2)" in text
+
+
+def test_members_to_sign_a_new_agreement_are_listed(world, fac):
+    group_services.agreement_publish(
+        group=world.group, actor=world.facilitator.user, text="Version two of the agreement."
+    )
+    group_services.agreement_sign(
+        membership=world.river, typed_name="River", guidelines_acknowledged=True
+    )
+    text = text_of(fac.get(group_url(world)))
+    assert "3 members still to sign the current agreement: Fern, Harbour, Lantern" in text
+    assert "3 members to sign the agreement" in text_of(fac.get("/moderation/"))
+
+
+def test_resolved_reports_and_handled_flags_leave_the_attention_list(world, fac):
+    report = services.report_file(
+        reporter=world.river, message=world.fern_message, guideline_number=2
+    )
+    flag = services.safety_flag_raise(raised_by=world.fern, about=world.river)
+    services.report_resolve(report=report, actor=world.facilitator, action="none")
+    services.safety_flag_handle(flag=flag, actor=world.facilitator)
+    text = text_of(fac.get(group_url(world)))
+    assert "Open reports (0)" in text
+    assert "Safety concerns" not in text
+    assert "0 safety concerns 0 open reports" in text_of(fac.get("/moderation/"))
+
+
+# --- a fixed number of queries ----------------------------------------------------------------
+
+
+def grow(world, count: int) -> None:
+    """Add ``count`` members, each with a signed agreement (or not), a message in the room,
+    a report about it, a warning, an attendance, a safety concern and an application.
+
+    Scale data is bulk-inserted: through the services, hundreds of members would take a
+    minute to build. The first ten of each kind are made through the services (see
+    ``seed``), so the rows have the shape the app gives them.
+    """
+    start = Membership.objects.filter(group=world.group).count()
+    stamp = timezone.now()
+    users = User.objects.bulk_create(
+        User(username=f"bulk-member-{start + i:04d}") for i in range(count)
+    )
+    memberships = Membership.objects.bulk_create(
+        Membership(
+            group=world.group,
+            user=user,
+            role=Role.MEMBER,
+            status=Status.ACTIVE,
+            pseudonym=f"Guest {start + i:04d}",
+            pseudonym_key=pseudonym_key(f"Guest {start + i:04d}"),
+        )
+        for i, user in enumerate(users)
+    )
+    agreement = AgreementVersion.objects.filter(group=world.group).order_by("-version").first()
+    Signature.objects.bulk_create(
+        Signature(
+            membership=m, agreement=agreement, typed_name=m.pseudonym, guidelines_acknowledged=True
+        )
+        for i, m in enumerate(memberships)
+        if i % 3  # every third one has not signed
+    )
+    meeting = Meeting.objects.get(pk=world.meeting.pk)
+    messages = Message.objects.bulk_create(
+        Message(
+            meeting=meeting,
+            seq=meeting.last_seq + 1 + i,
+            client_id=f"bulk-msg-{start + i:06d}",
+            author=m,
+            body=f"Message {i}",
+        )
+        for i, m in enumerate(memberships)
+    )
+    Meeting.objects.filter(pk=meeting.pk).update(last_seq=meeting.last_seq + count)
+    Report.objects.bulk_create(
+        Report(
+            group=world.group,
+            meeting=meeting,
+            message=message,
+            message_seq=message.seq,
+            message_body=message.body,
+            reported=message.author,
+            reporter=world.river,
+            guideline_number=2,
+            guideline_text=RULES[1],
+        )
+        for message in messages
+    )
+    ModerationAction.objects.bulk_create(
+        ModerationAction(
+            group=world.group,
+            membership=m,
+            kind=ActionKind.WARN,
+            guideline_number=1,
+            guideline_text=RULES[0],
+            actor=world.facilitator,
+        )
+        for m in memberships
+    )
+    Attendance.objects.bulk_create(
+        Attendance(meeting=meeting, membership=m, last_seen_at=stamp) for m in memberships
+    )
+    SafetyFlag.objects.bulk_create(
+        SafetyFlag(group=world.group, raised_by=m, about=m) for m in memberships
+    )
+    questionnaire = screening_services.questionnaire_current(group=world.group)
+    applicants = User.objects.bulk_create(
+        User(username=f"bulk-applicant-{start + i:04d}") for i in range(count)
+    )
+    Application.objects.bulk_create(
+        Application(
+            group=world.group,
+            applicant=applicant,
+            questionnaire=questionnaire,
+            answers={},
+            status=ApplicationStatus.SUBMITTED,
+            submitted_at=stamp,
+        )
+        for applicant in applicants
+    )
+
+
+def seed(world, count: int) -> None:
+    """``count`` of everything, made through the services."""
+    for i in range(count):
+        member = give_place(world.group, make_person(f"seed-member-{i:02d}"), f"Seed {i:02d}")
+        message = meeting_services.message_post(
+            meeting_id=world.meeting.pk,
+            membership_id=member.pk,
+            client_id=f"seed-msg-{i:06d}",
+            body=f"Seeded message {i}",
+        ).message
+        services.report_file(reporter=world.river, message=message, guideline_number=2)
+        services.action_take(
+            membership=member, actor=world.facilitator, kind="warn", guideline_number=1
+        )
+        services.safety_flag_raise(raised_by=member, about=None)
+        meeting_services.presence_join(
+            meeting=world.meeting, membership=member, channel_name=f"seed.{i}"
+        )
+        submitted_application(world.group, make_person(f"seed-applicant-{i:02d}"))
+
+
+def count_queries(client, url) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries), text_of(response)
+
+
+@pytest.fixture
+def busy_world(world):
+    world.group.requires_screening = True
+    world.group.save(update_fields=["requires_screening"])
+    seed(world, 10)
+    return world
+
+
+@pytest.mark.parametrize("path", ["group", "combined"])
+def test_the_dashboard_makes_the_same_number_of_queries_for_10_and_300(busy_world, fac, path):
+    world = busy_world
+    url = group_url(world) if path == "group" else "/moderation/"
+    fac.get(url)  # warm: the session's "last seen" and the like
+
+    small, small_text = count_queries(fac, url)
+    grow(world, 290)
+    large, large_text = count_queries(fac, url)
+
+    assert large == small, f"{small} queries with 10 rows, {large} with 300"
+    assert small <= 20, small
+    # ...and the counts are still right.
+    if path == "group":
+        assert "Open reports (10)" in small_text and "Open reports (300)" in large_text
+        assert "Safety concerns (10)" in small_text and "Safety concerns (300)" in large_text
+        assert "Members (14)" in small_text and "Members (304)" in large_text
+        assert "10 applications" in small_text and "300 applications" in large_text
+        assert "97 members still to sign" in large_text  # every third bulk member
+    else:
+        assert "10 safety concerns 10 open reports 10 applications waiting" in small_text
+        assert "300 safety concerns 300 open reports 300 applications waiting" in large_text
+        assert "0 members to sign" in small_text and "97 members to sign" in large_text
