@@ -144,6 +144,8 @@ def message_post(
     except IntegrityError:
         # Two sockets retried the same client id at the same moment: the other won.
         existing = Message.objects.get(meeting_id=meeting_id, client_id=client_id)
+        if existing.author_id != membership_id:
+            raise RoomError("duplicate_client_id", "That message id is already used.") from None
         return PostedMessage(existing, created=False)
 
 

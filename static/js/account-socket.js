@@ -2,6 +2,8 @@
 // anywhere (sign out everywhere, password change, Leave quickly on another tab),
 // the server closes it and this tab leaves the page at once.
 
+import { leaving } from "./leaving.js";
+
 const SIGNED_OUT = 4001;
 const NOT_ALLOWED = 4003;
 let delay = 1000;
@@ -19,7 +21,9 @@ function connect() {
     } catch {
       return;
     }
-    if (frame.type === "signed_out") {
+    // After "Leave quickly" the page is already on its way to the neutral site: the
+    // server's sign-out notice must not bring it back to our sign-in page.
+    if (frame.type === "signed_out" && !leaving()) {
       window.location.replace("/accounts/login/");
     }
   });

@@ -2,6 +2,8 @@
 // replaces this page with a neutral site, so Back does not bring it back.
 // Without JavaScript the link itself does the same through /leave/.
 
+import { markLeaving } from "./leaving.js";
+
 const ESCAPE_WINDOW_MS = 1500;
 
 function csrfToken() {
@@ -12,11 +14,7 @@ function csrfToken() {
 export function leaveQuickly() {
   const link = document.querySelector("[data-quick-exit]");
   const neutral = document.querySelector('meta[name="quick-exit-url"]').content;
-  try {
-    window.sessionStorage.setItem("sg-left", "1");
-  } catch {
-    // Storage may be disabled; the server-side sign-out still happens.
-  }
+  markLeaving();
   document.documentElement.style.display = "none";
   // keepalive lets the sign-out request finish after this page is gone.
   fetch(link.getAttribute("href"), {

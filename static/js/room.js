@@ -6,6 +6,8 @@
 // sessionStorage with their client id, so a reload or a lost connection resends them
 // and the server stores each once.
 
+import { leaving } from "./leaving.js";
+
 const room = document.getElementById("room");
 const chat = document.getElementById("chat");
 const announcer = document.getElementById("chat-announcer");
@@ -400,7 +402,7 @@ const handlers = {
   },
   pong() {},
   signed_out() {
-    window.location.replace("/accounts/login/");
+    if (!leaving()) window.location.replace("/accounts/login/");
   },
 };
 
@@ -421,7 +423,7 @@ function connect() {
     clearInterval(heartbeat);
     if (finished) return;
     if (event.code === SIGNED_OUT) {
-      window.location.replace("/accounts/login/");
+      if (!leaving()) window.location.replace("/accounts/login/");
       return;
     }
     if (event.code === ROOM_CLOSED || event.code === MEMBERSHIP_CHANGED) {

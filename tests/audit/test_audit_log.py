@@ -176,7 +176,7 @@ def test_it_lets_key_rotation_rewrite_only_the_ip_column():
     with_rotation_flag(
         "UPDATE audit_event SET ip = %s WHERE id = %s", [encrypt_str("192.0.2.8"), event.pk]
     )
-    assert verify_audit_log() == "Audit log intact: 1 rows verified."
+    assert verify_audit_log() == "Audit log intact: 1 row verified."
     # ...while putting a different IP there is caught by the chain.
     with_rotation_flag(
         "UPDATE audit_event SET ip = %s WHERE id = %s", [encrypt_str("192.0.2.9"), event.pk]

@@ -10,7 +10,7 @@ member sees it under "Who has seen my data".
 import pytest
 
 from audit.events import Action
-from moderation.models import SafetyFlag
+from moderation.models import ContactReveal, SafetyFlag
 from tests.moderation.conftest import (
     RIVER_EMERGENCY,
     RIVER_PHONE,
@@ -230,16 +230,17 @@ def test_a_reveal_with_a_reason_shows_the_details_and_is_audited_and_admins_are_
     assert event.actor_id == world.facilitator.user_id
     assert event.subject_id == world.river.user_id
     assert event.group_id == world.group.pk
-    assert (event.target_type, event.target_id) == ("groups.membership", str(world.river.pk))
-    assert event.extra == {"reason_length": len(REASON)}
+    reveal = ContactReveal.objects.get()
+    assert (event.target_type, event.target_id) == ("moderation.contactreveal", str(reveal.pk))
+    # The reason is kept encrypted with the reveal (for facilitators and auditors), never in
+    # the audit row.
+    assert reveal.reason == REASON and reveal.membership_id == world.river.pk
+    assert event.extra == {}
     assert event.ip  # where it came from, for admins
 
-    # The reason is kept, encrypted, in the group's safety log (already handled).
-    record = SafetyFlag.objects.get()
-    assert record.status == SafetyFlag.Status.HANDLED
-    assert (record.raised_by_id, record.about_id) == (world.facilitator.pk, world.river.pk)
-    assert REASON in record.note
-    stored = raw_rows("moderation_safetyflag") + raw_rows("audit_event")
+    # The reason is kept encrypted with the reveal, never readable in a raw dump.
+    assert reveal.actor_id == world.facilitator.pk
+    stored = raw_rows("moderation_contactreveal") + raw_rows("audit_event")
     assert "duty to warn" not in stored
     assert RIVER_PHONE not in stored
 

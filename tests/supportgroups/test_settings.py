@@ -87,8 +87,14 @@ def settings_values(*names, **overrides):
 
 
 def test_it_passes_the_check_with_every_secret_set():
-    result = manage("check", DEBUG="false")
+    result = manage("check", DEBUG="false", ALLOWED_HOSTS="groups.example.org")
     assert result.returncode == 0, result.output
+
+
+def test_it_refuses_to_start_in_production_without_allowed_hosts():
+    result = manage("check", DEBUG="false")
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS is empty" in result.output
 
 
 @pytest.mark.parametrize("name", REQUIRED_SECRETS)
@@ -115,7 +121,11 @@ def test_it_names_every_missing_secret_at_once():
 
 
 def test_it_starts_the_asgi_app_with_every_secret_set():
-    result = run(["-c", "import supportgroups.asgi; print('ASGI-READY')"], DEBUG="false")
+    result = run(
+        ["-c", "import supportgroups.asgi; print('ASGI-READY')"],
+        DEBUG="false",
+        ALLOWED_HOSTS="groups.example.org",
+    )
     assert result.returncode == 0, result.output
     assert "ASGI-READY" in result.stdout
 
@@ -194,7 +204,13 @@ def test_it_reads_a_secret_from_a_file(tmp_path):
     values = settings_values("SECRET_KEY", SECRET_KEY=None, SECRET_KEY_FILE=str(path))
     assert values["SECRET_KEY"] == secret
 
-    result = manage("check", DEBUG="false", SECRET_KEY=None, SECRET_KEY_FILE=str(path))
+    result = manage(
+        "check",
+        DEBUG="false",
+        SECRET_KEY=None,
+        SECRET_KEY_FILE=str(path),
+        ALLOWED_HOSTS="groups.example.org",
+    )
     assert result.returncode == 0, result.output
 
 
