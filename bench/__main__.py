@@ -1,12 +1,784 @@
-"""`make bench` entry point. The benchmarks themselves arrive with the Benchmarks issue."""
+"""`make bench`: the benchmarks of DESIGN.md ("Performance targets"), measured in one run.
 
+    python -m bench [--quick] [--output PATH]
+
+Starts throwaway PostgreSQL and Redis (tests/harness.py), migrates, builds data through
+the app's services, starts two Daphne processes as in production and measures:
+
+1. delivery in 20 rooms x 10 members + one 50-member room, against a bare echo consumer;
+2. capacity: idle sockets and their CPU, and the highest rate of persisted messages to
+   10-member rooms with p99 <= 500 ms, against the echo's ceiling measured the same way;
+3. pages: p95 against /healthz, and SQL queries at 10 and 100 rows;
+4. a storm of 50 real (Argon2) logins in 30 s during the delivery run;
+5. Fernet encrypt+decrypt per message against the median delivery time;
+6. the audit console at 1,000 and at 1,000,000 events (issue 8).
+
+Every figure is a ratio to a baseline measured in the same run by the same processes,
+with absolute numbers alongside. Prints a table and writes bench/results/latest.json.
+Exits 0 when the benchmark ran (whether or not targets were met), non-zero when it broke.
+
+The load generator is an asyncio loop in this process. On a 2-core box there is no CPU to
+set aside for it whichever process it lives in, and during the chat runs this process
+does nothing else, so a subprocess would only add plumbing; its CPU use is measured and
+reported with each run, and it is the same client for the room and the echo runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
 import sys
+import time
+import traceback
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+FULL = {
+    "audit_rows": 1_000_000,
+    "audit_rounds": 40,
+    "page_rounds": 60,
+    "page_seconds": 40.0,
+    "audit_seconds": 25.0,
+    "warm": 5.0,
+    "before": 30.0,
+    "storm": 30.0,
+    "after": 5.0,
+    "storm_logins": 50,
+    "idle_seconds": 20.0,
+    "step_seconds": 8.0,
+    "step_drain": 3.0,
+    "room_rates": [10, 25, 50, 100, 150, 200, 240],
+    "echo_rates": [25, 50, 100, 200, 400, 800, 1600],
+    "capacity_rooms": 40,  # extra 10-member rooms, on top of the 20 delivery rooms
+    # The whole run must end within 10 minutes: capacity steps stop at these marks.
+    "room_steps_until": 450.0,
+    "echo_steps_until": 540.0,
+}
+QUICK = {
+    **FULL,
+    "audit_rows": 50_000,
+    "audit_rounds": 20,
+    "page_rounds": 20,
+    "page_seconds": 15.0,
+    "audit_seconds": 10.0,
+    "warm": 2.0,
+    "before": 12.0,
+    "storm": 10.0,
+    "after": 2.0,
+    "storm_logins": 10,
+    "idle_seconds": 5.0,
+    "step_seconds": 3.0,
+    "step_drain": 2.0,
+    "room_rates": [25, 50],
+    "echo_rates": [100, 200],
+    "capacity_rooms": 10,
+}
+DELIVERY_SIZES = [10] * 20 + [50]
+MEAN_GAP = 10.0  # seconds between one member's messages: 1/min compressed 6x
+BURST_EVERY = 5.0  # seconds between room-wide bursts
+
+TARGETS = {
+    "delivery_p99_ms": 300,
+    "delivery_ratio": 3.0,
+    "open_sockets": 1000,
+    "idle_cpu_percent": 10.0,
+    "messages_per_s": 100,
+    "p99_limit_ms": 500,
+    "pages_ratio": 4.0,
+    "storm_ratio": 1.5,
+    "audit_ratio": 2.0,
+}
 
 
-def main() -> int:
-    print("No benchmarks are defined yet (see the Benchmarks issue); nothing measured.")
+class Terminated(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _raise_terminated(signum, frame):  # noqa: ANN001
+    raise Terminated
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, for trying it out")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    config = QUICK if args.quick else FULL
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.stack import Stack
+
+    started = time.monotonic()
+    stack = Stack(log=log)
+    try:
+        results = run(stack, config, started)
+    except (KeyboardInterrupt, Terminated):
+        log("bench: interrupted; stopping the servers")
+        return 130
+    except Exception:
+        log("bench: the benchmark itself failed:\n" + traceback.format_exc())
+        for daphne in stack.daphnes:
+            from tests.harness import log_tail
+
+            log(f"--- {daphne.name} log ---\n{log_tail(daphne.log_path, 30)}")
+        return 1
+    finally:
+        stack.stop()
+    results["meta"]["total_seconds"] = round(time.monotonic() - started, 1)
+    results["meta"]["quick"] = args.quick
+    rows = table_rows(results)
+    results["table"] = [{"figure": f, "value": v, "target": t, "verdict": s} for f, v, t, s in rows]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(render_table(rows, results))
+    shown = args.output.resolve()
+    with contextlib.suppress(ValueError):
+        shown = shown.relative_to(Path.cwd())
+    print(f"\nwritten: {shown}")
     return 0
 
 
+# --- the run ---------------------------------------------------------------------------------
+
+
+def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
+    env = stack.start_services()
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from audit.models import Event
+    from bench import auditlog, data, pages
+
+    t = time.monotonic()
+    call_command("migrate", verbosity=0, interactive=False)
+    log(f"migrate: {time.monotonic() - t:.1f}s")
+
+    results: dict = {
+        "meta": {
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+                "python": platform.python_version(),
+                **stack.versions,
+            },
+            "config": config,
+        }
+    }
+
+    # --- the audit console at ~1,000 events, then at 1,000,000 ------------------------------
+    t = time.monotonic()
+    people = data.build_audit_people()
+    templates = auditlog.templates_from_log()
+    population = auditlog.Population(people.user_ids, people.facilitator_ids, people.group_ids)
+    end = datetime.now(UTC) - timedelta(hours=1)
+    begin = end - timedelta(days=730)
+    real_rows = Event.objects.count()
+    synthetic = config["audit_rows"] - real_rows
+    first_part = 1000 - real_rows
+    split = begin + (end - begin) * (first_part / synthetic)
+    auditlog.append_history(
+        first_part, templates=templates, population=population, start=begin, end=split
+    )
+    log(
+        f"audit history: {Event.objects.count()} events "
+        f"({real_rows} from services) ({time.monotonic() - t:.1f}s)"
+    )
+
+    daphnes = stack.start_daphnes(2)
+    audit_pages = [
+        pages.Page("healthz", "/healthz"),
+        pages.Page("audit", "/audit/", people.admin_session),
+        pages.Page(
+            "audit_filtered",
+            f"/audit/?actor={people.facilitator.username}&action=2004",
+            people.admin_session,
+        ),
+    ]
+    audit_1k = pages.time_pages(
+        daphnes, audit_pages, rounds=config["audit_rounds"], seconds=config["audit_seconds"]
+    )
+    rows_1k = Event.objects.count()
+    log(f"audit console at {rows_1k} events: {summary_line(audit_1k)}")
+
+    t = time.monotonic()
+    seconds = auditlog.append_history(
+        config["audit_rows"] - Event.objects.count(),
+        templates=templates,
+        population=population,
+        start=split,
+        end=end,
+        seed=7,
+        rebuild_indexes=True,
+    )
+    vacuumed = auditlog.vacuum()
+    checked = auditlog.spot_check()
+    rows_1m = Event.objects.count()
+    log(
+        f"audit history: {rows_1m} events (COPY + index rebuild {seconds:.1f}s, VACUUM "
+        f"{vacuumed:.1f}s; {checked} rows re-hashed from the database: all chain)"
+    )
+    audit_1m = pages.time_pages(
+        daphnes, audit_pages, rounds=config["audit_rounds"], seconds=config["audit_seconds"]
+    )
+    log(f"audit console at {rows_1m} events: {summary_line(audit_1m)}")
+    results["audit"] = audit_result(audit_1k, audit_1m, rows_1k, rows_1m, seconds)
+
+    # --- chat, login and page data ----------------------------------------------------------
+    t = time.monotonic()
+    admin = people.admin
+    delivery_rooms = data.build_rooms(admin, prefix="talk", sizes=DELIVERY_SIZES)
+    extra_rooms = data.build_rooms(admin, prefix="load", sizes=[10] * config["capacity_rooms"])
+    members = sum(len(r.seats) for r in delivery_rooms + extra_rooms)
+    log(f"data: {members} members with sessions in rooms ({time.monotonic() - t:.1f}s)")
+    t = time.monotonic()
+    storm_users = data.build_storm_users(config["storm_logins"])
+    shared = data.build_page_groups(admin, 100)
+    page_sets = {rows: data.build_pages(admin, rows, shared_groups=shared) for rows in (10, 100)}
+    log(f"data: storm users and pages at 10 and 100 rows ({time.monotonic() - t:.1f}s)")
+
+    # --- pages ------------------------------------------------------------------------------
+    results["pages"] = measure_pages(daphnes, page_sets, config, data, pages)
+    log(f"pages: {summary_line(results['pages']['timings'])}")
+
+    # --- encryption -------------------------------------------------------------------------
+    encryption = measure_encryption()
+
+    # --- chat -------------------------------------------------------------------------------
+    chat = asyncio.run(
+        chat_phases(stack, daphnes, delivery_rooms, extra_rooms, storm_users, config, started)
+    )
+    results.update(chat)
+    median_ms = results["delivery"]["p50_ms"]
+    encryption["median_delivery_ms"] = median_ms
+    encryption["fraction_of_median_delivery"] = (
+        round(encryption["per_message_ms"] / median_ms, 5) if median_ms else None
+    )
+    results["encryption"] = encryption
+    stack.check_alive()
+    return results
+
+
+def summary_line(timings: dict) -> str:
+    return ", ".join(f"{name} p95 {t['p95_ms']} ms" for name, t in timings.items())
+
+
+def audit_result(at_1k: dict, at_1m: dict, rows_1k: int, rows_1m: int, seconds: float) -> dict:
+    ratios = {
+        name: round(at_1m[name]["p95_ms"] / at_1k[name]["p95_ms"], 2)
+        for name in ("audit", "audit_filtered")
+    }
+    return {
+        "events_small": rows_1k,
+        "events_large": rows_1m,
+        "p95_ms_small": at_1k["audit"]["p95_ms"],
+        "p95_ms_large": at_1m["audit"]["p95_ms"],
+        "p95_ratio_large_to_small": ratios["audit"],
+        "filtered_p95_ms_small": at_1k["audit_filtered"]["p95_ms"],
+        "filtered_p95_ms_large": at_1m["audit_filtered"]["p95_ms"],
+        "filtered_p95_ratio_large_to_small": ratios["audit_filtered"],
+        "healthz_p95_ms_small": at_1k["healthz"]["p95_ms"],
+        "healthz_p95_ms_large": at_1m["healthz"]["p95_ms"],
+        "worst_ratio": max(ratios.values()),
+        "bulk_insert_seconds": round(seconds, 1),
+        "timings_small": at_1k,
+        "timings_large": at_1m,
+    }
+
+
+def measure_pages(daphnes, page_sets, config, data, pages) -> dict:  # noqa: ANN001
+    small, large = page_sets[10], page_sets[100]
+    plan = [
+        pages.Page("healthz", "/healthz"),
+        pages.Page("member_groups_10", "/groups/mine/", small.member_session),
+        pages.Page("group_home_10", small.home_url, small.home_session),
+        pages.Page("facilitator_dashboard_10", small.dashboard_url, small.facilitator_session),
+        pages.Page("member_groups_100", "/groups/mine/", large.member_session),
+        pages.Page("group_home_100", large.home_url, large.home_session),
+        pages.Page("facilitator_dashboard_100", large.dashboard_url, large.facilitator_session),
+    ]
+    timings = pages.time_pages(
+        daphnes, plan, rounds=config["page_rounds"], seconds=config["page_seconds"]
+    )
+    health = timings["healthz"]["p95_ms"]
+    ratios = {
+        name: round(t["p95_ms"] / health, 2) for name, t in timings.items() if name != "healthz"
+    }
+    queries = {}
+    for rows, page_set in page_sets.items():
+        member = data.signed_in_client(page_set.member_user)
+        home = data.signed_in_client(page_set.home_user)
+        facilitator = data.signed_in_client(page_set.facilitator_user, verified=True)
+        queries[rows] = {
+            "member_groups": pages.count_queries(member, "/groups/mine/"),
+            "group_home": pages.count_queries(home, page_set.home_url),
+            "facilitator_dashboard": pages.count_queries(facilitator, page_set.dashboard_url),
+        }
+    typical = [r for name, r in ratios.items() if name.endswith("_10")]
+    return {
+        "p95_ratio_to_healthz": max(typical),
+        "p95_ratio_to_healthz_at_100_rows": max(
+            r for name, r in ratios.items() if name.endswith("_100")
+        ),
+        "healthz_p95_ms": health,
+        "ratios": ratios,
+        "queries_at_10": queries[10],
+        "queries_at_100": queries[100],
+        "queries_equal": queries[10] == queries[100],
+        "timings": timings,
+    }
+
+
+def measure_encryption(samples: int = 2000) -> dict:
+    from bench.chat import FILLER
+    from supportgroups.crypto import decrypt_str, encrypt_str
+
+    body = f"b0000001x0000abcd {FILLER}"
+    per_pair = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        decrypt_str(encrypt_str(body))
+        per_pair.append(time.perf_counter() - t)
+    return {"per_message_ms": round(statistics.median(per_pair) * 1000, 4), "samples": samples}
+
+
+# --- the chat phases ---------------------------------------------------------------------------
+
+
+async def chat_phases(  # noqa: ANN201
+    stack,
+    daphnes,
+    delivery_rooms,
+    extra_rooms,
+    storm_users,
+    config,
+    started,  # noqa: ANN001
+) -> dict:
+    from bench import chat, pages
+    from bench.data import PASSWORD
+
+    out: dict = {}
+    chat.Usage.services = stack.service_cpu_seconds
+    sizes = [len(r.seats) for r in delivery_rooms]
+    warm, before, storm_s, after = (config[k] for k in ("warm", "before", "storm", "after"))
+
+    # 1. Delivery on the echo: the same rooms, people, processes and schedule.
+    echo = chat.ChatRun("echo", delivery_rooms, daphnes)
+    took = await echo.connect()
+    await echo.settle()
+    log(
+        f"delivery (echo): {echo.open_sockets} sockets open ({took:.1f}s); {warm + before:.0f}s run"
+    )
+    schedule = chat.conversation_schedule(
+        sizes, warm + before, mean_gap=MEAN_GAP, burst_every=BURST_EVERY, seed=11
+    )
+    usage = chat.Usage(daphnes)
+    echo_started = time.perf_counter()
+    played = await chat.play(echo, schedule, lambda at: "warm" if at < warm else "before")
+    await echo.drain(echo.messages, 5.0)
+    echo_usage = usage.stop()
+    echo_stats = chat.latency_summary([m for m in echo.messages if m.label == "before"])
+    echo_check = echo.delivery_check()
+    await echo.close()
+    log(f"  echo: {echo_stats} {echo_check}")
+
+    # 2. Delivery in the meeting rooms, with the login storm after `before` seconds.
+    room = chat.ChatRun("room", delivery_rooms, daphnes)
+    took = await room.connect()
+    await room.settle()
+    total = warm + before + storm_s + after
+    log(
+        f"delivery (rooms): {room.open_sockets} sockets open ({took:.1f}s); {total:.0f}s run, "
+        f"{len(storm_users)} logins from {warm + before:.0f}s"
+    )
+    schedule = chat.conversation_schedule(
+        sizes, total, mean_gap=MEAN_GAP, burst_every=BURST_EVERY, seed=11
+    )
+    logins: list = []
+    storm: dict = {}
+    loop = asyncio.get_running_loop()
+
+    def start_storm() -> None:
+        storm["started"] = time.perf_counter()
+        storm["thread"] = pages.login_storm(
+            daphnes, storm_users, PASSWORD, seconds=storm_s, results=logins
+        )
+
+    run_started = time.perf_counter()
+    loop.call_later(warm + before, start_storm)
+    usage = chat.Usage(daphnes)
+    room_played = await chat.play(room, schedule, lambda at: "")
+    await room.drain(room.messages, 5.0)
+    room_usage = usage.stop()
+    if "thread" in storm:
+        await asyncio.to_thread(storm["thread"].join, 120)
+    storm_end = max(
+        (r.started_at + r.seconds for r in logins if r.started_at),
+        default=storm.get("started", run_started) + storm_s,
+    )
+    storm_start = storm.get("started", run_started + warm + before)
+    for msg in room.messages:
+        if msg.sent_at < run_started + warm:
+            msg.label = "warm"
+        elif msg.sent_at < storm_start:
+            msg.label = "before"
+        elif msg.sent_at <= storm_end:
+            msg.label = "storm"
+        else:
+            msg.label = "after"
+    before_stats = chat.latency_summary([m for m in room.messages if m.label == "before"])
+    storm_stats = chat.latency_summary([m for m in room.messages if m.label == "storm"])
+    after_stats = chat.latency_summary([m for m in room.messages if m.label == "after"])
+    check = room.delivery_check()
+    room_timeline = chat.timeline(room.messages, run_started)
+    log(
+        "  rooms p99 by 5 s of sending: "
+        + ", ".join(f"{t['from_s']:g}s {t['p99_ms']}" for t in room_timeline)
+    )
+    out_of_order = room.out_of_order
+    errors = dict(room.errors)
+    await room.close()
+    log(f"  rooms before storm: {before_stats}")
+    log(f"  rooms during storm: {storm_stats}")
+    log(f"  {check}, errors {errors}, skipped by the client's rate guard {room.skipped}")
+    ok_logins = [r for r in logins if r.ok]
+    login_times = [r.seconds * 1000 for r in logins if r.started_at]
+    out["delivery"] = {
+        "p50_ms": before_stats["p50_ms"],
+        "p95_ms": before_stats["p95_ms"],
+        "p99_ms": before_stats["p99_ms"],
+        "echo_p99_ms": echo_stats["p99_ms"],
+        "p99_ratio_to_echo": ratio(before_stats["p99_ms"], echo_stats["p99_ms"]),
+        "lost": check["lost"],
+        "duplicated": check["duplicated"],
+        "messages": before_stats["messages"],
+        "echo": {
+            **echo_stats,
+            **echo_check,
+            **played,
+            "cpu": echo_usage,
+            "timeline": chat.timeline(echo.messages, echo_started),
+        },
+        "rooms": {
+            "sockets": sum(sizes),
+            "unacked": check["unacked"],
+            "out_of_order_deliveries": out_of_order,
+            "errors": errors,
+            "skipped_by_client_rate_guard": room.skipped,
+            "after_storm": after_stats,
+            **room_played,
+            "cpu": room_usage,
+            "storm_from_s": round(storm_start - run_started, 1),
+            "storm_to_s": round(storm_end - run_started, 1),
+            "timeline": room_timeline,
+        },
+        "time_compression": f"1 message per member per {MEAN_GAP:g}s (1/min compressed "
+        f"{60 / MEAN_GAP:g}x), a burst every {BURST_EVERY:g}s",
+    }
+    out["login_storm"] = {
+        "p99_ratio_during_to_before": ratio(storm_stats["p99_ms"], before_stats["p99_ms"]),
+        "p99_ms_before": before_stats["p99_ms"],
+        "p99_ms_during": storm_stats["p99_ms"],
+        "p50_ms_during": storm_stats["p50_ms"],
+        "messages_during": storm_stats["messages"],
+        "logins": len(logins),
+        "logins_succeeded": len(ok_logins),
+        "login_statuses": sorted({r.status for r in logins}),
+        "storm_seconds": round(storm_end - storm_start, 1),
+        "login_p50_ms": rnd(chat.percentile(login_times, 50)),
+        "login_p95_ms": rnd(chat.percentile(login_times, 95)),
+    }
+
+    # 3. Capacity: idle sockets, then persisted messages/s, then the echo's ceiling.
+    capacity_rooms = delivery_rooms[:20] + extra_rooms
+    rooms_run = chat.ChatRun("room", capacity_rooms, daphnes)
+    took = await rooms_run.connect()
+    accounts = await open_account_sockets(capacity_rooms, daphnes)
+    await rooms_run.settle()
+    held = rooms_run.open_sockets + sum(1 for ws in accounts if ws.close_code is None)
+    log(f"capacity: {held} sockets open ({took:.1f}s); idle for {config['idle_seconds']:.0f}s")
+    await asyncio.sleep(2.0)
+    usage = chat.Usage(daphnes)
+    await asyncio.sleep(config["idle_seconds"])
+    idle = usage.stop()
+    still_open = rooms_run.open_sockets + sum(1 for ws in accounts if ws.close_code is None)
+    log(f"  idle: {idle}")
+    ours = (
+        sum(idle["daphne_cpu_percent_of_one_core"])
+        + idle.get("postgres_cpu_percent_of_one_core", 0)
+        + idle.get("redis_cpu_percent_of_one_core", 0)
+        + idle["load_generator_cpu_percent_of_one_core"]
+    ) / (os.cpu_count() or 1)
+    out["other_work_on_box_percent_during_idle"] = round(
+        max(0.0, idle["box_busy_percent"] - ours), 1
+    )
+    await asyncio.gather(*(ws.close() for ws in accounts), return_exceptions=True)
+
+    room_ceiling = await chat.find_ceiling(
+        rooms_run,
+        config["room_rates"],
+        duration=config["step_seconds"],
+        drain=config["step_drain"],
+        p99_limit_ms=TARGETS["p99_limit_ms"],
+        deadline=started + config["room_steps_until"],
+        log=log,
+    )
+    room_ceiling["delivery_check"] = rooms_run.delivery_check()
+    room_ceiling["errors"] = dict(rooms_run.errors)
+    await rooms_run.close()
+
+    echo_run = chat.ChatRun("echo", capacity_rooms, daphnes)
+    await echo_run.connect()
+    await echo_run.settle()
+    echo_ceiling = await chat.find_ceiling(
+        echo_run,
+        config["echo_rates"],
+        duration=config["step_seconds"],
+        drain=config["step_drain"],
+        p99_limit_ms=TARGETS["p99_limit_ms"],
+        deadline=started + config["echo_steps_until"],
+        log=log,
+    )
+    echo_ceiling["delivery_check"] = echo_run.delivery_check()
+    await echo_run.close()
+
+    rate_cap = len(capacity_rooms) * 10 * chat.RATE_BUDGET / chat.RATE_WINDOW_SECONDS
+    dropped = {
+        "delivery_echo": echo_check["sockets_dropped"],
+        "delivery_rooms": check["sockets_dropped"],
+        "idle_rooms_and_accounts": held - still_open,
+        "capacity_rooms": room_ceiling["delivery_check"]["sockets_dropped"],
+        "capacity_echo": echo_ceiling["delivery_check"]["sockets_dropped"],
+    }
+    out["sockets_dropped_by_server"] = {"total": sum(dropped.values()), **dropped}
+    out["capacity"] = {
+        "open_sockets": min(held, still_open),
+        "idle_cpu_percent": idle["daphne_cpu_percent_of_box"],
+        "messages_per_s": room_ceiling["ceiling_per_s"],
+        "fraction_of_echo_ceiling": ratio(
+            room_ceiling["ceiling_per_s"], echo_ceiling["ceiling_per_s"], digits=3
+        ),
+        "echo_ceiling_per_s": echo_ceiling["ceiling_per_s"],
+        "rooms": len(capacity_rooms),
+        "room_sockets": sum(len(r.seats) for r in capacity_rooms),
+        "account_sockets": len(accounts),
+        "idle": idle,
+        "members_rate_limit_cap_per_s": rate_cap,
+        "room_steps": room_ceiling,
+        "echo_steps": echo_ceiling,
+    }
+    return out
+
+
+async def open_account_sockets(rooms, daphnes) -> list:  # noqa: ANN001
+    """Every signed-in page keeps /ws/account/ open: one per member, idle."""
+    from websockets.asyncio.client import connect
+
+    from bench import chat
+
+    gate = asyncio.Semaphore(16)
+    seats = [seat for room in rooms for seat in room.seats]
+
+    async def one(n: int, seat) -> object:  # noqa: ANN001
+        daphne = daphnes[n % len(daphnes)]
+        async with gate:
+            return await connect(
+                f"{daphne.ws_base}/ws/account/",
+                origin=daphne.origin,
+                additional_headers={"Cookie": f"{chat.cookie_name()}={seat.cookie}"},
+                compression=None,
+                ping_interval=None,
+                open_timeout=30,
+            )
+
+    opened = await asyncio.gather(
+        *(one(n, seat) for n, seat in enumerate(seats)), return_exceptions=True
+    )
+    return [ws for ws in opened if not isinstance(ws, BaseException)]
+
+
+def ratio(a, b, digits: int = 2):  # noqa: ANN001, ANN201
+    return round(a / b, digits) if a is not None and b else None
+
+
+def rnd(value):  # noqa: ANN001, ANN201
+    return None if value is None else round(value, 1)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+def _shown(value) -> str:  # noqa: ANN001
+    return "n/a" if value is None else str(value)
+
+
+def verdict(ok: bool | None) -> str:
+    if ok is None:
+        return "n/a"
+    return "PASS" if ok else "MISS"
+
+
+def _le(value, limit) -> bool:  # noqa: ANN001
+    """value <= limit; a missing value (e.g. a p99 that never arrived) is a miss."""
+    return value is not None and value <= limit
+
+
+def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
+    d, c, p, s, e, a = (
+        r["delivery"],
+        r["capacity"],
+        r["pages"],
+        r["login_storm"],
+        r["encryption"],
+        r["audit"],
+    )
+    ceiling_note = (
+        f" (the last step; members' rate limit allows {c['members_rate_limit_cap_per_s']:g}/s)"
+        if c["room_steps"]["bounded_by_last_step"]
+        else ""
+    )
+    return [
+        (
+            "Delivery p50 / p95 / p99 (send -> last member)",
+            f"{d['p50_ms']} / {d['p95_ms']} / {d['p99_ms']} ms",
+            f"p99 <= {TARGETS['delivery_p99_ms']} ms",
+            verdict(_le(d["p99_ms"], TARGETS["delivery_p99_ms"])),
+        ),
+        (
+            "Delivery p99 / echo p99",
+            f"{d['p99_ratio_to_echo']}x ({d['p99_ms']} / {d['echo_p99_ms']} ms)",
+            f"<= {TARGETS['delivery_ratio']:g}x",
+            verdict(_le(d["p99_ratio_to_echo"], TARGETS["delivery_ratio"])),
+        ),
+        (
+            "Lost / duplicated deliveries",
+            f"{d['lost']} / {d['duplicated']} (of {d['messages']} msgs x members)",
+            "0 / 0",
+            verdict(d["lost"] == 0 and d["duplicated"] == 0),
+        ),
+        (
+            "Sockets closed by the server during the runs",
+            f"{r['sockets_dropped_by_server']['total']}",
+            "0",
+            verdict(r["sockets_dropped_by_server"]["total"] == 0),
+        ),
+        (
+            "Open sockets held idle (2 Daphnes)",
+            f"{c['open_sockets']} (of {c['room_sockets'] + c['account_sockets']} opened)",
+            f">= {TARGETS['open_sockets']:,}",
+            verdict(c["open_sockets"] >= TARGETS["open_sockets"]),
+        ),
+        (
+            "Idle CPU of both Daphnes (share of box)",
+            f"{c['idle_cpu_percent']}%",
+            f"< {TARGETS['idle_cpu_percent']:g}%",
+            verdict(c["idle_cpu_percent"] < TARGETS["idle_cpu_percent"]),
+        ),
+        (
+            f"Persisted msgs/s to 10-member rooms, p99 <= {TARGETS['p99_limit_ms']} ms",
+            f"{c['messages_per_s']}/s{ceiling_note}",
+            f">= {TARGETS['messages_per_s']}/s",
+            verdict(c["messages_per_s"] >= TARGETS["messages_per_s"]),
+        ),
+        (
+            "  ... as a fraction of the echo's ceiling",
+            f"{_shown(c['fraction_of_echo_ceiling'])} (echo {c['echo_ceiling_per_s']}/s)",
+            "(reported)",
+            "info",
+        ),
+        (
+            "Page p95 / healthz p95 (worst of 3, 10 rows)",
+            f"{p['p95_ratio_to_healthz']}x (healthz {p['healthz_p95_ms']} ms)",
+            f"<= {TARGETS['pages_ratio']:g}x",
+            verdict(_le(p["p95_ratio_to_healthz"], TARGETS["pages_ratio"])),
+        ),
+        (
+            "  ... same pages at 100 rows",
+            f"{p['p95_ratio_to_healthz_at_100_rows']}x",
+            "(reported)",
+            "info",
+        ),
+        (
+            "SQL queries at 10 vs 100 rows (groups/home/dashboard)",
+            " / ".join(str(v) for v in p["queries_at_10"].values())
+            + " vs "
+            + " / ".join(str(v) for v in p["queries_at_100"].values()),
+            "equal",
+            verdict(p["queries_equal"]),
+        ),
+        (
+            "Chat p99 during 50-login storm / before",
+            f"{s['p99_ratio_during_to_before']}x ({s['p99_ms_during']} / {s['p99_ms_before']} ms;"
+            f" {s['logins_succeeded']}/{s['logins']} logins ok)",
+            f"<= {TARGETS['storm_ratio']:g}x",
+            verdict(
+                _le(s["p99_ratio_during_to_before"], TARGETS["storm_ratio"])
+                if s["logins_succeeded"] == s["logins"]
+                else False
+            ),
+        ),
+        (
+            "Fernet encrypt+decrypt / median delivery",
+            f"{e['fraction_of_median_delivery']} ({e['per_message_ms']} ms / "
+            f"{e['median_delivery_ms']} ms)",
+            "(reported)",
+            "info",
+        ),
+        (
+            "Audit console p95 at 1M / 1k events",
+            f"{a['p95_ratio_large_to_small']}x ({a['p95_ms_large']} / {a['p95_ms_small']} ms)",
+            f"< {TARGETS['audit_ratio']:g}x",
+            verdict(a["p95_ratio_large_to_small"] < TARGETS["audit_ratio"]),
+        ),
+        (
+            "  ... filtered (one facilitator, one action)",
+            f"{a['filtered_p95_ratio_large_to_small']}x ({a['filtered_p95_ms_large']} / "
+            f"{a['filtered_p95_ms_small']} ms)",
+            f"< {TARGETS['audit_ratio']:g}x",
+            verdict(a["filtered_p95_ratio_large_to_small"] < TARGETS["audit_ratio"]),
+        ),
+    ]
+
+
+def render_table(rows, results: dict) -> str:  # noqa: ANN001
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    headers = ("figure", "measured", "target", "")
+    widths = [max(w, len(h)) for w, h in zip(widths, headers, strict=True)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
+    meta = results["meta"]
+    machine = meta["machine"]
+    head = (
+        f"supportgroups benchmarks, {meta['started_at']}: {machine['cpus']} CPUs, load average "
+        f"at start {machine['load_average_at_start'][0]}, PostgreSQL {machine['postgresql']}, "
+        f"Redis {machine['redis']}, Python {machine['python']}; {meta['total_seconds']}s; "
+        f"other work on the box while our sockets idled: "
+        f"{results.get('other_work_on_box_percent_during_idle')}% of its CPU"
+        + (" (--quick)" if meta.get("quick") else "")
+    )
+    return "\n".join([head, "", line, rule, *body])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
