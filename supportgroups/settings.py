@@ -248,8 +248,10 @@ else:
 
 # --- passwords and sessions -------------------------------------------------------------
 
+# Argon2id with Django's parameters, hashed at the lowest CPU priority (accounts/hashers.py)
+# so that a crowd signing in cannot starve live meetings.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.BackgroundArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
