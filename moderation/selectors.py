@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from groups.models import CURRENT_STATUSES, AgreementVersion, Group, Membership, Role, Signature
@@ -72,6 +72,13 @@ def group_summaries(groups: list[Group]) -> list[GroupSummary]:
     ]
 
 
+def waiting_applications(group: Group) -> dict:
+    """How many applications wait for a decision in one group, and since when."""
+    return Application.objects.filter(group=group, status=ApplicationStatus.SUBMITTED).aggregate(
+        count=Count("pk"), oldest=Min("submitted_at")
+    )
+
+
 def members_with_signature_state(groups) -> QuerySet[Membership]:  # noqa: ANN001
     latest = AgreementVersion.objects.filter(group=OuterRef(OuterRef("group"))).order_by("-version")
     return Membership.objects.filter(group__in=groups, status__in=CURRENT_STATUSES).annotate(
@@ -97,22 +104,42 @@ def dashboard_members(group: Group) -> QuerySet[Membership]:
     )
 
 
+# The dashboard's lists are read-only and can be long, so they carry the pseudonyms they
+# show as plain columns instead of whole related memberships, and leave out the encrypted
+# texts they do not show (each costs a decryption per row). Detail pages load everything.
+
+
 def open_reports(group: Group) -> QuerySet[Report]:
-    return Report.objects.filter(group=group, status=Report.Status.OPEN).select_related(
-        "reporter", "reported"
+    return (
+        Report.objects.filter(group=group, status=Report.Status.OPEN)
+        .defer("message_body", "note", "resolution_note")
+        .annotate(
+            reported_pseudonym=F("reported__pseudonym"),
+            reporter_pseudonym=F("reporter__pseudonym"),
+        )
     )
 
 
 def open_flags(group: Group) -> QuerySet[SafetyFlag]:
-    return SafetyFlag.objects.filter(group=group, status=SafetyFlag.Status.OPEN).select_related(
-        "raised_by", "about"
+    return (
+        SafetyFlag.objects.filter(group=group, status=SafetyFlag.Status.OPEN)
+        .defer("handled_note")
+        .annotate(
+            about_pseudonym=F("about__pseudonym"),
+            raised_by_pseudonym=F("raised_by__pseudonym"),
+        )
     )
 
 
 def moderation_log(group: Group, *, limit: int = 30) -> QuerySet[ModerationAction]:
-    return ModerationAction.objects.filter(group=group).select_related("membership", "actor")[
-        :limit
-    ]
+    return (
+        ModerationAction.objects.filter(group=group)
+        .defer("reason")
+        .annotate(
+            member_pseudonym=F("membership__pseudonym"),
+            actor_pseudonym=F("actor__pseudonym"),
+        )[:limit]
+    )
 
 
 def upcoming(group: Group, *, limit: int = 5) -> QuerySet[Meeting]:

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -30,13 +31,13 @@ def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     facilitator = facilitation_for_user_or_404(request.user, slug)
     group = facilitator.group
     members = list(selectors.dashboard_members(group))
-    (summary,) = selectors.group_summaries([group])
     return render(
         request,
         "moderation/group.html",
         {
             "group": group,
-            "summary": summary,
+            "here": reverse("moderation:group", args=[group.slug]),
+            "waiting": selectors.waiting_applications(group),
             "reports": list(selectors.open_reports(group)),
             "flags": list(selectors.open_flags(group)),
             "unsigned": [m for m in members if not m.signed_current],
