@@ -182,7 +182,9 @@ def password_reset_with_backup_code(
     """Reset with a one-time backup code. False (and nothing changed) if they don't match."""
     user = User.objects.filter(username__iexact=handle.strip(), is_active=True).first()
     device = (
-        BackupCodeDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        BackupCodeDevice.objects.select_for_update(no_key=True)
+        .filter(user=user, confirmed=True)
+        .first()
         if user
         else None
     )
@@ -264,7 +266,11 @@ def recovery_email_verify(*, token: str, request: HttpRequest) -> User | None:
         data = json.loads(decrypt_str(token, where="email link", ttl=EMAIL_VERIFY_MAX_AGE))
     except (DecryptionError, ValueError):
         return None
-    user = User.objects.select_for_update().filter(pk=data.get("user"), is_active=True).first()
+    user = (
+        User.objects.select_for_update(no_key=True)
+        .filter(pk=data.get("user"), is_active=True)
+        .first()
+    )
     email = data.get("email") or ""
     if user is None or not email:
         return None
@@ -327,7 +333,7 @@ def totp_enrolment_confirm(
     *, user: User, device: TOTPDevice, token: str, request: HttpRequest
 ) -> list[str] | None:
     """Confirm the app with a first code; returns the backup codes to show once, or None."""
-    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
+    device = TOTPDevice.objects.select_for_update(no_key=True).get(pk=device.pk, user=user)
     if not device.verify_token(token):
         record_event(
             action=Action.TWO_FACTOR_FAILED,
@@ -382,10 +388,14 @@ def two_factor_verify(
     token = (token or "").strip()
     digits = token.replace(" ", "")
     if digits.isdigit() and len(digits) == TOTPDevice.DIGITS:
-        devices = list(TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True))
+        devices = list(
+            TOTPDevice.objects.select_for_update(no_key=True).filter(user=user, confirmed=True)
+        )
     else:
         devices = list(
-            BackupCodeDevice.objects.select_for_update().filter(user=user, confirmed=True)
+            BackupCodeDevice.objects.select_for_update(no_key=True).filter(
+                user=user, confirmed=True
+            )
         )
     for device in devices:
         if device.verify_token(token):

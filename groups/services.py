@@ -140,7 +140,7 @@ def agreement_publish(
     if not text.strip():
         raise GroupError("The agreement can't be empty.")
     # Lock the group row so two facilitators publishing at once get versions n and n+1.
-    Group.objects.select_for_update().filter(pk=group.pk).first()
+    Group.objects.select_for_update(no_key=True).filter(pk=group.pk).first()
     latest = group.agreements.order_by("-version").first()
     agreement = AgreementVersion.objects.create(
         group=group,
@@ -174,7 +174,7 @@ def agreement_publish(
 @transaction.atomic
 def facilitator_appoint(*, group: Group, actor: User, user: User) -> Membership:
     """Make someone a facilitator (admins only). They choose their pseudonym like anyone."""
-    membership, created = Membership.objects.select_for_update().get_or_create(
+    membership, created = Membership.objects.select_for_update(no_key=True).get_or_create(
         group=group, user=user, defaults={"role": Role.FACILITATOR}
     )
     if not created:
@@ -218,7 +218,7 @@ def membership_create(*, group: Group, user: User, actor: User | None, reason: s
     row back, so one person never holds two places in a group.
     """
     # Lock the group row so two people taking the last place at once can't both get it.
-    Group.objects.select_for_update().filter(pk=group.pk).first()
+    Group.objects.select_for_update(no_key=True).filter(pk=group.pk).first()
     existing = Membership.objects.filter(group=group, user=user).first()
     if existing is not None and existing.is_current:
         raise GroupError("You already have a place in this group.")
@@ -226,7 +226,7 @@ def membership_create(*, group: Group, user: User, actor: User | None, reason: s
         raise GroupError(
             "This group is full at the moment. Please ask its facilitators when a place opens."
         )
-    membership, created = Membership.objects.select_for_update().get_or_create(
+    membership, created = Membership.objects.select_for_update(no_key=True).get_or_create(
         group=group, user=user
     )
     if not created:
@@ -250,7 +250,9 @@ def membership_take_place(
 ) -> Membership:
     """The first step inside a group: choose a pseudonym and sign the current agreement."""
     membership = (
-        Membership.objects.select_for_update().select_related("group", "user").get(pk=membership.pk)
+        Membership.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("group", "user")
+        .get(pk=membership.pk)
     )
     if not membership.pseudonym:
         _set_pseudonym(membership, pseudonym)
@@ -302,7 +304,11 @@ def agreement_sign(
 
 @transaction.atomic
 def pseudonym_change(*, membership: Membership, pseudonym: str) -> Membership:
-    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    membership = (
+        Membership.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("user")
+        .get(pk=membership.pk)
+    )
     if membership.pseudonym_changed_at and (
         timezone.now() - membership.pseudonym_changed_at < PSEUDONYM_CHANGE_INTERVAL
     ):
@@ -324,7 +330,7 @@ def pseudonym_change(*, membership: Membership, pseudonym: str) -> Membership:
 
 @transaction.atomic
 def membership_leave(*, membership: Membership) -> Membership:
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    membership = Membership.objects.select_for_update(no_key=True).get(pk=membership.pk)
     if not membership.is_current:
         raise GroupError("You are not in this group.")
     membership.status = Status.LEFT
@@ -372,7 +378,9 @@ def invitation_by_token(token: str) -> Invitation | None:
 @transaction.atomic
 def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = (
-        Invitation.objects.select_for_update().filter(token_hash=_token_hash(token)).first()
+        Invitation.objects.select_for_update(no_key=True)
+        .filter(token_hash=_token_hash(token))
+        .first()
     )
     if invitation is None or not invitation.is_usable:
         raise GroupError("This invitation has expired or has already been used.")

@@ -93,7 +93,7 @@ def meeting_schedule(
 
 @transaction.atomic
 def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting = Meeting.objects.select_for_update(no_key=True).get(pk=meeting.pk)
     if meeting.has_ended():
         raise RoomError("meeting_closed", "This meeting has already ended.")
     if meeting.opened_at is None:
@@ -109,7 +109,11 @@ def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
 def meeting_close(*, meeting: Meeting, actor: User | None) -> Meeting:
     """Close the room now: everyone in it is told, and under "delete when the meeting
     ends" its messages are wiped."""
-    meeting = Meeting.objects.select_for_update().select_related("group").get(pk=meeting.pk)
+    meeting = (
+        Meeting.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("group")
+        .get(pk=meeting.pk)
+    )
     if meeting.closed_at is None:
         meeting.closed_at = timezone.now()
         meeting.save(update_fields=["closed_at"])
@@ -157,7 +161,7 @@ def _message_post(
     if membership is None:
         raise RoomError("not_a_member", _REFUSAL_TEXT["not_a_member"])
     # The meeting row lock hands out seq numbers one at a time, in commit order.
-    meeting = Meeting.objects.select_for_update().get(pk=meeting_id)
+    meeting = Meeting.objects.select_for_update(no_key=True).get(pk=meeting_id)
     existing = Message.objects.filter(meeting=meeting, client_id=client_id).first()
     if existing is not None:
         if existing.author_id != membership.pk:

@@ -98,7 +98,7 @@ def report_resolve(
     until: datetime | None = None,
 ) -> Report:
     """Close a report with "no action" or with one of the moderation actions."""
-    report = Report.objects.select_for_update().get(pk=report.pk)
+    report = Report.objects.select_for_update(no_key=True).get(pk=report.pk)
     _require_facilitator(actor, report.group_id)
     if report.status != Report.Status.OPEN:
         raise ModerationError("This report has already been resolved.")
@@ -168,7 +168,11 @@ def action_take(
     until: datetime | None = None,
     report: Report | None = None,
 ) -> ModerationAction:
-    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    membership = (
+        Membership.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("user")
+        .get(pk=membership.pk)
+    )
     _require_facilitator(actor, membership.group_id)
     if kind not in ActionKind.values or kind == ActionKind.HIDE_MESSAGE:
         raise ModerationError("Unknown action.")
@@ -265,7 +269,7 @@ def message_hide(
     # Lock only the message row: PostgreSQL can't lock the nullable side of the outer join
     # to the author (gone once the account is deleted).
     message = (
-        Message.objects.select_for_update(of=("self",))
+        Message.objects.select_for_update(of=("self",), no_key=True)
         .select_related("meeting", "author")
         .get(pk=message.pk)
     )
@@ -316,9 +320,11 @@ def lapsed_actions_lift(*, now: datetime | None = None) -> LapsedResult:
     (Access checks already treat them as ended; this makes the record match.)"""
     now = now or timezone.now()
     lapsed = list(
-        Membership.objects.select_for_update().filter(status=Status.MUTED, muted_until__lte=now)
+        Membership.objects.select_for_update(no_key=True).filter(
+            status=Status.MUTED, muted_until__lte=now
+        )
     ) + list(
-        Membership.objects.select_for_update().filter(
+        Membership.objects.select_for_update(no_key=True).filter(
             status=Status.SUSPENDED, suspended_until__lte=now
         )
     )
@@ -383,7 +389,7 @@ def safety_flag_raise(
 
 @transaction.atomic
 def safety_flag_handle(*, flag: SafetyFlag, actor: Membership, note: str = "") -> SafetyFlag:
-    flag = SafetyFlag.objects.select_for_update().get(pk=flag.pk)
+    flag = SafetyFlag.objects.select_for_update(no_key=True).get(pk=flag.pk)
     _require_facilitator(actor, flag.group_id)
     if flag.status != SafetyFlag.Status.OPEN:
         raise ModerationError("This concern is already marked as handled.")

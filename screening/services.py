@@ -84,7 +84,7 @@ def questionnaire_current(*, group: Group) -> Questionnaire:
     """The group's latest questionnaire; a new group starts from the default template."""
     current = group.questionnaires.order_by("-version").first()
     if current is None:
-        Group.objects.select_for_update().filter(pk=group.pk).first()
+        Group.objects.select_for_update(no_key=True).filter(pk=group.pk).first()
         current = group.questionnaires.order_by("-version").first()
     if current is None:
         current = _questionnaire_create(group=group, actor=None, questions=DEFAULT_QUESTIONS)
@@ -97,7 +97,7 @@ def questionnaire_publish(
 ) -> Questionnaire:
     if not questions:
         raise ScreeningError("A questionnaire needs at least one question.")
-    Group.objects.select_for_update().filter(pk=group.pk).first()
+    Group.objects.select_for_update(no_key=True).filter(pk=group.pk).first()
     return _questionnaire_create(group=group, actor=actor, questions=questions)
 
 
@@ -315,7 +315,7 @@ def application_approve(
     """Approve: a place if the group has room, otherwise the waiting list (in order)."""
     application = _lock(application, revision=revision)
     _require(application, {S.SUBMITTED, S.WAITLISTED})
-    Group.objects.select_for_update().filter(pk=application.group_id).first()
+    Group.objects.select_for_update(no_key=True).filter(pk=application.group_id).first()
     if application.status == S.WAITLISTED:
         first = _waitlist(application.group).first()
         if first is not None and first.pk != application.pk:
@@ -445,7 +445,7 @@ def applications_purge_expired(*, now: datetime | None = None) -> int:
 
 def _lock(application: Application, *, revision: int | None = None) -> Application:
     locked = (
-        Application.objects.select_for_update()
+        Application.objects.select_for_update(no_key=True)
         .select_related("group", "applicant", "questionnaire")
         .get(pk=application.pk)
     )
