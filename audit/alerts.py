@@ -48,7 +48,8 @@ def consider(event: Event) -> None:
             "Two-factor authentication was turned off for a facilitator or admin",
             f"See audit row {event.seq} in the audit console.\n",
         )
-    elif action in (Action.ADMIN_APPOINTED, Action.AUDIT_CHAIN_BROKEN):
+    elif action == Action.ADMIN_APPOINTED:
+        # (A broken chain is emailed by services.chain_verify_and_record, with details.)
         alert_admins(action.label, f"See audit row {event.seq} in the audit console.\n")
 
 

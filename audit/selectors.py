@@ -75,6 +75,11 @@ def events_page(
     return rows[:PAGE_SIZE], next_before
 
 
+def last_seq() -> int:
+    """The newest row's place in the chain (0 for an empty log)."""
+    return Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
 def latest_checkpoint() -> ChainCheckpoint | None:
     return ChainCheckpoint.objects.order_by("-checked_at").first()
 
@@ -98,7 +103,8 @@ def security_signals(*, now: datetime | None = None, hours: int = 24) -> Signals
 
     now = now or timezone.now()
     since = now - timedelta(hours=hours)
-    recent = Event.objects.filter(created_at__gte=since)
+    # Bounded on both sides, so asking about an earlier moment ignores what came after it.
+    recent = Event.objects.filter(created_at__gte=since, created_at__lte=now)
     failed = recent.filter(action=Action.LOGIN_FAILED)
     limited = recent.filter(action=Action.RATE_LIMIT_HIT)
     locked = sum(
@@ -131,5 +137,9 @@ def _top(events: QuerySet[Event], field: str, limit: int = 10) -> list[tuple]:
 
 def ip_for_index(ip_index: str) -> str | None:
     """The address behind a blind index, read from one event that stored it (admins only)."""
-    event = Event.objects.filter(ip_index=ip_index).exclude(ip=None).only("ip").first()
+    if not ip_index:
+        return None
+    # A row with a blind index always stored its address (the encrypted column itself
+    # cannot be filtered on).
+    event = Event.objects.filter(ip_index=ip_index).only("ip").first()
     return event.ip if event else None

@@ -19,7 +19,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, before: str | None, **options):
         if before:
-            day = parse_date(before)
+            try:
+                day = parse_date(before)
+            except ValueError:  # well-formed but not a real day, e.g. 2020-02-30
+                day = None
             if day is None:
                 raise CommandError(f"--before must be a date like 2020-01-31, not {before!r}.")
             cutoff = timezone.make_aware(

@@ -1,0 +1,278 @@
+"""Fixtures for the audit console tests: people, groups, applications and reveals built
+through the app's own services; clients that sign in through the real pages (password,
+then the authenticator code for admins and facilitators); and a clock that can be moved.
+
+Moving the clock: the log is append-only (PostgreSQL refuses UPDATE, and DELETE outside a
+pruning), so an "old" event cannot be made by editing ``created_at`` afterwards. Instead
+``clock_shifted`` moves Django's clock (``django.utils.timezone.now``) while the real
+services run, exactly as if they had run that long ago (or later): ``record_event``
+stamps the row with the shifted time and hashes it, so the chain stays honest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from html import unescape
+
+import pytest
+from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.test import Client
+from django.utils import timezone
+from django_otp.oath import TOTP
+
+from accounts.models import TOTPDevice, User
+from audit.events import Action
+from audit.models import Event
+from groups import services as group_services
+from groups.models import Group, Membership, Topic
+from moderation import services as moderation_services
+from screening import services as screening_services
+from screening.models import Application, QuestionKind
+
+PASSWORD = "lantern harbour quietly 42"
+RIVER_PHONE = "+44 7700 900123"
+RIVER_EMERGENCY = "Sam Okafor (sister), 07700 900456"
+REVEAL_REASON = "They told us they were unsafe tonight; we have a duty to warn."
+
+
+class CheapArgon2PasswordHasher(Argon2PasswordHasher):
+    """Still Argon2id, cheap enough for a suite that signs in a lot."""
+
+    time_cost = 1
+    memory_cost = 1024
+    parallelism = 1
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]
+
+
+# --- the clock --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def clock_shifted(delta: timedelta):
+    """Django's clock runs ``delta`` away from the real one inside the block."""
+    real_now = timezone.now
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: real_now() + delta)
+        yield
+
+
+# --- people, groups, places -------------------------------------------------------------------
+
+
+def make_person(
+    handle: str,
+    *,
+    staff: bool = False,
+    email: str | None = None,
+    email_verified: bool = True,
+    phone: str | None = None,
+    emergency_contact: str | None = None,
+) -> User:
+    user = User.objects.create_user(username=handle, password=PASSWORD, is_staff=staff)
+    if email or phone or emergency_contact:
+        if email:
+            user.set_recovery_email(email)
+            user.recovery_email_verified = email_verified
+        user.phone = phone
+        user.emergency_contact = emergency_contact
+        user.save()
+    return user
+
+
+def make_group(actor: User, name: str, **overrides) -> Group:
+    fields = {
+        "topic": Topic.GRIEF,
+        "description": f"A gentle weekly space: {name}.",
+        "eligibility": "Adults who have lost someone close.",
+        "meeting_rhythm": "Tuesdays, 7-8:30 pm",
+        "listed": True,
+        "requires_screening": True,
+        "crisis_resources": "Call your local emergency number.",
+        "guidelines": ["What is shared here stays here.", "Speak from your own experience."],
+        "agreement_text": "I keep what is said here confidential.",
+        "agreement_summary": "Members keep what is shared confidential.",
+    }
+    fields.update(overrides)
+    return group_services.group_create(actor=actor, name=name, **fields)
+
+
+def take_place(membership: Membership, pseudonym: str) -> Membership:
+    return group_services.membership_take_place(
+        membership=membership,
+        pseudonym=pseudonym,
+        typed_name=pseudonym,
+        guidelines_acknowledged=True,
+    )
+
+
+def appoint(group: Group, user: User, pseudonym: str, *, actor: User) -> Membership:
+    membership = group_services.facilitator_appoint(group=group, actor=actor, user=user)
+    return take_place(membership, pseudonym)
+
+
+def give_place(group: Group, user: User, pseudonym: str) -> Membership:
+    membership = group_services.membership_create(group=group, user=user, actor=None, reason="test")
+    return take_place(membership, pseudonym)
+
+
+def submitted_application(group: Group, applicant: User) -> Application:
+    application = screening_services.application_start(group=group, applicant=applicant)
+    answers = {}
+    for question in application.questionnaire.questions.all():
+        if question.kind == QuestionKind.YES_NO:
+            answers[str(question.pk)] = "yes"
+        elif question.kind == QuestionKind.SINGLE_CHOICE:
+            answers[str(question.pk)] = question.choices[0]
+        elif question.kind == QuestionKind.MULTIPLE_CHOICE:
+            answers[str(question.pk)] = question.choices[:1]
+        else:
+            answers[str(question.pk)] = f"My answer to question {question.position}."
+    return screening_services.application_save(
+        application=application, answers=answers, submit=True
+    )
+
+
+def open_answers(application: Application, facilitator: Membership, ip: str | None = None):
+    """What the review page does each time a facilitator opens an application."""
+    screening_services.application_record_view(
+        application=application, facilitator=facilitator, ip=ip
+    )
+
+
+def reveal(member: Membership, facilitator: Membership, ip: str | None = None):
+    return moderation_services.contact_reveal(
+        membership=member, actor=facilitator, reason=REVEAL_REASON, ip=ip
+    )
+
+
+# --- signing in through the pages -------------------------------------------------------------
+
+
+def totp_device(user: User) -> TOTPDevice:
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
+
+
+def totp_code(device: TOTPDevice) -> str:
+    device = TOTPDevice.objects.get(pk=device.pk)
+    # A code is accepted once per 30 s step; a second sign-in in the same step needs what
+    # time passing would do.
+    step = int(time.time()) // TOTPDevice.STEP
+    if device.last_t >= step - 1:
+        TOTPDevice.objects.filter(pk=device.pk).update(last_t=step - 2)
+    return f"{TOTP(bytes.fromhex(device.key)).token():06d}"
+
+
+def verified_client(user: User, **client_kwargs) -> Client:
+    """Signed in through the login page and the authenticator-code page, as a person is."""
+    device = totp_device(user)
+    client = Client(**client_kwargs)
+    response = client.post("/accounts/login/", {"login": user.username, "password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] == "/accounts/login/two-factor/", response["Location"]
+    response = client.post("/accounts/login/two-factor/", {"code": totp_code(device)})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] != "/accounts/login/two-factor/"
+    return client
+
+
+def member_client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- the world most tests start from ----------------------------------------------------------
+
+
+@dataclass
+class World:
+    admin: User  # staff, 2FA, confirmed recovery email
+    group: Group  # "Evening Grief Circle", screened
+    other_group: Group  # "Morning Recovery Circle"
+    lantern: Membership  # facilitator of group, 2FA
+    beacon: Membership  # facilitator of other_group, 2FA
+    river: Membership  # member of group, with an emergency contact
+    heron: User  # applicant to group
+    wren: User  # applicant to other_group
+    heron_application: Application
+    wren_application: Application
+
+
+def build_world() -> World:
+    admin = make_person("site-keeper", staff=True, email="keeper@example.org")
+    totp_device(admin)
+    group = make_group(admin, "Evening Grief Circle")
+    other_group = make_group(admin, "Morning Recovery Circle")
+    lantern_user = make_person("fac-lantern", email="lantern.private@example.org")
+    totp_device(lantern_user)
+    lantern = appoint(group, lantern_user, "Lantern", actor=admin)
+    beacon_user = make_person("fac-beacon")
+    totp_device(beacon_user)
+    beacon = appoint(other_group, beacon_user, "Beacon", actor=admin)
+    river = give_place(
+        group,
+        make_person("river-handle", phone=RIVER_PHONE, emergency_contact=RIVER_EMERGENCY),
+        "River",
+    )
+    heron = make_person("heron-applicant")
+    wren = make_person("wren-applicant")
+    return World(
+        admin=admin,
+        group=group,
+        other_group=other_group,
+        lantern=lantern,
+        beacon=beacon,
+        river=river,
+        heron=heron,
+        wren=wren,
+        heron_application=submitted_application(group, heron),
+        wren_application=submitted_application(other_group, wren),
+    )
+
+
+@pytest.fixture
+def world(db) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def admin_client(world) -> Client:
+    """The admin, signed in with password and authenticator code."""
+    return verified_client(world.admin)
+
+
+# --- reading pages and the log ----------------------------------------------------------------
+
+
+def text_of(response) -> str:  # noqa: ANN001
+    """The page's visible text, tags dropped and whitespace collapsed."""
+    body = response.content.decode()
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", body))).strip()
+
+
+def events(action: Action, **filters) -> list[Event]:
+    return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))
+
+
+def last_event() -> Event:
+    return Event.objects.order_by("-seq").first()
+
+
+def shown_seqs(response) -> list[int]:  # noqa: ANN001
+    """The seq of each row the page lists, in page order."""
+    return [event.seq for event, _ in response.context["rows"]]
+
+
+def shown_lines(response) -> list[str]:  # noqa: ANN001
+    """The plain-language line of each row the page lists, in page order."""
+    return [text for _, text in response.context["rows"]]
