@@ -2,6 +2,7 @@
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.auth import logout as django_logout
+from django.core.exceptions import ValidationError
 
 from accounts import services
 
@@ -55,6 +56,15 @@ class AccountAdapter(DefaultAccountAdapter):
         # own expectations when the session was already anonymous.
         if request.user.is_authenticated:
             django_logout(request)
+
+    def pre_authenticate(self, request, **credentials):
+        # allauth turns a throttled sign-in away with a form error, not a 429, so our
+        # 429 middleware never sees it: record it here for the security signals.
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            services.login_record_throttled(request=request, handle=credentials.get("username", ""))
+            raise
 
     def authentication_failed(self, request, **credentials):
         services.login_record_failure(request=request, handle=credentials.get("username", ""))

@@ -78,6 +78,17 @@ def login_record_failure(*, request: HttpRequest, handle: str) -> None:
     )
 
 
+def login_record_throttled(*, request: HttpRequest, handle: str) -> None:
+    """A sign-in refused unchecked: too many recent failures for this handle or address."""
+    user = User.objects.filter(username__iexact=(handle or "").strip()).first()
+    record_event(
+        action=Action.LOGIN_THROTTLED,
+        subject=user,
+        ip=_ip(request),
+        extra={"known_account": user is not None},
+    )
+
+
 @transaction.atomic
 def session_logout(*, request: HttpRequest, how: Action = Action.LOGGED_OUT) -> None:
     """Sign out: this session and every other session of the person, and close their sockets."""

@@ -15,6 +15,9 @@ _SUBJECT_TEXT = {
     Action.ACCOUNT_CREATED: "Your account was created.",
     Action.LOGIN_SUCCEEDED: "You signed in.",
     Action.LOGIN_FAILED: "Someone tried to sign in to your account with a wrong password.",
+    Action.LOGIN_THROTTLED: (
+        "Signing in to your account was paused for a few minutes after too many failed tries."
+    ),
     Action.LOGGED_OUT: "You signed out.",
     Action.QUICK_EXIT: "You used “Leave quickly”.",
     Action.PASSWORD_CHANGED: "Your password was changed.",
@@ -82,6 +85,7 @@ _ADMIN_TEXT = {
     Action.ACCOUNT_CREATED: "{actor} created an account",
     Action.LOGIN_SUCCEEDED: "{actor} signed in",
     Action.LOGIN_FAILED: "A sign-in failed{for_subject}",
+    Action.LOGIN_THROTTLED: "Sign-in was paused after too many failures{for_subject}",
     Action.LOGGED_OUT: "{actor} signed out",
     Action.QUICK_EXIT: "{actor} used Leave quickly",
     Action.PASSWORD_CHANGED: "{actor} changed their password",

@@ -91,6 +91,8 @@ class Signals:
     failed_by_account: list[tuple[int, int]]  # (user id, count)
     rate_limit_hits: int
     rate_limits_by_ip: list[tuple[str, int]]
+    throttled_accounts: list[tuple[int, int]]  # (user id, refused sign-ins)
+    throttled_by_ip: list[tuple[str, int]]
     locked_devices: int
     two_factor_disabled: list[Event]
     appointments: list[Event]
@@ -107,6 +109,7 @@ def security_signals(*, now: datetime | None = None, hours: int = 24) -> Signals
     recent = Event.objects.filter(created_at__gte=since, created_at__lte=now)
     failed = recent.filter(action=Action.LOGIN_FAILED)
     limited = recent.filter(action=Action.RATE_LIMIT_HIT)
+    throttled = recent.filter(action=Action.LOGIN_THROTTLED)
     locked = sum(
         model.objects.filter(throttling_failure_count__gte=3).count()
         for model in (TOTPDevice, BackupCodeDevice)
@@ -117,6 +120,8 @@ def security_signals(*, now: datetime | None = None, hours: int = 24) -> Signals
         failed_by_account=_top(failed.exclude(subject_id=None), "subject_id"),
         rate_limit_hits=limited.count(),
         rate_limits_by_ip=_top(limited.exclude(ip_index=""), "ip_index"),
+        throttled_accounts=_top(throttled.exclude(subject_id=None), "subject_id"),
+        throttled_by_ip=_top(throttled.exclude(ip_index=""), "ip_index"),
         locked_devices=locked,
         two_factor_disabled=list(
             recent.filter(action=Action.TWO_FACTOR_DISABLED).order_by("-seq")[:20]

@@ -151,9 +151,9 @@ def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
 def signals(request: HttpRequest) -> HttpResponse:
     data = selectors.security_signals()
     handles = dict(
-        User.objects.filter(pk__in=[uid for uid, _ in data.failed_by_account]).values_list(
-            "pk", "username"
-        )
+        User.objects.filter(
+            pk__in=[uid for uid, _ in data.failed_by_account + data.throttled_accounts]
+        ).values_list("pk", "username")
     )
     services.audit_log_viewed(
         actor=request.user, filters=[], ip=request_ip(request), page="signals"
@@ -169,6 +169,12 @@ def signals(request: HttpRequest) -> HttpResponse:
             ],
             "failed_by_account": [
                 (handles.get(uid, f"account {uid}"), n) for uid, n in data.failed_by_account
+            ],
+            "throttled_accounts": [
+                (handles.get(uid, f"account {uid}"), n) for uid, n in data.throttled_accounts
+            ],
+            "throttled_by_ip": [
+                (selectors.ip_for_index(i) or "?", n) for i, n in data.throttled_by_ip
             ],
             "two_factor_disabled": _described(data.two_factor_disabled),
             "appointments": _described(data.appointments),

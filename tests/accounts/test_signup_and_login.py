@@ -219,6 +219,12 @@ def test_it_stops_guessing_one_handle_after_five_failures_whatever_the_answer(ow
         missing.content.decode(), "nobody-by-this-name"
     )
     assert not events(Action.LOGIN_SUCCEEDED)
+    # Each refused try is recorded for the security signals, naming the account if any.
+    # (The missing handle also meets the per-address limit: ten failures a minute.)
+    throttled = [(e.subject_id, e.extra) for e in events(Action.LOGIN_THROTTLED)]
+    assert throttled[0] == (owner.pk, {"known_account": True})
+    assert throttled[1:] == [(None, {"known_account": False})] * len(throttled[1:])
+    assert len(throttled) >= 2
 
 
 def test_it_answers_429_with_a_friendly_page_after_too_many_logins(owner):

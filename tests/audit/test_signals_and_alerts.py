@@ -142,6 +142,35 @@ def test_it_counts_rate_limit_hits_by_address(world, client, settings):
     assert by_ip(signals.failed_by_ip) == {ATTACKER_IP: 10, OTHER_IP: 1}
 
 
+def test_it_lists_accounts_paused_by_throttling(world, client, settings):
+    # Five wrong passwords for one handle in five minutes pause it; further tries are
+    # refused without checking the password (a form error from allauth, not a 429).
+    settings.ACCOUNT_RATE_LIMITS = {
+        **settings.ACCOUNT_RATE_LIMITS,
+        "login": "30/m/ip",
+        "login_failed": "10/m/ip,5/5m/key",
+    }
+    river = world.river.user
+    for _ in range(5):
+        wrong_password(client, "river-handle", ATTACKER_IP)
+    refused = [wrong_password(client, "river-handle", ATTACKER_IP) for _ in range(2)]
+    refused.append(
+        client.post(
+            "/accounts/login/",
+            {"login": "river-handle", "password": PASSWORD},
+            REMOTE_ADDR=OTHER_IP,
+        )
+    )
+
+    signals = security_signals()
+
+    assert all("Too many attempts to sign in" in r.content.decode() for r in refused)
+    assert signals.failed_logins == 5  # refused tries were never checked
+    assert signals.throttled_accounts == [(river.pk, 3)]
+    assert by_ip(signals.throttled_by_ip) == {ATTACKER_IP: 2, OTHER_IP: 1}
+    assert signals.rate_limit_hits == 0
+
+
 def test_it_counts_second_factors_locked_by_wrong_codes(world):
     def wrong_codes(user, count):
         totp_device(user)
