@@ -101,7 +101,21 @@ def current_agreement(group: Group) -> AgreementVersion | None:
     return group.agreements.order_by("-version").first()
 
 
+def signed_current_agreement() -> Exists:
+    """For annotating memberships: has this membership signed its group's latest agreement?
+
+    ``Membership.objects.annotate(signed_current=signed_current_agreement())`` answers it
+    for a whole list in the same query (and membership_has_signed_current then reads it)."""
+    # Nested subquery: the outer-outer reference is the membership's group.
+    latest = AgreementVersion.objects.filter(group=OuterRef(OuterRef("group"))).order_by("-version")
+    return Exists(
+        Signature.objects.filter(membership=OuterRef("pk"), agreement=latest.values("pk")[:1])
+    )
+
+
 def membership_has_signed_current(membership: Membership) -> bool:
+    if hasattr(membership, "signed_current"):  # loaded with signed_current_agreement()
+        return membership.signed_current
     agreement = current_agreement(membership.group)
     return agreement is not None and membership.signatures.filter(agreement=agreement).exists()
 
@@ -118,16 +132,10 @@ def membership_may_enter_meetings(membership: Membership) -> bool:
 
 def memberships_of_user(user) -> QuerySet[Membership]:  # noqa: ANN001
     """ "My groups": each membership with whether the current agreement is signed."""
-    # Nested subquery: the outer-outer reference is the membership's group.
-    latest = AgreementVersion.objects.filter(group=OuterRef(OuterRef("group"))).order_by("-version")
-    signed_latest = Signature.objects.filter(
-        membership=OuterRef("pk"),
-        agreement=latest.values("pk")[:1],
-    )
     return (
         Membership.objects.filter(user=user, status__in=CURRENT_STATUSES)
         .select_related("group")
-        .annotate(signed_current=Exists(signed_latest))
+        .annotate(signed_current=signed_current_agreement())
         .order_by("group__name")
     )
 

@@ -82,6 +82,8 @@ class Message(models.Model):
                 fields=["meeting", "client_id"], name="unique_message_client_id"
             ),
         ]
+        # The per-member send rate counts the sender's last few seconds of messages.
+        indexes = [models.Index(fields=["author", "created_at"], name="message_author_recent")]
 
     def __str__(self) -> str:
         return f"message {self.seq} in meeting {self.meeting_id}"

@@ -2,10 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from groups.models import CURRENT_STATUSES, AgreementVersion, Group, Membership, Role, Signature
+from groups.models import CURRENT_STATUSES, Group, Membership, Role
+from groups.selectors import signed_current_agreement
 from meetings.models import Meeting
 from moderation.models import ActionKind, ModerationAction, Report, SafetyFlag
 from screening.models import Application, ApplicationStatus
@@ -80,11 +81,8 @@ def waiting_applications(group: Group) -> dict:
 
 
 def members_with_signature_state(groups) -> QuerySet[Membership]:  # noqa: ANN001
-    latest = AgreementVersion.objects.filter(group=OuterRef(OuterRef("group"))).order_by("-version")
     return Membership.objects.filter(group__in=groups, status__in=CURRENT_STATUSES).annotate(
-        signed_current=Exists(
-            Signature.objects.filter(membership=OuterRef("pk"), agreement=latest.values("pk")[:1])
-        )
+        signed_current=signed_current_agreement()
     )
 
 
