@@ -1,3 +1,4 @@
+import functools
 import logging
 
 import redis
@@ -38,13 +39,15 @@ def _database_ok() -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4)
+def _redis_client(url: str) -> redis.Redis:
+    # One client (and connection pool) per process: health checks come every few seconds.
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
 def _redis_ok() -> bool:
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        return bool(_redis_client(settings.REDIS_URL).ping())
     except redis.RedisError:
         logger.warning("healthz: redis check failed", exc_info=True)
         return False
