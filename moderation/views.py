@@ -22,7 +22,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "moderation/dashboard.html",
-        {"summaries": selectors.group_summaries(groups), "now": timezone.now()},
+        {
+            "summaries": selectors.group_summaries(groups),
+            "now": timezone.now(),
+            "FACILITATES": True,
+        },
     )
 
 
@@ -36,6 +40,7 @@ def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "moderation/group.html",
         {
             "group": group,
+            "FACILITATES": True,  # (the navigation's question, answered already)
             "here": reverse("moderation:group", args=[group.slug]),
             "waiting": selectors.waiting_applications(group),
             "reports": list(selectors.open_reports(group)),
