@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import signal
@@ -139,6 +140,7 @@ def main(argv: list[str]) -> int:
     finally:
         stack.stop()
     results["meta"]["total_seconds"] = round(time.monotonic() - started, 1)
+    results["meta"]["machine"]["cpu_probe_ms_at_end"] = cpu_probe_ms()
     results["meta"]["quick"] = args.quick
     rows = table_rows(results)
     results["table"] = [{"figure": f, "value": v, "target": t, "verdict": s} for f, v, t, s in rows]
@@ -176,6 +178,7 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
             "machine": {
                 "cpus": os.cpu_count(),
                 "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+                "cpu_probe_ms_at_start": cpu_probe_ms(),
                 "python": platform.python_version(),
                 **stack.versions,
             },
@@ -757,6 +760,20 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def cpu_probe_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop (best of three). Shared VMs change speed
+    from minute to minute; this says how fast the box was at the start and the end, so two
+    runs' absolute figures can be judged (ratios within a run are the figures to trust)."""
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for n in range(1_000_000):
+            total += n * n
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def render_table(rows, results: dict) -> str:  # noqa: ANN001
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     headers = ("figure", "measured", "target", "")
@@ -774,7 +791,9 @@ def render_table(rows, results: dict) -> str:  # noqa: ANN001
         f"at start {machine['load_average_at_start'][0]}, PostgreSQL {machine['postgresql']}, "
         f"Redis {machine['redis']}, Python {machine['python']}; {meta['total_seconds']}s; "
         f"other work on the box while our sockets idled: "
-        f"{results.get('other_work_on_box_percent_during_idle')}% of its CPU"
+        f"{results.get('other_work_on_box_percent_during_idle')}% of its CPU; "
+        f"CPU probe {machine.get('cpu_probe_ms_at_start')} ms at start, "
+        f"{machine.get('cpu_probe_ms_at_end')} ms at end (lower is faster)"
         + (" (--quick)" if meta.get("quick") else "")
     )
     return "\n".join([head, "", line, rule, *body])
