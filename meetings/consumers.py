@@ -347,6 +347,9 @@ class RoomConsumer(AuthenticatedConsumer):
         if can_send != self.can_send or pseudonym != shown_pseudonym:
             self.can_send = can_send
             await self.send_json({"type": "status", "can_send": can_send, "pseudonym": pseudonym})
+        if pseudonym != shown_pseudonym:
+            # Everyone else's list of who is here still shows the old name.
+            await database_sync_to_async(services.presence_refresh)(meeting=self.meeting)
         self._watch_mute_end()
 
     def _recheck(self) -> tuple[str | None, bool, str]:

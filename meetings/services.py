@@ -258,6 +258,11 @@ def presence_leave(*, meeting: Meeting, membership: Membership, channel_name: st
     return present_pseudonyms(meeting)
 
 
+def presence_refresh(*, meeting: Meeting) -> None:
+    """Tell the room again who is here, e.g. after someone in it changed their name."""
+    _broadcast_presence(meeting)
+
+
 def _broadcast_presence(meeting: Meeting) -> None:
     broadcast_on_commit(
         room_group_name(meeting.pk),

@@ -88,6 +88,17 @@ async def test_a_new_pseudonym_reaches_the_open_socket(world):
         assert river.of_type("message")[-1]["author"] == "Brook"
 
 
+async def test_a_new_pseudonym_reaches_everyone_else_in_the_room(world):
+    async with Socket(world.path, await cookie(world.river)) as river, \
+               Socket(world.path, await cookie(world.fern)) as fern:
+        before = await fern.expect_presence(sorted(["Fern", "River"], key=str.casefold))
+        await run(group_services.pseudonym_change, membership=world.river, pseudonym="Brook")
+
+        after = await fern.expect_presence(sorted(["Brook", "Fern"], key=str.casefold))
+        assert before != after
+        await river.expect("status")
+
+
 # --- closing sockets --------------------------------------------------------------------------
 
 
