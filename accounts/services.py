@@ -158,10 +158,11 @@ def password_reset(*, user: User, new_password: str, method: str, request: HttpR
 
 
 def password_reset_request(*, email: str, request: HttpRequest) -> None:
-    """Email a reset link if (and only if) the address is someone's verified recovery email.
+    """Email a reset link if (and only if) the address is someone's verified recovery email;
+    otherwise tell the address that it belongs to no account (as allauth does).
 
-    The caller answers the same whatever happens here, so nobody learns whether the
-    address is known.
+    The caller answers the same whatever happens here, and an email is sent either way so
+    that the answer also takes as long: nobody learns whether the address is known.
     """
     user = (
         User.objects.filter(
@@ -173,6 +174,12 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
         .first()
     )
     if user is None:
+        _send_email(
+            to=email.strip(),
+            subject="Password reset requested",
+            template="accounts/email/password_reset_unknown.txt",
+            context={},
+        )
         return
     path = reverse(
         "account_reset_password_from_key",

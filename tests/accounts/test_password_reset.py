@@ -131,7 +131,18 @@ def test_it_answers_the_same_for_a_known_an_unconfirmed_and_an_unknown_email(
     }
     pages = [new_client().get(r["Location"]).content.decode() for r in answers]
     assert len({normalise(page) for page in pages}) == 1
-    assert [mail.to for mail in mailoutbox] == [[EMAIL]]  # only the confirmed address
+    # Only the confirmed address gets a link; the others are told (and so every answer
+    # takes as long: an email is sent either way).
+    assert [mail.to for mail in mailoutbox] == [
+        [EMAIL],
+        ["unconfirmed@mail.test"],
+        ["nobody@mail.test"],
+    ]
+    assert "http://testserver/" in mailoutbox[0].body
+    for unknown in mailoutbox[1:]:
+        assert "http" not in unknown.body
+        assert "No account there has this address" in unknown.body
+        assert "bold-otter" not in unknown.body and owner_with_email.username not in unknown.body
 
 
 def test_it_refuses_a_malformed_email_without_saying_more(db):
