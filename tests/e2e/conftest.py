@@ -53,7 +53,28 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _e2e_transactional_db(transactional_db):
     # Committed data only: the app runs in another process with its own connections.
-    pass
+    yield
+    # The live server may still be finishing what the browser's last moments started (a
+    # closing socket records who left the room). Emptying the tables under a transaction
+    # of its can deadlock, so wait until its connections are quiet first.
+    wait_until_other_connections_are_idle()
+
+
+def wait_until_other_connections_are_idle(timeout=10.0, quiet_polls=3):
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < quiet_polls and time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            busy = cursor.fetchone()[0]
+        quiet = quiet + 1 if busy == 0 else 0
+        time.sleep(0.05)
 
 
 def free_port():
