@@ -1,5 +1,7 @@
 """Small builders for test data. They call the app's own code, never raw inserts."""
 
+from django.contrib.auth.hashers import Argon2PasswordHasher
+
 from audit.events import Action
 from audit.models import Event
 from audit.services import record_event
@@ -31,3 +33,19 @@ def make_events(count, *, ip=None, action=Action.LOGIN_SUCCEEDED, **kwargs) -> l
         address = ip(i) if callable(ip) else ip
         events.append(record_event(action=action, ip=address, extra={"n": i}, **kwargs))
     return events
+
+
+class CheapArgon2PasswordHasher(Argon2PasswordHasher):
+    """Still Argon2id, with parameters cheap enough for a suite that signs in a lot (the
+    live server in tests/e2e verifies it too: the parameters travel in the hash).
+
+    Production's cost (Django's defaults, most of a second per hash here) is checked in
+    tests/accounts; everywhere else it would only make the suite slow.
+    """
+
+    time_cost = 1
+    memory_cost = 1024
+    parallelism = 1
+
+
+CHEAP_PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]

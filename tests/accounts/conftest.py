@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import connection
 from django.test import Client
 from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
 from audit.models import Event
+from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "correct horse battery staple"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -23,21 +23,9 @@ IPHONE = (
 )
 
 
-class CheapArgon2PasswordHasher(Argon2PasswordHasher):
-    """Still Argon2id, with parameters cheap enough for a suite that signs in a lot.
-
-    Production's cost (Django's defaults, most of a second per hash here) is checked
-    once, in test_signup_and_login.py; everywhere else it would only make the suite slow.
-    """
-
-    time_cost = 1
-    memory_cost = 1024
-    parallelism = 1
-
-
 @pytest.fixture(autouse=True)
 def _cheap_argon2(settings):
-    settings.PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = CHEAP_PASSWORD_HASHERS
 
 
 # --- people -------------------------------------------------------------------------------

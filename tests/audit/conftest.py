@@ -19,7 +19,6 @@ from datetime import timedelta
 from html import unescape
 
 import pytest
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import TOTP
@@ -32,6 +31,7 @@ from groups.models import Group, Membership, Topic
 from moderation import services as moderation_services
 from screening import services as screening_services
 from screening.models import Application, QuestionKind
+from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "lantern harbour quietly 42"
 RIVER_PHONE = "+44 7700 900123"
@@ -39,17 +39,9 @@ RIVER_EMERGENCY = "Sam Okafor (sister), 07700 900456"
 REVEAL_REASON = "They told us they were unsafe tonight; we have a duty to warn."
 
 
-class CheapArgon2PasswordHasher(Argon2PasswordHasher):
-    """Still Argon2id, cheap enough for a suite that signs in a lot."""
-
-    time_cost = 1
-    memory_cost = 1024
-    parallelism = 1
-
-
 @pytest.fixture(autouse=True)
 def _cheap_argon2(settings):
-    settings.PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = CHEAP_PASSWORD_HASHERS
 
 
 # --- the clock --------------------------------------------------------------------------------

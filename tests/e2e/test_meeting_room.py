@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -18,6 +17,7 @@ from groups import services as group_services
 from groups.models import Topic
 from meetings import services as meeting_services
 from meetings.models import Message
+from tests.factories import CHEAP_PASSWORD_HASHERS
 
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 PASSWORD = "lantern harbour quietly 42"
@@ -30,18 +30,9 @@ HOSTILE = "<script>window.__pwned=1</script><b>bold</b>"
 # --- people, a group and its open room ---------------------------------------------------------
 
 
-class CheapArgon2PasswordHasher(Argon2PasswordHasher):
-    """Still Argon2id (the live server verifies it with the parameters in the hash), cheap
-    enough to make two people per test."""
-
-    time_cost = 1
-    memory_cost = 1024
-    parallelism = 1
-
-
 @pytest.fixture(autouse=True)
 def _cheap_argon2(settings):
-    settings.PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = CHEAP_PASSWORD_HASHERS
 
 
 @dataclass
@@ -73,13 +64,18 @@ def room():
             group=group, user=user, actor=organiser, reason="test"
         )
         group_services.membership_take_place(
-            membership=membership, pseudonym=pseudonym, typed_name=pseudonym,
+            membership=membership,
+            pseudonym=pseudonym,
+            typed_name=pseudonym,
             guidelines_acknowledged=True,
         )
     now = timezone.now()
     [meeting] = meeting_services.meeting_schedule(
-        group=group, actor=organiser, title="Drop-in",
-        starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=1),
+        group=group,
+        actor=organiser,
+        title="Drop-in",
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(hours=1),
     )
     return Room(meeting_id=meeting.pk, path=f"/meetings/{meeting.pk}/")
 

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client
 from django_otp.oath import TOTP
 
@@ -14,21 +13,14 @@ from accounts.models import TOTPDevice, User
 from audit.models import Event
 from groups import services
 from groups.models import Group, Membership, Topic
+from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "lantern harbour quietly 42"
 
 
-class CheapArgon2PasswordHasher(Argon2PasswordHasher):
-    """Still Argon2id, cheap enough for a suite that signs in a lot."""
-
-    time_cost = 1
-    memory_cost = 1024
-    parallelism = 1
-
-
 @pytest.fixture(autouse=True)
 def _cheap_argon2(settings):
-    settings.PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = CHEAP_PASSWORD_HASHERS
 
 
 # --- people ---------------------------------------------------------------------------------

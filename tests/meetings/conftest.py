@@ -22,7 +22,6 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
@@ -36,6 +35,7 @@ from meetings import services as meeting_services
 from meetings.models import Meeting
 from supportgroups.asgi import application
 from supportgroups.realtime import broadcast_on_commit, user_group_name
+from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "lantern harbour quietly 42"
 OWN_ORIGIN = b"http://127.0.0.1"
@@ -46,17 +46,9 @@ CLOSE_ROOM_CLOSED = 4004
 CLOSE_MEMBERSHIP_CHANGED = 4005
 
 
-class CheapArgon2PasswordHasher(Argon2PasswordHasher):
-    """Still Argon2id, cheap enough for a suite that signs in a lot."""
-
-    time_cost = 1
-    memory_cost = 1024
-    parallelism = 1
-
-
 @pytest.fixture(autouse=True)
 def _cheap_argon2(settings):
-    settings.PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = CHEAP_PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)
@@ -113,7 +105,9 @@ def give_place(group: Group, user: User, pseudonym: str | None = None) -> Member
     membership = group_services.membership_create(group=group, user=user, actor=None, reason="test")
     if pseudonym is not None:
         membership = group_services.membership_take_place(
-            membership=membership, pseudonym=pseudonym, typed_name=pseudonym,
+            membership=membership,
+            pseudonym=pseudonym,
+            typed_name=pseudonym,
             guidelines_acknowledged=True,
         )
     return membership
@@ -122,17 +116,29 @@ def give_place(group: Group, user: User, pseudonym: str | None = None) -> Member
 def appoint(group: Group, user: User, pseudonym: str, *, actor: User) -> Membership:
     membership = group_services.facilitator_appoint(group=group, actor=actor, user=user)
     return group_services.membership_take_place(
-        membership=membership, pseudonym=pseudonym, typed_name=pseudonym,
+        membership=membership,
+        pseudonym=pseudonym,
+        typed_name=pseudonym,
         guidelines_acknowledged=True,
     )
 
 
-def schedule(group: Group, actor: User, *, starts_in: timedelta = timedelta(minutes=-5),
-             lasts: timedelta = timedelta(hours=1), title: str = "Tuesday meeting") -> Meeting:
+def schedule(
+    group: Group,
+    actor: User,
+    *,
+    starts_in: timedelta = timedelta(minutes=-5),
+    lasts: timedelta = timedelta(hours=1),
+    title: str = "Tuesday meeting",
+) -> Meeting:
     """One meeting; by default it started five minutes ago, so its room is open."""
     starts_at = timezone.now() + starts_in
     return meeting_services.meeting_schedule(
-        group=group, actor=actor, title=title, starts_at=starts_at, ends_at=starts_at + lasts,
+        group=group,
+        actor=actor,
+        title=title,
+        starts_at=starts_at,
+        ends_at=starts_at + lasts,
     )[0]
 
 
@@ -452,4 +458,3 @@ def dump_every_table() -> str:
 
 def events(action, **filters) -> list[Event]:  # noqa: ANN001
     return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))
-

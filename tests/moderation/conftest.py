@@ -25,7 +25,6 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
@@ -41,6 +40,7 @@ from meetings.models import Meeting, Message
 from screening import services as screening_services
 from screening.models import Application, QuestionKind
 from supportgroups.asgi import application
+from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "lantern harbour quietly 42"
 OWN_ORIGIN = b"http://127.0.0.1"
@@ -62,17 +62,9 @@ RIVER_PHONE = "+44 7700 900123"
 RIVER_EMERGENCY = "Sam Okafor (sister), 07700 900456"
 
 
-class CheapArgon2PasswordHasher(Argon2PasswordHasher):
-    """Still Argon2id, cheap enough for a suite that signs in a lot."""
-
-    time_cost = 1
-    memory_cost = 1024
-    parallelism = 1
-
-
 @pytest.fixture(autouse=True)
 def _cheap_argon2(settings):
-    settings.PASSWORD_HASHERS = [f"{__name__}.CheapArgon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = CHEAP_PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)
