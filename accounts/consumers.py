@@ -2,6 +2,7 @@
 
 import json
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -20,6 +21,17 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     person's own group so signing out (anywhere) closes this socket within a second."""
 
     user_group = None
+
+    async def dispatch(self, message):
+        # Channels' own dispatch first runs close_old_connections() through sync_to_async
+        # before every event. Here that is a thread hop per chat message per receiver,
+        # queued behind every other socket's database work on the one shared sync thread.
+        # Our handlers never touch the database themselves: each database_sync_to_async
+        # call already closes old connections before and after it runs.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         user = self.scope.get("user")
@@ -67,6 +79,8 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
 
 
 class AccountConsumer(AuthenticatedConsumer):
+    """Open on every signed-in page: tells the tab when the person was signed out elsewhere."""
+
     async def receive(self, text_data=None, bytes_data=None):
         # Bad frames get an error frame like everywhere else; they never kill the socket.
         if text_data is None:
@@ -80,8 +94,6 @@ class AccountConsumer(AuthenticatedConsumer):
                 {"type": "error", "code": "invalid_json", "message": "That was not valid JSON."}
             )
         await self.receive_json(content)
-
-    """Open on every signed-in page: tells the tab when the person was signed out elsewhere."""
 
     async def receive_json(self, content, **kwargs):
         await self.send_json(

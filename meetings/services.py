@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -140,20 +140,26 @@ def message_post(
         return _message_post(
             meeting_id=meeting_id, membership_id=membership_id, client_id=client_id, body=body
         )
-    except IntegrityError:
-        # Two sockets retried the same client id at the same moment: the other won.
-        existing = Message.objects.get(meeting_id=meeting_id, client_id=client_id)
-        if existing.author_id != membership_id:
+    except (IntegrityError, RoomError) as error:
+        # The client id may be stored already: a retry whose ack was lost (perhaps from
+        # two sockets at once, or sent again just after a mute). The message was not
+        # lost, so it is acknowledged rather than refused, and not broadcast again.
+        existing = Message.objects.filter(meeting_id=meeting_id, client_id=client_id).first()
+        if existing is not None and existing.author_id == membership_id:
+            return PostedMessage(existing, created=False)
+        if existing is not None and isinstance(error, IntegrityError):
             raise RoomError("duplicate_client_id", "That message id is already used.") from None
-        return PostedMessage(existing, created=False)
+        raise
 
 
 @transaction.atomic
 def _message_post(
     *, meeting_id: int, membership_id: int, client_id: str, body: str
 ) -> PostedMessage:
-    # One query for the sender and whether they signed the current agreement: this runs
-    # for every message, so it is kept to as few round trips as it can be.
+    # This runs for every chat message, so it is kept to four statements: the sender
+    # (with whether they signed the current agreement), the next seq, the rate count and
+    # the insert. A retried client id is caught by the unique constraint, or after a
+    # refusal, by message_post; either way this transaction rolls back.
     membership = (
         Membership.objects.annotate(signed_current=signed_current_agreement())
         .filter(pk=membership_id)
@@ -161,26 +167,10 @@ def _message_post(
     )
     if membership is None:
         raise RoomError("not_a_member", _REFUSAL_TEXT["not_a_member"])
-    # The meeting row lock hands out seq numbers one at a time, in commit order.
-    meeting = Meeting.objects.select_for_update(no_key=True).get(pk=meeting_id)
-    existing = Message.objects.filter(meeting=meeting, client_id=client_id).first()
-    if existing is not None:
-        if existing.author_id != membership.pk:
-            raise RoomError("duplicate_client_id", "That message id is already used.")
-        return PostedMessage(existing, created=False)
-    refusal = room_refusal(meeting, membership)
+    meeting = _meeting_take_next_seq(meeting_id)
+    refusal = _post_refusal(meeting, membership)
     if refusal:
-        raise RoomError(refusal, _REFUSAL_TEXT.get(refusal, "You can't post here now."))
-    if not membership_may_send(membership):
-        raise RoomError("muted", "A facilitator has muted you: you can read but not send.")
-    if not _rate_allows(membership):
-        raise RoomError(
-            "rate_limited",
-            f"Please slow down: at most {settings.CHAT_RATE_LIMIT_MESSAGES} messages every "
-            f"{settings.CHAT_RATE_LIMIT_SECONDS} seconds.",
-        )
-    meeting.last_seq += 1
-    meeting.save(update_fields=["last_seq"])
+        raise refusal
     message = Message.objects.create(
         meeting=meeting, seq=meeting.last_seq, client_id=client_id, author=membership, body=body
     )
@@ -188,6 +178,39 @@ def _message_post(
         room_group_name(meeting.pk), {"type": "room.message", **message_event(message)}
     )
     return PostedMessage(message, created=True)
+
+
+def _meeting_take_next_seq(meeting_id: int) -> Meeting:
+    """Add one to the meeting's last_seq and return the meeting, in one statement.
+
+    The update locks the meeting row until commit, so posts to one room are numbered one
+    at a time, in commit order; a refused post rolls back and its number is not used.
+    """
+    table = connection.ops.quote_name(Meeting._meta.db_table)
+    found = list(
+        Meeting.objects.raw(
+            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING *",  # noqa: S608
+            [meeting_id],
+        )
+    )
+    if not found:
+        raise RoomError("meeting_closed", _REFUSAL_TEXT["meeting_closed"])
+    return found[0]
+
+
+def _post_refusal(meeting: Meeting, membership: Membership) -> RoomError | None:
+    refusal = room_refusal(meeting, membership)
+    if refusal:
+        return RoomError(refusal, _REFUSAL_TEXT.get(refusal, "You can't post here now."))
+    if not membership_may_send(membership):
+        return RoomError("muted", "A facilitator has muted you: you can read but not send.")
+    if not _rate_allows(membership):
+        return RoomError(
+            "rate_limited",
+            f"Please slow down: at most {settings.CHAT_RATE_LIMIT_MESSAGES} messages every "
+            f"{settings.CHAT_RATE_LIMIT_SECONDS} seconds.",
+        )
+    return None
 
 
 def message_event(message: Message) -> dict:

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('groups', '0001_initial'),
-        ('meetings', '0001_initial'),
+        ("groups", "0001_initial"),
+        ("meetings", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['author', 'created_at'], name='message_author_recent'),
+            model_name="message",
+            index=models.Index(fields=["author", "created_at"], name="message_author_recent"),
         ),
     ]
