@@ -66,6 +66,13 @@ class Group(models.Model):
         help_text="People apply and are screened. Without screening, facilitators invite people.",
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The latest published agreement, kept by agreement_publish (the same transaction).
+    # Each membership keeps the version it last signed, so "has this member signed the
+    # current agreement?" is a comparison of two columns: it is asked for every chat
+    # message and every member listed on a dashboard.
+    current_agreement = models.ForeignKey(
+        "AgreementVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -149,6 +156,10 @@ class Membership(models.Model):
     joined_at = models.DateTimeField(default=timezone.now)
     muted_until = models.DateTimeField(null=True, blank=True)
     suspended_until = models.DateTimeField(null=True, blank=True)
+    # Kept by agreement_sign; the Signature rows stay the record of every signing.
+    signed_agreement = models.ForeignKey(
+        AgreementVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [

@@ -4,7 +4,7 @@ A person who may not see a group gets a 404, never a 403: a 403 would confirm th
 unlisted group (or someone's membership) exists.
 """
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet
 from django.http import Http404
 
 from groups.models import (
@@ -13,7 +13,6 @@ from groups.models import (
     Group,
     Membership,
     Role,
-    Signature,
     Status,
 )
 
@@ -98,26 +97,30 @@ def group_for_manager_or_404(user, slug: str) -> tuple[Group, Membership | None]
 
 
 def current_agreement(group: Group) -> AgreementVersion | None:
+    # Read from the database, not group.current_agreement: a Group object in memory may
+    # predate the latest version (agreement_publish keeps both the same).
     return group.agreements.order_by("-version").first()
 
 
-def signed_current_agreement() -> Exists:
+def _signed_current_condition() -> Q:
+    return Q(signed_agreement__isnull=False, signed_agreement=F("group__current_agreement"))
+
+
+def signed_current_agreement() -> ExpressionWrapper:
     """For annotating memberships: has this membership signed its group's latest agreement?
 
     ``Membership.objects.annotate(signed_current=signed_current_agreement())`` answers it
-    for a whole list in the same query (and membership_has_signed_current then reads it)."""
-    # Nested subquery: the outer-outer reference is the membership's group.
-    latest = AgreementVersion.objects.filter(group=OuterRef(OuterRef("group"))).order_by("-version")
-    return Exists(
-        Signature.objects.filter(membership=OuterRef("pk"), agreement=latest.values("pk")[:1])
-    )
+    for a whole list in the same query (and membership_has_signed_current then reads it).
+    Both sides are kept by the agreement services; no agreement means nothing to sign.
+    """
+    return ExpressionWrapper(_signed_current_condition(), output_field=BooleanField())
 
 
 def membership_has_signed_current(membership: Membership) -> bool:
     if hasattr(membership, "signed_current"):  # loaded with signed_current_agreement()
         return membership.signed_current
-    agreement = current_agreement(membership.group)
-    return agreement is not None and membership.signatures.filter(agreement=agreement).exists()
+    # Asked of the database: the objects in memory may predate a signing or a new version.
+    return Membership.objects.filter(_signed_current_condition(), pk=membership.pk).exists()
 
 
 def membership_may_enter_meetings(membership: Membership) -> bool:
@@ -142,14 +145,9 @@ def memberships_of_user(user) -> QuerySet[Membership]:  # noqa: ANN001
 
 def group_members(group: Group) -> QuerySet[Membership]:
     """The people in a group as its facilitators see them: pseudonyms, never identities."""
-    latest = AgreementVersion.objects.filter(group=group).order_by("-version").values("pk")[:1]
     return (
         Membership.objects.filter(group=group, status__in=CURRENT_STATUSES)
-        .annotate(
-            signed_current=Exists(
-                Signature.objects.filter(membership=OuterRef("pk"), agreement=latest)
-            )
-        )
+        .annotate(signed_current=signed_current_agreement())
         .order_by("pseudonym")
     )
 

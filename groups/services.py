@@ -149,6 +149,8 @@ def agreement_publish(
         summary=summary.strip(),
         published_by=actor,
     )
+    Group.objects.filter(pk=group.pk).update(current_agreement=agreement)
+    group.current_agreement = agreement
     record_event(
         action=Action.AGREEMENT_PUBLISHED,
         actor=actor,
@@ -287,9 +289,15 @@ def agreement_sign(
     # A returning member's old signature of this version still stands, but their coming
     # back to it is a signing like any other.
     returning = membership.status == Status.PENDING_AGREEMENT
+    changed = []
     if returning:
         membership.status = Status.ACTIVE
-        membership.save(update_fields=["status"])
+        changed.append("status")
+    if membership.signed_agreement_id != agreement.pk:
+        membership.signed_agreement = agreement
+        changed.append("signed_agreement")
+    if changed:
+        membership.save(update_fields=changed)
     if created or returning:
         record_event(
             action=Action.AGREEMENT_SIGNED,

@@ -2,15 +2,18 @@
 every member signs the current one (typing their pseudonym) before entering, and the
 facilitators see who has signed by pseudonym."""
 
+import importlib
 import re
 from html import unescape
 
 import pytest
+from django.apps import apps as django_apps
 from django.utils import timezone
 
 from audit.events import Action
 from groups import services
-from groups.models import AgreementVersion, Signature, Status
+from groups.models import AgreementVersion, Group, Membership, Signature, Status
+from groups.selectors import membership_has_signed_current, signed_current_agreement
 from tests.groups.conftest import (
     appoint,
     events,
@@ -246,3 +249,54 @@ def test_facilitators_see_who_has_signed_the_current_version_by_pseudonym(
     for handle in ("member-one", "member-two", "member-three", facilitator.username):
         assert handle not in page
     assert other.status == Status.ACTIVE
+
+
+# --- "signed the current version", as every check reads it --------------------------------------
+
+
+def _signed_current(membership) -> tuple[bool, bool]:
+    """The answer for one membership (fresh from the database) and in an annotated list."""
+    fresh = Membership.objects.get(pk=membership.pk)
+    listed = Membership.objects.annotate(signed_current=signed_current_agreement()).get(
+        pk=membership.pk
+    )
+    return membership_has_signed_current(fresh), listed.signed_current
+
+
+def test_signed_current_follows_each_new_version_and_each_signing(admin, group, member):
+    assert _signed_current(member) == (True, True)
+    services.agreement_publish(group=group, actor=admin, text="Version two.")
+    assert _signed_current(member) == (False, False)
+    services.agreement_sign(
+        membership=Membership.objects.get(pk=member.pk),
+        typed_name="Quiet Fox",
+        guidelines_acknowledged=True,
+    )
+    assert _signed_current(member) == (True, True)
+    services.agreement_publish(group=group, actor=admin, text="Version three.")
+    assert _signed_current(member) == (False, False)
+
+
+def test_a_place_not_yet_taken_is_not_signed(admin, group):
+    membership = services.membership_create(
+        group=group, user=make_person("new-one"), actor=admin, reason="test"
+    )
+    assert membership.signed_agreement is None
+    assert _signed_current(membership) == (False, False)
+
+
+def test_the_migration_fills_both_pointers_from_the_versions_and_signatures(admin, group, member):
+    services.agreement_publish(group=group, actor=admin, text="Version two.")
+    signed_v1 = give_place(group, make_person("member-two"), "Old Oak")  # signs v2
+    Group.objects.update(current_agreement=None)
+    Membership.objects.update(signed_agreement=None)
+
+    migration = importlib.import_module("groups.migrations.0002_agreement_pointers")
+    migration.fill_pointers(django_apps, None)
+
+    group.refresh_from_db()
+    assert group.current_agreement.version == 2
+    assert Membership.objects.get(pk=member.pk).signed_agreement.version == 1
+    assert Membership.objects.get(pk=signed_v1.pk).signed_agreement.version == 2
+    assert _signed_current(member) == (False, False)
+    assert _signed_current(signed_v1) == (True, True)
