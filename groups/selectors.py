@@ -18,9 +18,13 @@ from groups.models import (
 
 
 def user_facilitates_any_group(user) -> bool:  # noqa: ANN001
-    return Membership.objects.filter(
-        user=user, role=Role.FACILITATOR, status__in=CURRENT_STATUSES
-    ).exists()
+    # Asked twice on most pages (the 2FA middleware, then the navigation), so it is kept
+    # on the user object, which lives for one request (as Django keeps permissions).
+    if not hasattr(user, "_facilitates_any_group"):
+        user._facilitates_any_group = Membership.objects.filter(
+            user=user, role=Role.FACILITATOR, status__in=CURRENT_STATUSES
+        ).exists()
+    return user._facilitates_any_group
 
 
 def listed_groups(*, topic: str = "", query: str = "") -> QuerySet[Group]:
@@ -56,11 +60,13 @@ def group_by_link_or_404(token: str) -> Group:
 
 
 def membership_for_user_or_404(user, slug: str) -> Membership:  # noqa: ANN001
-    """The person's own current place in the group named by ``slug``."""
+    """The person's own current place in the group named by ``slug``, with whether they
+    signed the current agreement (as of loading it)."""
     if not user.is_authenticated:
         raise Http404
     membership = (
         Membership.objects.select_related("group")
+        .annotate(signed_current=signed_current_agreement())
         .filter(user=user, group__slug=slug, status__in=CURRENT_STATUSES)
         .first()
     )
