@@ -16,22 +16,25 @@ CLOSE_NOT_ALLOWED = 4003
 CLOSE_SIGNED_OUT = 4001
 
 
-class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
-    """Refuses, before accepting, anyone who could not open a page; then listens on the
-    person's own group so signing out (anywhere) closes this socket within a second."""
-
-    user_group = None
+class DirectDispatchMixin:
+    """Channels' own dispatch first runs close_old_connections() through sync_to_async
+    before every event: a thread hop per chat message per receiver, queued behind every
+    other socket's database work on the one shared sync thread. Our handlers never touch
+    the database themselves (each database_sync_to_async call closes old connections
+    before and after it runs), so events go straight to their handler."""
 
     async def dispatch(self, message):
-        # Channels' own dispatch first runs close_old_connections() through sync_to_async
-        # before every event. Here that is a thread hop per chat message per receiver,
-        # queued behind every other socket's database work on the one shared sync thread.
-        # Our handlers never touch the database themselves: each database_sync_to_async
-        # call already closes old connections before and after it runs.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
+    """Refuses, before accepting, anyone who could not open a page; then listens on the
+    person's own group so signing out (anywhere) closes this socket within a second."""
+
+    user_group = None
 
     async def connect(self):
         user = self.scope.get("user")

@@ -5,15 +5,19 @@ production). It goes through the same ASGI stack as the meeting room (Daphne, th
 origin check, session and user lookup, the Redis channel layer), joins one group per
 room and hands every ``send`` frame to that group, which writes it to each socket in the
 room. No database, no authorisation beyond "signed in", no sequence numbers: what is left
-is the cost of the transport itself, so ``room p99 / echo p99`` is what the app adds.
+is the cost of the transport itself, so ``room p99 / echo p99`` is what the app adds. It
+dispatches events as the app's consumers do (DirectDispatchMixin), so the baseline does not
+carry a per-event thread hop that the rooms no longer pay.
 """
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from accounts.consumers import DirectDispatchMixin
+
 CLOSE_NOT_ALLOWED = 4003
 
 
-class EchoConsumer(AsyncJsonWebsocketConsumer):
+class EchoConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     group_name: str | None = None
 
     async def connect(self):
