@@ -1,0 +1,123 @@
+"""The chat send path's hand-written statements (meetings/services.py) give the same
+answers as the ORM definitions they stand in for: who signed the current agreement, how
+many messages someone sent lately, and what a stored message reads back as."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from groups import services as group_services
+from groups.models import Membership, Status
+from groups.selectors import membership_has_signed_current, signed_current_agreement
+from meetings import services
+from meetings.models import Message
+from tests.meetings.conftest import build_world, give_place, make_person
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return build_world()
+
+
+def sender(membership: Membership, *, since=None) -> Membership:  # noqa: ANN001
+    since = since or timezone.now() - timedelta(seconds=10)
+    return services._sender(membership.pk, recent_since=since)
+
+
+def orm_answer(membership: Membership) -> bool:
+    annotated = Membership.objects.annotate(signed_current=signed_current_agreement()).get(
+        pk=membership.pk
+    )
+    fresh = Membership.objects.get(pk=membership.pk)
+    assert annotated.signed_current == membership_has_signed_current(fresh)
+    return annotated.signed_current
+
+
+def test_signed_current_agrees_with_the_orm_through_versions_and_signings(world):
+    newcomer = give_place(world.group, make_person("newcomer-handle"))  # no name, not signed
+    people = [world.river, world.fern, world.facilitator, newcomer]
+
+    def check() -> list[bool]:
+        answers = [bool(sender(m).signed_current) for m in people]
+        assert answers == [orm_answer(m) for m in people]
+        return answers
+
+    assert check() == [True, True, True, False]
+    group_services.agreement_publish(group=world.group, actor=world.admin, text="Version two.")
+    assert check() == [False, False, False, False]
+    group_services.agreement_sign(
+        membership=Membership.objects.get(pk=world.fern.pk),
+        typed_name="Fern",
+        guidelines_acknowledged=True,
+    )
+    assert check() == [False, True, False, False]
+
+
+def test_the_sender_row_is_the_membership_as_the_orm_loads_it(world):
+    Membership.objects.filter(pk=world.river.pk).update(
+        status=Status.MUTED, muted_until=timezone.now() + timedelta(minutes=10)
+    )
+    loaded = sender(world.river)
+    expected = Membership.objects.get(pk=world.river.pk)
+    for field in Membership._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert sender(Membership(pk=999_999)) is None
+
+
+def test_sent_recently_counts_only_this_members_messages_since_the_moment(world):
+    meeting = world.meeting
+    for n in range(3):
+        services.message_post(
+            meeting_id=meeting.pk,
+            membership_id=world.river.pk,
+            client_id=f"river-{n:04d}",
+            body=f"River {n}",
+        )
+    services.message_post(
+        meeting_id=meeting.pk, membership_id=world.fern.pk, client_id="fern-0001", body="Fern"
+    )
+    Message.objects.filter(client_id="river-0000").update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
+    since = timezone.now() - timedelta(seconds=10)
+    expected = Message.objects.filter(author=world.river, created_at__gt=since).count()
+    assert expected == 2
+    assert sender(world.river, since=since).sent_recently == expected
+    assert sender(world.fern, since=since).sent_recently == 1
+
+
+def test_a_stored_message_reads_back_as_it_was_posted(world):
+    posted = services.message_post(
+        meeting_id=world.meeting.pk,
+        membership_id=world.river.pk,
+        client_id="readback-0001",
+        body="Ünïcode, quotes ' \" and a\nnew line.",
+    ).message
+    stored = Message.objects.get(pk=posted.pk)
+    for field in Message._meta.concrete_fields:
+        assert getattr(posted, field.attname) == getattr(stored, field.attname), field.name
+    assert services.message_event(posted) == services.message_event(stored)
+    # The body is stored encrypted, never as typed.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body FROM meetings_message WHERE id = %s", [posted.pk])
+        (raw,) = cursor.fetchone()
+    assert "Ünïcode" not in raw and raw.startswith("gAAAAA")
+
+
+def test_a_message_costs_three_statements_in_one_transaction(world):
+    with CaptureQueriesContext(connection) as queries:
+        services.message_post(
+            meeting_id=world.meeting.pk,
+            membership_id=world.river.pk,
+            client_id="count-0001",
+            body="Counting.",
+        )
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    # (Under the test's own transaction the atomic block is a savepoint.)
+    work = [s for s in statements if s not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
+    assert work == ["UPDATE", "SELECT", "INSERT"], statements
