@@ -180,7 +180,8 @@ class Stack:
                 stderr=subprocess.STDOUT,
             )
         try:
-            self.services.start_postgres()
+            # As in production: every commit waits for the disk (the tests skip that).
+            self.services.start_postgres(durable=True)
             self.services.wait_for_redis()
             if collect.wait(timeout=120) != 0:
                 raise ServiceError(f"collectstatic failed:\n{log_tail(collect_log, 40)}")

@@ -109,7 +109,10 @@ class Services:
             return argv
         return ["runuser", "-u", "postgres", "--", *argv]
 
-    def start_postgres(self):
+    def start_postgres(self, *, durable: bool = False):
+        """``durable``: commits wait for the disk, as in production (the benchmarks);
+        tests skip it, since durability is pointless for a throwaway cluster and costs
+        seconds."""
         self.pg_bin = postgres_bin_dir()
         pg_dir = self.tmp / "pg"
         pg_dir.mkdir()
@@ -166,13 +169,18 @@ class Services:
                         f"listen_addresses={HOST}",
                         "-c",
                         f"unix_socket_directories={pg_dir}",
-                        # Durability is pointless for a throwaway cluster and costs seconds.
-                        "-c",
-                        "fsync=off",
-                        "-c",
-                        "synchronous_commit=off",
-                        "-c",
-                        "full_page_writes=off",
+                        *(
+                            []
+                            if durable
+                            else [
+                                "-c",
+                                "fsync=off",
+                                "-c",
+                                "synchronous_commit=off",
+                                "-c",
+                                "full_page_writes=off",
+                            ]
+                        ),
                     ]
                 ),
                 stdout=out,
