@@ -287,7 +287,7 @@ def test_a_place_not_yet_taken_is_not_signed(admin, group):
 
 def test_the_migration_fills_both_pointers_from_the_versions_and_signatures(admin, group, member):
     services.agreement_publish(group=group, actor=admin, text="Version two.")
-    signed_v1 = give_place(group, make_person("member-two"), "Old Oak")  # signs v2
+    signed_v2 = give_place(group, make_person("member-two"), "Old Oak")  # signs v2
     Group.objects.update(current_agreement=None)
     Membership.objects.update(signed_agreement=None)
 
@@ -297,6 +297,6 @@ def test_the_migration_fills_both_pointers_from_the_versions_and_signatures(admi
     group.refresh_from_db()
     assert group.current_agreement.version == 2
     assert Membership.objects.get(pk=member.pk).signed_agreement.version == 1
-    assert Membership.objects.get(pk=signed_v1.pk).signed_agreement.version == 2
+    assert Membership.objects.get(pk=signed_v2.pk).signed_agreement.version == 2
     assert _signed_current(member) == (False, False)
-    assert _signed_current(signed_v1) == (True, True)
+    assert _signed_current(signed_v2) == (True, True)

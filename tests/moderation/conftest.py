@@ -16,7 +16,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from html import unescape
 
 import pytest
@@ -27,7 +26,6 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connection, connections
 from django.test import Client
-from django.utils import timezone
 from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
@@ -41,6 +39,7 @@ from screening import services as screening_services
 from screening.models import Application, QuestionKind
 from supportgroups.asgi import application
 from tests.factories import CHEAP_PASSWORD_HASHERS
+from tests.meetings.conftest import appoint, give_place, schedule  # the same set-up steps
 
 PASSWORD = "lantern harbour quietly 42"
 OWN_ORIGIN = b"http://127.0.0.1"
@@ -142,44 +141,6 @@ def make_group(actor: User, name: str = "Evening Grief Circle", **overrides) -> 
     }
     fields.update(overrides)
     return group_services.group_create(actor=actor, name=name, **fields)
-
-
-def give_place(group: Group, user: User, pseudonym: str | None = None) -> Membership:
-    """A place in the group; with a pseudonym, also chosen and signed (active)."""
-    membership = group_services.membership_create(group=group, user=user, actor=None, reason="test")
-    if pseudonym is not None:
-        membership = group_services.membership_take_place(
-            membership=membership,
-            pseudonym=pseudonym,
-            typed_name=pseudonym,
-            guidelines_acknowledged=True,
-        )
-    return membership
-
-
-def appoint(group: Group, user: User, pseudonym: str, *, actor: User) -> Membership:
-    membership = group_services.facilitator_appoint(group=group, actor=actor, user=user)
-    return group_services.membership_take_place(
-        membership=membership,
-        pseudonym=pseudonym,
-        typed_name=pseudonym,
-        guidelines_acknowledged=True,
-    )
-
-
-def schedule(
-    group: Group,
-    actor: User,
-    *,
-    starts_in: timedelta = timedelta(minutes=-5),
-    lasts: timedelta = timedelta(hours=1),
-    title: str = "Tuesday meeting",
-) -> Meeting:
-    """One meeting; by default it started five minutes ago, so its room is open."""
-    starts_at = timezone.now() + starts_in
-    return meeting_services.meeting_schedule(
-        group=group, actor=actor, title=title, starts_at=starts_at, ends_at=starts_at + lasts
-    )[0]
 
 
 _client_ids = iter(range(1, 10**9))
