@@ -11,6 +11,8 @@ from supportgroups import views
 # The Django admin requires a 2FA-verified session (django-otp), and signs in through
 # our own login pages rather than its own form.
 admin.site.__class__ = OTPAdminSite
+
+
 def _admin_login(request, extra_context=None):  # noqa: ANN001, ANN202, ARG001
     # Signed-in people who aren't (verified) admins get a plain "not found", not a loop
     # back to the sign-in page.

@@ -130,6 +130,17 @@ def test_it_starts_the_asgi_app_with_every_secret_set():
     assert "ASGI-READY" in result.stdout
 
 
+def test_it_keeps_the_start_up_objects_out_of_the_garbage_collectors_walks():
+    result = run(
+        ["-c", "import gc, supportgroups.asgi; print('FROZEN', gc.get_freeze_count())"],
+        DEBUG="false",
+        ALLOWED_HOSTS="groups.example.org",
+    )
+    assert result.returncode == 0, result.output
+    frozen = int(result.stdout.split("FROZEN")[1])
+    assert frozen > 50_000  # Django and the app's modules: well over 100,000 objects
+
+
 @pytest.mark.parametrize("name", REQUIRED_SECRETS)
 def test_it_refuses_to_start_the_asgi_app_naming_a_missing_secret(name):
     result = run(
