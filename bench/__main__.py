@@ -46,8 +46,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 FULL = {
     "audit_rows": 1_000_000,
     "audit_rounds": 40,
-    "page_rounds": 60,
-    "page_seconds": 40.0,
+    "page_rounds": 150,
+    "page_seconds": 60.0,
     "audit_seconds": 25.0,
     "warm": 5.0,
     "before": 30.0,
