@@ -340,6 +340,18 @@ def presence_leave(*, meeting: Meeting, membership: Membership, channel_name: st
     return present_pseudonyms(meeting)
 
 
+# A live socket beats every CHAT_HEARTBEAT_SECONDS; one silent this long is gone for good.
+PRESENCE_FORGET_AFTER = timedelta(minutes=10)
+
+
+def presence_sweep_stale(*, now: datetime | None = None) -> int:
+    """Delete the rows of sockets that went without saying goodbye (a Daphne killed or cut
+    off mid-meeting). They stopped counting as present after two missed heartbeats, but
+    nothing else would ever remove them. Returns how many were deleted."""
+    now = now or timezone.now()
+    return Presence.objects.filter(seen_at__lt=now - PRESENCE_FORGET_AFTER).delete()[0]
+
+
 def presence_refresh(*, meeting: Meeting) -> None:
     """Tell the room again who is here, e.g. after someone in it changed their name."""
     _broadcast_presence(meeting)

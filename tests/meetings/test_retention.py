@@ -1,6 +1,7 @@
 """Message retention: "delete when the meeting ends" wipes a room when it closes or ends;
 7/30/90-day policies delete only older messages; `purge_expired_messages` is idempotent,
-says what it did and is audited; a deleted account's messages become "[removed]"."""
+says what it did and is audited, and forgets sockets that vanished without closing; a
+deleted account's messages become "[removed]"."""
 
 import itertools
 from datetime import timedelta
@@ -14,7 +15,7 @@ from django.utils import timezone
 from audit.events import Action
 from groups.models import Retention
 from meetings import services
-from meetings.models import Meeting, Message
+from meetings.models import Meeting, Message, Presence
 from tests.meetings.conftest import (
     CLOSE_SIGNED_OUT,
     PASSWORD,
@@ -60,6 +61,26 @@ def purge() -> str:
     out = StringIO()
     call_command("purge_expired_messages", stdout=out)
     return out.getvalue()
+
+
+# --- presence of vanished sockets ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_command_forgets_sockets_that_vanished_without_closing_and_keeps_live_ones():
+    world = build_world()
+    sockets = ((world.river, "specific.killed!a"), (world.fern, "specific.live!b"))
+    for membership, channel in sockets:
+        services.presence_join(meeting=world.meeting, membership=membership, channel_name=channel)
+    # The killed process's socket last beat 11 minutes ago; the live one is merely late.
+    Presence.objects.filter(channel_name="specific.killed!a").update(
+        seen_at=timezone.now() - timedelta(minutes=11))
+    Presence.objects.filter(channel_name="specific.live!b").update(
+        seen_at=timezone.now() - timedelta(minutes=9))
+
+    assert "forgot 1 vanished socket(s)" in purge()
+    assert list(Presence.objects.values_list("channel_name", flat=True)) == ["specific.live!b"]
+    assert "forgot 0 vanished socket(s)" in purge()
 
 
 # --- "delete when the meeting ends" -----------------------------------------------------------
