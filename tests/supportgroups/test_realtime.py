@@ -1,0 +1,59 @@
+"""Broadcasts after commit: in commit order, from the server's worker thread (as consumers
+and views run services) and from plain sync code (commands); a rolled-back change is never
+broadcast."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from supportgroups.realtime import broadcast_on_commit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GROUP = "test.realtime"
+
+
+def commit_each(numbers, *, roll_back=()):
+    """One transaction per number, each broadcasting it on commit, as services do."""
+    for n in numbers:
+        try:
+            with transaction.atomic():
+                broadcast_on_commit(GROUP, {"type": "test.event", "n": n})
+                if n in roll_back:
+                    raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+
+
+async def received(layer, channel, count):
+    return [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(count)]
+
+
+@pytest.mark.asyncio
+async def test_broadcasts_from_the_worker_thread_arrive_in_commit_order():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(GROUP, channel)
+    try:
+        await database_sync_to_async(commit_each)(range(40), roll_back={7, 30})
+        expected = [n for n in range(40) if n not in (7, 30)]
+        assert await received(layer, channel, len(expected)) == expected
+        with pytest.raises(asyncio.TimeoutError):  # and nothing from the rolled-back ones
+            await asyncio.wait_for(layer.receive(channel), 0.3)
+    finally:
+        await layer.group_discard(GROUP, channel)
+
+
+def test_broadcasts_from_plain_sync_code_are_sent_before_on_commit_returns():
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(GROUP, channel)
+    try:
+        commit_each([1, 2, 3], roll_back={2})
+        assert async_to_sync(received)(layer, channel, 2) == [1, 3]
+    finally:
+        async_to_sync(layer.group_discard)(GROUP, channel)
