@@ -326,16 +326,7 @@ def application_approve(
     if others_waiting or not group_has_room(application.group):
         if application.status == S.WAITLISTED:
             raise ScreeningError("The group is full: a place must free up first.")
-        application.waitlisted_at = timezone.now()
-        _transition(
-            application,
-            S.WAITLISTED,
-            actor=actor.user,
-            fields=["message_to_applicant", "waitlisted_at"],
-            action=Action.APPLICATION_DECIDED,
-            extra={"decision": "waitlisted"},
-        )
-        return application
+        return _decide(application, S.WAITLISTED, actor=actor)
     try:
         group_services.membership_create(
             group=application.group,
@@ -345,16 +336,7 @@ def application_approve(
         )
     except group_services.GroupError as error:  # e.g. joined through an invitation meanwhile
         raise ScreeningError("This applicant already has a place in the group.") from error
-    application.decided_at = timezone.now()
-    _transition(
-        application,
-        S.APPROVED,
-        actor=actor.user,
-        fields=["message_to_applicant", "decided_at"],
-        action=Action.APPLICATION_DECIDED,
-        extra={"decision": "approved"},
-    )
-    return application
+    return _decide(application, S.APPROVED, actor=actor)
 
 
 @transaction.atomic
@@ -364,16 +346,7 @@ def application_waitlist(
     application = _lock(application, revision=revision)
     _require(application, {S.SUBMITTED})
     application.message_to_applicant = message.strip() or None
-    application.waitlisted_at = timezone.now()
-    _transition(
-        application,
-        S.WAITLISTED,
-        actor=actor.user,
-        fields=["message_to_applicant", "waitlisted_at"],
-        action=Action.APPLICATION_DECIDED,
-        extra={"decision": "waitlisted"},
-    )
-    return application
+    return _decide(application, S.WAITLISTED, actor=actor)
 
 
 @transaction.atomic
@@ -389,20 +362,34 @@ def application_decline(
     application = _lock(application, revision=revision)
     _require(application, {S.SUBMITTED, S.INFO_REQUESTED, S.WAITLISTED})
     application.message_to_applicant = message.strip() or None
-    application.decided_at = timezone.now()
     if internal_reason.strip():
         ReviewerNote.objects.create(
             application=application,
             author=actor,
             body=f"Reason for declining: {internal_reason.strip()}",
         )
+    return _decide(application, S.DECLINED, actor=actor)
+
+
+# Each decision: the time it stamps, and its name in the audit event.
+_DECISIONS = {
+    S.APPROVED: ("decided_at", "approved"),
+    S.WAITLISTED: ("waitlisted_at", "waitlisted"),
+    S.DECLINED: ("decided_at", "declined"),
+}
+
+
+def _decide(application: Application, status: str, *, actor: Membership) -> Application:
+    """Record a decision and its message to the applicant, audited as APPLICATION_DECIDED."""
+    stamp, decision = _DECISIONS[status]
+    setattr(application, stamp, timezone.now())
     _transition(
         application,
-        S.DECLINED,
+        status,
         actor=actor.user,
-        fields=["message_to_applicant", "decided_at"],
+        fields=["message_to_applicant", stamp],
         action=Action.APPLICATION_DECIDED,
-        extra={"decision": "declined"},
+        extra={"decision": decision},
     )
     return application
 
