@@ -7,12 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
-from audit.models import Event
+from tests.database import dump_every_table, events  # noqa: F401 - for the test modules
 from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "correct horse battery staple"
@@ -166,34 +165,8 @@ def enrol_two_factor(client, user) -> tuple[TOTPDevice, list[str]]:
 # --- the database, raw -----------------------------------------------------------------------
 
 
-def events(action, **filters):
-    return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))
 
 
-def dump_every_table() -> str:
-    """Every column of every row of every table in the public schema, as text."""
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
-        )
-        tables = [name for (name,) in cursor.fetchall()]
-        lines = []
-        for table in tables:
-            cursor.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
-                [table],
-            )
-            columns = [
-                f"encode({quote(name)}, 'escape')" if kind == "bytea" else f"{quote(name)}::text"
-                for name, kind in cursor.fetchall()
-            ]
-            cursor.execute(f"SELECT {', '.join(columns)} FROM {quote(table)}")
-            for row in cursor.fetchall():
-                lines.append(f"{table}: " + " | ".join("" if v is None else v for v in row))
-    return "\n".join(lines)
 
 
 def decoded_sessions() -> str:

@@ -24,13 +24,13 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
-from audit.events import Action
 from audit.models import Event
 from groups import services as group_services
 from groups.models import Group, Membership, Topic
 from moderation import services as moderation_services
 from screening import services as screening_services
 from screening.models import Application, QuestionKind
+from tests.database import events  # noqa: F401 - for the test modules
 from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "lantern harbour quietly 42"
@@ -252,8 +252,6 @@ def text_of(response) -> str:  # noqa: ANN001
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", body))).strip()
 
 
-def events(action: Action, **filters) -> list[Event]:
-    return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))
 
 
 def last_event() -> Event:

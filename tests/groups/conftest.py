@@ -10,9 +10,9 @@ from django.test import Client
 from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
-from audit.models import Event
 from groups import services
 from groups.models import Group, Membership, Topic
+from tests.database import events  # noqa: F401 - for the test modules
 from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "lantern harbour quietly 42"
@@ -148,8 +148,6 @@ class Person:
 # --- audit --------------------------------------------------------------------------------------
 
 
-def events(action, **filters) -> list[Event]:
-    return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))
 
 
 def html(response) -> str:

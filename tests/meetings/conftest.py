@@ -22,19 +22,19 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
-from audit.models import Event
 from groups import services as group_services
 from groups.models import Group, Membership, Retention, Topic
 from meetings import services as meeting_services
 from meetings.models import Meeting
 from supportgroups.asgi import application
 from supportgroups.realtime import broadcast_on_commit, user_group_name
+from tests.database import dump_every_table, events  # noqa: F401 - for the test modules
 from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "lantern harbour quietly 42"
@@ -430,31 +430,5 @@ async def cookie(membership: Membership) -> str:
 # --- the database, raw ------------------------------------------------------------------------
 
 
-def dump_every_table() -> str:
-    """Every column of every row of every table in the public schema, as text."""
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
-        )
-        tables = [name for (name,) in cursor.fetchall()]
-        lines = []
-        for table in tables:
-            cursor.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
-                [table],
-            )
-            columns = [
-                f"encode({quote(name)}, 'escape')" if kind == "bytea" else f"{quote(name)}::text"
-                for name, kind in cursor.fetchall()
-            ]
-            cursor.execute(f"SELECT {', '.join(columns)} FROM {quote(table)}")
-            for row in cursor.fetchall():
-                lines.append(f"{table}: " + " | ".join("" if v is None else v for v in row))
-    return "\n".join(lines)
 
 
-def events(action, **filters) -> list[Event]:  # noqa: ANN001
-    return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))

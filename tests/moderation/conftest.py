@@ -29,8 +29,6 @@ from django.test import Client
 from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
-from audit.events import Action
-from audit.models import Event
 from groups import services as group_services
 from groups.models import Group, Membership, Retention, Topic
 from meetings import services as meeting_services
@@ -38,6 +36,7 @@ from meetings.models import Meeting, Message
 from screening import services as screening_services
 from screening.models import Application, QuestionKind
 from supportgroups.asgi import application
+from tests.database import events  # noqa: F401 - for the test modules
 from tests.factories import CHEAP_PASSWORD_HASHERS
 from tests.meetings.conftest import appoint, give_place, schedule  # the same set-up steps
 
@@ -177,8 +176,6 @@ def fresh(obj):  # noqa: ANN001, ANN201
     return type(obj).objects.get(pk=obj.pk)
 
 
-def events(action: Action, **filters) -> list[Event]:
-    return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))
 
 
 # --- sessions ---------------------------------------------------------------------------------

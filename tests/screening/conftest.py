@@ -7,16 +7,15 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
-from audit.models import Event
 from groups import services as group_services
 from groups.models import Group, Membership, Topic
 from screening import services
 from screening.models import Application, QuestionKind
+from tests.database import dump_every_table, events  # noqa: F401 - for the test modules
 from tests.factories import CHEAP_PASSWORD_HASHERS
 
 PASSWORD = "lantern harbour quietly 42"
@@ -206,8 +205,6 @@ def world(admin) -> World:
 # --- reading the results --------------------------------------------------------------------
 
 
-def events(action, **filters) -> list[Event]:
-    return list(Event.objects.filter(action=int(action), **filters).order_by("seq"))
 
 
 def html(response) -> str:
@@ -218,30 +215,6 @@ def review_url(application) -> str:
     return f"/screening/review/{application.group.slug}/{application.pk}/"
 
 
-def dump_every_table() -> str:
-    """Every column of every row of every table in the public schema, as text."""
-    quote = connection.ops.quote_name
-    lines = []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
-        )
-        tables = [name for (name,) in cursor.fetchall()]
-        for table in tables:
-            cursor.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
-                [table],
-            )
-            columns = [
-                f"encode({quote(name)}, 'escape')" if kind == "bytea" else f"{quote(name)}::text"
-                for name, kind in cursor.fetchall()
-            ]
-            cursor.execute(f"SELECT {', '.join(columns)} FROM {quote(table)}")
-            for row in cursor.fetchall():
-                lines.append(f"{table}: " + " | ".join("" if v is None else v for v in row))
-    return "\n".join(lines)
 
 
 class _FormReader(HTMLParser):

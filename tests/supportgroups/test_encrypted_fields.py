@@ -21,6 +21,7 @@ from supportgroups.crypto import (
     blind_index,
     email_blind_index,
 )
+from tests.database import dump_every_table, public_tables
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -237,31 +238,6 @@ def test_it_clears_the_email_and_its_index_together():
 # -- the raw dump -----------------------------------------------------------------------
 
 
-def dump_every_table():
-    """Every column of every row of every table in the public schema, as text."""
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
-        )
-        tables = [name for (name,) in cursor.fetchall()]
-        lines = []
-        for table in tables:
-            cursor.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
-                [table],
-            )
-            columns = [
-                # bytea would print as hex; 'escape' shows any readable bytes as they are.
-                f"encode({quote(name)}, 'escape')" if kind == "bytea" else f"{quote(name)}::text"
-                for name, kind in cursor.fetchall()
-            ]
-            cursor.execute(f"SELECT {', '.join(columns)} FROM {quote(table)}")
-            for row in cursor.fetchall():
-                lines.append(f"{table}: " + " | ".join("" if v is None else v for v in row))
-    return tables, "\n".join(lines)
 
 
 def test_it_keeps_contact_details_out_of_a_raw_dump_of_every_table():
@@ -277,7 +253,7 @@ def test_it_keeps_contact_details_out_of_a_raw_dump_of_every_table():
     user.save()
     record_event(action=Action.CONTACT_DETAILS_CHANGED, actor=user, subject=user, ip=ip)
 
-    tables, dump = dump_every_table()
+    tables, dump = public_tables(), dump_every_table()
 
     # The dump really covers the user's row and the audit log.
     assert {"accounts_user", "audit_event", "django_session"} <= set(tables)
