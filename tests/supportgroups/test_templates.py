@@ -1,0 +1,46 @@
+"""Our templates never show their own source: a Django `{# #}` comment ends on its line.
+
+A `{#` comment running onto a second line is not a comment to Django; it was printed at
+the top of every page (an internal note about benchmarks, shown to every member).
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+TEMPLATE_DIRS = [Path(settings.BASE_DIR) / "templates"] + [
+    path
+    for path in Path(settings.BASE_DIR).glob("*/templates")
+    if path.parent.name not in {".venv", "node_modules"}
+]
+TEMPLATE_SOURCE = re.compile(r"\{[#%{]|[#%}]\}")
+
+
+def our_templates() -> list[Path]:
+    found = sorted(p for folder in TEMPLATE_DIRS for p in folder.rglob("*.html"))
+    assert found, "no templates found: the folders above moved"
+    return found
+
+
+def test_it_closes_every_short_comment_on_the_line_it_opens():
+    unclosed = []
+    for path in our_templates():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            # Each "{#" must have its "#}" later on the same line.
+            for opening in re.finditer(r"\{#", line):
+                if "#}" not in line[opening.end() :]:
+                    unclosed.append(f"{path.relative_to(settings.BASE_DIR)}:{number}")
+    assert unclosed == [], "use {% comment %} for comments over several lines"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/groups/", "/accounts/login/", "/accounts/signup/"])
+def test_pages_show_no_template_source(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    html = response.content.decode()
+    # Inline scripts and styles are not ours to judge here; the page text is.
+    text = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.DOTALL)
+    assert TEMPLATE_SOURCE.findall(text) == []
