@@ -29,7 +29,7 @@ install-test: $(VENV)/.installed-test
 ## Serve the app on the embedded default (SQLite, in-memory channel layer) with demo data.
 run: install .env
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)
 	$(BIN)/python -m daphne -b $(HOST) -p $(PORT) supportgroups.asgi:application
 
 ## Run everything: lint, then the whole suite on throwaway PostgreSQL, Redis and headless Chromium.

@@ -1,6 +1,6 @@
 """Demo data for `make run`: the same people and group every time, made through services."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +22,31 @@ DEMO_ACCOUNTS = [
     ("member", "demo-member"),
 ]
 DEMO_GROUP = "Evening Grief Circle"
+TUESDAY = 1  # datetime.weekday()
+
+
+def next_tuesday_evening(now: datetime) -> datetime:
+    """7 pm on the next Tuesday after today, in the site's time zone."""
+    today = timezone.localtime(now)
+    days_ahead = (TUESDAY - today.weekday()) % 7 or 7
+    day = (today + timedelta(days=days_ahead)).date()
+    return datetime.combine(day, time(19, 0), tzinfo=today.tzinfo)
+
+
+def ensure_open_drop_in(group: Group, *, facilitator: User) -> None:
+    """A room open now, so a newcomer can try one straight away (`make run` seeds on every
+    start; the room of an earlier start has closed by then)."""
+    now = timezone.now()
+    open_now = any(m.is_open(now) for m in group.meetings.filter(ends_at__gt=now))
+    if not open_now:
+        now = now.replace(second=0, microsecond=0)
+        meeting_services.meeting_schedule(
+            group=group,
+            actor=facilitator,
+            title="Drop-in (demo)",
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=3),
+        )
 
 
 @transaction.atomic
@@ -81,22 +106,16 @@ def seed_demo_data() -> list[tuple[str, str]]:
         group_services.membership_take_place(
             membership=member, pseudonym="River", typed_name="River", guidelines_acknowledged=True
         )
-        # An open room to try straight away, and next week's meeting.
-        now = timezone.now().replace(second=0, microsecond=0)
-        meeting_services.meeting_schedule(
-            group=group,
-            actor=users["facilitator"],
-            title="Drop-in (demo)",
-            starts_at=now - timedelta(minutes=5),
-            ends_at=now + timedelta(hours=3),
-        )
+        # The meetings the rhythm above promises: the next four Tuesdays, 7–8:30 pm.
+        first = next_tuesday_evening(timezone.now())
         meeting_services.meeting_schedule(
             group=group,
             actor=users["facilitator"],
             title="Tuesday meeting",
-            starts_at=now + timedelta(days=7),
-            ends_at=now + timedelta(days=7, minutes=90),
+            starts_at=first,
+            ends_at=first + timedelta(minutes=90),
             recurrence=Recurrence.WEEKLY,
             occurrences=4,
         )
+    ensure_open_drop_in(group, facilitator=users["facilitator"])
     return DEMO_ACCOUNTS

@@ -13,8 +13,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed even with DEBUG off (the demo accounts have a published password).",
         )
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000",
+            help="Where the app is served, for the sign-in address this prints.",
+        )
 
-    def handle(self, *args, allow_production: bool, **options):
+    def handle(self, *args, allow_production: bool, url: str, **options):
         if not settings.DEBUG and not allow_production:
             raise CommandError(
                 "Refusing to create demo accounts with DEBUG off; pass --allow-production "
@@ -23,7 +28,7 @@ class Command(BaseCommand):
         accounts = seed_demo_data()
         self.stdout.write(
             'Demo data is ready: the group "Evening Grief Circle". '
-            "Sign in at http://127.0.0.1:8000/accounts/login/ as:"
+            f"Sign in at {url.rstrip('/')}/accounts/login/ as:"
         )
         for role, username in accounts:
             self.stdout.write(f"  {role:<12} {username:<16} password: {DEMO_PASSWORD}")
