@@ -55,7 +55,8 @@ def seed_demo_data() -> list[tuple[str, str]]:
     created = []
     for role, username in DEMO_ACCOUNTS:
         user, was_created = User.objects.get_or_create(
-            username=username, defaults={"is_staff": role == "admin"}
+            username=username,
+            defaults={"is_staff": role == "admin", "is_superuser": role == "admin"},
         )
         if was_created:
             user.set_password(DEMO_PASSWORD)

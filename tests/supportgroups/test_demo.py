@@ -38,7 +38,10 @@ def test_it_prints_the_accounts_and_where_to_sign_in():
     for username in ("demo-admin", "demo-facilitator", "demo-member"):
         assert username in out
         assert authenticate(username=username, password=DEMO_PASSWORD) is not None
-    assert User.objects.get(username="demo-admin").is_staff
+    # Like the admin `createsuperuser` makes in production: the Django admin is theirs too.
+    admin = User.objects.get(username="demo-admin")
+    assert admin.is_staff and admin.is_superuser
+    assert not User.objects.get(username="demo-facilitator").is_staff
 
 
 def test_the_member_and_the_facilitator_are_ready_to_meet():
