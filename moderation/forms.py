@@ -16,11 +16,20 @@ def _guideline_choices(group):  # noqa: ANN001
     return [(g.number, f"Rule {g.number}: {g.text}") for g in group.guidelines.all()]
 
 
+# What the facilitator does, said as a step to take (ActionKind's labels say what was done,
+# for the history and the log).
+STEPS = [
+    (ActionKind.WARN, "Warn"),
+    (ActionKind.MUTE, "Mute (can read in meetings, cannot write)"),
+    (ActionKind.UNMUTE, "Lift a mute"),
+    (ActionKind.SUSPEND, "Suspend (cannot enter meetings)"),
+    (ActionKind.REMOVE, "Remove from the group"),
+    (ActionKind.REINSTATE, "Reinstate"),
+]
+
+
 class ActionForm(forms.Form):
-    kind = forms.ChoiceField(
-        label="Step",
-        choices=[(k, v) for k, v in ActionKind.choices if k != ActionKind.HIDE_MESSAGE],
-    )
+    kind = forms.ChoiceField(label="Step", choices=STEPS)
     guideline = forms.TypedChoiceField(label="Guideline", coerce=int, required=False)
     reason = forms.CharField(
         label="Reason (the member will read this)",

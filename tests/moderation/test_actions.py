@@ -3,6 +3,7 @@ message: each cites a guideline where it should, reaches the member's open socke
 a second, is audited, shows in the group's moderation log and in the member's own
 "notes from facilitators"."""
 
+import re
 from datetime import timedelta
 from io import StringIO
 
@@ -215,6 +216,15 @@ def test_the_member_page_shows_history_and_links_to_break_glass(world, fac):
     assert "First note." in text
     assert f"/moderation/{world.slug}/members/{world.fern.pk}/reveal/" in page.content.decode()
     assert "fern-login-handle" not in page.content.decode()
+
+
+def test_the_step_list_offers_every_step_as_something_to_do(world, fac):
+    html = fac.get(member_url(world)).content.decode()
+    offered = dict(re.findall(r'<option value="(\w+)"[^>]*>([^<]+)</option>', html))
+    steps = {k: v for k, v in offered.items() if k in ActionKind.values}
+    # Hiding a message is done on the message itself (room or report), not here.
+    assert set(steps) == set(ActionKind.values) - {ActionKind.HIDE_MESSAGE}
+    assert steps["mute"].startswith("Mute") and steps["remove"] == "Remove from the group"
 
 
 def test_a_message_removed_with_its_authors_account_is_not_hidden_about_the_facilitator(world, fac):
