@@ -126,7 +126,7 @@ class PseudonymForm(forms.Form):
 
 class InvitationForm(forms.Form):
     note = forms.CharField(
-        label="Private note (optional)",
+        label="Private note",
         max_length=100,
         required=False,
         help_text="A reminder for facilitators, e.g. “referral from the clinic”. "

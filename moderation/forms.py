@@ -95,7 +95,7 @@ class RevealForm(forms.Form):
 class SafetyFlagForm(forms.Form):
     about = forms.TypedChoiceField(label="Who are you worried about?", coerce=int)
     note = forms.CharField(
-        label="Anything the facilitators should know (optional)",
+        label="Anything the facilitators should know",
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 4}),

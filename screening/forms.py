@@ -60,7 +60,7 @@ class NoteForm(forms.Form):
 class DecisionForm(forms.Form):
     revision = forms.IntegerField(widget=forms.HiddenInput)
     message = forms.CharField(
-        label="Message to the applicant (optional)",
+        label="Message to the applicant",
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),

@@ -1,13 +1,16 @@
-"""Our templates never show their own source: a Django `{# #}` comment ends on its line.
+"""What our templates print: never their own source, and "(optional)" once.
 
-A `{#` comment running onto a second line is not a comment to Django; it was printed at
+A `{#` comment running onto a second line is not a comment to Django; one was printed at
 the top of every page (an internal note about benchmarks, shown to every member).
 """
 
+import importlib
+import inspect
 import re
 from pathlib import Path
 
 import pytest
+from django import forms
 from django.conf import settings
 
 TEMPLATE_DIRS = [Path(settings.BASE_DIR) / "templates"] + [
@@ -44,3 +47,19 @@ def test_pages_show_no_template_source(client, path):
     # Inline scripts and styles are not ours to judge here; the page text is.
     text = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.DOTALL)
     assert TEMPLATE_SOURCE.findall(text) == []
+
+
+FORM_MODULES = ["accounts", "audit", "groups", "meetings", "moderation", "screening"]
+
+
+def test_form_labels_leave_optional_to_the_form_template():
+    # includes/form_fields.html adds "(optional)" to every field that is not required.
+    doubled = []
+    for app in FORM_MODULES:
+        module = importlib.import_module(f"{app}.forms")
+        for name, form in inspect.getmembers(module, inspect.isclass):
+            if issubclass(form, forms.BaseForm) and form.__module__ == module.__name__:
+                for field_name, field in form.base_fields.items():
+                    if "optional" in str(field.label or "").lower():
+                        doubled.append(f"{app}.forms.{name}.{field_name}")
+    assert doubled == []
