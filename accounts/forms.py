@@ -12,7 +12,7 @@ class ContactDetailsForm(forms.Form):
         required=False,
         max_length=40,
         help_text=(
-            "Optional. Stored encrypted. No other member ever sees it. A facilitator of "
+            "Stored encrypted. No other member ever sees it. A facilitator of "
             "your group can see it only in a safety emergency, after writing down why — "
             "and you will see that they did, under “Who has seen my data”."
         ),
@@ -23,7 +23,7 @@ class ContactDetailsForm(forms.Form):
         max_length=300,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=(
-            "Optional. A name and a way to reach them. Stored encrypted and shown only in "
+            "A name and a way to reach them. Stored encrypted and shown only in "
             "the same emergency as your phone number, with the same record for you to see."
         ),
     )
