@@ -7,25 +7,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('groups', '0001_initial'),
-        ('moderation', '0001_initial'),
+        ("groups", "0001_initial"),
+        ("moderation", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ContactReveal',
+            name="ContactReveal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', supportgroups.crypto.EncryptedTextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='groups.membership')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contact_reveals', to='groups.group')),
-                ('membership', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contact_reveals', to='groups.membership')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reason", supportgroups.crypto.EncryptedTextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="groups.membership",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contact_reveals",
+                        to="groups.group",
+                    ),
+                ),
+                (
+                    "membership",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contact_reveals",
+                        to="groups.membership",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

@@ -165,10 +165,6 @@ def enrol_two_factor(client, user) -> tuple[TOTPDevice, list[str]]:
 # --- the database, raw -----------------------------------------------------------------------
 
 
-
-
-
-
 def decoded_sessions() -> str:
     """Session data is only signed and base64-encoded, not encrypted: read it as an
     attacker with the database would."""

@@ -252,8 +252,6 @@ def text_of(response) -> str:  # noqa: ANN001
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", body))).strip()
 
 
-
-
 def last_event() -> Event:
     return Event.objects.order_by("-seq").first()
 

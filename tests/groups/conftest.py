@@ -148,7 +148,5 @@ class Person:
 # --- audit --------------------------------------------------------------------------------------
 
 
-
-
 def html(response) -> str:
     return response.content.decode()

@@ -90,8 +90,16 @@ class DaphneProcess:
         self.log_path = Path(log_dir) / f"daphne-{self.port}.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(self.port),
-                 "supportgroups.asgi:application"],
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    HOST,
+                    "-p",
+                    str(self.port),
+                    "supportgroups.asgi:application",
+                ],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
@@ -102,8 +110,11 @@ class DaphneProcess:
         last_error = None
         while True:
             if self.proc.poll() is not None:
-                pytest.fail(f"daphne on {self.url} exited with code {self.proc.returncode}:\n"
-                            f"{tail(self.log_path)}", pytrace=False)
+                pytest.fail(
+                    f"daphne on {self.url} exited with code {self.proc.returncode}:\n"
+                    f"{tail(self.log_path)}",
+                    pytrace=False,
+                )
             try:
                 with _no_proxy_opener.open(f"{self.url}/healthz", timeout=2) as response:
                     if response.status == 200:
@@ -114,8 +125,11 @@ class DaphneProcess:
             except OSError as exc:
                 last_error = str(exc)
             if time.monotonic() > deadline:
-                pytest.fail(f"daphne on {self.url} did not answer /healthz (last: {last_error}):\n"
-                            f"{tail(self.log_path)}", pytrace=False)
+                pytest.fail(
+                    f"daphne on {self.url} did not answer /healthz (last: {last_error}):\n"
+                    f"{tail(self.log_path)}",
+                    pytrace=False,
+                )
             time.sleep(0.1)
 
     def terminate(self):
@@ -172,7 +186,9 @@ class RedisRestarter:
         started = time.monotonic()
         subprocess.run(
             ["redis-cli", "-h", HOST, "-p", str(self.port), "shutdown", "nosave"],
-            capture_output=True, timeout=5, check=False,
+            capture_output=True,
+            timeout=5,
+            check=False,
         )
         deadline = time.monotonic() + 5
         while not port_is_closed(self.port):
@@ -182,9 +198,25 @@ class RedisRestarter:
         redis_dir = Path(tempfile.mkdtemp(prefix="redis-replacement-"))
         log = open(redis_dir / "redis.log", "wb")  # noqa: SIM115 (closed by the cleanup)
         self.replacement = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(redis_dir)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=redis_dir, start_new_session=True,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                HOST,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(redis_dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=redis_dir,
+            start_new_session=True,
         )
         self.config.add_cleanup(lambda: self._stop_replacement(log, redis_dir))
         deadline = time.monotonic() + 10
@@ -354,9 +386,11 @@ class RoomClient:
         await self._send_frame({"type": "send", "client_id": client_id, "body": body})
 
     def describe(self):
-        return (f"{self.name}: last_seq={self.last_seq} shown={len(self.shown)} "
-                f"outbox={len(self.outbox)} connections={self.connections} "
-                f"drops={self.drops} errors={self.errors[:3]} final={self.final}")
+        return (
+            f"{self.name}: last_seq={self.last_seq} shown={len(self.shown)} "
+            f"outbox={len(self.outbox)} connections={self.connections} "
+            f"drops={self.drops} errors={self.errors[:3]} final={self.final}"
+        )
 
 
 def body_of(number, name):
@@ -380,21 +414,33 @@ async def converse(alice, bob, restarter, deadline):
     runners = [asyncio.create_task(client.run(deadline)) for client in clients]
     restart = None
     try:
-        await wait_until(lambda: alice.connections and bob.connections, 10, "both to connect",
-                         clients, deadline=deadline)
+        await wait_until(
+            lambda: alice.connections and bob.connections,
+            10,
+            "both to connect",
+            clients,
+            deadline=deadline,
+        )
         for number in range(1, TOTAL_MESSAGES + 1):
             sender = alice if number % 2 else bob
             # Take turns: answer only once the other's message is on screen.
-            await wait_until(lambda s=sender, n=number: s.last_seq >= n - 1, TURN_TIMEOUT,
-                             f"{sender.name} to see message {number - 1}", clients,
-                             deadline=deadline)
+            await wait_until(
+                lambda s=sender, n=number: s.last_seq >= n - 1,
+                TURN_TIMEOUT,
+                f"{sender.name} to see message {number - 1}",
+                clients,
+                deadline=deadline,
+            )
             await sender.send(number)
             if number == RESTART_AFTER:
                 # In the background, so traffic keeps flowing while Redis goes away.
                 restart = asyncio.create_task(asyncio.to_thread(restarter.restart))
         await wait_until(
             lambda: all(c.last_seq >= TOTAL_MESSAGES and not c.outbox for c in clients),
-            TURN_TIMEOUT, "both to show every message", clients, deadline=deadline,
+            TURN_TIMEOUT,
+            "both to show every message",
+            clients,
+            deadline=deadline,
         )
         assert restart is not None
         await restart  # re-raises if Redis could not be restarted
@@ -434,7 +480,9 @@ def open_meeting():
             group=group, user=user, actor=organiser, reason="test"
         )
         group_services.membership_take_place(
-            membership=membership, pseudonym=pseudonym, typed_name=pseudonym,
+            membership=membership,
+            pseudonym=pseudonym,
+            typed_name=pseudonym,
             guidelines_acknowledged=True,
         )
         client = Client()
@@ -442,8 +490,11 @@ def open_meeting():
         people[pseudonym] = client.cookies[settings.SESSION_COOKIE_NAME].value
     now = timezone.now()
     [meeting] = meeting_services.meeting_schedule(
-        group=group, actor=organiser, title="Two process meeting",
-        starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=1),
+        group=group,
+        actor=organiser,
+        title="Two process meeting",
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(hours=1),
     )
     return meeting, people
 
@@ -470,14 +521,15 @@ def test_it_loses_and_doubles_nothing_across_two_daphnes_and_a_redis_restart(req
         for daphne in daphnes:
             daphne.wait_until_healthy(deadline)
 
-        alice = RoomClient("alice", base_url=daphnes[0].url, meeting_id=meeting.pk,
-                           cookie=cookies["Fern"])
-        bob = RoomClient("bob", base_url=daphnes[1].url, meeting_id=meeting.pk,
-                         cookie=cookies["River"])
+        alice = RoomClient(
+            "alice", base_url=daphnes[0].url, meeting_id=meeting.pk, cookie=cookies["Fern"]
+        )
+        bob = RoomClient(
+            "bob", base_url=daphnes[1].url, meeting_id=meeting.pk, cookie=cookies["River"]
+        )
         restarter = RedisRestarter(request.config, redis_port)
         try:
-            asyncio.run(converse(alice, bob, restarter,
-                                 time.monotonic() + CONVERSATION_TIMEOUT))
+            asyncio.run(converse(alice, bob, restarter, time.monotonic() + CONVERSATION_TIMEOUT))
         except AssertionError as failure:
             logs = "\n".join(f"--- {d.url}\n{tail(d.log_path)}" for d in daphnes)
             raise AssertionError(f"{failure}\n{logs}") from None
@@ -507,6 +559,8 @@ def test_it_loses_and_doubles_nothing_across_two_daphnes_and_a_redis_restart(req
     assert [row.body for row in rows] == expected
     assert restarter.downtime is not None, "Redis was never restarted"
     # For the -s reader: how long it took and what the restart did to the sockets.
-    print(f"\ntwo daphnes: {time.monotonic() - started:.1f}s; Redis down "
-          f"{restarter.downtime:.2f}s; duplicate acks "
-          f"{alice.duplicate_acks + bob.duplicate_acks}\n{alice.describe()}\n{bob.describe()}")
+    print(
+        f"\ntwo daphnes: {time.monotonic() - started:.1f}s; Redis down "
+        f"{restarter.downtime:.2f}s; duplicate acks "
+        f"{alice.duplicate_acks + bob.duplicate_acks}\n{alice.describe()}\n{bob.describe()}"
+    )

@@ -205,16 +205,12 @@ def world(admin) -> World:
 # --- reading the results --------------------------------------------------------------------
 
 
-
-
 def html(response) -> str:
     return response.content.decode()
 
 
 def review_url(application) -> str:
     return f"/screening/review/{application.group.slug}/{application.pk}/"
-
-
 
 
 class _FormReader(HTMLParser):

@@ -373,9 +373,12 @@ def test_after_a_decline_they_may_apply_again_only_after_the_cool_down(world):
     assert f"You can apply to this group again from {date}." in html(response)
     # The page says so before any question is shown, so nothing typed can be lost.
     assert "My answer to question 2." not in html(response)
-    assert client.get(f"/screening/apply/{world.group.slug}/").content.decode().count(
-        "You can apply to this group again from"
-    ) == 1
+    assert (
+        client.get(f"/screening/apply/{world.group.slug}/")
+        .content.decode()
+        .count("You can apply to this group again from")
+        == 1
+    )
     assert Application.objects.filter(applicant=world.applicant).count() == 1
 
     # A day before the end of the cool-down: still refused.

@@ -238,8 +238,6 @@ def test_it_clears_the_email_and_its_index_together():
 # -- the raw dump -----------------------------------------------------------------------
 
 
-
-
 def test_it_keeps_contact_details_out_of_a_raw_dump_of_every_table():
     email = "Robin.Example@Mail.test"
     phone = "+44 7700 900123"
