@@ -20,6 +20,17 @@ class ApplicationForm(forms.Form):
         return f"q_{question.pk}"
 
     def _field(self, question) -> forms.Field:  # noqa: ANN001
+        field = self._lenient_field(question)
+        # A draft may leave any answer empty, so the form requires nothing itself (the
+        # service checks answers when the application is sent), but the page still says
+        # which questions need one: includes/form_fields.html reads answer_required.
+        field.answer_required = question.required
+        if question.required:
+            field.widget.attrs["aria-required"] = "true"
+        return field
+
+    @staticmethod
+    def _lenient_field(question) -> forms.Field:  # noqa: ANN001
         common = {"label": question.text, "help_text": question.help_text, "required": False}
         choices = [(c, c) for c in question.choices]
         if question.kind == QuestionKind.LONG_TEXT:

@@ -348,6 +348,22 @@ def test_it_explains_missing_required_answers(custom_group, world):
     assert f'id="id_q_{multiple}_error"' not in html(response)
 
 
+def test_only_the_optional_question_is_marked_optional(custom_group, world):
+    client = signed_in_applicant(world.applicant)
+    page = html(client.get(apply_url(custom_group)))
+    short, long_, single, multiple, yes_no = question_ids(custom_group)
+
+    def field_block(question_id):
+        (block,) = [b for b in page.split('<div class="field') if f'name="q_{question_id}"' in b]
+        return block
+
+    for question_id in (short, long_, single, yes_no):
+        assert "(optional)" not in field_block(question_id)
+        assert 'aria-required="true"' in field_block(question_id)
+    assert "(optional)" in field_block(multiple)
+    assert "aria-required" not in field_block(multiple)
+
+
 def test_missing_answers_are_fine_in_a_draft(custom_group, world):
     client = signed_in_applicant(world.applicant)
     short, *_ = question_ids(custom_group)
