@@ -1,9 +1,9 @@
 """Who may see which application: one helper per rule. Refusals are 404s."""
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
-from groups.models import Group, Membership
+from groups.models import CURRENT_STATUSES, Group, Membership
 from groups.selectors import facilitation_for_user_or_404
 from screening.models import OPEN_STATUSES, Application, ApplicationStatus
 
@@ -28,15 +28,29 @@ def open_application(group: Group, user) -> Application | None:  # noqa: ANN001
     return Application.objects.filter(group=group, applicant=user, status__in=OPEN_STATUSES).first()
 
 
+def _place_taken() -> Exists:
+    """Has the applicant already chosen a name in the group (so an approval needs nothing
+    more from them)?"""
+    return Exists(
+        Membership.objects.filter(
+            user=OuterRef("applicant"), group=OuterRef("group"), status__in=CURRENT_STATUSES
+        ).exclude(pseudonym="")
+    )
+
+
 def applications_of_user(user) -> QuerySet[Application]:  # noqa: ANN001
     return (
-        Application.objects.filter(applicant=user).select_related("group").order_by("-updated_at")
+        Application.objects.filter(applicant=user)
+        .select_related("group")
+        .annotate(place_taken=_place_taken())
+        .order_by("-updated_at")
     )
 
 
 def application_for_applicant_or_404(user, application_id: int) -> Application:  # noqa: ANN001
     application = (
         Application.objects.select_related("group", "questionnaire")
+        .annotate(place_taken=_place_taken())
         .filter(pk=application_id, applicant=user)
         .first()
     )

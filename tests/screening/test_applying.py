@@ -180,6 +180,8 @@ def test_it_submits_and_then_shows_the_application_instead_of_the_form(world):
     application = Application.objects.get(applicant=world.applicant)
     assert response.redirect_chain == [(f"/screening/mine/{application.pk}/", 302)]
     assert "Your application is sent" in html(response)
+    # While they wait, the group's crisis contacts stay in front of them.
+    assert world.group.crisis_resources in html(response)
     assert application.status == S.SUBMITTED
     assert application.submitted_at is not None
     assert application.answers == valid_answers(questions)

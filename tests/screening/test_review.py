@@ -296,6 +296,11 @@ def test_approving_gives_a_place_to_take(world):
     membership.refresh_from_db()
     assert (membership.status, membership.pseudonym) == (Status.ACTIVE, "Kestrel")
     assert "Kestrel" in html(applicant.get("/groups/mine/"))
+    # Once in, the application pages lead to the group, no longer to a step already taken.
+    for path in (f"/screening/mine/{application.pk}/", "/screening/mine/"):
+        page = html(applicant.get(path))
+        assert f"/groups/{world.group.slug}/join/" not in page
+        assert f"/groups/{world.group.slug}/home/" in page
 
 
 def test_approving_someone_who_joined_meanwhile_is_a_clear_refusal(world):
