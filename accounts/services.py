@@ -68,13 +68,24 @@ def session_start(*, request: HttpRequest, user: User) -> None:
 
 @transaction.atomic
 def login_record_failure(*, request: HttpRequest, handle: str) -> None:
-    """A wrong handle or password. The person it concerns (if any) is kept for admins only."""
+    """A wrong handle or password. The person it concerns (if any) is kept for admins only.
+
+    A signed-in person who mistypes their own password when asked to confirm it is them
+    (before an export, say) did it themselves: they are recorded as the one who acted, so
+    "Who has seen my data" does not tell them that someone else tried their password. It
+    still counts as a failed password for the security signals."""
     user = User.objects.filter(username__iexact=(handle or "").strip()).first()
+    signed_in = getattr(request, "user", None)
+    confirming = user is not None and signed_in is not None and signed_in.pk == user.pk
+    extra = {"known_account": user is not None}
+    if confirming:
+        extra["confirming_identity"] = True
     record_event(
         action=Action.LOGIN_FAILED,
+        actor=user if confirming else None,
         subject=user,
         ip=_ip(request),
-        extra={"known_account": user is not None},
+        extra=extra,
     )
 
 

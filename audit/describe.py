@@ -75,6 +75,8 @@ def describe_for_subject(event: Event, *, viewer, group_names: dict[int, str] | 
     text = template.format(group=group)
     if action in _ACCESS and event.actor_id == viewer.pk and action != Action.DATA_EXPORTED:
         text = "You looked at this yourself."
+    if action == Action.LOGIN_FAILED and event.actor_id == viewer.pk:
+        text = "You typed a wrong password when asked to confirm it was you."
     return DescribedEvent(when=event.created_at, text=text, is_access=action in _ACCESS)
 
 

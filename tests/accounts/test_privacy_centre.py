@@ -326,6 +326,19 @@ def test_it_lists_looks_at_the_members_data_in_plain_language_and_nobody_elses(o
     assert "(1 look at your details recorded)" in client.get("/account/").content.decode()
 
 
+def test_mistyping_ones_own_password_to_confirm_it_is_you_is_not_someone_elses_attempt(owner):
+    client = signed_in_client(owner)
+    refused = client.post("/accounts/reauthenticate/", {"password": "not the password at all"})
+    assert refused.status_code == 200
+
+    page = client.get("/account/activity/").content.decode()
+    assert "You typed a wrong password when asked to confirm it was you." in page
+    assert "Someone tried to sign in" not in page
+    (failed,) = events(Action.LOGIN_FAILED)
+    assert (failed.actor_id, failed.subject_id) == (owner.pk, owner.pk)
+    assert failed.extra == {"known_account": True, "confirming_identity": True}
+
+
 def test_it_shows_an_empty_list_to_someone_nobody_looked_at(owner):
     page = signed_in_client(owner).get("/account/activity/").content.decode()
 
