@@ -1,5 +1,7 @@
 """Small builders for test data. They call the app's own code, never raw inserts."""
 
+import time
+
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
 from audit.events import Action
@@ -33,6 +35,29 @@ def make_events(count, *, ip=None, action=Action.LOGIN_SUCCEEDED, **kwargs) -> l
         address = ip(i) if callable(ip) else ip
         events.append(record_event(action=action, ip=address, extra={"n": i}, **kwargs))
     return events
+
+
+def totp_device(user):
+    """A confirmed authenticator app for the person (made once, reused)."""
+    from accounts.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
+
+
+def totp_code(device) -> str:
+    """The authenticator's current code, usable even if this step's code was just used."""
+    from django_otp.oath import TOTP
+
+    from accounts.models import TOTPDevice
+
+    device = TOTPDevice.objects.get(pk=device.pk)
+    # A code is accepted once per 30 s step; a second sign-in in the same step (another
+    # client of the same person) needs what time passing would do.
+    step = int(time.time()) // TOTPDevice.STEP
+    if device.last_t >= step - 1:
+        TOTPDevice.objects.filter(pk=device.pk).update(last_t=step - 2)
+    return f"{TOTP(bytes.fromhex(device.key)).token():06d}"
 
 
 class CheapArgon2PasswordHasher(Argon2PasswordHasher):

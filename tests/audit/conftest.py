@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from html import unescape
@@ -21,9 +20,8 @@ from html import unescape
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_otp.oath import TOTP
 
-from accounts.models import TOTPDevice, User
+from accounts.models import User
 from audit.models import Event
 from groups import services as group_services
 from groups.models import Group, Membership, Topic
@@ -31,7 +29,7 @@ from moderation import services as moderation_services
 from screening import services as screening_services
 from screening.models import Application, QuestionKind
 from tests.database import events  # noqa: F401 - for the test modules
-from tests.factories import CHEAP_PASSWORD_HASHERS
+from tests.factories import CHEAP_PASSWORD_HASHERS, totp_code, totp_device
 
 PASSWORD = "lantern harbour quietly 42"
 RIVER_PHONE = "+44 7700 900123"
@@ -146,21 +144,6 @@ def reveal(member: Membership, facilitator: Membership, ip: str | None = None):
 
 
 # --- signing in through the pages -------------------------------------------------------------
-
-
-def totp_device(user: User) -> TOTPDevice:
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    return device or TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
-
-
-def totp_code(device: TOTPDevice) -> str:
-    device = TOTPDevice.objects.get(pk=device.pk)
-    # A code is accepted once per 30 s step; a second sign-in in the same step needs what
-    # time passing would do.
-    step = int(time.time()) // TOTPDevice.STEP
-    if device.last_t >= step - 1:
-        TOTPDevice.objects.filter(pk=device.pk).update(last_t=step - 2)
-    return f"{TOTP(bytes.fromhex(device.key)).token():06d}"
 
 
 def verified_client(user: User, **client_kwargs) -> Client:

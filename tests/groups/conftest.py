@@ -2,18 +2,16 @@
 services, and clients that sign in through the real pages (password, then the 2FA code for
 admins and facilitators)."""
 
-import time
 from dataclasses import dataclass
 
 import pytest
 from django.test import Client
-from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
 from groups import services
 from groups.models import Group, Membership, Topic
 from tests.database import events  # noqa: F401 - for the test modules
-from tests.factories import CHEAP_PASSWORD_HASHERS
+from tests.factories import CHEAP_PASSWORD_HASHERS, totp_code, totp_device
 
 PASSWORD = "lantern harbour quietly 42"
 
@@ -95,22 +93,6 @@ def appoint(group, user, pseudonym=None, *, actor) -> Membership:
 
 
 # --- clients that sign in through the pages -----------------------------------------------------
-
-
-def totp_device(user) -> TOTPDevice:
-    """A confirmed authenticator app for the person (made once, reused)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    return device or TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
-
-
-def totp_code(device) -> str:
-    device = TOTPDevice.objects.get(pk=device.pk)
-    # A code is accepted once per 30 s step; a second sign-in in the same step (another
-    # client of the same person) needs what time passing would do.
-    step = int(time.time()) // TOTPDevice.STEP
-    if device.last_t >= step - 1:
-        TOTPDevice.objects.filter(pk=device.pk).update(last_t=step - 2)
-    return f"{TOTP(bytes.fromhex(device.key)).token():06d}"
 
 
 def sign_in(user, *, two_factor=None, client=None) -> Client:

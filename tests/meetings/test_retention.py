@@ -37,8 +37,12 @@ CLIENT_IDS = itertools.count(1)
 
 def post(meeting, membership, *bodies):
     for body in bodies:
-        services.message_post(meeting_id=meeting.pk, membership_id=membership.pk,
-                              client_id=f"retention-{next(CLIENT_IDS):06d}", body=body)
+        services.message_post(
+            meeting_id=meeting.pk,
+            membership_id=membership.pk,
+            client_id=f"retention-{next(CLIENT_IDS):06d}",
+            body=body,
+        )
 
 
 def messages_of(meeting):
@@ -74,9 +78,11 @@ def test_the_command_forgets_sockets_that_vanished_without_closing_and_keeps_liv
         services.presence_join(meeting=world.meeting, membership=membership, channel_name=channel)
     # The killed process's socket last beat 11 minutes ago; the live one is merely late.
     Presence.objects.filter(channel_name="specific.killed!a").update(
-        seen_at=timezone.now() - timedelta(minutes=11))
+        seen_at=timezone.now() - timedelta(minutes=11)
+    )
     Presence.objects.filter(channel_name="specific.live!b").update(
-        seen_at=timezone.now() - timedelta(minutes=9))
+        seen_at=timezone.now() - timedelta(minutes=9)
+    )
 
     assert "forgot 1 vanished socket(s)" in purge()
     assert list(Presence.objects.values_list("channel_name", flat=True)) == ["specific.live!b"]
@@ -210,7 +216,10 @@ def test_removing_a_users_messages_keeps_their_place_but_not_their_words():
 
     rows = list(Message.objects.filter(meeting=world.meeting).order_by("seq"))
     assert [(m.seq, m.author_id, m.body) for m in rows] == [
-        (1, None, None), (2, None, None), (3, world.fern.pk, "fern's")]
+        (1, None, None),
+        (2, None, None),
+        (3, world.fern.pk, "fern's"),
+    ]
     event = services.message_event(rows[0])
     assert (event["author"], event["body"]) == ("[removed]", "[removed]")
 
@@ -219,8 +228,10 @@ def test_removing_a_users_messages_keeps_their_place_but_not_their_words():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_worker_connections")
 async def test_deleting_an_account_turns_its_messages_into_removed(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         await river.send_and_ack("Something I regret sharing.", "regret-0001")
         await fern.expect("message")
         await fern.send_and_ack("Thank you for telling us.", "fern-0001")

@@ -55,8 +55,11 @@ async def test_two_members_talk_and_see_who_is_here(world):
         hello = river.hello
         assert hello["you"]["pseudonym"] == "River"
         assert hello["you"]["can_send"] is True
-        assert hello["meeting"] == {"id": world.meeting.pk, "title": "Tuesday meeting",
-                                    "ends_at": world.meeting.ends_at.isoformat()}
+        assert hello["meeting"] == {
+            "id": world.meeting.pk,
+            "title": "Tuesday meeting",
+            "ends_at": world.meeting.ends_at.isoformat(),
+        }
         assert hello["last_seq"] == 0
         assert hello["limits"] == {"max_length": 2000, "heartbeat_seconds": 25}
         await river.expect_presence(["River"])
@@ -70,8 +73,12 @@ async def test_two_members_talk_and_see_who_is_here(world):
             own, ack = await river.expect_both("message", "ack")
             theirs = await fern.expect("message")
 
-            assert ack == {"type": "ack", "client_id": "river-msg-0001", "seq": 1,
-                           "duplicate": False}
+            assert ack == {
+                "type": "ack",
+                "client_id": "river-msg-0001",
+                "seq": 1,
+                "duplicate": False,
+            }
             assert own["seq"] == theirs["seq"] == 1
             assert own["author"] == theirs["author"] == "River"
             assert own["body"] == theirs["body"] == "It has been a hard week."
@@ -89,10 +96,13 @@ async def test_two_members_talk_and_see_who_is_here(world):
         # Fern left: River is told who is still here.
         await river.expect_presence(["River"])
 
-    attended = await run(lambda: sorted(
-        Attendance.objects.filter(meeting=world.meeting).values_list(
-            "membership__pseudonym", flat=True)
-    ))
+    attended = await run(
+        lambda: sorted(
+            Attendance.objects.filter(meeting=world.meeting).values_list(
+                "membership__pseudonym", flat=True
+            )
+        )
+    )
     assert attended == ["Fern", "River"]
     assert await run(lambda: Presence.objects.count()) == 0
     assert await run(lambda: Meeting.objects.get(pk=world.meeting.pk).last_seq) == 2
@@ -133,8 +143,7 @@ async def test_a_facilitator_with_a_two_factor_verified_session_is_accepted(worl
 
 async def test_the_room_opens_a_little_before_the_start(world, settings):
     settings.MEETING_OPEN_LEAD_MINUTES = 10
-    soon = await run(schedule, world.group, world.facilitator.user,
-                     starts_in=timedelta(minutes=5))
+    soon = await run(schedule, world.group, world.facilitator.user, starts_in=timedelta(minutes=5))
     async with Socket(room_path(soon), await cookie(world.river)) as river:
         assert river.connected is True
 
@@ -183,13 +192,21 @@ async def test_it_refuses_another_origin_even_with_a_valid_session(world):
 
 
 async def test_it_refuses_a_member_who_has_not_signed_the_current_agreement(world):
-    await run(group_services.agreement_publish, group=world.group, actor=world.admin,
-              text="Version two: no screenshots, ever.")
+    await run(
+        group_services.agreement_publish,
+        group=world.group,
+        actor=world.admin,
+        text="Version two: no screenshots, ever.",
+    )
     await assert_refused(world.path, await cookie(world.river))
 
     # Signing it again opens the door.
-    await run(group_services.agreement_sign, membership=world.river, typed_name="River",
-              guidelines_acknowledged=True)
+    await run(
+        group_services.agreement_sign,
+        membership=world.river,
+        typed_name="River",
+        guidelines_acknowledged=True,
+    )
     async with Socket(world.path, await cookie(world.river)) as river:
         assert river.connected is True
 
@@ -217,8 +234,13 @@ async def test_it_refuses_a_meeting_that_was_closed(world):
 
 
 async def test_it_refuses_a_meeting_that_has_ended(world):
-    past = await run(schedule, world.group, world.facilitator.user,
-                     starts_in=timedelta(hours=-3), lasts=timedelta(hours=1))
+    past = await run(
+        schedule,
+        world.group,
+        world.facilitator.user,
+        starts_in=timedelta(hours=-3),
+        lasts=timedelta(hours=1),
+    )
     assert past.ends_at < timezone.now()
     await assert_refused(room_path(past), await cookie(world.river))
 
@@ -244,9 +266,12 @@ async def test_it_refuses_a_member_with_an_authenticator_who_skipped_the_code(wo
 async def test_it_refuses_a_socket_without_an_origin_header(world):
     river_cookie = await cookie(world.river)
     communicator = WebsocketCommunicator(
-        application, world.path,
-        headers=[(b"host", b"127.0.0.1"),
-                 (b"cookie", f"{settings.SESSION_COOKIE_NAME}={river_cookie}".encode())],
+        application,
+        world.path,
+        headers=[
+            (b"host", b"127.0.0.1"),
+            (b"cookie", f"{settings.SESSION_COOKIE_NAME}={river_cookie}".encode()),
+        ],
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected is False
@@ -270,10 +295,12 @@ async def test_presence_ignores_sockets_that_stopped_sending_heartbeats(world):
     # A socket on a Daphne process that died leaves its row behind; without heartbeats it
     # stops counting after two heartbeat intervals.
     def ghost():
-        meeting_services.presence_join(meeting=world.meeting, membership=world.fern,
-                                       channel_name="specific.dead-process!ghost")
+        meeting_services.presence_join(
+            meeting=world.meeting, membership=world.fern, channel_name="specific.dead-process!ghost"
+        )
         Presence.objects.filter(channel_name="specific.dead-process!ghost").update(
-            seen_at=timezone.now() - timedelta(seconds=3 * settings.CHAT_HEARTBEAT_SECONDS))
+            seen_at=timezone.now() - timedelta(seconds=3 * settings.CHAT_HEARTBEAT_SECONDS)
+        )
 
     await run(ghost)
     async with Socket(world.path, await cookie(world.river)) as river:

@@ -33,6 +33,7 @@ async def test_five_sockets_sending_at_once_get_seqs_one_to_fifty(world):
     for socket in sockets:
         await socket.__aenter__()
     try:
+
         async def send_all(index, socket):
             for n in range(EACH):
                 await socket.post(f"{index}:{n}", f"member{index}-msg{n:03d}")
@@ -63,8 +64,11 @@ async def test_five_sockets_sending_at_once_get_seqs_one_to_fifty(world):
         assert acks == sorted(acks)  # one socket's own messages keep their order
         assert sorted(seen) == list(range(1, SOCKETS * EACH + 1))  # each got all 50, once
 
-    rows = await run(lambda: list(Message.objects.filter(meeting=world.meeting)
-                                  .values_list("seq", "client_id", "body")))
+    rows = await run(
+        lambda: list(
+            Message.objects.filter(meeting=world.meeting).values_list("seq", "client_id", "body")
+        )
+    )
     assert [seq for seq, _, _ in rows] == list(range(1, SOCKETS * EACH + 1))
     for _seq, client_id, body in rows:
         index, n = body.split(":")
@@ -89,12 +93,19 @@ def test_posting_from_many_threads_at_once_never_reuses_or_skips_a_seq():
         try:
             start.wait()
             for n in range(EACH):
-                services.message_post(meeting_id=world.meeting.pk, membership_id=membership.pk,
-                                      client_id=f"thread{index}-msg{n:03d}", body=f"{index}:{n}")
+                services.message_post(
+                    meeting_id=world.meeting.pk,
+                    membership_id=membership.pk,
+                    client_id=f"thread{index}-msg{n:03d}",
+                    body=f"{index}:{n}",
+                )
             # And a retry of one of them, which must not take a new seq.
-            again = services.message_post(meeting_id=world.meeting.pk,
-                                          membership_id=membership.pk,
-                                          client_id=f"thread{index}-msg000", body=f"{index}:0")
+            again = services.message_post(
+                meeting_id=world.meeting.pk,
+                membership_id=membership.pk,
+                client_id=f"thread{index}-msg000",
+                body=f"{index}:0",
+            )
             assert again.created is False
         except Exception as error:  # reported below, in the test's own thread
             errors.append(error)

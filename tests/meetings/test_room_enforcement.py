@@ -44,8 +44,10 @@ def message_count(meeting):
 
 
 async def test_muting_mid_session_stops_sending_but_not_reading(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         assert river.hello["you"]["can_send"] is True
 
         await run(set_status, world.river, Status.MUTED)
@@ -63,7 +65,10 @@ async def test_muting_mid_session_stops_sending_but_not_reading(world):
 
         await run(set_status, world.river, Status.ACTIVE)
         assert await river.expect("status", timeout=1) == {
-            "type": "status", "can_send": True, "pseudonym": "River"}
+            "type": "status",
+            "can_send": True,
+            "pseudonym": "River",
+        }
         assert (await river.send_and_ack("Back again.", "unmuted-01"))["seq"] == 2
 
     assert await run(message_count, world.meeting) == 2
@@ -83,14 +88,19 @@ async def test_a_new_pseudonym_reaches_the_open_socket(world):
     async with Socket(world.path, await cookie(world.river)) as river:
         await run(group_services.pseudonym_change, membership=world.river, pseudonym="Brook")
         assert await river.expect("status", timeout=1) == {
-            "type": "status", "can_send": True, "pseudonym": "Brook"}
+            "type": "status",
+            "can_send": True,
+            "pseudonym": "Brook",
+        }
         await river.send_and_ack("New name, same me.", "renamed-0001")
         assert river.of_type("message")[-1]["author"] == "Brook"
 
 
 async def test_a_new_pseudonym_reaches_everyone_else_in_the_room(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         before = await fern.expect_presence(sorted(["Fern", "River"], key=str.casefold))
         await run(group_services.pseudonym_change, membership=world.river, pseudonym="Brook")
 
@@ -110,8 +120,10 @@ async def test_a_new_pseudonym_reaches_everyone_else_in_the_room(world):
     ],
 )
 async def test_suspension_or_removal_closes_the_socket_within_a_second(world, status, reason):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         await run(set_status, world.river, status)
         closed = await river.expect_closed(reason, CLOSE_MEMBERSHIP_CHANGED, timeout=1)
         assert closed["message"]
@@ -150,8 +162,10 @@ async def test_the_service_refuses_a_suspended_member_even_if_the_notice_was_los
     ],
 )
 async def test_resume_rechecks_standing_even_if_the_notice_was_lost(world, status, code):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         await fern.send_and_ack("Something said after River was removed.", "fern-0001")
         await river.expect("message")
         await run(set_status, world.river, status, notify=False)
@@ -165,14 +179,21 @@ async def test_resume_rechecks_standing_even_if_the_notice_was_lost(world, statu
 
 async def test_a_new_agreement_closes_members_sockets_until_they_sign_again(world):
     other_meeting = await run(schedule, world.other_group, world.admin)
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern, \
-               Socket(room_path(other_meeting), await cookie(world.stranger)) as stranger:
-        await run(group_services.agreement_publish, group=world.group, actor=world.admin,
-                  text="Version two: no screenshots, ever.")
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+        Socket(room_path(other_meeting), await cookie(world.stranger)) as stranger,
+    ):
+        await run(
+            group_services.agreement_publish,
+            group=world.group,
+            actor=world.admin,
+            text="Version two: no screenshots, ever.",
+        )
         for socket in (river, fern):
-            frame = await socket.expect_closed("agreement_required", CLOSE_MEMBERSHIP_CHANGED,
-                                               timeout=1)
+            frame = await socket.expect_closed(
+                "agreement_required", CLOSE_MEMBERSHIP_CHANGED, timeout=1
+            )
             assert frame["message"]
         # Another group's agreement is not this group's business.
         await stranger.expect_quiet()
@@ -180,8 +201,12 @@ async def test_a_new_agreement_closes_members_sockets_until_they_sign_again(worl
 
     async with Socket(world.path, await cookie(world.river)) as river:
         assert (river.connected, river.code) == (False, CLOSE_NOT_ALLOWED)
-    await run(group_services.agreement_sign, membership=world.river, typed_name="River",
-              guidelines_acknowledged=True)
+    await run(
+        group_services.agreement_sign,
+        membership=world.river,
+        typed_name="River",
+        guidelines_acknowledged=True,
+    )
     async with Socket(world.path, await cookie(world.river)) as river:
         assert river.connected is True
 
@@ -196,8 +221,10 @@ async def test_a_change_in_another_group_leaves_this_room_alone(world):
 
 
 async def test_signing_out_everywhere_closes_the_room_socket(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         await run(account_services.sessions_end, user=world.river.user, keep_current=False)
         frame = await river.expect("signed_out", timeout=1)
         assert frame["type"] == "signed_out"
@@ -210,6 +237,7 @@ async def test_signing_out_everywhere_closes_the_room_socket(world):
 async def test_logging_out_in_another_tab_closes_the_room_socket(world):
     river_cookie = await cookie(world.river)
     async with Socket(world.path, river_cookie) as river:
+
         def log_out():
             other_tab = Client()
             other_tab.cookies[settings.SESSION_COOKIE_NAME] = river_cookie
@@ -223,10 +251,13 @@ async def test_logging_out_in_another_tab_closes_the_room_socket(world):
 
 
 async def test_closing_the_meeting_closes_everyones_socket(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
-        await run(meeting_services.meeting_close, meeting=world.meeting,
-                  actor=world.facilitator.user)
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
+        await run(
+            meeting_services.meeting_close, meeting=world.meeting, actor=world.facilitator.user
+        )
         for socket in (river, fern):
             await socket.expect_closed("meeting_closed", CLOSE_ROOM_CLOSED, timeout=1)
     async with Socket(world.path, await cookie(world.river)) as again:
@@ -234,8 +265,13 @@ async def test_closing_the_meeting_closes_everyones_socket(world):
 
 
 async def test_the_room_closes_itself_at_the_end_time(world):
-    ending = await run(schedule, world.group, world.facilitator.user,
-                       starts_in=timedelta(minutes=-30), lasts=timedelta(minutes=30, seconds=1))
+    ending = await run(
+        schedule,
+        world.group,
+        world.facilitator.user,
+        starts_in=timedelta(minutes=-30),
+        lasts=timedelta(minutes=30, seconds=1),
+    )
     async with Socket(room_path(ending), await cookie(world.river)) as river:
         await river.expect_closed("meeting_ended", CLOSE_ROOM_CLOSED, timeout=2.5)
 

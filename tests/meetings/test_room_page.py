@@ -90,8 +90,9 @@ def test_an_anonymous_visitor_is_sent_to_sign_in(world):
 
 
 def test_a_member_who_has_not_signed_the_new_agreement_is_sent_to_sign_it(world):
-    group_services.agreement_publish(group=world.group, actor=world.admin,
-                                     text="Version two: no screenshots, ever.")
+    group_services.agreement_publish(
+        group=world.group, actor=world.admin, text="Version two: no screenshots, ever."
+    )
     response = page(world.river, world.meeting)
     assert response.status_code == 302
     assert response["Location"] == f"/groups/{world.group.slug}/agreement/sign/"

@@ -24,8 +24,18 @@ SECRETS = [
     "Ünïcödé secret: 私は大丈夫じゃない",
 ]
 MESSAGE_KEYS = {"type", "seq", "client_id", "author", "mine", "body", "hidden", "sent_at"}
-IDENTIFYING_KEYS = {"user", "user_id", "username", "handle", "login", "email", "author_id",
-                    "author_membership", "membership", "membership_id"}
+IDENTIFYING_KEYS = {
+    "user",
+    "user_id",
+    "username",
+    "handle",
+    "login",
+    "email",
+    "author_id",
+    "author_membership",
+    "membership",
+    "membership_id",
+}
 
 
 def redis_dump() -> str:
@@ -60,8 +70,10 @@ def raw_message_bodies() -> list[str]:
 
 async def talk(world):
     """River and Fern exchange the secrets; returns what Fern's socket received."""
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         for n, secret in enumerate(SECRETS[:2], start=1):
             await river.send_and_ack(secret, f"secret-{n:04d}")
         await fern.send_and_ack(SECRETS[2], "fern-secret-01")
@@ -132,13 +144,18 @@ async def test_a_client_id_goes_back_to_its_author_only(world):
     for frame in river_frames:
         if frame["type"] == "message" and frame["author"] == "Fern":
             assert frame["client_id"] is None
-    assert all("secret-" not in json.dumps(f) for f in fern_frames
-               if f["type"] == "message" and f["author"] == "River")
+    assert all(
+        "secret-" not in json.dumps(f)
+        for f in fern_frames
+        if f["type"] == "message" and f["author"] == "River"
+    )
 
 
 async def test_an_error_about_someone_elses_client_id_says_nothing_about_them(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         await river.send_and_ack("Mine.", "taken-id-0001")
         await fern.expect("message")
         await fern.post("Also mine?", "taken-id-0001")

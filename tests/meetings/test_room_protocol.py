@@ -40,8 +40,10 @@ async def assert_still_usable(socket, client_id="after-error-01"):
 
 @pytest.mark.usefixtures("no_rate_limit")
 async def test_resume_replays_exactly_the_missed_messages_in_order(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         for n in range(1, 9):
             poster = river if n % 3 else fern
             await poster.send_and_ack(f"message number {n}", f"client-id-{n:04d}")
@@ -94,8 +96,13 @@ async def test_resume_replays_at_most_the_limit_then_the_client_asks_again(world
         # Bulk-made for speed: a thousand messages through message_post would mostly
         # measure the rate limit. Bodies are still encrypted by the field.
         Message.objects.bulk_create(
-            Message(meeting=world.meeting, seq=n, client_id=f"seeded-{n:06d}",
-                    author=world.river, body=f"seeded {n}")
+            Message(
+                meeting=world.meeting,
+                seq=n,
+                client_id=f"seeded-{n:06d}",
+                author=world.river,
+                body=f"seeded {n}",
+            )
             for n in range(1, total + 1)
         )
         Meeting.objects.filter(pk=world.meeting.pk).update(last_seq=total)
@@ -115,20 +122,21 @@ async def test_resume_replays_at_most_the_limit_then_the_client_asks_again(world
 
 
 async def test_a_retried_client_id_is_stored_once_and_acked_as_a_duplicate(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         first = await river.send_and_ack("Only once, please.", "retry-me-0001")
         again = await river.send_and_ack("Only once, please.", "retry-me-0001")
-        assert first == {"type": "ack", "client_id": "retry-me-0001", "seq": 1,
-                         "duplicate": False}
-        assert again == {"type": "ack", "client_id": "retry-me-0001", "seq": 1,
-                         "duplicate": True}
+        assert first == {"type": "ack", "client_id": "retry-me-0001", "seq": 1, "duplicate": False}
+        assert again == {"type": "ack", "client_id": "retry-me-0001", "seq": 1, "duplicate": True}
         assert (await fern.expect("message"))["seq"] == 1
         await fern.expect_quiet()  # the retry is not broadcast again
 
     rows = await run(stored, world.meeting)
-    assert [(m.seq, m.client_id, m.body) for m in rows] == [(1, "retry-me-0001",
-                                                             "Only once, please.")]
+    assert [(m.seq, m.client_id, m.body) for m in rows] == [
+        (1, "retry-me-0001", "Only once, please.")
+    ]
 
 
 async def test_a_retry_after_a_page_reload_is_still_a_duplicate(world):
@@ -142,8 +150,10 @@ async def test_a_retry_after_a_page_reload_is_still_a_duplicate(world):
 
 
 async def test_someone_elses_client_id_is_refused(world):
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         await river.send_and_ack("Mine.", "shared-id-0001")
         assert (await fern.expect("message"))["body"] == "Mine."
         await fern.post("Trying to overwrite it.", "shared-id-0001")
@@ -175,8 +185,14 @@ async def test_someone_elses_client_id_is_refused(world):
         pytest.param('{"type": "shout"}', "unknown_type", id="unknown-type"),
         pytest.param('{"type": "hello"}', "unknown_type", id="server-only-type"),
         pytest.param("[" * 3000 + "]" * 3000, "invalid_json", id="nested-too-deep"),
-        pytest.param('{"type": "send", "client_id": "deep-nest-01", "body": '
-                     + "[" * 3000 + "]" * 3000 + "}", "invalid_json", id="nested-in-object"),
+        pytest.param(
+            '{"type": "send", "client_id": "deep-nest-01", "body": '
+            + "[" * 3000
+            + "]" * 3000
+            + "}",
+            "invalid_json",
+            id="nested-in-object",
+        ),
     ],
 )
 async def test_a_malformed_frame_gets_its_error_code_and_the_socket_survives(world, raw, code):
@@ -204,8 +220,10 @@ async def test_an_oversized_frame_gets_frame_too_large(world):
 async def test_frame_size_is_counted_in_bytes_not_characters(world):
     async with Socket(world.path, await cookie(world.river)) as river:
         # Fewer characters than the limit, more bytes (each "é" is two in UTF-8).
-        text = json.dumps({"type": "ping", "padding": "é" * (settings.CHAT_MAX_FRAME_BYTES // 2)},
-                          ensure_ascii=False)
+        text = json.dumps(
+            {"type": "ping", "padding": "é" * (settings.CHAT_MAX_FRAME_BYTES // 2)},
+            ensure_ascii=False,
+        )
         assert len(text) < settings.CHAT_MAX_FRAME_BYTES < len(text.encode())
         await river.send_text(text)
         await river.expect_error("frame_too_large")
@@ -229,8 +247,9 @@ async def test_a_body_over_the_length_limit_is_refused_and_not_stored(world):
     "frame",
     [
         pytest.param({"type": "send", "client_id": "empty-body-01", "body": ""}, id="empty"),
-        pytest.param({"type": "send", "client_id": "empty-body-01", "body": " \n\t "},
-                     id="whitespace"),
+        pytest.param(
+            {"type": "send", "client_id": "empty-body-01", "body": " \n\t "}, id="whitespace"
+        ),
         pytest.param({"type": "send", "client_id": "empty-body-01"}, id="missing"),
         pytest.param({"type": "send", "client_id": "empty-body-01", "body": 42}, id="number"),
         pytest.param({"type": "send", "client_id": "empty-body-01", "body": None}, id="null"),
@@ -301,8 +320,10 @@ async def test_text_that_is_not_valid_unicode_is_refused(world):
 
 async def test_html_and_script_are_stored_and_echoed_verbatim(world):
     body = "<script>alert('hi')</script> & <b>bold</b> \"quoted\" 'single' 🌧️"
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         await river.post(body, "script-body-01")
         own, _ = await river.expect_both("message", "ack")
         theirs = await fern.expect("message")
@@ -318,8 +339,10 @@ async def test_html_and_script_are_stored_and_echoed_verbatim(world):
 
 async def test_the_sixth_message_within_ten_seconds_is_rate_limited(world):
     assert (settings.CHAT_RATE_LIMIT_MESSAGES, settings.CHAT_RATE_LIMIT_SECONDS) == (5, 10)
-    async with Socket(world.path, await cookie(world.river)) as river, \
-               Socket(world.path, await cookie(world.fern)) as fern:
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+    ):
         for n in range(1, 6):
             await river.send_and_ack(f"message {n}", f"flood-{n:04d}")
         await river.post("message 6", "flood-0006")

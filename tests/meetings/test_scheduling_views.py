@@ -130,12 +130,11 @@ def test_a_facilitator_schedules_a_repeating_series(world, facilitator_client, r
     for n, meeting in enumerate(series):
         # The same wall-clock time every time, in the facilitator's zone.
         local = meeting.starts_at.astimezone(BERLIN)
-        expected = (starts.replace(tzinfo=None) + step * n)
+        expected = starts.replace(tzinfo=None) + step * n
         assert (local.date(), local.hour, local.minute) == (expected.date(), 19, 0)
         assert meeting.ends_at - meeting.starts_at == timedelta(minutes=90)
         assert meeting.recurrence == recurrence
-    [event] = events(Action.MEETING_SCHEDULED, group_id=world.group.pk,
-                     target_id=str(series[0].pk))
+    [event] = events(Action.MEETING_SCHEDULED, group_id=world.group.pk, target_id=str(series[0].pk))
     assert event.extra == {"occurrences": 4, "recurrence": str(recurrence)}
     assert "4 meetings scheduled." in html(facilitator_client.get(schedule_url(world)))
 
@@ -144,8 +143,9 @@ def test_a_weekly_series_keeps_its_local_time_across_a_clock_change(world, facil
     # Europe/Berlin moves to summer time on Sunday 28 March 2027.
     starts = datetime(2027, 3, 23, 19, 0, tzinfo=BERLIN)
     assert starts > timezone.now(), "pick a later clock change"
-    facilitator_client.post(schedule_url(world),
-                            form(starts, recurrence=Recurrence.WEEKLY, occurrences="2"))
+    facilitator_client.post(
+        schedule_url(world), form(starts, recurrence=Recurrence.WEEKLY, occurrences="2")
+    )
     first, second = Meeting.objects.exclude(pk=world.meeting.pk).order_by("starts_at")
     assert first.starts_at.astimezone(BERLIN).hour == second.starts_at.astimezone(BERLIN).hour == 19
     assert second.starts_at - first.starts_at == timedelta(weeks=1, hours=-1)
@@ -154,19 +154,23 @@ def test_a_weekly_series_keeps_its_local_time_across_a_clock_change(world, facil
 @pytest.mark.parametrize(
     ("overrides", "error"),
     [
-        pytest.param({"duration_minutes": "-30"}, "greater than or equal to 15",
-                     id="ends-before-it-starts"),
+        pytest.param(
+            {"duration_minutes": "-30"}, "greater than or equal to 15", id="ends-before-it-starts"
+        ),
         pytest.param({"duration_minutes": "0"}, "greater than or equal to 15", id="no-length"),
-        pytest.param({"starts_at": "2020-01-07T19:00"}, "Please choose a time in the future.",
-                     id="in-the-past"),
+        pytest.param(
+            {"starts_at": "2020-01-07T19:00"},
+            "Please choose a time in the future.",
+            id="in-the-past",
+        ),
         pytest.param({"title": None}, "This field is required.", id="no-title"),
         pytest.param({"starts_at": None}, "This field is required.", id="no-start"),
         pytest.param({"starts_at": "next tuesday"}, "Enter a valid date/time.", id="bad-start"),
-        pytest.param({"duration_minutes": None}, "This field is required.",
-                     id="missing-length"),
+        pytest.param({"duration_minutes": None}, "This field is required.", id="missing-length"),
         pytest.param({"recurrence": "daily"}, "Select a valid choice.", id="bad-recurrence"),
-        pytest.param({"occurrences": "27", "recurrence": "weekly"},
-                     "less than or equal to 26", id="too-many"),
+        pytest.param(
+            {"occurrences": "27", "recurrence": "weekly"}, "less than or equal to 26", id="too-many"
+        ),
     ],
 )
 def test_bad_input_re_renders_with_errors_and_creates_nothing(
@@ -185,9 +189,13 @@ def test_bad_input_re_renders_with_errors_and_creates_nothing(
 def test_the_service_refuses_a_meeting_that_ends_before_it_starts(world):
     starts = timezone.now() + timedelta(days=1)
     with pytest.raises(services.RoomError) as refused:
-        services.meeting_schedule(group=world.group, actor=world.facilitator.user,
-                                  title="Backwards", starts_at=starts,
-                                  ends_at=starts - timedelta(minutes=1))
+        services.meeting_schedule(
+            group=world.group,
+            actor=world.facilitator.user,
+            title="Backwards",
+            starts_at=starts,
+            ends_at=starts - timedelta(minutes=1),
+        )
     assert refused.value.code == "invalid_times"
     assert Meeting.objects.filter(title="Backwards").count() == 0
 
@@ -208,7 +216,10 @@ def test_a_facilitator_opens_a_room_early(world, facilitator_client):
     facilitator_client.post(f"/meetings/{later.pk}/open/")
     [event] = events(Action.MEETING_OPENED)
     assert (event.actor_id, event.target_id, event.group_id) == (
-        world.facilitator.user_id, str(later.pk), world.group.pk)
+        world.facilitator.user_id,
+        str(later.pk),
+        world.group.pk,
+    )
     assert member_client(world.river).get(f"/meetings/{later.pk}/").status_code == 200
 
 
@@ -228,7 +239,10 @@ def test_a_facilitator_closes_a_room(world, facilitator_client):
     assert world.meeting.closed_at is not None and not world.meeting.is_open()
     [event] = events(Action.MEETING_CLOSED)
     assert (event.actor_id, event.target_id, event.group_id) == (
-        world.facilitator.user_id, str(world.meeting.pk), world.group.pk)
+        world.facilitator.user_id,
+        str(world.meeting.pk),
+        world.group.pk,
+    )
 
 
 def test_open_and_close_only_accept_post(world, facilitator_client):
@@ -243,10 +257,17 @@ def test_open_and_close_only_accept_post(world, facilitator_client):
 
 def test_attendance_lists_pseudonyms_only(world, facilitator_client):
     for membership in (world.river, world.fern):
-        services.presence_join(meeting=world.meeting, membership=membership,
-                               channel_name=f"test.channel.{membership.pk}")
-    services.message_post(meeting_id=world.meeting.pk, membership_id=world.river.pk,
-                          client_id="attendance-01", body="Words that stay in the room")
+        services.presence_join(
+            meeting=world.meeting,
+            membership=membership,
+            channel_name=f"test.channel.{membership.pk}",
+        )
+    services.message_post(
+        meeting_id=world.meeting.pk,
+        membership_id=world.river.pk,
+        client_id="attendance-01",
+        body="Words that stay in the room",
+    )
     response = facilitator_client.get(f"/meetings/{world.meeting.pk}/attendance/")
     assert response.status_code == 200
     body = html(response)

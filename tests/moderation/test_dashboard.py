@@ -170,9 +170,9 @@ def grow(world, count: int) -> None:
         if i % 3  # every third one has not signed
     )
     # (What agreement_sign keeps alongside each signature.)
-    Membership.objects.filter(
-        pk__in=[m.pk for i, m in enumerate(memberships) if i % 3]
-    ).update(signed_agreement=agreement)
+    Membership.objects.filter(pk__in=[m.pk for i, m in enumerate(memberships) if i % 3]).update(
+        signed_agreement=agreement
+    )
     meeting = Meeting.objects.get(pk=world.meeting.pk)
     messages = Message.objects.bulk_create(
         Message(

@@ -2,13 +2,11 @@
 through the app's own services, and clients that sign in through the real pages
 (password, then the 2FA code for facilitators)."""
 
-import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
-from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
 from groups import services as group_services
@@ -16,7 +14,7 @@ from groups.models import Group, Membership, Topic
 from screening import services
 from screening.models import Application, QuestionKind
 from tests.database import dump_every_table, events  # noqa: F401 - for the test modules
-from tests.factories import CHEAP_PASSWORD_HASHERS
+from tests.factories import CHEAP_PASSWORD_HASHERS, totp_code, totp_device
 
 PASSWORD = "lantern harbour quietly 42"
 
@@ -79,21 +77,6 @@ def give_place(group, user, pseudonym) -> Membership:
 
 
 # --- clients that sign in through the pages -----------------------------------------------------
-
-
-def totp_device(user) -> TOTPDevice:
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    return device or TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
-
-
-def totp_code(device) -> str:
-    device = TOTPDevice.objects.get(pk=device.pk)
-    # A code is accepted once per 30 s step: a second sign-in within the same step needs
-    # what time passing would do.
-    step = int(time.time()) // TOTPDevice.STEP
-    if device.last_t >= step - 1:
-        TOTPDevice.objects.filter(pk=device.pk).update(last_t=step - 2)
-    return f"{TOTP(bytes.fromhex(device.key)).token():06d}"
 
 
 def sign_in(user, *, client=None) -> Client:
