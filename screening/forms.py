@@ -93,6 +93,7 @@ class InfoRequestForm(forms.Form):
         label="What would you like to ask?",
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Write the question to send to the applicant."},
     )
 
 

@@ -259,7 +259,11 @@ def test_asking_needs_a_question(world):
 
     response = decide(client, application, "request_info", question="")
 
-    assert "This field is required." in html(response)
+    page = html(response)
+    assert "Write the question to send to the applicant." in page
+    # The section with the error is open (the others stay folded), so the message shows.
+    opened = re.findall(r"<details open><summary>([^<]+)</summary>", page)
+    assert opened == ["Ask the applicant something"]
     assert fresh(application).status == S.SUBMITTED
 
 
