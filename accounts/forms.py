@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from accounts.models import User
+from supportgroups.widgets import Textarea
 
 
 class ContactDetailsForm(forms.Form):
@@ -21,7 +22,7 @@ class ContactDetailsForm(forms.Form):
         label="Emergency contact",
         required=False,
         max_length=300,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
         help_text=(
             "A name and a way to reach them. Stored encrypted and shown only in "
             "the same emergency as your phone number, with the same record for you to see."

@@ -3,12 +3,13 @@ from django import forms
 from accounts.models import User
 from groups.models import Group
 from groups.pseudonyms import MAX_LENGTH
+from supportgroups.widgets import Textarea
 
 
 class GroupForm(forms.ModelForm):
     guidelines = forms.CharField(
         label="Guidelines",
-        widget=forms.Textarea(attrs={"rows": 6}),
+        widget=Textarea(attrs={"rows": 6}),
         help_text="One rule per line. They are numbered in this order, so moderation can "
         "cite “rule 3”.",
     )
@@ -30,9 +31,9 @@ class GroupForm(forms.ModelForm):
             "reapply_cooldown_days",
         ]
         widgets = {
-            "description": forms.Textarea(attrs={"rows": 4}),
-            "eligibility": forms.Textarea(attrs={"rows": 3}),
-            "crisis_resources": forms.Textarea(attrs={"rows": 3}),
+            "description": Textarea(attrs={"rows": 4}),
+            "eligibility": Textarea(attrs={"rows": 3}),
+            "crisis_resources": Textarea(attrs={"rows": 3}),
         }
 
     def clean_guidelines(self):
@@ -48,7 +49,7 @@ class GroupForm(forms.ModelForm):
 class NewGroupForm(GroupForm):
     agreement_text = forms.CharField(
         label="Confidentiality agreement (version 1)",
-        widget=forms.Textarea(attrs={"rows": 8}),
+        widget=Textarea(attrs={"rows": 8}),
         help_text="Every member signs this before their first meeting.",
     )
     agreement_summary = forms.CharField(
@@ -62,7 +63,7 @@ class NewGroupForm(GroupForm):
 class AgreementForm(forms.Form):
     text = forms.CharField(
         label="New version of the agreement",
-        widget=forms.Textarea(attrs={"rows": 10}),
+        widget=Textarea(attrs={"rows": 10}),
         help_text="Publishing sends every member back to sign it before their next meeting.",
     )
     summary = forms.CharField(label="In one sentence", max_length=300, required=False)

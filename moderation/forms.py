@@ -1,6 +1,7 @@
 from django import forms
 
 from moderation.models import ActionKind
+from supportgroups.widgets import Textarea
 
 DURATIONS = [
     ("", "Until lifted"),
@@ -35,7 +36,7 @@ class ActionForm(forms.Form):
         label="Reason (the member will read this)",
         max_length=1000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
     )
     duration = forms.ChoiceField(
         label="For", choices=DURATIONS, required=False, help_text="For mutes and suspensions."
@@ -69,7 +70,7 @@ class ResolveForm(forms.Form):
         label="Note (shown to the member with any step taken)",
         max_length=1000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
     )
     duration = forms.ChoiceField(label="For", choices=DURATIONS, required=False)
 
@@ -83,7 +84,7 @@ class RevealForm(forms.Form):
     reason = forms.CharField(
         label="Why do you need this member's contact details now?",
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=Textarea(attrs={"rows": 4}),
         help_text="This is recorded. The member will see that their details were opened, "
         "and the site's administrators are told.",
     )
@@ -98,7 +99,7 @@ class SafetyFlagForm(forms.Form):
         label="Anything the facilitators should know",
         required=False,
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=Textarea(attrs={"rows": 4}),
     )
 
     def __init__(self, membership, members, *args, **kwargs):  # noqa: ANN001
@@ -113,5 +114,5 @@ class HandleFlagForm(forms.Form):
         label="What was done (for the other facilitators)",
         required=False,
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=Textarea(attrs={"rows": 2}),
     )

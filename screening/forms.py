@@ -1,6 +1,7 @@
 from django import forms
 
 from screening.models import QuestionKind
+from supportgroups.widgets import Textarea
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -34,7 +35,7 @@ class ApplicationForm(forms.Form):
         common = {"label": question.text, "help_text": question.help_text, "required": False}
         choices = [(c, c) for c in question.choices]
         if question.kind == QuestionKind.LONG_TEXT:
-            return forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), strip=False, **common)
+            return forms.CharField(widget=Textarea(attrs={"rows": 5}), strip=False, **common)
         if question.kind == QuestionKind.SINGLE_CHOICE:
             return forms.CharField(widget=forms.RadioSelect(choices=choices), **common)
         if question.kind == QuestionKind.MULTIPLE_CHOICE:
@@ -55,14 +56,14 @@ class ApplicationForm(forms.Form):
 
 class InfoResponseForm(forms.Form):
     response = forms.CharField(
-        label="Your answer", widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
+        label="Your answer", widget=Textarea(attrs={"rows": 4}), max_length=4000
     )
 
 
 class NoteForm(forms.Form):
     body = forms.CharField(
         label="Private note",
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
         max_length=4000,
         help_text="Seen only by this group's facilitators. Stored encrypted.",
     )
@@ -74,7 +75,7 @@ class DecisionForm(forms.Form):
         label="Message to the applicant",
         required=False,
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
     )
 
 
@@ -83,7 +84,7 @@ class DeclineForm(DecisionForm):
         label="Reason (private, for facilitators only)",
         required=False,
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=Textarea(attrs={"rows": 2}),
     )
 
 
@@ -92,7 +93,7 @@ class InfoRequestForm(forms.Form):
     question = forms.CharField(
         label="What would you like to ask?",
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
         error_messages={"required": "Write the question to send to the applicant."},
     )
 
@@ -105,7 +106,7 @@ class QuestionForm(forms.Form):
     choices = forms.CharField(
         label="Options (one per line, for choice questions)",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
     )
 
     def has_changed(self) -> bool:

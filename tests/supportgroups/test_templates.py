@@ -1,4 +1,5 @@
-"""What our templates print: never their own source, and "(optional)" once.
+"""What our templates print: never their own source, "(optional)" once, and no text box
+that cuts off what is pasted into it.
 
 A `{#` comment running onto a second line is not a comment to Django; one was printed at
 the top of every page (an internal note about benchmarks, shown to every member).
@@ -52,14 +53,33 @@ def test_pages_show_no_template_source(client, path):
 FORM_MODULES = ["accounts", "audit", "groups", "meetings", "moderation", "screening"]
 
 
-def test_form_labels_leave_optional_to_the_form_template():
-    # includes/form_fields.html adds "(optional)" to every field that is not required.
-    doubled = []
+def our_form_fields():
+    """(where, field) for every field of every form class in our apps."""
     for app in FORM_MODULES:
         module = importlib.import_module(f"{app}.forms")
         for name, form in inspect.getmembers(module, inspect.isclass):
             if issubclass(form, forms.BaseForm) and form.__module__ == module.__name__:
                 for field_name, field in form.base_fields.items():
-                    if "optional" in str(field.label or "").lower():
-                        doubled.append(f"{app}.forms.{name}.{field_name}")
+                    yield f"{app}.forms.{name}.{field_name}", field
+
+
+def test_form_labels_leave_optional_to_the_form_template():
+    # includes/form_fields.html adds "(optional)" to every field that is not required.
+    doubled = [
+        where for where, field in our_form_fields() if "optional" in str(field.label or "").lower()
+    ]
     assert doubled == []
+
+
+def test_no_text_box_has_a_maxlength_that_would_cut_off_a_paste():
+    # The browser truncates pasted text at maxlength without a word; the forms check the
+    # length themselves and say so, keeping the text (supportgroups.widgets.Textarea).
+    boxes = {
+        where: field.widget.render("box", "")
+        for where, field in our_form_fields()
+        if isinstance(field.widget, forms.Textarea)
+    }
+    assert len(boxes) >= 10, "the forms' text boxes were not found"
+    assert [where for where, html in boxes.items() if "maxlength" in html] == []
+    limited = [where for where, field in our_form_fields() if getattr(field, "max_length", None)]
+    assert any(where in boxes for where in limited)  # limits are still checked by the form
