@@ -36,6 +36,9 @@ let finished = false;
 let canSend = false;
 let isFacilitator = false;
 let guidelines = [];
+// The server's limit, from its hello. Checked here instead of with the box's maxlength,
+// which would cut a pasted message off without a word.
+let maxLength = 2000;
 const early = new Map(); // seq -> frame that arrived before the ones before it
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -318,7 +321,7 @@ const handlers = {
     showAnnouncement(frame.announcement);
     setCanSend(frame.you.can_send);
     setStatus("Connected.");
-    input.maxLength = frame.limits.max_length;
+    maxLength = frame.limits.max_length;
     clearInterval(heartbeat);
     heartbeat = setInterval(() => {
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
@@ -445,6 +448,13 @@ composer.addEventListener("submit", (event) => {
   event.preventDefault();
   const body = input.value.trim();
   if (!body || !canSend) return;
+  const length = [...body].length; // characters, as the server counts them
+  if (length > maxLength) {
+    composerError.textContent =
+      `That message is ${length} characters long; the limit is ${maxLength}. ` +
+      "Please shorten it or send it in parts.";
+    return;
+  }
   composerError.textContent = "";
   const item = { client_id: newClientId(), body };
   saveOutbox([...loadOutbox(), item]);

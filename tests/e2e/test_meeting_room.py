@@ -368,3 +368,22 @@ def test_it_works_with_a_keyboard_and_a_screen_reader(page, river_page, live_ser
     expect(fern.locator("#chat-announcer")).to_have_text("River: Welcome, Fern.")
     # One's own messages are not read back.
     expect(river.locator("#chat-announcer")).to_have_text("Fern: First line\nsecond line")
+
+
+def test_an_over_long_message_is_explained_and_kept_not_cut_off(page, live_server_url, room):
+    # A box with maxlength would have cut a pasted text at 2,000 characters without a word.
+    sign_in(page, live_server_url, FERN_HANDLE)
+    enter_room(page, live_server_url, room)
+    box = composer(page, "Fern")
+    long_text = "I have been carrying this for a long time. " * 50  # 2,150 characters
+    box.fill(long_text)
+    box.press("Enter")
+
+    expect(page.locator("#composer-error")).to_contain_text("the limit is 2000")
+    expect(box).to_have_value(long_text)
+    expect(page.locator("#chat li")).to_have_count(0)
+    assert not Message.objects.filter(meeting_id=room.meeting_id).exists()
+
+    # Shortened, it goes out.
+    say(page, "Fern", long_text[:1990].strip())
+    expect(page.locator("#composer-error")).to_have_text("")
