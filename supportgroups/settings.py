@@ -301,7 +301,8 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "account_home"
+# After signing in (or up): the person's groups, or the way to find one.
+LOGIN_REDIRECT_URL = "groups:mine"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm", "signup": "accounts.forms.SignupForm"}
 # A private handle and a password are enough. The optional recovery email is ours

@@ -84,7 +84,7 @@ def otp_verified_client(user, device):
     assert response["Location"] == reverse("account_two_factor_login")
     response = client.post(reverse("account_two_factor_login"), {"code": totp_code(device)})
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert response["Location"] == reverse("account_home")
+    assert response["Location"] == reverse("groups:mine")
     # The session really is verified: the privacy centre answers instead of redirecting.
     assert client.get(reverse("account_home")).status_code == 200
     return client

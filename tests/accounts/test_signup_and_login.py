@@ -44,7 +44,7 @@ def test_it_signs_up_with_only_a_handle_and_a_password():
     response = sign_up(client, "Quiet-Heron")
 
     assert response.status_code == 302
-    assert response["Location"] == "/account/"
+    assert response["Location"] == "/groups/mine/"
     user = User.objects.get()
     assert user.username == "quiet-heron"  # handles are compared and stored in lower case
     assert user.check_password(PASSWORD)
@@ -121,7 +121,7 @@ def test_it_logs_in_with_the_handle_in_any_case_and_records_it(owner):
     response = log_in(client, "QUIET-HERON")
 
     assert response.status_code == 302
-    assert response["Location"] == "/account/"
+    assert response["Location"] == "/groups/mine/"
     assert signed_in(client)
     success = events(Action.LOGIN_SUCCEEDED)
     assert [(e.actor_id, e.subject_id) for e in success] == [(owner.pk, owner.pk)]

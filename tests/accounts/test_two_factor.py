@@ -196,7 +196,7 @@ def test_it_asks_for_the_code_after_the_password_and_signs_in_only_then(owner_wi
     response = code_step(client, unused_totp_code(owner_with_2fa.device))
 
     assert response.status_code == 302
-    assert response["Location"] == "/account/"
+    assert response["Location"] == "/groups/mine/"
     assert signed_in(client)
     assert client.session[DEVICE_ID_SESSION_KEY] == owner_with_2fa.device.persistent_id
     assert len(events(Action.LOGIN_SUCCEEDED)) == signed_in_before + 1
@@ -431,7 +431,7 @@ def test_it_turns_off_only_after_reauthentication(owner_with_2fa):
     assert [(e.actor_id, e.subject_id) for e in disabled] == [(user.pk, user.pk)]
     # The next login needs only the password.
     other = new_client()
-    assert log_in(other, user.username)["Location"] == "/account/"
+    assert log_in(other, user.username)["Location"] == "/groups/mine/"
 
 
 def test_it_refuses_a_wrong_password_at_reauthentication(owner_with_2fa):

@@ -63,6 +63,12 @@ def expect_account_home(page, live_server_url):
     expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
 
 
+def expect_signed_in(page, live_server_url):
+    """Where signing in (or up) lands: the person's groups, or the way to find one."""
+    expect(page).to_have_url(path_is(live_server_url, "/groups/mine/"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("My groups")
+
+
 def sign_out(page, live_server_url):
     """Through the nav link and the confirmation page, as a person would."""
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign out").click()
@@ -163,6 +169,9 @@ def test_a_member_signs_up_turns_on_two_factor_and_signs_in_with_codes(
     page.get_by_label("Password (again)").fill(PASSWORD)
     page.get_by_role("button", name="Create my account").click()
 
+    expect_signed_in(page, live_server_url)
+    expect(page.get_by_role("main")).to_contain_text("You are not in any group yet.")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Your account").click()
     expect_account_home(page, live_server_url)
     expect(page.get_by_text(handle, exact=True)).to_be_visible()
     expect(page.locator("h1")).to_have_count(1)
@@ -199,13 +208,13 @@ def test_a_member_signs_up_turns_on_two_factor_and_signs_in_with_codes(
     sign_out(page, live_server_url)
     sign_in_with_password(page, live_server_url, handle)
     enter_second_factor(page, live_server_url, totp_code(secret, offset=30))
-    expect_account_home(page, live_server_url)
+    expect_signed_in(page, live_server_url)
 
     # Sign in with a backup code instead.
     sign_out(page, live_server_url)
     sign_in_with_password(page, live_server_url, handle)
     enter_second_factor(page, live_server_url, codes[0])
-    expect_account_home(page, live_server_url)
+    expect_signed_in(page, live_server_url)
 
     # The same backup code a second time is refused, with a message saying so.
     sign_out(page, live_server_url)
@@ -218,7 +227,7 @@ def test_a_member_signs_up_turns_on_two_factor_and_signs_in_with_codes(
     # A fresh backup code still works (after the one-second back-off a failure earns).
     page.wait_for_timeout(1500)
     enter_second_factor(page, live_server_url, codes[1])
-    expect_account_home(page, live_server_url)
+    expect_signed_in(page, live_server_url)
 
 
 def test_an_admin_without_two_factor_is_sent_to_set_up_from_every_sensitive_page(
@@ -285,12 +294,12 @@ def test_sign_out_everywhere_else_sends_the_other_browsers_open_page_to_sign_in(
         other_page = other_context.new_page()
         other_sockets = AccountSocketWatch(other_context, other_page)
         sign_in_with_password(other_page, live_server_url, "cedar-moth")
-        expect_account_home(other_page, live_server_url)
+        expect_signed_in(other_page, live_server_url)
         other_sockets.wait_for_accepted()
 
         # Browser A: signs in and ends every other session.
         sign_in_with_password(page, live_server_url, "cedar-moth")
-        expect_account_home(page, live_server_url)
+        expect_signed_in(page, live_server_url)
         page.goto(live_server_url + "/account/sessions/")
         expect(page.get_by_role("row").filter(has_text="(this browser)")).to_have_count(1)
         expect(page.locator("tbody tr")).to_have_count(2)

@@ -156,7 +156,7 @@ def sign_in_with_second_factor(page, live_server_url, handle, device):
     expect(page).to_have_url(url_is(live_server_url, "/accounts/login/two-factor/"))
     page.locator("input[name=code]").fill(totp_code(device))
     page.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(url_is(live_server_url, "/account/"))
+    expect(page).to_have_url(url_is(live_server_url, "/groups/mine/"))
 
 
 def session_without_second_factor(context, live_server_url, user):
