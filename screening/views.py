@@ -135,9 +135,14 @@ def provide_info(request: HttpRequest, application_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest, application_id: int) -> HttpResponse:
+    """Asks first: withdrawing cannot be undone (a new application starts over)."""
     application = selectors.application_for_applicant_or_404(request.user, application_id)
+    if request.method == "GET":
+        if not application.is_open:
+            return redirect("screening:application", application_id=application.pk)
+        return render(request, "screening/withdraw.html", {"application": application})
     try:
         services.application_withdraw(application=application)
     except services.ScreeningError as error:

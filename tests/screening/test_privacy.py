@@ -186,6 +186,7 @@ def test_an_open_application_cannot_be_withdrawn_or_answered_by_someone_else(wor
     other = signed_in_applicant(make_person("applicant-wren"))
 
     assert other.post(f"/screening/mine/{application.pk}/withdraw/").status_code == 404
+    assert other.get(f"/screening/mine/{application.pk}/withdraw/").status_code == 404
 
     assert Application.objects.get(pk=application.pk).status == "draft"
 

@@ -205,6 +205,24 @@ def test_approving_a_withdrawn_application_is_refused_on_the_page(world):
     assert 'value="approve"' not in html(response)
 
 
+def test_withdrawing_asks_first_and_only_the_confirmation_withdraws(world):
+    application = in_state(world, S.SUBMITTED)
+    client = signed_in_applicant(world.applicant)
+    url = f"/screening/mine/{application.pk}/withdraw/"
+    assert url in html(client.get(f"/screening/mine/{application.pk}/"))
+
+    asked = client.get(url)
+
+    assert asked.status_code == 200
+    assert "cannot be taken back" in html(asked)
+    assert fresh(application).status == S.SUBMITTED
+    done = client.post(url, follow=True)
+    assert "Your application is withdrawn." in html(done)
+    assert fresh(application).status == S.WITHDRAWN
+    # Asked again once withdrawn, the page says where it stands instead.
+    assert client.get(url)["Location"] == f"/screening/mine/{application.pk}/"
+
+
 def test_withdrawing_an_approved_application_is_refused_on_the_page(world):
     application = in_state(world, S.APPROVED)
     client = signed_in_applicant(world.applicant)
