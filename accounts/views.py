@@ -28,7 +28,7 @@ from accounts.forms import (
 )
 from accounts.models import BackupCodeDevice, TOTPDevice
 from accounts.stages import TwoFactorStage
-from audit.describe import describe_for_subject
+from audit.describe import describe_for_subject, runs_of_the_same
 
 # --- leaving ----------------------------------------------------------------------------
 
@@ -163,8 +163,8 @@ def activity(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/activity.html",
         {
-            "access": [d for d in described if d.is_access],
-            "account_activity": [d for d in described if not d.is_access],
+            "access": runs_of_the_same([d for d in described if d.is_access]),
+            "account_activity": runs_of_the_same([d for d in described if not d.is_access]),
         },
     )
 

@@ -4,8 +4,8 @@
 data": it never names the person who acted (other than "you"), only their role.
 """
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from audit.events import Action
 from audit.models import Event
@@ -63,9 +63,34 @@ _ACCESS = {
 
 @dataclass(frozen=True)
 class DescribedEvent:
-    when: datetime
+    when: datetime  # the latest, for a run of repeats
     text: str
     is_access: bool
+    times: int = 1
+    since: datetime | None = None  # the earliest of a run of repeats
+
+
+# Repeats closer together than this read as one visit (see runs_of_the_same).
+REPEAT_GAP = timedelta(hours=1)
+
+
+def runs_of_the_same(described: list[DescribedEvent]) -> list[DescribedEvent]:
+    """The same event repeated close together, shown once with how many times and since
+    when. A facilitator reading an application records a look each time the page loads
+    (every note they add reloads it): eight lines in two minutes read like eight people
+    prying. The log itself keeps every one. ``described`` is newest first."""
+    runs: list[DescribedEvent] = []
+    for item in described:
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and (item.text, item.is_access) == (last.text, last.is_access)
+            and (last.since or last.when) - item.when <= REPEAT_GAP
+        ):
+            runs[-1] = replace(last, times=last.times + 1, since=item.when)
+        else:
+            runs.append(item)
+    return runs
 
 
 def describe_for_subject(event: Event, *, viewer, group_names: dict[int, str] | None = None):  # noqa: ANN001

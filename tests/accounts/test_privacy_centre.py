@@ -3,11 +3,13 @@
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 
 from accounts.models import BackupCode, BackupCodeDevice, Session, TOTPDevice, User
+from audit.describe import DescribedEvent, runs_of_the_same
 from audit.events import Action
 from audit.services import record_event
 from tests.accounts.conftest import (
@@ -30,6 +32,8 @@ pytestmark = pytest.mark.django_db
 PHONE = "+44 7700 900123"
 EMERGENCY = "Alex Doe (sister), +44 20 7946 0958"
 EMAIL = "robin.example@mail.test"
+
+NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def raw_user_row(user) -> str:
@@ -337,6 +341,35 @@ def test_mistyping_ones_own_password_to_confirm_it_is_you_is_not_someone_elses_a
     (failed,) = events(Action.LOGIN_FAILED)
     assert (failed.actor_id, failed.subject_id) == (owner.pk, owner.pk)
     assert failed.extra == {"known_account": True, "confirming_identity": True}
+
+
+def test_repeated_looks_close_together_read_as_one_line_with_a_count(owner):
+    facilitator = User.objects.create_user(username="group-lead-kim")
+    for _ in range(8):  # a facilitator reloading the review page while adding notes
+        record_event(
+            action=Action.APPLICATION_ANSWERS_VIEWED, actor=facilitator, subject=owner, group_id=7
+        )
+
+    page = signed_in_client(owner).get("/account/activity/").content.decode()
+
+    looks = page.split('id="access-heading"')[1].split('id="activity-heading"')[0]
+    assert looks.count("read your application answers") == 1
+    assert "(8 times since" in looks
+
+
+def test_only_repeats_within_an_hour_of_each_other_are_put_together():
+    def seen(minutes_ago, text="A facilitator of a group read your application answers."):
+        return DescribedEvent(when=NOON - timedelta(minutes=minutes_ago), text=text, is_access=True)
+
+    other = "A facilitator of a group opened your emergency contact details."
+    runs = runs_of_the_same([seen(0), seen(10), seen(65), seen(200), seen(201, other), seen(202)])
+
+    assert [(run.times, run.when, run.since) for run in runs] == [
+        (3, NOON, NOON - timedelta(minutes=65)),  # each within an hour of the next
+        (1, NOON - timedelta(minutes=200), None),  # more than an hour after those
+        (1, NOON - timedelta(minutes=201), None),  # another kind of look
+        (1, NOON - timedelta(minutes=202), None),  # not next to its like
+    ]
 
 
 def test_it_shows_an_empty_list_to_someone_nobody_looked_at(owner):
