@@ -74,6 +74,17 @@ class ApplicationStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+# The same states as the facilitators read them (the labels above speak to the applicant).
+STATUS_FOR_REVIEWERS = {
+    ApplicationStatus.DRAFT: "Draft — not sent yet",
+    ApplicationStatus.SUBMITTED: "Waiting for a decision",
+    ApplicationStatus.INFO_REQUESTED: "Waiting for the applicant's answer",
+    ApplicationStatus.APPROVED: "Approved",
+    ApplicationStatus.DECLINED: "Declined",
+    ApplicationStatus.WAITLISTED: "On the waiting list",
+    ApplicationStatus.WITHDRAWN: "Withdrawn by the applicant",
+}
+
 OPEN_STATUSES = (
     ApplicationStatus.DRAFT,
     ApplicationStatus.SUBMITTED,
@@ -124,6 +135,10 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"application {self.pk} to {self.group}"
+
+    @property
+    def status_for_reviewers(self) -> str:
+        return STATUS_FOR_REVIEWERS[self.status]
 
     @property
     def is_open(self) -> bool:

@@ -18,7 +18,7 @@ from screening.forms import (
     NoteForm,
     QuestionFormSet,
 )
-from screening.models import ApplicationStatus
+from screening.models import STATUS_FOR_REVIEWERS, ApplicationStatus
 
 S = ApplicationStatus
 
@@ -186,7 +186,9 @@ def queue(request: HttpRequest, slug: str) -> HttpResponse:
             "group": facilitator.group,
             "applications": applications,
             "status": status,
-            "statuses": [(value, label) for value, label in S.choices if value != S.DRAFT],
+            "statuses": [
+                (value, label) for value, label in STATUS_FOR_REVIEWERS.items() if value != S.DRAFT
+            ],
         },
     )
 

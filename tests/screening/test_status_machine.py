@@ -276,3 +276,18 @@ def test_the_applicant_sees_the_status_in_plain_language(world):
         assert words in html(client.get(f"/screening/mine/{application.pk}/")), state
         if state != S.APPROVED:
             services.application_withdraw(application=application)
+
+
+def test_the_facilitators_see_the_status_in_their_own_words(world):
+    client = sign_in_verified(world.facilitator.user)
+    queue = html(client.get(f"/screening/review/{world.group.slug}/?status="))
+    assert "Waiting for the applicant&#x27;s answer" in queue
+    assert "asked you something" not in queue
+    for state, words in {
+        S.SUBMITTED: "Waiting for a decision",
+        S.INFO_REQUESTED: "Waiting for the applicant&#x27;s answer",
+        S.WAITLISTED: "On the waiting list",
+    }.items():
+        application = in_state(world, state)
+        assert words in html(client.get(review_url(application))), state
+        services.application_withdraw(application=application)
