@@ -172,6 +172,11 @@ def test_it_refuses_a_choice_question_without_proper_options(world, choices, err
 
     assert response.status_code == 200
     assert error in html(response)
+    # Said at the top too, linking to the question, as the list can be long.
+    summary = html(response).split('role="alert"')[1].split("</div>")[0]
+    assert "Nothing was published yet." in summary
+    assert '<a href="#question-5">The new question</a>' in summary and error in summary
+    assert 'id="question-5"' in html(response)
     # What was typed is still there, and nothing was published.
     assert "Pick one" in html(response)
     assert services.questionnaire_current(group=world.group).version == 1
