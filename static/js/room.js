@@ -289,6 +289,17 @@ function setStatus(text) {
   statusLine.textContent = text;
 }
 
+// A thank-you or a confirmation in the status line, which then says again how the
+// connection is (unless something else was said meanwhile).
+function setPassingStatus(text) {
+  setStatus(text);
+  window.setTimeout(() => {
+    if (statusLine.textContent === text && socket && socket.readyState === WebSocket.OPEN) {
+      setStatus("Connected.");
+    }
+  }, 8000);
+}
+
 function setCanSend(value) {
   canSend = value;
   input.disabled = !value;
@@ -360,12 +371,20 @@ const handlers = {
   announcement(frame) {
     showAnnouncement(frame.text);
   },
-  reported() {
+  reported(frame) {
     composerError.textContent = "";
-    setStatus("Thank you. The facilitators will look at your report.");
+    // The message shows that it was reported, so nobody reports it twice by mistake.
+    const button = chat.querySelector(`li[data-seq="${frame.seq}"] button[data-kind="report"]`);
+    if (button) {
+      const done = document.createElement("span");
+      done.className = "muted";
+      done.textContent = "Reported";
+      button.replaceWith(done);
+    }
+    setPassingStatus("Thank you. The facilitators will look at your report.");
   },
   moderated() {
-    setStatus("Done.");
+    setPassingStatus("Done.");
   },
   presence(frame) {
     presentList.replaceChildren(

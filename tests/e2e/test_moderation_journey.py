@@ -181,7 +181,7 @@ def sign_in_with_second_factor(page, live_server_url, username, device):
     expect(page).to_have_url(re.compile(re.escape(live_server_url) + "/accounts/login/two-factor/"))
     page.locator("input[name=code]").fill(totp_code(device))
     page.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(re.compile(re.escape(live_server_url) + "/account/$"))
+    expect(page).to_have_url(re.compile(re.escape(live_server_url) + "/groups/mine/$"))
 
 
 def open_room(page, live_server_url, meeting):
@@ -251,6 +251,10 @@ def test_a_reported_message_leads_to_a_mute_and_is_hidden_for_everyone(
     expect(page.locator("#room-status")).to_have_text(
         "Thank you. The facilitators will look at your report."
     )
+    # The message says it was reported (no second report by mistake); the thanks passes.
+    expect(unkind.get_by_text("Reported", exact=True)).to_be_visible()
+    expect(unkind.get_by_role("button", name="Report")).to_have_count(0)
+    expect(page.locator("#room-status")).to_have_text("Connected.", timeout=15_000)
     report = Report.objects.get()
     assert (report.reporter_id, report.reported_id, report.guideline_number) == (
         river.pk,
