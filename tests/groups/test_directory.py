@@ -81,6 +81,9 @@ def test_the_public_page_shows_description_eligibility_guidelines_and_rhythm(gro
     assert '<li value="1">What is shared here stays here.</li>' in page
     assert '<li value="2">No advice unless asked.</li>' in page
     assert "Members keep what is shared confidential." in page  # the agreement's summary
+    # It takes no applications: the visitor is told how to ask for an invitation.
+    assert "the facilitators can send you a private invitation link" in page
+    assert "Apply to join" not in page
 
 
 @pytest.mark.parametrize(
