@@ -1,3 +1,4 @@
+from allauth.account.forms import ChangePasswordForm as AllauthChangePasswordForm
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
@@ -5,6 +6,8 @@ from django.contrib.auth import password_validation
 
 from accounts.models import User
 from supportgroups.widgets import Textarea
+
+PASSWORD_ADVICE = "At least 12 characters. A few unrelated words work well."
 
 
 class ContactDetailsForm(forms.Form):
@@ -77,7 +80,7 @@ class _NewPasswordMixin(forms.Form):
         label="New password",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 12 characters. A few unrelated words work well.",
+        help_text=PASSWORD_ADVICE,
     )
     password2 = forms.CharField(
         label="New password again",
@@ -140,6 +143,17 @@ class LoginForm(AllauthLoginForm):
         self.fields["login"].label = "Login handle"
 
 
+class ChangePasswordForm(AllauthChangePasswordForm):
+    """allauth's form, in the words of the sign-up page."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["oldpassword"].label = "Current password"
+        self.fields["password1"].label = "New password"
+        self.fields["password1"].help_text = PASSWORD_ADVICE
+        self.fields["password2"].label = "New password again"
+
+
 class SignupForm(AllauthSignupForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -147,9 +161,7 @@ class SignupForm(AllauthSignupForm):
         self.fields[
             "username"
         ].help_text = "Private: only you use it, to sign in. Not your real name or email."
-        self.fields[
-            "password1"
-        ].help_text = "At least 12 characters. A few unrelated words work well."
+        self.fields["password1"].help_text = PASSWORD_ADVICE
 
 
 class TwoFactorSetupForm(forms.Form):

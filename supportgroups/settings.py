@@ -304,7 +304,11 @@ LOGIN_URL = "account_login"
 # After signing in (or up): the person's groups, or the way to find one.
 LOGIN_REDIRECT_URL = "groups:mine"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
-ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm", "signup": "accounts.forms.SignupForm"}
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "signup": "accounts.forms.SignupForm",
+    "change_password": "accounts.forms.ChangePasswordForm",
+}
 # A private handle and a password are enough. The optional recovery email is ours
 # (encrypted, blind-indexed), so allauth's own email tables stay empty.
 ACCOUNT_LOGIN_METHODS = {"username"}

@@ -201,6 +201,13 @@ def test_it_ends_every_session_of_the_person_at_logout(owner, outsider):
     assert not Session.objects.filter(user=owner).exists()
 
 
+def test_the_password_change_page_speaks_like_the_sign_up_page(owner):
+    page = signed_in_client(owner).get("/accounts/password/change/").content.decode()
+    for label in ("Current password", "New password", "New password again"):
+        assert f">{label} <" in page or f">{label}<" in page, label
+    assert "At least 12 characters. A few unrelated words work well." in page
+
+
 def test_it_ends_the_other_sessions_when_the_password_changes_and_keeps_this_one(owner):
     here = signed_in_client(owner)
     elsewhere = signed_in_client(owner, IPHONE)
