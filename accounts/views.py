@@ -1,4 +1,6 @@
 import json
+import time
+from datetime import UTC, datetime
 
 import segno
 from allauth.account.decorators import reauthentication_required
@@ -29,6 +31,9 @@ from accounts.forms import (
 from accounts.models import BackupCodeDevice, TOTPDevice
 from accounts.stages import TwoFactorStage
 from audit.describe import describe_for_subject, runs_of_the_same
+
+# When this session last asked for a confirmation link (see recovery_email).
+RECOVERY_LINK_SENT_KEY = "_sg_recovery_link_sent"
 
 # --- leaving ----------------------------------------------------------------------------
 
@@ -89,12 +94,24 @@ def recovery_email(request: HttpRequest) -> HttpResponse:
         if limited:
             return limited
         services.recovery_email_set(user=user, email=form.cleaned_data["email"], request=request)
+        # Only when, never the address: it is not stored anywhere until it is confirmed.
+        request.session[RECOVERY_LINK_SENT_KEY] = time.time()
         messages.success(
             request,
             "We've sent a link to that address. Open it to confirm your recovery email.",
         )
         return redirect("account_email")
-    return render(request, "accounts/recovery_email.html", {"form": form})
+    sent_at = request.session.get(RECOVERY_LINK_SENT_KEY)
+    link_pending = sent_at is not None and time.time() - sent_at < services.EMAIL_VERIFY_MAX_AGE
+    return render(
+        request,
+        "accounts/recovery_email.html",
+        {
+            "form": form,
+            "link_sent_at": datetime.fromtimestamp(sent_at, tz=UTC) if link_pending else None,
+            "link_days": services.EMAIL_VERIFY_MAX_AGE // 86400,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,6 +120,7 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         user = services.recovery_email_verify(token=token, request=request)
         if user is not None:
+            request.session.pop(RECOVERY_LINK_SENT_KEY, None)
             messages.success(request, "Your recovery email is confirmed.")
             return redirect("account_email" if request.user.is_authenticated else "home")
         return render(request, "accounts/verify_email.html", {"invalid": True}, status=400)

@@ -132,8 +132,13 @@ def test_it_stores_the_recovery_email_only_once_confirmed_and_then_encrypted(
     assert "/account/email/verify/" in mail.body
     assert EMAIL not in link_in(mail)  # the address travels encrypted in the link
     assert owner.username not in mail.body  # the handle never travels by email unasked
+    # The page says a link is on its way (the address is nowhere, not even the session).
+    waiting = " ".join(client.get("/account/email/").content.decode().split())
+    assert "A confirmation link was sent on" in waiting and "works for 3 days" in waiting
+    assert EMAIL not in waiting and EMAIL.split("@")[1] not in dump_every_table()
 
     client.post(link_in(mail))
+    assert "A confirmation link was sent" not in client.get("/account/email/").content.decode()
 
     owner.refresh_from_db()
     assert owner.recovery_email == EMAIL and owner.recovery_email_verified
