@@ -11,7 +11,11 @@ from django.shortcuts import redirect
 from django.urls import resolve
 from django.urls.exceptions import Resolver404
 
-from accounts.selectors import user_has_two_factor, user_requires_two_factor
+from accounts.selectors import (
+    user_has_two_factor,
+    user_may_use_sockets,
+    user_requires_two_factor,
+)
 from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
 
 # Refresh "last seen" at most this often, so sessions are not written on every request.
@@ -101,20 +105,27 @@ class TwoFactorMiddleware:
             exempt = self._exempt(request)
             # Set-up stays closed to such a session: enrolling there would replace the
             # person's authenticator without ever asking for a code from it.
-            if exempt and not self._is_set_up(request):
-                return self.get_response(request)
-            if user_has_two_factor(user):
-                logout(request)
-                return _tell(
-                    request,
-                    redirect("account_login"),
-                    "Please sign in again with your authenticator app.",
-                )
-            if not exempt and user_requires_two_factor(user):
-                return _tell(
-                    request,
-                    redirect("account_two_factor_setup"),
-                    "Your role needs two-factor authentication. Set it up to continue.",
+            if not exempt or self._is_set_up(request):
+                if user_has_two_factor(user):
+                    logout(request)
+                    return _tell(
+                        request,
+                        redirect("account_login"),
+                        "Please sign in again with your authenticator app.",
+                    )
+                if not exempt and user_requires_two_factor(user):
+                    return _tell(
+                        request,
+                        redirect("account_two_factor_setup"),
+                        "Your role needs two-factor authentication. Set it up to continue.",
+                    )
+            if exempt:
+                # These pages stay open to a session the account socket may refuse (the
+                # same rule as for every socket); base.html then leaves the socket's script
+                # out, which would otherwise retry behind the page all the while. Asked when
+                # the page is drawn: the view may just have verified the session (set-up).
+                request.account_socket_refused = lambda: (
+                    not user_may_use_sockets(user, request.session)
                 )
         return self.get_response(request)
 

@@ -122,21 +122,25 @@ def test_it_refuses_to_turn_on_with_a_wrong_code_and_records_the_failure(owner):
     assert [(e.subject_id, e.extra) for e in failed] == [(owner.pk, {"during": "enrolment"})]
 
 
-def test_the_set_up_page_leaves_out_the_account_socket_the_session_may_not_open_yet(
+def test_pages_open_to_a_session_before_its_second_factor_leave_out_the_refused_socket(
     admin_user, owner
 ):
-    # An admin's first sign-in lands here, before their second factor is on: the account
-    # socket refuses such a session, and its script would keep retrying behind the page.
+    # An admin's first sign-in reaches the home and set-up pages before their second factor
+    # is on; the account socket refuses such a session, and its script would keep retrying
+    # behind the page.
     client = new_client()
     assert log_in(client, admin_user.username).status_code == 302
     page = client.get("/groups/mine/", follow=True)
     assert page.redirect_chain[-1][0] == "/account/two-factor/set-up/"
     assert "js/account-socket." not in page.content.decode()
+    assert "js/account-socket." not in client.get("/").content.decode()
 
-    # Every other signed-in page keeps it: it closes the tab when signed out elsewhere.
+    # A member without 2FA may use sockets: the same pages, and every other, keep it (it
+    # closes the tab when signed out elsewhere).
     member = new_client()
     member.force_login(owner)
-    assert "js/account-socket." in member.get("/account/").content.decode()
+    for path in ("/", "/account/two-factor/set-up/", "/account/"):
+        assert "js/account-socket." in member.get(path).content.decode(), path
 
 
 def test_it_ends_the_persons_other_sessions_when_2fa_is_turned_on(owner):
