@@ -119,7 +119,7 @@ def test_an_applicant_is_screened_approved_and_takes_their_place(
     fac.locator('[name="form-4-choices"]').fill("Tuesday\nThursday")
     fac.get_by_role("button", name="Publish these questions").click()
     expect(fac.get_by_text("Version 2 of the questions is live")).to_be_visible()
-    questions = list(screening_services.questionnaire_current(group=group).questions.all())
+    questions = list(screening_services.questionnaire_ensure(group=group).questions.all())
     assert [q.text for q in questions][-1] == NEW_QUESTION
     eligible, brings, take_part, safe, evening = questions
 

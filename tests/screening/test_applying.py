@@ -69,7 +69,7 @@ def custom_group(world):
 
 
 def question_ids(group):
-    return [str(q.pk) for q in questions_of(services.questionnaire_current(group=group))]
+    return [str(q.pk) for q in questions_of(services.questionnaire_ensure(group=group))]
 
 
 def a_saved_draft(group, applicant) -> Application:
@@ -98,7 +98,7 @@ def test_it_shows_eligibility_guidelines_agreement_and_crisis_contacts(world):
     assert "What is shared here stays here." in page
     assert "Members keep what is shared confidential." in page
     assert group.crisis_resources in page
-    for question in questions_of(services.questionnaire_current(group=group)):
+    for question in questions_of(services.questionnaire_ensure(group=group)):
         assert question.text in page
     # Looking at the page starts nothing.
     assert not Application.objects.exists()
@@ -172,7 +172,7 @@ def test_it_saves_a_draft_and_shows_it_again_when_they_come_back(custom_group, w
 
 def test_it_submits_and_then_shows_the_application_instead_of_the_form(world):
     client = signed_in_applicant(world.applicant)
-    questions = questions_of(services.questionnaire_current(group=world.group))
+    questions = questions_of(services.questionnaire_ensure(group=world.group))
     data = {**form_data(valid_answers(questions)), "submit": "1", "link": ""}
 
     response = client.post(apply_url(world.group), data, follow=True)
@@ -226,7 +226,7 @@ def test_one_person_has_one_open_application_per_group(world):
 
 def test_a_member_of_the_group_cannot_apply_again(world):
     client = signed_in_applicant(world.member.user)
-    questions = questions_of(services.questionnaire_current(group=world.group))
+    questions = questions_of(services.questionnaire_ensure(group=world.group))
 
     response = client.post(
         apply_url(world.group), {**form_data(valid_answers(questions)), "submit": "1"}
@@ -252,7 +252,7 @@ def test_a_group_that_welcomes_by_invitation_takes_no_applications(world, admin)
 
     assert "Apply to join" not in html(client.get(f"/groups/{invitation_only.slug}/"))
     assert client.get(apply_url(invitation_only)).status_code == 404
-    questions = questions_of(services.questionnaire_current(group=world.group))
+    questions = questions_of(services.questionnaire_ensure(group=world.group))
     response = client.post(
         apply_url(invitation_only), {**form_data(valid_answers(questions)), "submit": "1"}
     )
@@ -279,7 +279,7 @@ def test_an_unlisted_group_is_reached_only_through_its_link(world, admin):
     assert hidden.eligibility in html(response)
     data = apply_form(response)
     assert data["link"] == hidden.link_token
-    questions = questions_of(services.questionnaire_current(group=hidden))
+    questions = questions_of(services.questionnaire_ensure(group=hidden))
     saved = client.post(
         apply_url(hidden), {**data, **form_data(valid_answers(questions)), "save": "1"}
     )
@@ -513,7 +513,7 @@ def test_every_screening_page_has_unique_ids_and_labels_that_point_somewhere(wor
     application = submitted(world.group, world.applicant)
     services.application_request_info(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         question="Anything else?",
         revision=fresh(application).revision,
     )
