@@ -58,6 +58,19 @@ def account_record_signup(*, user: User, ip: str | None) -> None:
 
 
 @transaction.atomic
+def account_create(*, username: str, password: str, is_admin: bool = False) -> User:
+    """An account made by the operator's tools (the demo data); people sign up through
+    allauth, admins through the Django admin (account_create_by_admin)."""
+    user = User.objects.create_user(
+        username=username, password=password, is_staff=is_admin, is_superuser=is_admin
+    )
+    record_event(action=Action.ACCOUNT_CREATED, actor=user, subject=user)
+    if is_admin:
+        record_event(action=Action.ADMIN_APPOINTED, subject=user)
+    return user
+
+
+@transaction.atomic
 def session_start(*, request: HttpRequest, user: User) -> None:
     """Called right after Django's login() (which already gave the session a new key)."""
     now = time.time()
@@ -545,29 +558,68 @@ def account_delete(*, user: User, request: HttpRequest) -> None:
 
 
 @transaction.atomic
-def account_update_by_admin(
-    *, actor: User, user: User, changed: list[str], request: HttpRequest | None
-) -> None:
+def account_create_by_admin(*, actor: User, user: User, ip: str | None) -> User:
+    """Store an account made in the Django admin (its form already hashed the password)."""
+    _require_admin(actor)
+    user.save()
+    record_event(
+        action=Action.ACCOUNT_CREATED, actor=actor, subject=user, ip=ip, extra={"by_admin": True}
+    )
+    return user
+
+
+@transaction.atomic
+def account_update_by_admin(*, actor: User, user: User, changed: list[str], ip: str | None) -> None:
     """Saves a change made in the Django admin; making or unmaking an admin is its own event."""
+    _require_admin(actor)
     user.save()
     if "is_staff" in changed or "is_superuser" in changed:
         action = (
             Action.ADMIN_APPOINTED if (user.is_staff or user.is_superuser) else Action.ADMIN_REMOVED
         )
-        record_event(action=action, actor=actor, subject=user, ip=_ip(request))
+        record_event(action=action, actor=actor, subject=user, ip=ip)
     others = [name for name in changed if name not in ("is_staff", "is_superuser", "password")]
     if others:
         record_event(
             action=Action.ACCOUNT_CHANGED_BY_ADMIN,
             actor=actor,
             subject=user,
-            ip=_ip(request),
+            ip=ip,
             extra={"fields": others},
         )
     if "is_active" in changed and not user.is_active:
         _end_sessions(
             Session.objects.filter(user=user), reason="account_disabled", user=user, everything=True
         )
+
+
+@transaction.atomic
+def password_set_by_admin(
+    *, actor: User, user: User, password: str | None, ip: str | None, current_session_key: str = ""
+) -> None:
+    """An admin sets someone's password in the Django admin (None: password sign-in off).
+
+    Like a password reset, every session of the person ends and their sockets close; an
+    admin setting their own keeps the session they are using (as changing it does).
+    """
+    _require_admin(actor)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save(update_fields=["password"])
+    sessions = Session.objects.filter(user=user)
+    own = actor.pk == user.pk and bool(current_session_key)
+    if own:
+        sessions = sessions.exclude(session_key=current_session_key)
+    _end_sessions(sessions, reason="password_changed", user=user, everything=not own)
+    record_event(
+        action=Action.ACCOUNT_CHANGED_BY_ADMIN,
+        actor=actor,
+        subject=user,
+        ip=ip,
+        extra={"fields": ["password"], "password_sign_in": password is not None},
+    )
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -583,6 +635,12 @@ def _end_sessions(sessions, *, reason: str, user: User, everything: bool = False
         session_ids=None if everything else [session_public_id(key) for key in keys],
     )
     return len(keys)
+
+
+def _require_admin(actor: User) -> None:
+    """Services re-check the role, whatever the admin site checked when the page loaded."""
+    if not User.objects.filter(pk=actor.pk, is_staff=True, is_active=True).exists():
+        raise AccountError("not_admin", "Only site admins can do that.")
 
 
 def _ip(request: HttpRequest | None) -> str | None:

@@ -374,6 +374,21 @@ def membership_leave(*, membership: Membership) -> Membership:
     return membership
 
 
+@transaction.atomic
+def membership_identity_view(*, actor: User, membership: Membership, ip: str | None) -> None:
+    """An admin looks at the account behind a pseudonym (the Membership page of the Django
+    admin, the one place that shows both). The member sees it in "Who has seen my data"."""
+    _require_admin(actor)
+    record_event(
+        action=Action.MEMBERSHIP_IDENTITY_VIEWED,
+        actor=actor,
+        subject=membership.user,
+        target=membership,
+        group_id=membership.group_id,
+        ip=ip,
+    )
+
+
 # --- invitations ------------------------------------------------------------------------
 
 

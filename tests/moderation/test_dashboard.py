@@ -197,7 +197,7 @@ def grow(world, count: int) -> None:
             message_seq=message.seq,
             message_body=message.body,
             reported=message.author,
-            actor=world.river.user,
+            reporter=world.river,
             guideline_number=2,
             guideline_text=RULES[1],
         )
@@ -210,7 +210,7 @@ def grow(world, count: int) -> None:
             kind=ActionKind.WARN,
             guideline_number=1,
             guideline_text=RULES[0],
-            actor=world.facilitator.user,
+            actor=world.facilitator,
         )
         for m in memberships
     )
