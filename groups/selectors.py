@@ -7,6 +7,7 @@ unlisted group (or someone's membership) exists.
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet
 from django.http import Http404
 
+from accounts.models import User
 from groups.models import (
     CURRENT_STATUSES,
     AgreementVersion,
@@ -117,7 +118,7 @@ def facilitation_now(user, group_id: int) -> Membership | None:  # noqa: ANN001
 
 def user_is_admin_now(user) -> bool:  # noqa: ANN001
     """Whether the account is an active site admin, as stored now."""
-    return type(user).objects.filter(pk=user.pk, is_staff=True, is_active=True).exists()
+    return User.objects.filter(pk=user.pk, is_staff=True, is_active=True).exists()
 
 
 def user_may_manage_group_now(user, group_id: int) -> bool:  # noqa: ANN001

@@ -11,7 +11,7 @@ from audit.events import Action
 from groups import services as group_services
 from screening import services
 from screening.answers import AnswerErrors
-from screening.models import Application, ApplicationStatus, QuestionKind
+from screening.models import Application, ApplicationStatus, QuestionKind, Questionnaire
 from tests.screening.conftest import (
     events,
     form_data,
@@ -199,6 +199,44 @@ def test_it_submits_and_then_shows_the_application_instead_of_the_form(world):
     assert again["Location"] == f"/screening/mine/{application.pk}/"
 
 
+def test_a_groups_first_application_stores_the_questions_the_page_showed(world):
+    """Looking at a new group's apply page stores nothing; the first application stores
+    the default questions (version 1, by no one) and its answers under their ids."""
+    client = signed_in_applicant(world.applicant)
+    page = client.get(apply_url(world.group))
+    assert not Questionnaire.objects.filter(group=world.group).exists()
+    defaults = services.default_questions()
+    assert [q.kind for q in defaults] == [
+        QuestionKind.YES_NO,
+        QuestionKind.LONG_TEXT,
+        QuestionKind.SINGLE_CHOICE,
+        QuestionKind.YES_NO,
+    ]
+    typed = {
+        "q_default-1": "yes",
+        "q_default-2": "I lost my sister in the spring.",
+        "q_default-3": defaults[2].choices[0],
+        "q_default-4": "yes",
+    }
+    for name in typed:
+        assert f'name="{name}"' in html(page)
+
+    response = client.post(apply_url(world.group), {**typed, "submit": "1", "link": ""})
+
+    application = Application.objects.get(applicant=world.applicant)
+    assert response.status_code == 302
+    assert response["Location"] == f"/screening/mine/{application.pk}/"
+    (stored,) = Questionnaire.objects.filter(group=world.group)
+    assert (stored.version, stored.created_by) == (1, None)
+    assert application.questionnaire == stored
+    assert application.status == S.SUBMITTED
+    assert application.answers == {
+        str(q.pk): typed[f"q_default-{q.position}"] for q in questions_of(stored)
+    }
+    (published,) = events(Action.QUESTIONNAIRE_PUBLISHED)
+    assert published.actor_id is None
+
+
 def test_a_draft_can_be_submitted_later(world):
     application = start(world.group, world.applicant)
     answers = valid_answers(questions_of(application))
@@ -273,13 +311,13 @@ def test_an_unlisted_group_is_reached_only_through_its_link(world, admin):
     group_page = html(client.get(f"/groups/link/{hidden.link_token}/"))
     assert f"/screening/apply/{hidden.slug}/?link={hidden.link_token}" in group_page
 
+    questions = questions_of(services.questionnaire_ensure(group=hidden))
     response = client.get(apply_url(hidden, link=hidden.link_token))
 
     assert response.status_code == 200
     assert hidden.eligibility in html(response)
     data = apply_form(response)
     assert data["link"] == hidden.link_token
-    questions = questions_of(services.questionnaire_ensure(group=hidden))
     saved = client.post(
         apply_url(hidden), {**data, **form_data(valid_answers(questions)), "save": "1"}
     )

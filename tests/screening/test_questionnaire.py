@@ -62,6 +62,7 @@ def test_it_starts_a_new_group_from_the_default_template(world):
 
 def test_it_shows_the_current_questions_to_a_facilitator(world):
     client = sign_in_verified(world.facilitator.user)
+    services.questionnaire_ensure(group=world.group)
 
     response = client.get(builder_url(world.group))
 
@@ -72,7 +73,30 @@ def test_it_shows_the_current_questions_to_a_facilitator(world):
         assert question.text in page
 
 
+def test_a_new_group_shows_the_default_questions_and_looking_stores_nothing(world):
+    """Opening the page is a read: the questions are stored (and audited) by the first
+    application, or by the facilitators' first edit, which is then version 1."""
+    client = sign_in_verified(world.facilitator.user)
+
+    page = html(client.get(builder_url(world.group)))
+
+    assert "These are the questions every group starts with." in page
+    for question in services.default_questions():
+        assert question.text in page
+    assert not Questionnaire.objects.filter(group=world.group).exists()
+    assert not events(Action.QUESTIONNAIRE_PUBLISHED)
+
+    data = builder_form(client.get(builder_url(world.group)))
+    data["form-1-text"] = "What brings you here, in a few words?"
+    assert client.post(builder_url(world.group), data).status_code == 302
+    (stored,) = Questionnaire.objects.filter(group=world.group)
+    assert stored.version == 1
+    assert stored.created_by == world.facilitator.user
+    assert [q.text for q in questions_of(stored)][1] == "What brings you here, in a few words?"
+
+
 def test_it_publishes_a_new_version_when_a_facilitator_adds_a_question(world):
+    services.questionnaire_ensure(group=world.group)  # as the group's first application did
     client = sign_in_verified(world.facilitator.user)
     data = builder_form(client.get(builder_url(world.group)))
     data.update(
@@ -114,6 +138,7 @@ def test_it_publishes_a_new_version_when_a_facilitator_adds_a_question(world):
 def test_it_publishes_an_edit_without_a_new_question(world):
     """Changing a question and leaving the blank "add a question" form alone, as a browser
     posts it (its select sends the first kind, its checkbox starts ticked)."""
+    services.questionnaire_ensure(group=world.group)  # as the group's first application did
     client = sign_in_verified(world.facilitator.user)
     data = builder_form(client.get(builder_url(world.group)))
     data["form-1-text"] = "What brings you here, in a few words?"
