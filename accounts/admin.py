@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -75,6 +76,10 @@ class AccountAdmin(UserAdmin):
             ip=request_ip(request),
             current_session_key=request.session.session_key or "",
         )
+        if user.pk == request.user.pk:
+            # Their own: this session stays signed in with the new password (as Django's
+            # own page does).
+            update_session_auth_hash(request, user)
         messages.success(
             request,
             "Password changed. Their sessions have ended."
