@@ -44,10 +44,12 @@ def apply(request: HttpRequest, slug: str) -> HttpResponse:
         application.questionnaire if application else selectors.current_questionnaire(group)
     )
     posted = request.POST if request.method == "POST" else None
-    if questionnaire is None and posted is not None:
-        # The group's first application: its questionnaire is stored now, from the same
-        # default questions the page showed.
-        questionnaire = services.questionnaire_ensure(group=group)
+    if posted is not None and application is None:
+        if questionnaire is None:
+            # The group's first application: its questionnaire is stored now, from the
+            # same default questions the page showed.
+            questionnaire = services.questionnaire_ensure(group=group)
+        # (Also when someone else's first application stored them since the page loaded.)
         posted = _default_answers_renamed(posted, questionnaire)
     questions = (
         list(questionnaire.questions.all()) if questionnaire else services.default_questions()
