@@ -237,6 +237,28 @@ def test_a_groups_first_application_stores_the_questions_the_page_showed(world):
     assert published.actor_id is None
 
 
+def test_answers_to_the_default_questions_count_once_another_application_stored_them(world):
+    client = signed_in_applicant(world.applicant)
+    defaults = services.default_questions()
+    client.get(apply_url(world.group))
+    stored = services.questionnaire_ensure(group=world.group)  # someone else applied first
+
+    typed = {
+        "q_default-1": "yes",
+        "q_default-2": "I lost my sister in the spring.",
+        "q_default-3": defaults[2].choices[0],
+        "q_default-4": "yes",
+    }
+    response = client.post(apply_url(world.group), {**typed, "save": "1", "link": ""})
+
+    assert response.status_code == 302
+    application = Application.objects.get(applicant=world.applicant)
+    assert application.questionnaire == stored
+    assert application.answers == {
+        str(q.pk): typed[f"q_default-{q.position}"] for q in questions_of(stored)
+    }
+
+
 def test_a_draft_can_be_submitted_later(world):
     application = start(world.group, world.applicant)
     answers = valid_answers(questions_of(application))
