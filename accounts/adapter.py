@@ -5,6 +5,7 @@ from django.contrib.auth import logout as django_logout
 from django.core.exceptions import ValidationError
 
 from accounts import services
+from audit.services import request_ip
 
 RESERVED_HANDLES = [
     "admin",
@@ -43,7 +44,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def save_user(self, request, user, form, commit=True):
         user = super().save_user(request, user, form, commit=commit)
         if commit:
-            services.account_record_signup(user=user, request=request)
+            services.account_record_signup(user=user, ip=request_ip(request) if request else None)
         return user
 
     def login(self, request, user):
@@ -63,11 +64,17 @@ class AccountAdapter(DefaultAccountAdapter):
         try:
             super().pre_authenticate(request, **credentials)
         except ValidationError:
-            services.login_record_throttled(request=request, handle=credentials.get("username", ""))
+            services.login_record_throttled(
+                handle=credentials.get("username", ""), ip=request_ip(request)
+            )
             raise
 
     def authentication_failed(self, request, **credentials):
-        services.login_record_failure(request=request, handle=credentials.get("username", ""))
+        services.login_record_failure(
+            handle=credentials.get("username", ""),
+            signed_in=_signed_in(request),
+            ip=request_ip(request),
+        )
 
     def get_login_stages(self):
         return [*super().get_login_stages(), "accounts.stages.TwoFactorStage"]
@@ -75,3 +82,9 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_client_ip(self, request):
         # Daphne (with --proxy-headers behind our proxy) has already resolved the client.
         return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - not a bind
+
+
+def _signed_in(request):  # noqa: ANN001, ANN202
+    """Who is signed in on this request (asked to confirm their password), if anyone."""
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None

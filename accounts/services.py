@@ -38,22 +38,36 @@ from accounts.sessions import DEVICE_KEY, LAST_SEEN_KEY, STARTED_KEY
 from audit.events import Action
 from audit.services import record_event, request_ip
 from supportgroups.crypto import DecryptionError, decrypt_str, email_blind_index, encrypt_str
-from supportgroups.realtime import close_user_sockets_on_commit
+from supportgroups.errors import ServiceError
+from supportgroups.realtime import send_account_closed
 
 BACKUP_CODE_COUNT = 10
 EMAIL_VERIFY_MAX_AGE = 3 * 24 * 3600
 
 
-class ServiceError(Exception):
-    """A request that is well-formed but not allowed now; the message is for the person."""
+class AccountError(ServiceError):
+    """A refused change to an account or its second factor."""
 
 
 # --- sign-up, login, logout -------------------------------------------------------------
 
 
 @transaction.atomic
-def account_record_signup(*, user: User, request: HttpRequest | None) -> None:
-    record_event(action=Action.ACCOUNT_CREATED, actor=user, subject=user, ip=_ip(request))
+def account_record_signup(*, user: User, ip: str | None) -> None:
+    record_event(action=Action.ACCOUNT_CREATED, actor=user, subject=user, ip=ip)
+
+
+@transaction.atomic
+def account_create(*, username: str, password: str, is_admin: bool = False) -> User:
+    """An account made by the operator's tools (the demo data); people sign up through
+    allauth, admins through the Django admin (account_create_by_admin)."""
+    user = User.objects.create_user(
+        username=username, password=password, is_staff=is_admin, is_superuser=is_admin
+    )
+    record_event(action=Action.ACCOUNT_CREATED, actor=user, subject=user)
+    if is_admin:
+        record_event(action=Action.ADMIN_APPOINTED, subject=user)
+    return user
 
 
 @transaction.atomic
@@ -67,7 +81,7 @@ def session_start(*, request: HttpRequest, user: User) -> None:
 
 
 @transaction.atomic
-def login_record_failure(*, request: HttpRequest, handle: str) -> None:
+def login_record_failure(*, handle: str, signed_in: User | None, ip: str | None) -> None:
     """A wrong handle or password. The person it concerns (if any) is kept for admins only.
 
     A signed-in person who mistypes their own password when asked to confirm it is them
@@ -75,7 +89,6 @@ def login_record_failure(*, request: HttpRequest, handle: str) -> None:
     "Who has seen my data" does not tell them that someone else tried their password. It
     still counts as a failed password for the security signals."""
     user = User.objects.filter(username__iexact=(handle or "").strip()).first()
-    signed_in = getattr(request, "user", None)
     confirming = user is not None and signed_in is not None and signed_in.pk == user.pk
     extra = {"known_account": user is not None}
     if confirming:
@@ -84,18 +97,18 @@ def login_record_failure(*, request: HttpRequest, handle: str) -> None:
         action=Action.LOGIN_FAILED,
         actor=user if confirming else None,
         subject=user,
-        ip=_ip(request),
+        ip=ip,
         extra=extra,
     )
 
 
-def login_record_throttled(*, request: HttpRequest, handle: str) -> None:
+def login_record_throttled(*, handle: str, ip: str | None) -> None:
     """A sign-in refused unchecked: too many recent failures for this handle or address."""
     user = User.objects.filter(username__iexact=(handle or "").strip()).first()
     record_event(
         action=Action.LOGIN_THROTTLED,
         subject=user,
-        ip=_ip(request),
+        ip=ip,
         extra={"known_account": user is not None},
     )
 
@@ -152,7 +165,7 @@ def password_changed(*, request: HttpRequest, user: User) -> None:
 
 
 @transaction.atomic
-def password_reset(*, user: User, new_password: str, method: str, request: HttpRequest) -> None:
+def password_reset(*, user: User, new_password: str, method: str, ip: str | None) -> None:
     """Set a new password after proving control of the email or a backup code."""
     user.set_password(new_password)
     user.save(update_fields=["password"])
@@ -163,7 +176,7 @@ def password_reset(*, user: User, new_password: str, method: str, request: HttpR
         action=Action.PASSWORD_RESET,
         actor=user,
         subject=user,
-        ip=_ip(request),
+        ip=ip,
         extra={"method": method},
     )
 
@@ -206,7 +219,7 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
 
 @transaction.atomic
 def password_reset_with_backup_code(
-    *, handle: str, code: str, new_password: str, request: HttpRequest
+    *, handle: str, code: str, new_password: str, ip: str | None
 ) -> bool:
     """Reset with a one-time backup code. False (and nothing changed) if they don't match."""
     user = User.objects.filter(username__iexact=handle.strip(), is_active=True).first()
@@ -224,7 +237,7 @@ def password_reset_with_backup_code(
         record_event(
             action=Action.TWO_FACTOR_FAILED,
             subject=user,
-            ip=_ip(request),
+            ip=ip,
             extra={"during": "password_reset"},
         )
         return False
@@ -232,10 +245,10 @@ def password_reset_with_backup_code(
         action=Action.BACKUP_CODE_USED,
         actor=user,
         subject=user,
-        ip=_ip(request),
+        ip=ip,
         extra={"during": "password_reset"},
     )
-    password_reset(user=user, new_password=new_password, method="backup_code", request=request)
+    password_reset(user=user, new_password=new_password, method="backup_code", ip=ip)
     return True
 
 
@@ -276,20 +289,20 @@ def recovery_email_set(*, user: User, email: str, request: HttpRequest) -> None:
 
 
 @transaction.atomic
-def recovery_email_remove(*, user: User, request: HttpRequest) -> None:
+def recovery_email_remove(*, user: User, ip: str | None) -> None:
     user.set_recovery_email(None)
     user.save(update_fields=["recovery_email", "recovery_email_index", "recovery_email_verified"])
     record_event(
         action=Action.CONTACT_DETAILS_CHANGED,
         actor=user,
         subject=user,
-        ip=_ip(request),
+        ip=ip,
         extra={"field": "recovery_email", "removed": True},
     )
 
 
 @transaction.atomic
-def recovery_email_verify(*, token: str, request: HttpRequest) -> User | None:
+def recovery_email_verify(*, token: str, ip: str | None) -> User | None:
     """Store the address, confirmed, if the link is genuine, unexpired and still free."""
     try:
         data = json.loads(decrypt_str(token, where="email link", ttl=EMAIL_VERIFY_MAX_AGE))
@@ -315,16 +328,16 @@ def recovery_email_verify(*, token: str, request: HttpRequest) -> User | None:
         action=Action.CONTACT_DETAILS_CHANGED,
         actor=user,
         subject=user,
-        ip=_ip(request),
+        ip=ip,
         extra={"field": "recovery_email"},
     )
-    record_event(action=Action.EMAIL_VERIFIED, actor=user, subject=user, ip=_ip(request))
+    record_event(action=Action.EMAIL_VERIFIED, actor=user, subject=user, ip=ip)
     return user
 
 
 @transaction.atomic
 def contact_details_update(
-    *, user: User, phone: str, emergency_contact: str, request: HttpRequest
+    *, user: User, phone: str, emergency_contact: str, ip: str | None
 ) -> None:
     changed = []
     if (user.phone or "") != phone:
@@ -340,7 +353,7 @@ def contact_details_update(
         action=Action.CONTACT_DETAILS_CHANGED,
         actor=user,
         subject=user,
-        ip=_ip(request),
+        ip=ip,
         extra={"fields": changed},
     )
 
@@ -385,13 +398,13 @@ def totp_enrolment_confirm(
 
 
 @transaction.atomic
-def backup_codes_regenerate(*, user: User, request: HttpRequest) -> list[str]:
+def backup_codes_regenerate(*, user: User, ip: str | None) -> list[str]:
     codes = _backup_codes_replace(user=user)
     record_event(
         action=Action.TWO_FACTOR_ENABLED,
         actor=user,
         subject=user,
-        ip=_ip(request),
+        ip=ip,
         extra={"backup_codes_regenerated": True},
     )
     return codes
@@ -402,7 +415,9 @@ def two_factor_disable(*, user: User, request: HttpRequest) -> None:
     from accounts.selectors import user_requires_two_factor
 
     if user_requires_two_factor(user):
-        raise ServiceError("Facilitators and admins must keep two-factor authentication on.")
+        raise AccountError(
+            "two_factor_required", "Facilitators and admins must keep two-factor authentication on."
+        )
     TOTPDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
     request.session.pop(django_otp.DEVICE_ID_SESSION_KEY, None)
@@ -411,7 +426,7 @@ def two_factor_disable(*, user: User, request: HttpRequest) -> None:
 
 @transaction.atomic
 def two_factor_verify(
-    *, user: User, token: str, request: HttpRequest
+    *, user: User, token: str, ip: str | None
 ) -> TOTPDevice | BackupCodeDevice | None:
     """Check a code from the app or a backup code; the device that accepted it, or None."""
     token = (token or "").strip()
@@ -433,13 +448,11 @@ def two_factor_verify(
                     action=Action.BACKUP_CODE_USED,
                     actor=user,
                     subject=user,
-                    ip=_ip(request),
+                    ip=ip,
                     extra={"remaining": device.remaining},
                 )
             return device
-    record_event(
-        action=Action.TWO_FACTOR_FAILED, subject=user, ip=_ip(request), extra={"during": "login"}
-    )
+    record_event(action=Action.TWO_FACTOR_FAILED, subject=user, ip=ip, extra={"during": "login"})
     return None
 
 
@@ -545,29 +558,68 @@ def account_delete(*, user: User, request: HttpRequest) -> None:
 
 
 @transaction.atomic
-def account_update_by_admin(
-    *, actor: User, user: User, changed: list[str], request: HttpRequest | None
-) -> None:
+def account_create_by_admin(*, actor: User, user: User, ip: str | None) -> User:
+    """Store an account made in the Django admin (its form already hashed the password)."""
+    _require_admin(actor)
+    user.save()
+    record_event(
+        action=Action.ACCOUNT_CREATED, actor=actor, subject=user, ip=ip, extra={"by_admin": True}
+    )
+    return user
+
+
+@transaction.atomic
+def account_update_by_admin(*, actor: User, user: User, changed: list[str], ip: str | None) -> None:
     """Saves a change made in the Django admin; making or unmaking an admin is its own event."""
+    _require_admin(actor)
     user.save()
     if "is_staff" in changed or "is_superuser" in changed:
         action = (
             Action.ADMIN_APPOINTED if (user.is_staff or user.is_superuser) else Action.ADMIN_REMOVED
         )
-        record_event(action=action, actor=actor, subject=user, ip=_ip(request))
+        record_event(action=action, actor=actor, subject=user, ip=ip)
     others = [name for name in changed if name not in ("is_staff", "is_superuser", "password")]
     if others:
         record_event(
             action=Action.ACCOUNT_CHANGED_BY_ADMIN,
             actor=actor,
             subject=user,
-            ip=_ip(request),
+            ip=ip,
             extra={"fields": others},
         )
     if "is_active" in changed and not user.is_active:
         _end_sessions(
             Session.objects.filter(user=user), reason="account_disabled", user=user, everything=True
         )
+
+
+@transaction.atomic
+def password_set_by_admin(
+    *, actor: User, user: User, password: str | None, ip: str | None, current_session_key: str = ""
+) -> None:
+    """An admin sets someone's password in the Django admin (None: password sign-in off).
+
+    Like a password reset, every session of the person ends and their sockets close; an
+    admin setting their own keeps the session they are using (as changing it does).
+    """
+    _require_admin(actor)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save(update_fields=["password"])
+    sessions = Session.objects.filter(user=user)
+    own = actor.pk == user.pk and bool(current_session_key)
+    if own:
+        sessions = sessions.exclude(session_key=current_session_key)
+    _end_sessions(sessions, reason="password_changed", user=user, everything=not own)
+    record_event(
+        action=Action.ACCOUNT_CHANGED_BY_ADMIN,
+        actor=actor,
+        subject=user,
+        ip=ip,
+        extra={"fields": ["password"], "password_sign_in": password is not None},
+    )
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -577,12 +629,18 @@ def _end_sessions(sessions, *, reason: str, user: User, everything: bool = False
     """Delete sessions and, after commit, close the sockets they opened."""
     keys = list(sessions.values_list("session_key", flat=True))
     sessions.delete()
-    close_user_sockets_on_commit(
-        user.pk,
+    send_account_closed(
+        user_id=user.pk,
         reason=reason,
         session_ids=None if everything else [session_public_id(key) for key in keys],
     )
     return len(keys)
+
+
+def _require_admin(actor: User) -> None:
+    """Services re-check the role, whatever the admin site checked when the page loaded."""
+    if not User.objects.filter(pk=actor.pk, is_staff=True, is_active=True).exists():
+        raise AccountError("not_admin", "Only site admins can do that.")
 
 
 def _ip(request: HttpRequest | None) -> str | None:

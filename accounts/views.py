@@ -31,6 +31,7 @@ from accounts.forms import (
 from accounts.models import BackupCodeDevice, TOTPDevice
 from accounts.stages import TwoFactorStage
 from audit.describe import describe_for_subject, runs_of_the_same
+from audit.services import request_ip
 
 # When this session last asked for a confirmation link (see recovery_email).
 RECOVERY_LINK_SENT_KEY = "_sg_recovery_link_sent"
@@ -74,7 +75,7 @@ def contact_details(request: HttpRequest) -> HttpResponse:
     initial = {"phone": user.phone or "", "emergency_contact": user.emergency_contact or ""}
     form = ContactDetailsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.contact_details_update(user=user, request=request, **form.cleaned_data)
+        services.contact_details_update(user=user, ip=request_ip(request), **form.cleaned_data)
         messages.success(request, "Your contact details are saved.")
         return redirect("account_home")
     return render(request, "accounts/contact_details.html", {"form": form})
@@ -86,7 +87,7 @@ def recovery_email(request: HttpRequest) -> HttpResponse:
     user = request.user
     form = RecoveryEmailForm(request.POST or None)
     if request.method == "POST" and "remove" in request.POST:
-        services.recovery_email_remove(user=user, request=request)
+        services.recovery_email_remove(user=user, ip=request_ip(request))
         messages.success(request, "Your recovery email is removed.")
         return redirect("account_email")
     if request.method == "POST" and form.is_valid():
@@ -118,7 +119,7 @@ def recovery_email(request: HttpRequest) -> HttpResponse:
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     # GET only shows a button: mail scanners that open links must not confirm anything.
     if request.method == "POST":
-        user = services.recovery_email_verify(token=token, request=request)
+        user = services.recovery_email_verify(token=token, ip=request_ip(request))
         if user is not None:
             request.session.pop(RECOVERY_LINK_SENT_KEY, None)
             messages.success(request, "Your recovery email is confirmed.")
@@ -274,7 +275,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 def two_factor_disable(request: HttpRequest) -> HttpResponse:
     try:
         services.two_factor_disable(user=request.user, request=request)
-    except services.ServiceError as error:
+    except services.AccountError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, "Two-factor authentication is off.")
@@ -287,7 +288,7 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
 def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if not selectors.user_has_two_factor(request.user):
         return redirect("account_two_factor")
-    codes = services.backup_codes_regenerate(user=request.user, request=request)
+    codes = services.backup_codes_regenerate(user=request.user, ip=request_ip(request))
     return render(request, "accounts/backup_codes.html", {"codes": codes, "new": False})
 
 
@@ -312,7 +313,7 @@ def two_factor_login(request: HttpRequest) -> HttpResponse:
             ]
         )
         device = services.two_factor_verify(
-            user=user, token=form.cleaned_data["code"], request=request
+            user=user, token=form.cleaned_data["code"], ip=request_ip(request)
         )
         if device is not None:
             response = stage.exit()
@@ -383,7 +384,7 @@ def password_reset_with_backup_code(request: HttpRequest) -> HttpResponse:
             handle=handle,
             code=form.cleaned_data["code"],
             new_password=form.cleaned_data["password1"],
-            request=request,
+            ip=request_ip(request),
         ):
             messages.success(request, "Your password is changed. Please sign in.")
             return redirect("account_login")
@@ -401,7 +402,7 @@ class PasswordResetFromEmailView(PasswordResetConfirmView):
             user=form.user,
             new_password=form.cleaned_data["new_password1"],
             method="email",
-            request=self.request,
+            ip=request_ip(self.request),
         )
         messages.success(self.request, "Your password is changed. Please sign in.")
         return HttpResponseRedirect(self.get_success_url())

@@ -140,7 +140,7 @@ _ADMIN_TEXT = {
     Action.AGREEMENT_PUBLISHED: "{actor} published a new agreement for {group}",
     Action.AGREEMENT_SIGNED: "{actor} signed the agreement of {group}",
     Action.MEMBER_LEFT: "{actor} left {group}",
-    Action.MEMBERSHIP_IDENTITY_VIEWED: "{actor} looked up the account behind membership {target} of {group}",
+    Action.MEMBERSHIP_IDENTITY_VIEWED: "{actor} looked up the account behind a membership of {group}",
     Action.APPLICATION_SUBMITTED: "{actor} sent application {target} to {group}",
     Action.APPLICATION_ANSWERS_VIEWED: "{actor} opened the intake answers of application {target} in {group}",
     Action.APPLICATION_DECIDED: "{actor} decided application {target} in {group}",

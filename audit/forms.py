@@ -7,6 +7,8 @@ from audit.events import Action
 from audit.selectors import EventFilters
 from audit.services import ip_blind_index
 
+MEMBERSHIP_TARGET = "groups.membership"
+
 
 def _action_choices():
     grouped: dict[str, list] = {}
@@ -53,6 +55,19 @@ class EventFilterForm(forms.Form):
                     self.add_error(field, "No account has that login handle.")
                 else:
                     cleaned[f"{field}_id"] = user.pk
+        target_type = cleaned.get("target_type", "").strip()
+        if cleaned.get("target_id", "").strip():
+            if not target_type:
+                self.add_error("target_type", "Say what kind of target the id is of.")
+            elif target_type == MEMBERSHIP_TARGET:
+                # Its events name the account beside the membership: the one way to see
+                # who is behind a pseudonym is the Django admin's Membership page, which
+                # records the look for the member to see.
+                self.add_error(
+                    "target_id",
+                    "A membership's events can't be looked up by its id here. The Membership "
+                    "page of the Django admin shows its account, and records that you looked.",
+                )
         return cleaned
 
     def filters(self) -> EventFilters:

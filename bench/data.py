@@ -180,7 +180,7 @@ def build_audit_people() -> AuditPeople:
             groups.append(group)
             fac_user = make_user(f"bench-history-facilitator-{g + 1}")
             facilitators.append(fac_user)
-            fac = add_facilitator(group, fac_user, f"Guide {g + 1}", actor=admin)
+            add_facilitator(group, fac_user, f"Guide {g + 1}", actor=admin)
             people = []
             for n in range(12):
                 user = make_user(f"bench-history-member-{g + 1}-{n + 1}")
@@ -194,11 +194,11 @@ def build_audit_people() -> AuditPeople:
                 body="Hello everyone.",
             ).message
             moderation_services.report_file(
-                reporter=people[1], message=posted, guideline_number=1, note=""
+                actor=people[1].user, message=posted, guideline_number=1, note=""
             )
             moderation_services.action_take(
                 membership=people[0],
-                actor=fac,
+                actor=fac_user,
                 kind=ActionKind.WARN,
                 guideline_number=1,
                 reason="Benchmark warning.",
@@ -250,7 +250,9 @@ def build_rooms(admin: User, *, prefix: str, sizes: list[int]) -> list[Room]:
     def build(numbered: tuple[int, int]) -> Room:
         r, size = numbered
         group = make_group(admin, f"{prefix} room {r + 1}")
-        meeting = open_meeting(group, admin)
+        host = make_user(f"bench-{prefix}-{r + 1}-host")
+        add_facilitator(group, host, "Host", actor=admin)  # who schedules its meeting
+        meeting = open_meeting(group, host)
         room = Room(name=f"{prefix}-{r + 1}", meeting_id=meeting.pk)
         for n in range(size):
             user = make_user(f"bench-{prefix}-{r + 1}-{n + 1}")
@@ -309,14 +311,16 @@ def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSe
         home_user = make_user(f"bench-page-home-{rows}")
         home_group = make_group(admin, f"Home page group {rows}", guidelines=rows)
         add_member(home_group, home_user, "Homebody", actor=admin)
-        open_meeting(home_group, admin, occurrences=rows)
+        host = make_user(f"bench-page-host-{rows}")
+        add_facilitator(home_group, host, "Host", actor=admin)
+        open_meeting(home_group, host, occurrences=rows)
 
         # A facilitator dashboard: ``rows`` members, open reports, safety flags and
         # moderation steps.
         fac_user = make_user(f"bench-page-facilitator-{rows}")
         group = make_group(admin, f"Dashboard group {rows}")
-        fac = add_facilitator(group, fac_user, "Steward", actor=admin)
-        meeting = open_meeting(group, admin)
+        add_facilitator(group, fac_user, "Steward", actor=admin)
+        meeting = open_meeting(group, fac_user)
 
         people = [
             add_member(
@@ -335,15 +339,17 @@ def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSe
                 body=f"Message number {n + 1}.",
             ).message
             moderation_services.report_file(
-                reporter=people[(n + 1) % rows],
+                actor=people[(n + 1) % rows].user,
                 message=message,
                 guideline_number=1,
                 note="Please look.",
             )
-            moderation_services.safety_flag_raise(raised_by=person, about=None, note="Worried.")
+            moderation_services.safety_flag_raise(
+                actor=person.user, group=group, about=None, note="Worried."
+            )
             moderation_services.action_take(
                 membership=person,
-                actor=fac,
+                actor=fac_user,
                 kind=ActionKind.WARN,
                 guideline_number=1,
                 reason="A reminder of the guidelines.",

@@ -1,8 +1,12 @@
 from django.contrib import admin
 
-from audit.events import Action
-from audit.services import record_event, request_ip
+from audit.services import request_ip
+from groups import services
 from groups.models import AgreementVersion, Group, Guideline, Membership
+
+# The only filters the membership list takes: ?user=<id> (or user__id__exact=) would list
+# one account's pseudonyms in every group without the audited look-up below.
+MEMBERSHIP_FILTERS = ("group", "role", "status")
 
 
 class GuidelineInline(admin.TabularInline):
@@ -46,8 +50,8 @@ class MembershipAdmin(admin.ModelAdmin):
     """The one place that shows the account behind a pseudonym. Opening a membership is
     recorded in the access log, and the member can see that it happened."""
 
-    list_display = ("pseudonym", "group", "role", "status", "joined_at")
-    list_filter = ("group", "role", "status")
+    list_display = ("pseudonym", "group", "role", "status")
+    list_filter = MEMBERSHIP_FILTERS
     search_fields = ("pseudonym",)
     fields = (
         "group",
@@ -69,6 +73,11 @@ class MembershipAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup.split("__")[0] in MEMBERSHIP_FILTERS and super().lookup_allowed(
+            lookup, value, request
+        )
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         membership = self.get_object(request, object_id)
         # Recorded only when the page is actually shown: a refused look reveals nothing.
@@ -77,13 +86,8 @@ class MembershipAdmin(admin.ModelAdmin):
             and request.method == "GET"
             and self.has_view_or_change_permission(request, membership)
         ):
-            record_event(
-                action=Action.MEMBERSHIP_IDENTITY_VIEWED,
-                actor=request.user,
-                subject=membership.user,
-                target=membership,
-                group_id=membership.group_id,
-                ip=request_ip(request),
+            services.membership_identity_view(
+                actor=request.user, membership=membership, ip=request_ip(request)
             )
         extra_context = {
             **(extra_context or {}),

@@ -7,6 +7,7 @@ unlisted group (or someone's membership) exists.
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet
 from django.http import Http404
 
+from accounts.models import User
 from groups.models import (
     CURRENT_STATUSES,
     AgreementVersion,
@@ -100,6 +101,29 @@ def group_for_manager_or_404(user, slug: str) -> tuple[Group, Membership | None]
         except Group.DoesNotExist:
             raise Http404 from None
     raise Http404
+
+
+# --- the services' role re-checks --------------------------------------------------------
+# A page checked the role when it loaded; by the time its form is posted the person may
+# have been demoted. Services ask again with these, from the database, inside their
+# transaction.
+
+
+def facilitation_now(user, group_id: int) -> Membership | None:  # noqa: ANN001
+    """The person's current facilitator place in the group, as stored now."""
+    return Membership.objects.filter(
+        user_id=user.pk, group_id=group_id, role=Role.FACILITATOR, status__in=CURRENT_STATUSES
+    ).first()
+
+
+def user_is_admin_now(user) -> bool:  # noqa: ANN001
+    """Whether the account is an active site admin, as stored now."""
+    return User.objects.filter(pk=user.pk, is_staff=True, is_active=True).exists()
+
+
+def user_may_manage_group_now(user, group_id: int) -> bool:  # noqa: ANN001
+    """Facilitators of the group and site admins (as group_for_manager_or_404)."""
+    return facilitation_now(user, group_id) is not None or user_is_admin_now(user)
 
 
 def current_agreement(group: Group) -> AgreementVersion | None:

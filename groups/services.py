@@ -31,8 +31,14 @@ from groups.models import (
     Status,
 )
 from groups.pseudonyms import clean_pseudonym, pseudonym_key
-from groups.selectors import current_agreement, group_has_room
-from supportgroups.realtime import broadcast_on_commit, user_group_name
+from groups.selectors import (
+    current_agreement,
+    group_has_room,
+    user_is_admin_now,
+    user_may_manage_group_now,
+)
+from supportgroups.errors import ServiceError
+from supportgroups.realtime import send_agreement_changed, send_membership_changed
 
 PSEUDONYM_CHANGE_INTERVAL = timedelta(days=1)
 INVITATION_LIFETIME = timedelta(days=14)
@@ -53,8 +59,8 @@ GROUP_FIELDS = (
 )
 
 
-class GroupError(Exception):
-    """Not allowed now; the message is for the person."""
+class GroupError(ServiceError):
+    """A refused change to a group or a place in it."""
 
 
 # --- groups -----------------------------------------------------------------------------
@@ -69,6 +75,7 @@ def group_create(
     agreement_summary: str = "",
     **fields: Any,
 ) -> Group:
+    _require_admin(actor)
     group = Group(**{name: fields[name] for name in GROUP_FIELDS if name in fields})
     group.slug = _unique_slug(group.name)
     group.save()
@@ -80,6 +87,7 @@ def group_create(
 
 @transaction.atomic
 def group_update(*, group: Group, actor: User, **fields: Any) -> Group:
+    _require_manager(actor, group.pk)
     changed = [
         name for name in GROUP_FIELDS if name in fields and getattr(group, name) != fields[name]
     ]
@@ -100,6 +108,7 @@ def group_update(*, group: Group, actor: User, **fields: Any) -> Group:
 @transaction.atomic
 def group_link_reset(*, group: Group, actor: User) -> Group:
     """A new private link; the old one stops working."""
+    _require_manager(actor, group.pk)
     group.link_token = secrets.token_urlsafe(16)
     group.save(update_fields=["link_token"])
     record_event(
@@ -114,9 +123,10 @@ def group_link_reset(*, group: Group, actor: User) -> Group:
 
 @transaction.atomic
 def guidelines_replace(*, group: Group, actor: User, rules: list[str]) -> list[Guideline]:
+    _require_manager(actor, group.pk)
     rules = [rule.strip() for rule in rules if rule.strip()]
     if not rules:
-        raise GroupError("A group needs at least one guideline.")
+        raise GroupError("no_guidelines", "A group needs at least one guideline.")
     group.guidelines.all().delete()
     created = Guideline.objects.bulk_create(
         Guideline(group=group, number=number, text=text)
@@ -137,8 +147,9 @@ def agreement_publish(
     *, group: Group, actor: User, text: str, summary: str = ""
 ) -> AgreementVersion:
     """A new version; every member signs it again before their next meeting."""
+    _require_manager(actor, group.pk)
     if not text.strip():
-        raise GroupError("The agreement can't be empty.")
+        raise GroupError("empty_agreement", "The agreement can't be empty.")
     # Lock the group row so two facilitators publishing at once get versions n and n+1.
     Group.objects.select_for_update(no_key=True).filter(pk=group.pk).first()
     latest = group.agreements.order_by("-version").first()
@@ -163,10 +174,7 @@ def agreement_publish(
         for user_id in group.memberships.filter(status__in=CURRENT_STATUSES).values_list(
             "user_id", flat=True
         ):
-            broadcast_on_commit(
-                user_group_name(user_id),
-                {"type": "group.agreement_changed", "group": group.pk},
-            )
+            send_agreement_changed(user_id=user_id, group_id=group.pk)
     return agreement
 
 
@@ -176,6 +184,7 @@ def agreement_publish(
 @transaction.atomic
 def facilitator_appoint(*, group: Group, actor: User, user: User) -> Membership:
     """Make someone a facilitator (admins only). They choose their pseudonym like anyone."""
+    _require_admin(actor)
     membership, created = Membership.objects.select_for_update(no_key=True).get_or_create(
         group=group, user=user, defaults={"role": Role.FACILITATOR}
     )
@@ -196,6 +205,7 @@ def facilitator_appoint(*, group: Group, actor: User, user: User) -> Membership:
 
 @transaction.atomic
 def facilitator_remove(*, membership: Membership, actor: User) -> Membership:
+    _require_admin(actor)
     membership.role = Role.MEMBER
     membership.save(update_fields=["role"])
     record_event(
@@ -223,10 +233,11 @@ def membership_create(*, group: Group, user: User, actor: User | None, reason: s
     Group.objects.select_for_update(no_key=True).filter(pk=group.pk).first()
     existing = Membership.objects.filter(group=group, user=user).first()
     if existing is not None and existing.is_current:
-        raise GroupError("You already have a place in this group.")
+        raise GroupError("already_member", "You already have a place in this group.")
     if not group_has_room(group):
         raise GroupError(
-            "This group is full at the moment. Please ask its facilitators when a place opens."
+            "group_full",
+            "This group is full at the moment. Please ask its facilitators when a place opens.",
         )
     membership, created = Membership.objects.select_for_update(no_key=True).get_or_create(
         group=group, user=user
@@ -272,14 +283,18 @@ def agreement_sign(
 ) -> Signature:
     agreement = current_agreement(membership.group)
     if agreement is None:
-        raise GroupError("This group has no agreement to sign yet.")
+        raise GroupError("no_agreement", "This group has no agreement to sign yet.")
     if not guidelines_acknowledged:
-        raise ValidationError(
-            {"guidelines_acknowledged": "Please confirm you have read the guidelines."}
+        raise GroupError(
+            "guidelines_not_acknowledged",
+            "Please confirm you have read the guidelines.",
+            field="guidelines_acknowledged",
         )
     if pseudonym_key(typed_name) != membership.pseudonym_key or not membership.pseudonym:
-        raise ValidationError(
-            {"typed_name": "Please type your name in this group exactly as chosen."}
+        raise GroupError(
+            "typed_name_mismatch",
+            "Please type your name in this group exactly as chosen.",
+            field="typed_name",
         )
     signature, created = Signature.objects.get_or_create(
         membership=membership,
@@ -320,7 +335,11 @@ def pseudonym_change(*, membership: Membership, pseudonym: str) -> Membership:
     if membership.pseudonym_changed_at and (
         timezone.now() - membership.pseudonym_changed_at < PSEUDONYM_CHANGE_INTERVAL
     ):
-        raise ValidationError({"pseudonym": "You can change your name in a group once a day."})
+        raise GroupError(
+            "pseudonym_changed_recently",
+            "You can change your name in a group once a day.",
+            field="pseudonym",
+        )
     old_pseudonym = membership.pseudonym
     _set_pseudonym(membership, pseudonym, is_change=True)
     # Other members see the new spelling even when only its case or accents changed.
@@ -340,7 +359,7 @@ def pseudonym_change(*, membership: Membership, pseudonym: str) -> Membership:
 def membership_leave(*, membership: Membership) -> Membership:
     membership = Membership.objects.select_for_update(no_key=True).get(pk=membership.pk)
     if not membership.is_current:
-        raise GroupError("You are not in this group.")
+        raise GroupError("not_a_member", "You are not in this group.")
     membership.status = Status.LEFT
     membership.role = Role.MEMBER
     membership.save(update_fields=["status", "role"])
@@ -355,12 +374,28 @@ def membership_leave(*, membership: Membership) -> Membership:
     return membership
 
 
+@transaction.atomic
+def membership_identity_view(*, actor: User, membership: Membership, ip: str | None) -> None:
+    """An admin looks at the account behind a pseudonym (the Membership page of the Django
+    admin, the one place that shows both). The member sees it in "Who has seen my data"."""
+    _require_admin(actor)
+    record_event(
+        action=Action.MEMBERSHIP_IDENTITY_VIEWED,
+        actor=actor,
+        subject=membership.user,
+        target=membership,
+        group_id=membership.group_id,
+        ip=ip,
+    )
+
+
 # --- invitations ------------------------------------------------------------------------
 
 
 @transaction.atomic
 def invitation_create(*, group: Group, actor: User, note: str = "") -> tuple[Invitation, str]:
     """Returns the invitation and its token, which is shown once and stored only hashed."""
+    _require_manager(actor, group.pk)
     token = secrets.token_urlsafe(24)
     invitation = Invitation.objects.create(
         group=group,
@@ -391,7 +426,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         .first()
     )
     if invitation is None or not invitation.is_usable:
-        raise GroupError("This invitation has expired or has already been used.")
+        raise GroupError(
+            "invitation_unusable", "This invitation has expired or has already been used."
+        )
     membership = membership_create(
         group=invitation.group, user=user, actor=None, reason="invitation"
     )
@@ -404,17 +441,20 @@ def invitation_accept(*, token: str, user: User) -> Membership:
 
 
 def _set_pseudonym(membership: Membership, pseudonym: str, *, is_change: bool = False) -> None:
-    cleaned = clean_pseudonym(pseudonym, login_handle=membership.user.username)
+    try:
+        cleaned = clean_pseudonym(pseudonym, login_handle=membership.user.username)
+    except ValidationError as error:
+        raise GroupError("invalid_pseudonym", error.messages[0], field="pseudonym") from None
     key = pseudonym_key(cleaned)
     taken = Membership.objects.filter(group_id=membership.group_id, pseudonym_key=key).exclude(
         pk=membership.pk
     )
     if taken.exists():
-        raise ValidationError(
-            {
-                "pseudonym": "Someone in this group already uses that name, "
-                "or one that looks the same. Please choose another."
-            }
+        raise GroupError(
+            "pseudonym_taken",
+            "Someone in this group already uses that name, "
+            "or one that looks the same. Please choose another.",
+            field="pseudonym",
         )
     membership.pseudonym = cleaned
     membership.pseudonym_key = key
@@ -424,16 +464,26 @@ def _set_pseudonym(membership: Membership, pseudonym: str, *, is_change: bool = 
         with transaction.atomic():
             membership.save(update_fields=["pseudonym", "pseudonym_key", "pseudonym_changed_at"])
     except IntegrityError:
-        raise ValidationError(
-            {"pseudonym": "Someone has just taken that name. Please choose another."}
+        raise GroupError(
+            "pseudonym_taken",
+            "Someone has just taken that name. Please choose another.",
+            field="pseudonym",
         ) from None
 
 
 def _notify_membership_changed(membership: Membership) -> None:
-    broadcast_on_commit(
-        user_group_name(membership.user_id),
-        {"type": "group.membership_changed", "group": membership.group_id},
-    )
+    send_membership_changed(user_id=membership.user_id, group_id=membership.group_id)
+
+
+def _require_manager(actor: User, group_id: int) -> None:
+    """Services re-check the role, whatever the page checked when it loaded."""
+    if not user_may_manage_group_now(actor, group_id):
+        raise GroupError("not_facilitator", "Only this group's facilitators can do that.")
+
+
+def _require_admin(actor: User) -> None:
+    if not user_is_admin_now(actor):
+        raise GroupError("not_admin", "Only site admins can do that.")
 
 
 def _token_hash(token: str) -> str:

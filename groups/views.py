@@ -2,7 +2,6 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -34,12 +33,8 @@ def admin_required(view):
     return wrapper
 
 
-def _form_errors_from(error: ValidationError, form) -> None:  # noqa: ANN001
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
+def _form_errors_from(error: services.GroupError, form) -> None:  # noqa: ANN001
+    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 # --- the public directory ---------------------------------------------------------------
@@ -141,10 +136,8 @@ def take_place(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.membership_take_place(membership=membership, **form.cleaned_data)
-        except ValidationError as error:
-            _form_errors_from(error, form)
         except services.GroupError as error:
-            form.add_error(None, str(error))
+            _form_errors_from(error, form)
         else:
             messages.success(request, "Welcome. You have signed the agreement.")
             return redirect("groups:home", slug=slug)
@@ -176,10 +169,8 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and not already and form.is_valid():
         try:
             services.agreement_sign(membership=membership, **form.cleaned_data)
-        except ValidationError as error:
-            _form_errors_from(error, form)
         except services.GroupError as error:
-            form.add_error(None, str(error))
+            _form_errors_from(error, form)
         else:
             messages.success(request, "Thank you for signing.")
             return redirect("groups:home", slug=slug)
@@ -220,7 +211,7 @@ def change_pseudonym(request: HttpRequest, slug: str) -> HttpResponse:
             services.pseudonym_change(
                 membership=membership, pseudonym=form.cleaned_data["pseudonym"]
             )
-        except ValidationError as error:
+        except services.GroupError as error:
             _form_errors_from(error, form)
         else:
             messages.success(request, "Your name in this group is changed.")
@@ -309,11 +300,15 @@ def edit(request: HttpRequest, slug: str) -> HttpResponse:
         data = dict(form.cleaned_data)
         rules = data.pop("guidelines")
         group.refresh_from_db()
-        services.group_update(group=group, actor=request.user, **data)
-        if rules != [g.text for g in group.guidelines.all()]:
-            services.guidelines_replace(group=group, actor=request.user, rules=rules)
-        messages.success(request, "The group is updated.")
-        return redirect("groups:manage", slug=group.slug)
+        try:
+            services.group_update(group=group, actor=request.user, **data)
+            if rules != [g.text for g in group.guidelines.all()]:
+                services.guidelines_replace(group=group, actor=request.user, rules=rules)
+        except services.GroupError as error:
+            _form_errors_from(error, form)
+        else:
+            messages.success(request, "The group is updated.")
+            return redirect("groups:manage", slug=group.slug)
     return render(request, "groups/edit.html", {"group": group, "form": form})
 
 
@@ -330,11 +325,18 @@ def publish_agreement(request: HttpRequest, slug: str) -> HttpResponse:
         },
     )
     if request.method == "POST" and form.is_valid():
-        agreement = services.agreement_publish(group=group, actor=request.user, **form.cleaned_data)
-        messages.success(
-            request, f"Version {agreement.version} is published. Members will be asked to sign it."
-        )
-        return redirect("groups:manage", slug=group.slug)
+        try:
+            agreement = services.agreement_publish(
+                group=group, actor=request.user, **form.cleaned_data
+            )
+        except services.GroupError as error:
+            _form_errors_from(error, form)
+        else:
+            messages.success(
+                request,
+                f"Version {agreement.version} is published. Members will be asked to sign it.",
+            )
+            return redirect("groups:manage", slug=group.slug)
     return render(
         request, "groups/publish_agreement.html", {"group": group, "form": form, "current": current}
     )
@@ -348,9 +350,13 @@ def create_invitation(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Please keep the note under 100 characters.")
         return redirect("groups:manage", slug=group.slug)
-    invitation, token = services.invitation_create(
-        group=group, actor=request.user, note=form.cleaned_data["note"]
-    )
+    try:
+        invitation, token = services.invitation_create(
+            group=group, actor=request.user, note=form.cleaned_data["note"]
+        )
+    except services.GroupError as error:
+        messages.error(request, error.message)
+        return redirect("groups:manage", slug=group.slug)
     link = request.build_absolute_uri(reverse("groups:invitation", kwargs={"token": token}))
     return render(
         request,
@@ -363,8 +369,12 @@ def create_invitation(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def reset_link(request: HttpRequest, slug: str) -> HttpResponse:
     group, _ = selectors.group_for_manager_or_404(request.user, slug)
-    services.group_link_reset(group=group, actor=request.user)
-    messages.success(request, "The private link is replaced. The old link no longer works.")
+    try:
+        services.group_link_reset(group=group, actor=request.user)
+    except services.GroupError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "The private link is replaced. The old link no longer works.")
     return redirect("groups:manage", slug=group.slug)
 
 
@@ -374,15 +384,19 @@ def new_group(request: HttpRequest) -> HttpResponse:
     form = NewGroupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        group = services.group_create(
-            actor=request.user,
-            guidelines=data.pop("guidelines"),
-            agreement_text=data.pop("agreement_text"),
-            agreement_summary=data.pop("agreement_summary"),
-            **data,
-        )
-        messages.success(request, f"“{group.name}” is created. Now appoint its facilitators.")
-        return redirect("groups:manage", slug=group.slug)
+        try:
+            group = services.group_create(
+                actor=request.user,
+                guidelines=data.pop("guidelines"),
+                agreement_text=data.pop("agreement_text"),
+                agreement_summary=data.pop("agreement_summary"),
+                **data,
+            )
+        except services.GroupError as error:
+            _form_errors_from(error, form)
+        else:
+            messages.success(request, f"“{group.name}” is created. Now appoint its facilitators.")
+            return redirect("groups:manage", slug=group.slug)
     return render(request, "groups/new.html", {"form": form})
 
 
@@ -392,14 +406,18 @@ def appoint_facilitator(request: HttpRequest, slug: str) -> HttpResponse:
     group, _ = selectors.group_for_manager_or_404(request.user, slug)
     form = AppointFacilitatorForm(request.POST)
     if form.is_valid():
-        services.facilitator_appoint(
-            group=group, actor=request.user, user=form.cleaned_data["username"]
-        )
-        messages.success(
-            request,
-            "Facilitator appointed. They will choose their own name "
-            "in the group and sign the agreement.",
-        )
+        try:
+            services.facilitator_appoint(
+                group=group, actor=request.user, user=form.cleaned_data["username"]
+            )
+        except services.GroupError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                "Facilitator appointed. They will choose their own name "
+                "in the group and sign the agreement.",
+            )
     else:
         messages.error(request, " ".join(form.errors.get("username", ["Please check the handle."])))
     return redirect("groups:manage", slug=group.slug)
@@ -410,8 +428,12 @@ def appoint_facilitator(request: HttpRequest, slug: str) -> HttpResponse:
 def remove_facilitator(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
     group, _ = selectors.group_for_manager_or_404(request.user, slug)
     membership = get_object_or_404(Membership, pk=membership_id, group=group, role=Role.FACILITATOR)
-    services.facilitator_remove(membership=membership, actor=request.user)
-    messages.success(
-        request, f"{membership.pseudonym or 'That person'} is no longer a facilitator."
-    )
+    try:
+        services.facilitator_remove(membership=membership, actor=request.user)
+    except services.GroupError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, f"{membership.pseudonym or 'That person'} is no longer a facilitator."
+        )
     return redirect("groups:manage", slug=group.slug)

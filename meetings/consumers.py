@@ -230,7 +230,7 @@ class RoomConsumer(AuthenticatedConsumer):
         try:
             await database_sync_to_async(moderation_actions.report_from_room)(
                 meeting_id=self.meeting.pk,
-                reporter_id=self.membership.pk,
+                actor=self.scope["user"],
                 seq=seq,
                 guideline_number=rule,
                 note=note,
@@ -255,7 +255,7 @@ class RoomConsumer(AuthenticatedConsumer):
         try:
             await database_sync_to_async(moderation_actions.moderate_from_room)(
                 meeting_id=self.meeting.pk,
-                actor_id=self.membership.pk,
+                actor=self.scope["user"],
                 action=action,
                 seq=seq,
                 guideline_number=rule,
@@ -274,7 +274,7 @@ class RoomConsumer(AuthenticatedConsumer):
             )
         try:
             await database_sync_to_async(moderation_actions.announce_from_room)(
-                meeting_id=self.meeting.pk, actor_id=self.membership.pk, text=text
+                meeting_id=self.meeting.pk, actor=self.scope["user"], text=text
             )
         except moderation_actions.ModerationError as error:
             await self.error("moderation_refused", str(error))
@@ -282,7 +282,7 @@ class RoomConsumer(AuthenticatedConsumer):
     async def on_close_room(self, frame: dict) -> None:
         try:
             await database_sync_to_async(moderation_actions.close_from_room)(
-                meeting_id=self.meeting.pk, actor_id=self.membership.pk
+                meeting_id=self.meeting.pk, actor=self.scope["user"]
             )
         except moderation_actions.ModerationError as error:
             await self.error("moderation_refused", str(error))

@@ -18,10 +18,18 @@ from accounts.models import User
 from audit.events import Action
 from audit.services import record_event
 from groups.models import Group, Membership, Retention
+from groups.selectors import facilitation_now
 from meetings.models import Attendance, Meeting, Message, Presence, Recurrence
 from meetings.selectors import membership_may_send, present_pseudonyms, room_refusal
 from supportgroups.crypto import encrypt_str
-from supportgroups.realtime import broadcast_on_commit
+from supportgroups.errors import ServiceError
+from supportgroups.realtime import (
+    MessageEvent,
+    send_room_closed,
+    send_room_message,
+    send_room_presence,
+)
+from supportgroups.realtime import room_group_name as room_group_name  # (the consumer's)
 
 RECURRENCE_STEP = {
     Recurrence.WEEKLY: timedelta(weeks=1),
@@ -30,17 +38,8 @@ RECURRENCE_STEP = {
 RETENTION_DAYS = {Retention.DAYS_7: 7, Retention.DAYS_30: 30, Retention.DAYS_90: 90}
 
 
-class RoomError(Exception):
-    """A refused room action, with a stable code for the client and a human message."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def room_group_name(meeting_id: int) -> str:
-    return f"meeting.{meeting_id}"
+class RoomError(ServiceError):
+    """A refused meeting or room action (its code goes to the client in an error frame)."""
 
 
 # --- scheduling -------------------------------------------------------------------------
@@ -57,6 +56,7 @@ def meeting_schedule(
     recurrence: str = Recurrence.NONE,
     occurrences: int = 1,
 ) -> list[Meeting]:
+    _require_facilitator(actor, group.pk)
     if ends_at <= starts_at:
         raise RoomError("invalid_times", "The meeting must end after it starts.")
     if recurrence == Recurrence.NONE:
@@ -90,6 +90,7 @@ def meeting_schedule(
 @transaction.atomic
 def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
     meeting = Meeting.objects.select_for_update(no_key=True).get(pk=meeting.pk)
+    _require_facilitator(actor, meeting.group_id)
     if meeting.has_ended():
         raise RoomError("meeting_closed", "This meeting has already ended.")
     if meeting.opened_at is None:
@@ -104,12 +105,14 @@ def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
 @transaction.atomic
 def meeting_close(*, meeting: Meeting, actor: User | None) -> Meeting:
     """Close the room now: everyone in it is told, and under "delete when the meeting
-    ends" its messages are wiped."""
+    ends" its messages are wiped. ``actor`` None: the system (a housekeeping command)."""
     meeting = (
         Meeting.objects.select_for_update(of=("self",), no_key=True)
         .select_related("group")
         .get(pk=meeting.pk)
     )
+    if actor is not None:
+        _require_facilitator(actor, meeting.group_id)
     if meeting.closed_at is None:
         meeting.closed_at = timezone.now()
         meeting.save(update_fields=["closed_at"])
@@ -118,9 +121,7 @@ def meeting_close(*, meeting: Meeting, actor: User | None) -> Meeting:
         )
     if meeting.group.retention == Retention.MEETING_END:
         _purge_meeting_messages(meeting)
-    broadcast_on_commit(
-        room_group_name(meeting.pk), {"type": "room.closed", "reason": "meeting_closed"}
-    )
+    send_room_closed(meeting_id=meeting.pk, reason="meeting_closed")
     return meeting
 
 
@@ -170,9 +171,7 @@ def _message_post(
     if refusal:
         raise refusal
     message = _message_insert(meeting, membership, client_id=client_id, body=body)
-    broadcast_on_commit(
-        room_group_name(meeting.pk), {"type": "room.message", **message_event(message)}
-    )
+    send_room_message(meeting_id=meeting.pk, message=message_event(message))
     return PostedMessage(message, created=True)
 
 
@@ -274,7 +273,7 @@ def _post_refusal(meeting: Meeting, membership: Membership) -> RoomError | None:
     return None
 
 
-def message_event(message: Message) -> dict:
+def message_event(message: Message) -> MessageEvent:
     """How a message travels to sockets (and is replayed on resume)."""
     hidden = message.hidden_at is not None
     removed = message.author_id is None
@@ -358,10 +357,7 @@ def presence_refresh(*, meeting: Meeting) -> None:
 
 
 def _broadcast_presence(meeting: Meeting) -> None:
-    broadcast_on_commit(
-        room_group_name(meeting.pk),
-        {"type": "room.presence", "present": present_pseudonyms(meeting)},
-    )
+    send_room_presence(meeting_id=meeting.pk, present=present_pseudonyms(meeting))
 
 
 # --- retention --------------------------------------------------------------------------
@@ -400,6 +396,12 @@ def messages_purge_expired(*, now: datetime | None = None) -> PurgeResult:
             extra={"messages_deleted": deleted, "meetings_wiped": wiped},
         )
     return PurgeResult(meetings_wiped=wiped, messages_deleted=deleted)
+
+
+def _require_facilitator(actor: User, group_id: int) -> None:
+    """Services re-check the role, whatever the page or socket checked before."""
+    if facilitation_now(actor, group_id) is None:
+        raise RoomError("not_facilitator", "Only this group's facilitators can do that.")
 
 
 def _purge_meeting_messages(meeting: Meeting, *, now: datetime | None = None) -> int:

@@ -96,8 +96,12 @@ def open_room(request: HttpRequest, meeting_id: int) -> HttpResponse:
 @require_POST
 def close_room(request: HttpRequest, meeting_id: int) -> HttpResponse:
     meeting, _ = selectors.meeting_for_facilitator_or_404(request.user, meeting_id)
-    services.meeting_close(meeting=meeting, actor=request.user)
-    messages.success(request, "The room is closed. Everyone in it has been told.")
+    try:
+        services.meeting_close(meeting=meeting, actor=request.user)
+    except services.RoomError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "The room is closed. Everyone in it has been told.")
     return redirect("meetings:schedule", slug=meeting.group.slug)
 
 

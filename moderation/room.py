@@ -1,9 +1,10 @@
-"""The meeting room's reports and facilitator controls: find the message and the people
-by what the room knows (meeting, seq, memberships), then call the moderation services."""
+"""The meeting room's reports and facilitator controls: find the message by what the room
+knows (meeting, seq), then call the moderation and meetings services, which find the
+actor's membership themselves and re-check their role."""
 
-from groups.models import Membership
+from accounts.models import User
 from meetings.models import Meeting, Message
-from meetings.services import meeting_close
+from meetings.services import RoomError, meeting_close
 from moderation.services import (
     ModerationError,
     action_take,
@@ -28,23 +29,15 @@ def _message(meeting_id: int, seq: int) -> Message:
         .first()
     )
     if message is None:
-        raise ModerationError("That message no longer exists.")
+        raise ModerationError("message_gone", "That message no longer exists.")
     return message
 
 
-def _facilitator(actor_id: int, meeting: Meeting) -> Membership:
-    actor = Membership.objects.select_related("user").get(pk=actor_id)
-    if actor.group_id != meeting.group_id or not actor.is_facilitator:
-        raise ModerationError("Only this group's facilitators can do that.")
-    return actor
-
-
 def report_from_room(
-    *, meeting_id: int, reporter_id: int, seq: int, guideline_number: int, note: str
+    *, meeting_id: int, actor: User, seq: int, guideline_number: int, note: str
 ) -> None:
-    reporter = Membership.objects.select_related("user", "group").get(pk=reporter_id)
     report_file(
-        reporter=reporter,
+        actor=actor,
         message=_message(meeting_id, seq),
         guideline_number=guideline_number,
         note=note,
@@ -54,7 +47,7 @@ def report_from_room(
 def moderate_from_room(
     *,
     meeting_id: int,
-    actor_id: int,
+    actor: User,
     action: str,
     seq: int,
     guideline_number: int | None,
@@ -62,14 +55,15 @@ def moderate_from_room(
     reason: str,
 ) -> None:
     message = _message(meeting_id, seq)
-    actor = _facilitator(actor_id, message.meeting)
     if action == "hide":
         if guideline_number is None:
-            raise ModerationError("Please choose the guideline the message breaks.")
+            raise ModerationError(
+                "guideline_required", "Please choose the guideline the message breaks."
+            )
         message_hide(message=message, actor=actor, guideline_number=guideline_number, reason=reason)
         return
     if message.author is None:
-        raise ModerationError("The author is no longer in the group.")
+        raise ModerationError("author_gone", "The author is no longer in the group.")
     action_take(
         membership=message.author,
         actor=actor,
@@ -80,12 +74,13 @@ def moderate_from_room(
     )
 
 
-def announce_from_room(*, meeting_id: int, actor_id: int, text: str) -> None:
-    meeting = Meeting.objects.get(pk=meeting_id)
-    announcement_pin(meeting=meeting, actor=_facilitator(actor_id, meeting), text=text)
+def announce_from_room(*, meeting_id: int, actor: User, text: str) -> None:
+    announcement_pin(meeting=Meeting.objects.get(pk=meeting_id), actor=actor, text=text)
 
 
-def close_from_room(*, meeting_id: int, actor_id: int) -> None:
-    meeting = Meeting.objects.get(pk=meeting_id)
-    actor = _facilitator(actor_id, meeting)
-    meeting_close(meeting=meeting, actor=actor.user)
+def close_from_room(*, meeting_id: int, actor: User) -> None:
+    try:
+        meeting_close(meeting=Meeting.objects.get(pk=meeting_id), actor=actor)
+    except RoomError as error:
+        # The room answers every refused control the same way (moderation_refused).
+        raise ModerationError(error.code, error.message) from None

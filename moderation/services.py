@@ -19,9 +19,10 @@ from django.utils import timezone
 from accounts.models import User
 from audit.events import Action
 from audit.services import record_event
-from groups.models import Guideline, Membership, Role, Status
+from groups.models import CURRENT_STATUSES, Group, Guideline, Membership, Role, Status
+from groups.selectors import facilitation_now
 from meetings.models import Meeting, Message
-from meetings.services import message_event, room_group_name
+from meetings.services import message_event
 from moderation.models import (
     ActionKind,
     Announcement,
@@ -30,7 +31,12 @@ from moderation.models import (
     Report,
     SafetyFlag,
 )
-from supportgroups.realtime import broadcast_on_commit, user_group_name
+from supportgroups.errors import ServiceError
+from supportgroups.realtime import (
+    send_membership_changed,
+    send_room_announcement,
+    send_room_message_changed,
+)
 
 # Actions that need a rule to cite (reinstating and unmuting don't).
 CITING_KINDS = {
@@ -45,21 +51,21 @@ CITING_KINDS = {
 MAX_ACTION_MINUTES = 366 * 24 * 60
 
 
-class ModerationError(Exception):
-    """Refused; the message is for the person acting."""
+class ModerationError(ServiceError):
+    """A refused report, moderation step, safety flag or reveal."""
 
 
 # --- reports ----------------------------------------------------------------------------
 
 
 @transaction.atomic
-def report_file(
-    *, reporter: Membership, message: Message, guideline_number: int, note: str = ""
-) -> Report:
-    if message.meeting.group_id != reporter.group_id:
-        raise ModerationError("That message is not in your group.")
+def report_file(*, actor: User, message: Message, guideline_number: int, note: str = "") -> Report:
+    """A member reports a message in a meeting of their group, citing a guideline."""
+    reporter = _current_membership(actor, message.meeting.group_id)
+    if reporter is None:
+        raise ModerationError("not_a_member", "That message is not in your group.")
     if message.author_id == reporter.pk:
-        raise ModerationError("You can't report your own message.")
+        raise ModerationError("own_message", "You can't report your own message.")
     guideline = _guideline(reporter.group_id, guideline_number)
     try:
         with transaction.atomic():
@@ -76,10 +82,12 @@ def report_file(
                 note=note.strip() or None,
             )
     except IntegrityError:
-        raise ModerationError("You have already reported this message.") from None
+        raise ModerationError(
+            "already_reported", "You have already reported this message."
+        ) from None
     record_event(
         action=Action.REPORT_FILED,
-        actor=reporter.user,
+        actor=actor,
         target=report,
         group_id=reporter.group_id,
         extra={"rule": guideline.number},
@@ -91,7 +99,7 @@ def report_file(
 def report_resolve(
     *,
     report: Report,
-    actor: Membership,
+    actor: User,
     action: str,
     note: str = "",
     minutes: int | None = None,
@@ -99,13 +107,13 @@ def report_resolve(
 ) -> Report:
     """Close a report with "no action" or with one of the moderation actions."""
     report = Report.objects.select_for_update(no_key=True).get(pk=report.pk)
-    _require_facilitator(actor, report.group_id)
+    facilitator = _require_facilitator(actor, report.group_id)
     if report.status != Report.Status.OPEN:
-        raise ModerationError("This report has already been resolved.")
+        raise ModerationError("already_resolved", "This report has already been resolved.")
     if action != "none":
         if action == ActionKind.HIDE_MESSAGE:
             if report.message is None:
-                raise ModerationError("That message no longer exists.")
+                raise ModerationError("message_gone", "That message no longer exists.")
             message_hide(
                 message=report.message,
                 actor=actor,
@@ -115,7 +123,9 @@ def report_resolve(
             )
         else:
             if report.reported is None:
-                raise ModerationError("The member who wrote it is no longer in the group.")
+                raise ModerationError(
+                    "author_gone", "The member who wrote it is no longer in the group."
+                )
             action_take(
                 membership=report.reported,
                 actor=actor,
@@ -128,7 +138,7 @@ def report_resolve(
             )
     report.status = Report.Status.RESOLVED
     report.resolved_at = timezone.now()
-    report.resolved_by = actor
+    report.resolved_by = facilitator
     report.resolution = action
     report.resolution_note = note.strip() or None
     # Resolved: the copy of the message follows the room's retention again (i.e. goes).
@@ -145,7 +155,7 @@ def report_resolve(
     )
     record_event(
         action=Action.REPORT_RESOLVED,
-        actor=actor.user,
+        actor=actor,
         target=report,
         group_id=report.group_id,
         extra={"resolution": action},
@@ -160,7 +170,7 @@ def report_resolve(
 def action_take(
     *,
     membership: Membership,
-    actor: Membership,
+    actor: User,
     kind: str,
     guideline_number: int | None = None,
     reason: str = "",
@@ -173,35 +183,42 @@ def action_take(
         .select_related("user")
         .get(pk=membership.pk)
     )
-    _require_facilitator(actor, membership.group_id)
+    facilitator = _require_facilitator(actor, membership.group_id)
     if kind not in ActionKind.values or kind == ActionKind.HIDE_MESSAGE:
-        raise ModerationError("Unknown action.")
-    if membership.pk == actor.pk:
-        raise ModerationError("You can't take moderation steps about yourself.")
+        raise ModerationError("unknown_action", "Unknown action.")
+    if membership.pk == facilitator.pk:
+        raise ModerationError("self", "You can't take moderation steps about yourself.")
     if membership.role == Role.FACILITATOR and kind in (
         ActionKind.MUTE,
         ActionKind.SUSPEND,
         ActionKind.REMOVE,
     ):
         raise ModerationError(
+            "facilitator_protected",
             "Facilitators can't be muted, suspended or removed here; "
-            "an admin can change their role first."
+            "an admin can change their role first.",
         )
     guideline = None
     if kind in CITING_KINDS:
         if guideline_number is None:
-            raise ModerationError("Please choose the guideline this is about.")
+            raise ModerationError(
+                "guideline_required", "Please choose the guideline this is about."
+            )
         guideline = _guideline(membership.group_id, guideline_number)
     if minutes is not None:
         if minutes > MAX_ACTION_MINUTES:
             # Also keeps the end date inside what datetimes can hold (a room frame may
             # carry any whole number).
-            raise ModerationError("That is too long: at most a year (or remove the member).")
+            raise ModerationError(
+                "too_long", "That is too long: at most a year (or remove the member)."
+            )
         until = timezone.now() + timedelta(minutes=minutes)
     if until is not None and until <= timezone.now():
-        raise ModerationError("The end of the action must be in the future.")
+        raise ModerationError("end_in_past", "The end of the action must be in the future.")
     if kind == ActionKind.SUSPEND and until is None:
-        raise ModerationError("A suspension needs an end date (remove the member instead).")
+        raise ModerationError(
+            "end_required", "A suspension needs an end date (remove the member instead)."
+        )
     _apply(membership, kind, until)
     entry = ModerationAction.objects.create(
         group_id=membership.group_id,
@@ -211,21 +228,18 @@ def action_take(
         guideline_text=guideline.text if guideline else "",
         reason=reason.strip() or None,
         until=until,
-        actor=actor,
+        actor=facilitator,
         report=report,
     )
     record_event(
         action=Action.MODERATION_ACTION_TAKEN,
-        actor=actor.user,
+        actor=actor,
         subject=membership.user,
         target=entry,
         group_id=membership.group_id,
         extra={"kind": kind, "rule": entry.guideline_number, "minutes": minutes},
     )
-    broadcast_on_commit(
-        user_group_name(membership.user_id),
-        {"type": "group.membership_changed", "group": membership.group_id},
-    )
+    send_membership_changed(user_id=membership.user_id, group_id=membership.group_id)
     return entry
 
 
@@ -235,23 +249,23 @@ def _apply(membership: Membership, kind: str, until: datetime | None) -> None:
         return
     if kind == ActionKind.MUTE:
         if current not in (Status.ACTIVE, Status.MUTED):
-            raise ModerationError("Only active members can be muted.")
+            raise ModerationError("not_active", "Only active members can be muted.")
         membership.status, membership.muted_until = Status.MUTED, until
     elif kind == ActionKind.UNMUTE:
         if membership.status != Status.MUTED:
-            raise ModerationError("This member is not muted.")
+            raise ModerationError("not_muted", "This member is not muted.")
         membership.status, membership.muted_until = Status.ACTIVE, None
     elif kind == ActionKind.SUSPEND:
         if current not in (Status.ACTIVE, Status.MUTED, Status.SUSPENDED):
-            raise ModerationError("Only active members can be suspended.")
+            raise ModerationError("not_active", "Only active members can be suspended.")
         membership.status, membership.suspended_until = Status.SUSPENDED, until
     elif kind == ActionKind.REMOVE:
         if membership.status in (Status.REMOVED, Status.LEFT):
-            raise ModerationError("This person is no longer in the group.")
+            raise ModerationError("not_a_member", "This person is no longer in the group.")
         membership.status = Status.REMOVED
     elif kind == ActionKind.REINSTATE:
         if membership.status not in (Status.MUTED, Status.SUSPENDED, Status.REMOVED):
-            raise ModerationError("There is nothing to reinstate.")
+            raise ModerationError("nothing_to_reinstate", "There is nothing to reinstate.")
         membership.status = Status.ACTIVE
         membership.muted_until = membership.suspended_until = None
     membership.save(update_fields=["status", "muted_until", "suspended_until"])
@@ -261,7 +275,7 @@ def _apply(membership: Membership, kind: str, until: datetime | None) -> None:
 def message_hide(
     *,
     message: Message,
-    actor: Membership,
+    actor: User,
     guideline_number: int,
     reason: str = "",
     report: Report | None = None,
@@ -273,15 +287,17 @@ def message_hide(
         .select_related("meeting", "author")
         .get(pk=message.pk)
     )
-    _require_facilitator(actor, message.meeting.group_id)
+    facilitator = _require_facilitator(actor, message.meeting.group_id)
     if message.author is None:
         # Its account was deleted and its text with it; the step would otherwise be
         # recorded as taken about the facilitator.
-        raise ModerationError("This message was removed with its author's account already.")
+        raise ModerationError(
+            "author_gone", "This message was removed with its author's account already."
+        )
     guideline = _guideline(message.meeting.group_id, guideline_number)
     if message.hidden_at is None:
         message.hidden_at = timezone.now()
-        message.hidden_by = actor
+        message.hidden_by = facilitator
         message.save(update_fields=["hidden_at", "hidden_by"])
     entry = ModerationAction.objects.create(
         group_id=message.meeting.group_id,
@@ -290,22 +306,19 @@ def message_hide(
         guideline_number=guideline.number,
         guideline_text=guideline.text,
         reason=reason.strip() or None,
-        actor=actor,
+        actor=facilitator,
         message=message,
         report=report,
     )
     record_event(
         action=Action.MODERATION_ACTION_TAKEN,
-        actor=actor.user,
+        actor=actor,
         subject=message.author.user,
         target=entry,
         group_id=message.meeting.group_id,
         extra={"kind": ActionKind.HIDE_MESSAGE.value, "rule": guideline.number, "seq": message.seq},
     )
-    broadcast_on_commit(
-        room_group_name(message.meeting_id),
-        {"type": "room.message_changed", **message_event(message)},
-    )
+    send_room_message_changed(meeting_id=message.meeting_id, message=message_event(message))
     return entry
 
 
@@ -340,10 +353,7 @@ def lapsed_actions_lift(*, now: datetime | None = None) -> LapsedResult:
             group_id=membership.group_id,
             extra={"ended": kind},
         )
-        broadcast_on_commit(
-            user_group_name(membership.user_id),
-            {"type": "group.membership_changed", "group": membership.group_id},
-        )
+        send_membership_changed(user_id=membership.user_id, group_id=membership.group_id)
     return LapsedResult(lifted=len(lapsed))
 
 
@@ -352,18 +362,21 @@ def lapsed_actions_lift(*, now: datetime | None = None) -> LapsedResult:
 
 @transaction.atomic
 def safety_flag_raise(
-    *, raised_by: Membership, about: Membership | None, note: str = ""
+    *, actor: User, group: Group, about: Membership | None, note: str = ""
 ) -> SafetyFlag:
     """Alert the group's facilitators now (dashboard and email). ``about`` None = oneself."""
+    raised_by = _current_membership(actor, group.pk)
+    if raised_by is None:
+        raise ModerationError("not_a_member", "You are not in this group.")
     about = about or raised_by
     if about.group_id != raised_by.group_id:
-        raise ModerationError("That person is not in your group.")
+        raise ModerationError("not_in_group", "That person is not in your group.")
     flag = SafetyFlag.objects.create(
         group_id=raised_by.group_id, raised_by=raised_by, about=about, note=note.strip() or None
     )
     record_event(
         action=Action.SAFETY_FLAG_RAISED,
-        actor=raised_by.user,
+        actor=actor,
         subject=about.user,
         target=flag,
         group_id=raised_by.group_id,
@@ -376,9 +389,7 @@ def safety_flag_raise(
             memberships__status__in=[Status.ACTIVE, Status.MUTED],
         ).exclude(pk=raised_by.user_id)
     )
-    link = (
-        f"{settings.SITE_URL}{reverse('moderation:group', kwargs={'slug': raised_by.group.slug})}"
-    )
+    link = f"{settings.SITE_URL}{reverse('moderation:group', kwargs={'slug': group.slug})}"
     _email(
         facilitators,
         "A safety concern needs you",
@@ -388,18 +399,18 @@ def safety_flag_raise(
 
 
 @transaction.atomic
-def safety_flag_handle(*, flag: SafetyFlag, actor: Membership, note: str = "") -> SafetyFlag:
+def safety_flag_handle(*, flag: SafetyFlag, actor: User, note: str = "") -> SafetyFlag:
     flag = SafetyFlag.objects.select_for_update(no_key=True).get(pk=flag.pk)
-    _require_facilitator(actor, flag.group_id)
+    facilitator = _require_facilitator(actor, flag.group_id)
     if flag.status != SafetyFlag.Status.OPEN:
-        raise ModerationError("This concern is already marked as handled.")
+        raise ModerationError("already_handled", "This concern is already marked as handled.")
     flag.status = SafetyFlag.Status.HANDLED
     flag.handled_at = timezone.now()
-    flag.handled_by = actor
+    flag.handled_by = facilitator
     flag.handled_note = note.strip() or None
     flag.save(update_fields=["status", "handled_at", "handled_by", "handled_note"])
     record_event(
-        action=Action.SAFETY_FLAG_HANDLED, actor=actor.user, target=flag, group_id=flag.group_id
+        action=Action.SAFETY_FLAG_HANDLED, actor=actor, target=flag, group_id=flag.group_id
     )
     return flag
 
@@ -412,26 +423,31 @@ class RevealedContact:
 
 @transaction.atomic
 def contact_reveal(
-    *, membership: Membership, actor: Membership, reason: str, ip: str | None = None
+    *, membership: Membership, actor: User, reason: str, ip: str | None = None
 ) -> RevealedContact:
     """Break glass: show a member's phone and emergency contact to a facilitator.
 
     Needs a written reason; the member sees that it happened (not the reason's author's
     identity), and every admin is told.
     """
-    _require_facilitator(actor, membership.group_id)
+    facilitator = _require_facilitator(actor, membership.group_id)
     if len(reason.strip()) < 10:
-        raise ModerationError("Please write why you need these details (at least a sentence).")
+        raise ModerationError(
+            "reason_required", "Please write why you need these details (at least a sentence)."
+        )
     if not Membership.objects.get(pk=membership.pk).is_current:
-        raise ModerationError("This person is no longer in the group.")
+        raise ModerationError("not_a_member", "This person is no longer in the group.")
     user = User.objects.get(pk=membership.user_id)
     # The reason is kept (encrypted) for the group's facilitators and for admins auditing.
     reveal = ContactReveal.objects.create(
-        group_id=membership.group_id, membership=membership, actor=actor, reason=reason.strip()
+        group_id=membership.group_id,
+        membership=membership,
+        actor=facilitator,
+        reason=reason.strip(),
     )
     record_event(
         action=Action.CONTACT_DETAILS_REVEALED,
-        actor=actor.user,
+        actor=actor,
         subject=user,
         target=reveal,
         group_id=membership.group_id,
@@ -445,38 +461,46 @@ def contact_reveal(
 
 
 @transaction.atomic
-def announcement_pin(*, meeting: Meeting, actor: Membership, text: str) -> Announcement:
-    _require_facilitator(actor, meeting.group_id)
+def announcement_pin(*, meeting: Meeting, actor: User, text: str) -> Announcement:
+    facilitator = _require_facilitator(actor, meeting.group_id)
     text = text.strip()
     if not text:
-        raise ModerationError("The announcement is empty.")
-    announcement = Announcement.objects.create(meeting=meeting, text=text[:500], author=actor)
+        raise ModerationError("empty_announcement", "The announcement is empty.")
+    announcement = Announcement.objects.create(meeting=meeting, text=text[:500], author=facilitator)
     record_event(
         action=Action.ANNOUNCEMENT_PINNED,
-        actor=actor.user,
+        actor=actor,
         target=announcement,
         group_id=meeting.group_id,
     )
-    broadcast_on_commit(
-        room_group_name(meeting.pk), {"type": "room.announcement", "text": announcement.text}
-    )
+    send_room_announcement(meeting_id=meeting.pk, text=announcement.text)
     return announcement
 
 
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _require_facilitator(actor: Membership, group_id: int) -> None:
-    """Services re-check the role, whatever the caller checked before."""
-    actor = Membership.objects.filter(pk=actor.pk).first()
-    if actor is None or actor.group_id != group_id or not actor.is_facilitator:
-        raise ModerationError("Only this group's facilitators can do that.")
+def _require_facilitator(actor: User, group_id: int) -> Membership:
+    """The actor's facilitator place in the group: services re-check the role, whatever
+    the page or socket checked before (a facilitator may have been demoted since)."""
+    facilitator = facilitation_now(actor, group_id)
+    if facilitator is None:
+        raise ModerationError("not_facilitator", "Only this group's facilitators can do that.")
+    return facilitator
+
+
+def _current_membership(actor: User, group_id: int) -> Membership | None:
+    return (
+        Membership.objects.select_related("user", "group")
+        .filter(user_id=actor.pk, group_id=group_id, status__in=CURRENT_STATUSES)
+        .first()
+    )
 
 
 def _guideline(group_id: int, number: int) -> Guideline:
     guideline = Guideline.objects.filter(group_id=group_id, number=number).first()
     if guideline is None:
-        raise ModerationError("Please choose one of the group's guidelines.")
+        raise ModerationError("unknown_guideline", "Please choose one of the group's guidelines.")
     return guideline
 
 

@@ -76,7 +76,7 @@ def member(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
         try:
             services.action_take(
                 membership=membership,
-                actor=facilitator,
+                actor=request.user,
                 kind=data["kind"],
                 guideline_number=data["guideline"],
                 reason=data["reason"],
@@ -110,7 +110,7 @@ def reveal(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
         try:
             contact = services.contact_reveal(
                 membership=membership,
-                actor=facilitator,
+                actor=request.user,
                 reason=form.cleaned_data["reason"],
                 ip=request_ip(request),
             )
@@ -146,7 +146,7 @@ def report(request: HttpRequest, slug: str, report_id: int) -> HttpResponse:
         try:
             services.report_resolve(
                 report=found,
-                actor=facilitator,
+                actor=request.user,
                 action=data["action"],
                 note=data["note"],
                 minutes=data["minutes"],
@@ -174,7 +174,7 @@ def handle_flag(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             services.safety_flag_handle(
-                flag=flag, actor=facilitator, note=form.cleaned_data["note"]
+                flag=flag, actor=request.user, note=form.cleaned_data["note"]
             )
         except services.ModerationError as error:
             messages.error(request, str(error))
@@ -196,7 +196,10 @@ def raise_flag(request: HttpRequest, slug: str) -> HttpResponse:
         about = members.filter(pk=form.cleaned_data["about"]).first()
         try:
             services.safety_flag_raise(
-                raised_by=membership, about=about, note=form.cleaned_data["note"]
+                actor=request.user,
+                group=membership.group,
+                about=about,
+                note=form.cleaned_data["note"],
             )
         except services.ModerationError as error:
             form.add_error(None, str(error))

@@ -18,7 +18,8 @@ class ApplicationForm(forms.Form):
 
     @staticmethod
     def field_name(question) -> str:  # noqa: ANN001
-        return f"q_{question.pk}"
+        # Unsaved questions are the defaults a group shows before it stores any.
+        return f"q_{question.pk}" if question.pk else f"q_default-{question.position}"
 
     def _field(self, question) -> forms.Field:  # noqa: ANN001
         field = self._lenient_field(question)
@@ -46,7 +47,10 @@ class ApplicationForm(forms.Form):
 
     def raw_answers(self, posted_keys) -> dict:  # noqa: ANN001
         """Answers by question id, plus any posted question this form doesn't know."""
-        raw = {str(q.pk): self.cleaned_data.get(self.field_name(q)) for q in self.questions}
+        raw = {
+            self.field_name(q)[2:]: self.cleaned_data.get(self.field_name(q))
+            for q in self.questions
+        }
         known = {self.field_name(q) for q in self.questions}
         for key in posted_keys:
             if key.startswith("q_") and key not in known:

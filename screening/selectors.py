@@ -5,7 +5,7 @@ from django.http import Http404
 
 from groups.models import CURRENT_STATUSES, Group, Membership
 from groups.selectors import facilitation_for_user_or_404
-from screening.models import OPEN_STATUSES, Application, ApplicationStatus
+from screening.models import OPEN_STATUSES, Application, ApplicationStatus, Questionnaire
 
 
 def group_for_applying_or_404(user, slug: str, link_token: str = "") -> Group:  # noqa: ANN001
@@ -100,3 +100,9 @@ def review_queue(group: Group, status: str) -> QuerySet[Application]:
     if status == ApplicationStatus.WAITLISTED:
         return queryset.order_by("waitlisted_at", "pk")
     return queryset.order_by("submitted_at", "pk")
+
+
+def current_questionnaire(group: Group) -> Questionnaire | None:
+    """The group's latest stored questionnaire; None until its first application or its
+    facilitators' first edit (pages then show ``services.default_questions()``)."""
+    return group.questionnaires.order_by("-version").first()

@@ -24,7 +24,7 @@ from audit.events import Action
 from audit.services import record_event
 from groups import services as group_services
 from groups.models import Group, Membership
-from groups.selectors import group_has_room
+from groups.selectors import facilitation_now, group_has_room
 from screening.answers import clean_answers
 from screening.models import (
     OPEN_STATUSES,
@@ -35,6 +35,8 @@ from screening.models import (
     Questionnaire,
     ReviewerNote,
 )
+from screening.selectors import current_questionnaire
+from supportgroups.errors import ServiceError
 
 S = ApplicationStatus
 
@@ -68,24 +70,50 @@ DEFAULT_QUESTIONS = [
 ]
 
 
-class ScreeningError(Exception):
-    """Not allowed now; the message is for the person."""
+class ScreeningError(ServiceError):
+    """A refused step in applying or reviewing."""
 
 
 class StaleDecision(ScreeningError):
     """Someone else changed the application since this page was loaded."""
 
+    def __init__(self) -> None:
+        super().__init__(
+            "stale",
+            "Another facilitator changed this application while you had it open. "
+            "Here it is as it stands now; please look again before deciding.",
+        )
+
 
 # --- questionnaires ---------------------------------------------------------------------
 
 
+def default_questions() -> list[Question]:
+    """The questions a group starts with, unsaved: shown until it stores a questionnaire
+    (its first application, or its facilitators' first edit)."""
+    return [
+        Question(
+            position=position,
+            kind=question["kind"],
+            text=question["text"],
+            help_text=question.get("help_text", ""),
+            required=question.get("required", True),
+            choices=list(question.get("choices", [])),
+        )
+        for position, question in enumerate(DEFAULT_QUESTIONS, start=1)
+    ]
+
+
 @transaction.atomic
-def questionnaire_current(*, group: Group) -> Questionnaire:
-    """The group's latest questionnaire; a new group starts from the default template."""
-    current = group.questionnaires.order_by("-version").first()
+def questionnaire_ensure(*, group: Group) -> Questionnaire:
+    """The group's latest questionnaire, first stored from the default questions if it
+    has none yet (version 1, audited). Called by the services that need stored questions
+    (starting an application); pages read ``selectors.current_questionnaire``."""
+    current = current_questionnaire(group)
     if current is None:
+        # Two first applications at once store version 1 once.
         Group.objects.select_for_update(no_key=True).filter(pk=group.pk).first()
-        current = group.questionnaires.order_by("-version").first()
+        current = current_questionnaire(group)
     if current is None:
         current = _questionnaire_create(group=group, actor=None, questions=DEFAULT_QUESTIONS)
     return current
@@ -95,8 +123,9 @@ def questionnaire_current(*, group: Group) -> Questionnaire:
 def questionnaire_publish(
     *, group: Group, actor: User, questions: list[dict[str, Any]]
 ) -> Questionnaire:
+    _require_facilitator(actor, group.pk)
     if not questions:
-        raise ScreeningError("A questionnaire needs at least one question.")
+        raise ScreeningError("no_questions", "A questionnaire needs at least one question.")
     Group.objects.select_for_update(no_key=True).filter(pk=group.pk).first()
     return _questionnaire_create(group=group, actor=actor, questions=questions)
 
@@ -165,13 +194,13 @@ def application_start(*, group: Group, applicant: User) -> Application:
         return existing
     refusal = application_refusal(group, applicant)
     if refusal:
-        raise ScreeningError(refusal)
+        raise ScreeningError("may_not_apply", refusal)
     try:
         with transaction.atomic():
             application = Application.objects.create(
                 group=group,
                 applicant=applicant,
-                questionnaire=questionnaire_current(group=group),
+                questionnaire=questionnaire_ensure(group=group),
                 answers={},
             )
     except IntegrityError:  # a second tab created it at the same moment
@@ -197,7 +226,7 @@ def application_save(
     """
     application = _lock(application)
     if application.status not in (S.DRAFT,):
-        raise ScreeningError("This application has already been sent.")
+        raise ScreeningError("already_sent", "This application has already been sent.")
     questions = list(application.questionnaire.questions.all())
     application.answers = clean_answers(questions, answers, require_all=submit)
     fields = ["answers", "updated_at", "seen_by_applicant_at"]
@@ -223,7 +252,7 @@ def application_save(
 def application_provide_info(*, application: Application, response: str) -> Application:
     application = _lock(application)
     if application.status != S.INFO_REQUESTED:
-        raise ScreeningError("Nothing was asked on this application.")
+        raise ScreeningError("nothing_asked", "Nothing was asked on this application.")
     application.info_response = response.strip()
     _transition(
         application,
@@ -240,7 +269,7 @@ def application_provide_info(*, application: Application, response: str) -> Appl
 def application_withdraw(*, application: Application) -> Application:
     application = _lock(application)
     if application.status not in OPEN_STATUSES:
-        raise ScreeningError("This application can't be withdrawn now.")
+        raise ScreeningError("not_withdrawable", "This application can't be withdrawn now.")
     application.decided_at = timezone.now()
     _transition(
         application,
@@ -260,14 +289,13 @@ def application_mark_seen(*, application: Application) -> None:
 # --- reviewing --------------------------------------------------------------------------
 
 
-def application_record_view(
-    *, application: Application, facilitator: Membership, ip: str | None
-) -> None:
+def application_record_view(*, application: Application, actor: User, ip: str | None) -> None:
     """Opening the answers is itself an event the applicant can see."""
     with transaction.atomic():
+        _require_facilitator(actor, application.group_id)
         record_event(
             action=Action.APPLICATION_ANSWERS_VIEWED,
-            actor=facilitator.user,
+            actor=actor,
             subject=application.applicant,
             target=application,
             group_id=application.group_id,
@@ -276,14 +304,17 @@ def application_record_view(
 
 
 @transaction.atomic
-def note_add(*, application: Application, author: Membership, body: str) -> ReviewerNote:
+def note_add(*, application: Application, actor: User, body: str) -> ReviewerNote:
+    author = _require_facilitator(actor, application.group_id)
     if Application.objects.filter(pk=application.pk, purged_at__isnull=False).exists():
         # A note written now would outlive the retention policy that deleted the rest.
-        raise ScreeningError("This application's details were deleted; notes can't be added.")
+        raise ScreeningError(
+            "purged", "This application's details were deleted; notes can't be added."
+        )
     note = ReviewerNote.objects.create(application=application, author=author, body=body.strip())
     record_event(
         action=Action.REVIEWER_NOTE_ADDED,
-        actor=author.user,
+        actor=actor,
         target=application,
         group_id=application.group_id,
     )
@@ -292,8 +323,9 @@ def note_add(*, application: Application, author: Membership, body: str) -> Revi
 
 @transaction.atomic
 def application_request_info(
-    *, application: Application, actor: Membership, question: str, revision: int
+    *, application: Application, actor: User, question: str, revision: int
 ) -> Application:
+    _require_facilitator(actor, application.group_id)
     application = _lock(application, revision=revision)
     _require(application, {S.SUBMITTED})
     application.info_request = question.strip()
@@ -301,7 +333,7 @@ def application_request_info(
     _transition(
         application,
         S.INFO_REQUESTED,
-        actor=actor.user,
+        actor=actor,
         fields=["info_request", "info_response"],
         action=Action.APPLICATION_INFO_REQUESTED,
     )
@@ -310,39 +342,45 @@ def application_request_info(
 
 @transaction.atomic
 def application_approve(
-    *, application: Application, actor: Membership, revision: int, message: str = ""
+    *, application: Application, actor: User, revision: int, message: str = ""
 ) -> Application:
     """Approve: a place if the group has room, otherwise the waiting list (in order)."""
+    _require_facilitator(actor, application.group_id)
     application = _lock(application, revision=revision)
     _require(application, {S.SUBMITTED, S.WAITLISTED})
     Group.objects.select_for_update(no_key=True).filter(pk=application.group_id).first()
     if application.status == S.WAITLISTED:
         first = _waitlist(application.group).first()
         if first is not None and first.pk != application.pk:
-            raise ScreeningError("Offer places in waiting-list order: someone has waited longer.")
+            raise ScreeningError(
+                "waitlist_order", "Offer places in waiting-list order: someone has waited longer."
+            )
     application.message_to_applicant = message.strip() or None
     # A free place goes to the waiting list first: a new approval queues behind it.
     others_waiting = application.status == S.SUBMITTED and _waitlist(application.group).exists()
     if others_waiting or not group_has_room(application.group):
         if application.status == S.WAITLISTED:
-            raise ScreeningError("The group is full: a place must free up first.")
+            raise ScreeningError("group_full", "The group is full: a place must free up first.")
         return _decide(application, S.WAITLISTED, actor=actor)
     try:
         group_services.membership_create(
             group=application.group,
             user=application.applicant,
-            actor=actor.user,
+            actor=actor,
             reason="screening",
         )
     except group_services.GroupError as error:  # e.g. joined through an invitation meanwhile
-        raise ScreeningError("This applicant already has a place in the group.") from error
+        raise ScreeningError(
+            "already_member", "This applicant already has a place in the group."
+        ) from error
     return _decide(application, S.APPROVED, actor=actor)
 
 
 @transaction.atomic
 def application_waitlist(
-    *, application: Application, actor: Membership, revision: int, message: str = ""
+    *, application: Application, actor: User, revision: int, message: str = ""
 ) -> Application:
+    _require_facilitator(actor, application.group_id)
     application = _lock(application, revision=revision)
     _require(application, {S.SUBMITTED})
     application.message_to_applicant = message.strip() or None
@@ -353,19 +391,20 @@ def application_waitlist(
 def application_decline(
     *,
     application: Application,
-    actor: Membership,
+    actor: User,
     revision: int,
     message: str = "",
     internal_reason: str = "",
 ) -> Application:
     """Decline. The message goes to the applicant; the internal reason stays a private note."""
+    facilitator = _require_facilitator(actor, application.group_id)
     application = _lock(application, revision=revision)
     _require(application, {S.SUBMITTED, S.INFO_REQUESTED, S.WAITLISTED})
     application.message_to_applicant = message.strip() or None
     if internal_reason.strip():
         ReviewerNote.objects.create(
             application=application,
-            author=actor,
+            author=facilitator,
             body=f"Reason for declining: {internal_reason.strip()}",
         )
     return _decide(application, S.DECLINED, actor=actor)
@@ -379,14 +418,14 @@ _DECISIONS = {
 }
 
 
-def _decide(application: Application, status: str, *, actor: Membership) -> Application:
+def _decide(application: Application, status: str, *, actor: User) -> Application:
     """Record a decision and its message to the applicant, audited as APPLICATION_DECIDED."""
     stamp, decision = _DECISIONS[status]
     setattr(application, stamp, timezone.now())
     _transition(
         application,
         status,
-        actor=actor.user,
+        actor=actor,
         fields=["message_to_applicant", stamp],
         action=Action.APPLICATION_DECIDED,
         extra={"decision": decision},
@@ -437,17 +476,24 @@ def _lock(application: Application, *, revision: int | None = None) -> Applicati
         .get(pk=application.pk)
     )
     if revision is not None and locked.revision != revision:
-        raise StaleDecision(
-            "Another facilitator changed this application while you had it open. "
-            "Here it is as it stands now; please look again before deciding."
-        )
+        raise StaleDecision()
     return locked
+
+
+def _require_facilitator(actor: User, group_id: int) -> Membership:
+    """The actor's facilitator place in the group: services re-check the role, whatever
+    the page checked when it loaded (a facilitator may have been demoted since)."""
+    facilitator = facilitation_now(actor, group_id)
+    if facilitator is None:
+        raise ScreeningError("not_facilitator", "Only this group's facilitators can do that.")
+    return facilitator
 
 
 def _require(application: Application, allowed: set[str]) -> None:
     if application.status not in allowed:
         raise ScreeningError(
-            f"This application is “{application.get_status_display()}”, so that can't be done now."
+            "wrong_status",
+            f"This application is “{application.get_status_display()}”, so that can't be done now.",
         )
 
 

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -41,14 +41,24 @@ def apply(request: HttpRequest, slug: str) -> HttpResponse:
                 request, "screening/cannot_apply.html", {"group": group, "refusal": refusal}
             )
     questionnaire = (
-        application.questionnaire if application else services.questionnaire_current(group=group)
+        application.questionnaire if application else selectors.current_questionnaire(group)
     )
-    questions = list(questionnaire.questions.all())
+    posted = request.POST if request.method == "POST" else None
+    if posted is not None and application is None:
+        if questionnaire is None:
+            # The group's first application: its questionnaire is stored now, from the
+            # same default questions the page showed.
+            questionnaire = services.questionnaire_ensure(group=group)
+        # (Also when someone else's first application stored them since the page loaded.)
+        posted = _default_answers_renamed(posted, questionnaire)
+    questions = (
+        list(questionnaire.questions.all()) if questionnaire else services.default_questions()
+    )
     initial = {
         f"q_{key}": value
         for key, value in ((application.answers or {}) if application else {}).items()
     }
-    form = ApplicationForm(questions, request.POST or None, initial=initial)
+    form = ApplicationForm(questions, posted, initial=initial)
     if request.method == "POST" and form.is_valid():
         submit = "submit" in request.POST
         try:
@@ -56,7 +66,7 @@ def apply(request: HttpRequest, slug: str) -> HttpResponse:
                 group=group, applicant=request.user
             )
             services.application_save(
-                application=application, answers=form.raw_answers(request.POST), submit=submit
+                application=application, answers=form.raw_answers(posted), submit=submit
             )
         except services.ScreeningError as error:
             form.add_error(None, str(error))
@@ -85,6 +95,21 @@ def apply(request: HttpRequest, slug: str) -> HttpResponse:
             "agreement": current_agreement(group),
         },
     )
+
+
+def _default_answers_renamed(posted: QueryDict, questionnaire) -> QueryDict:  # noqa: ANN001
+    """Answers to the unsaved default questions, named by the stored ones' ids. Only the
+    default questionnaire (stored by no one) matches them position for position; answers
+    posted against any other are left alone, and refused as not matching its questions."""
+    if questionnaire.created_by_id is not None:
+        return posted
+    renamed = posted.copy()
+    for question in questionnaire.questions.all():
+        default_name = f"q_default-{question.position}"
+        if default_name in renamed:
+            renamed.setlist(f"q_{question.pk}", renamed.getlist(default_name))
+            del renamed[default_name]
+    return renamed
 
 
 @login_required
@@ -208,7 +233,7 @@ def _render_review(request, application, facilitator, **forms) -> HttpResponse: 
     # Every page that shows the answers is a look, including one shown again after a
     # refused form (otherwise a crafted POST would read them without a trace).
     services.application_record_view(
-        application=application, facilitator=facilitator, ip=request_ip(request)
+        application=application, actor=request.user, ip=request_ip(request)
     )
     revision = {"revision": application.revision}
     return render(
@@ -260,12 +285,12 @@ def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
     data = form.cleaned_data
     try:
         if action == "note":
-            services.note_add(application=application, author=facilitator, body=data["body"])
+            services.note_add(application=application, actor=request.user, body=data["body"])
             messages.success(request, "Note added.")
         elif action == "request_info":
             services.application_request_info(
                 application=application,
-                actor=facilitator,
+                actor=request.user,
                 question=data["question"],
                 revision=data["revision"],
             )
@@ -273,7 +298,7 @@ def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
         elif action == "approve":
             result = services.application_approve(
                 application=application,
-                actor=facilitator,
+                actor=request.user,
                 revision=data["revision"],
                 message=data["message"],
             )
@@ -286,7 +311,7 @@ def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
         elif action == "waitlist":
             services.application_waitlist(
                 application=application,
-                actor=facilitator,
+                actor=request.user,
                 revision=data["revision"],
                 message=data["message"],
             )
@@ -294,7 +319,7 @@ def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
         elif action == "decline":
             services.application_decline(
                 application=application,
-                actor=facilitator,
+                actor=request.user,
                 revision=data["revision"],
                 message=data["message"],
                 internal_reason=data["internal_reason"],
@@ -312,7 +337,8 @@ def _decide(request, application, facilitator) -> HttpResponse:  # noqa: ANN001
 def questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
     facilitator = facilitation_for_user_or_404(request.user, slug)
     group = facilitator.group
-    current = services.questionnaire_current(group=group)
+    current = selectors.current_questionnaire(group)
+    shown = list(current.questions.all()) if current else services.default_questions()
     initial = [
         {
             "kind": q.kind,
@@ -322,7 +348,7 @@ def questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
             "choices": "\n".join(q.choices),
             "ORDER": q.position,
         }
-        for q in current.questions.all()
+        for q in shown
     ]
     formset = QuestionFormSet(request.POST or None, initial=initial)
     if request.method == "POST" and formset.is_valid():

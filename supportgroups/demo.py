@@ -5,6 +5,7 @@ from datetime import datetime, time, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import services as account_services
 from accounts.models import User
 from audit.events import Action
 from audit.services import record_event
@@ -54,13 +55,11 @@ def seed_demo_data() -> list[tuple[str, str]]:
     users = {}
     created = []
     for role, username in DEMO_ACCOUNTS:
-        user, was_created = User.objects.get_or_create(
-            username=username,
-            defaults={"is_staff": role == "admin", "is_superuser": role == "admin"},
-        )
-        if was_created:
-            user.set_password(DEMO_PASSWORD)
-            user.save(update_fields=["password"])
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = account_services.account_create(
+                username=username, password=DEMO_PASSWORD, is_admin=role == "admin"
+            )
             created.append(username)
         users[role] = user
     if created:

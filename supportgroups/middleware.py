@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.db import transaction
 from django.middleware import csrf
 from django.utils.cache import add_never_cache_headers
 
@@ -62,13 +61,8 @@ class RateLimitAuditMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if response.status_code == 429:
-            from audit.events import Action
-            from audit.services import record_event, request_ip
+            from audit.services import request_ip
+            from supportgroups.services import rate_limit_hit_record
 
-            with transaction.atomic():
-                record_event(
-                    action=Action.RATE_LIMIT_HIT,
-                    ip=request_ip(request),
-                    extra={"path": request.path[:100]},
-                )
+            rate_limit_hit_record(path=request.path, ip=request_ip(request))
         return response

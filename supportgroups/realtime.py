@@ -1,12 +1,20 @@
-"""Broadcasting to live sockets, only after the change is committed.
+"""Every socket event, one named sender each, sent only after the change is committed.
 
-The channel layer is a delivery hint (at most once); the database is the truth. So a
-broadcast is queued with ``transaction.on_commit`` and never describes a change that
-was rolled back.
+The channel layer is a delivery hint (at most once); the database is the truth. So each
+sender queues its ``group_send`` with ``transaction.on_commit`` and never describes a
+change that was rolled back. A new event is a new sender here plus a handler in the
+consumers that care (the others ignore it); the ``type`` strings and payload keys below
+are what the consumers read.
+
+Two kinds of channel-layer group:
+- ``user.<id>``: every socket of one person (the account socket and their rooms);
+- ``meeting.<id>``: every socket in one meeting's room.
 """
 
+from __future__ import annotations
+
 import logging
-from typing import Any
+from typing import Any, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -20,24 +28,28 @@ def user_group_name(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def broadcast_on_commit(group: str, message: dict[str, Any]) -> None:
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:  # noqa: BLE001
-            # Only a hint: the change is committed, and clients resume from the database.
-            logger.warning("broadcast to %s failed", group, exc_info=True)
-
-    transaction.on_commit(send)
+def room_group_name(meeting_id: int) -> str:
+    """Every socket in a meeting's room joins this group."""
+    return f"meeting.{meeting_id}"
 
 
-def close_user_sockets_on_commit(
-    user_id: int, *, reason: str, session_ids: list[str] | None = None
-) -> None:
-    """Tell this user's open sockets to close (logout, sign-out everywhere, ...).
+class MessageEvent(TypedDict):
+    """A chat message as it travels to sockets (and is replayed on resume)."""
+
+    seq: int
+    client_id: str
+    author_membership: int | None
+    author: str
+    body: str | None
+    hidden: bool
+    sent_at: str
+
+
+# --- to one person's sockets ------------------------------------------------------------
+
+
+def send_account_closed(*, user_id: int, reason: str, session_ids: list[str] | None) -> None:
+    """Close this person's sockets (sign-out, password change, account deleted, ...).
 
     ``session_ids`` (public ids of ended sessions) limits it to sockets opened by those
     sessions; None means every socket of the person.
@@ -46,3 +58,69 @@ def close_user_sockets_on_commit(
         user_group_name(user_id),
         {"type": "account.closed", "reason": reason, "sessions": session_ids},
     )
+
+
+def send_membership_changed(*, user_id: int, group_id: int) -> None:
+    """Muted, suspended, removed, reinstated, left, renamed, role changed: the person's
+    rooms in that group look again."""
+    broadcast_on_commit(
+        user_group_name(user_id), {"type": "group.membership_changed", "group": group_id}
+    )
+
+
+def send_agreement_changed(*, user_id: int, group_id: int) -> None:
+    """A new agreement version: the person's rooms in that group close until they sign."""
+    broadcast_on_commit(
+        user_group_name(user_id), {"type": "group.agreement_changed", "group": group_id}
+    )
+
+
+# --- to everyone in a meeting's room ----------------------------------------------------
+
+
+def send_room_message(*, meeting_id: int, message: MessageEvent) -> None:
+    broadcast_on_commit(room_group_name(meeting_id), {"type": "room.message", **message})
+
+
+def send_room_message_changed(*, meeting_id: int, message: MessageEvent) -> None:
+    """A message was hidden (its body is then None)."""
+    broadcast_on_commit(room_group_name(meeting_id), {"type": "room.message_changed", **message})
+
+
+def send_room_announcement(*, meeting_id: int, text: str) -> None:
+    broadcast_on_commit(room_group_name(meeting_id), {"type": "room.announcement", "text": text})
+
+
+def send_room_presence(*, meeting_id: int, present: list[str]) -> None:
+    """Who is in the room now (pseudonyms)."""
+    broadcast_on_commit(room_group_name(meeting_id), room_presence_event(present))
+
+
+def room_presence_event(present: list[str]) -> dict[str, Any]:
+    """The presence event itself, for a consumer that sends it from its own event loop
+    (a socket leaving: there is no transaction to wait for)."""
+    return {"type": "room.presence", "present": present}
+
+
+def send_room_closed(*, meeting_id: int, reason: str = "meeting_closed") -> None:
+    broadcast_on_commit(room_group_name(meeting_id), {"type": "room.closed", "reason": reason})
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:
+    """Send ``event`` to a channel-layer group once the current transaction commits.
+    Services call the named senders above, never this."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, event)
+        except Exception:  # noqa: BLE001
+            # Only a hint: the change is committed, and clients resume from the database.
+            logger.warning("broadcast to %s failed", group, exc_info=True)
+
+    transaction.on_commit(send)

@@ -524,6 +524,7 @@ def test_it_ends_memberships_and_leaves_messages_as_removed_when_the_account_is_
             typed_name=pseudonym,
             guidelines_acknowledged=True,
         )
+    group_services.facilitator_appoint(group=group, actor=admin_user, user=admin_user)
     now = timezone.now()
     (meeting,) = meeting_services.meeting_schedule(
         group=group,

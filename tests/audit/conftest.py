@@ -133,13 +133,13 @@ def submitted_application(group: Group, applicant: User) -> Application:
 def open_answers(application: Application, facilitator: Membership, ip: str | None = None):
     """What the review page does each time a facilitator opens an application."""
     screening_services.application_record_view(
-        application=application, facilitator=facilitator, ip=ip
+        application=application, actor=facilitator.user, ip=ip
     )
 
 
 def reveal(member: Membership, facilitator: Membership, ip: str | None = None):
     return moderation_services.contact_reveal(
-        membership=member, actor=facilitator, reason=REVEAL_REASON, ip=ip
+        membership=member, actor=facilitator.user, reason=REVEAL_REASON, ip=ip
     )
 
 

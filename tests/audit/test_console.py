@@ -491,13 +491,42 @@ def test_the_group_review_shows_who_accessed_sensitive_data(world, admin_client,
     assert REVEAL_REASON in page
     # ...named by login handle, like every other row: no pseudonym beside a handle, which
     # would tell the admin who is behind it without the audited identity look-up.
-    assert "site-keeper looked up the account behind membership" in page
+    assert "site-keeper looked up the account behind a membership of Evening Grief Circle" in page
     assert "Lantern" not in page
     assert "River" not in page
 
     other = admin_client.get(f"/audit/groups/{world.other_group.pk}/")
     assert shown_seqs(other) == [beacon.seq]
     assert REVEAL_REASON not in text_of(other)
+
+
+def test_the_console_never_names_a_membership_beside_its_account(world, admin_client):
+    """A membership's events name its account: looked up by the membership's id, the
+    console would tell the admin who is behind a pseudonym (the Membership admin lists
+    pseudonyms by id) without the audited identity look-up (issue 18, finding 1)."""
+    membership = str(world.river.pk)
+
+    by_membership = get(
+        admin_client, "/audit/", target_type="groups.membership", target_id=membership
+    )
+    assert by_membership.context["rows"] == []
+    assert "A membership's events can't be looked up by its id here" in text_of(by_membership)
+    untyped = get(admin_client, "/audit/", target_id=membership)
+    assert untyped.context["rows"] == []
+    assert "Say what kind of target the id is of." in text_of(untyped)
+
+    # Wherever a membership's events are listed beside a handle, its id is left out.
+    for response in (
+        get(admin_client, "/audit/people/", handle="river-handle"),
+        get(admin_client, "/audit/", subject="river-handle"),
+        get(admin_client, "/audit/", target_type="groups.membership"),
+    ):
+        rows = response.context["rows"]
+        assert any(e.target_type == "groups.membership" for e, _ in rows)
+        page = text_of(response)
+        assert "(groups.membership)" in page
+        assert f"groups.membership {membership}" not in page
+    assert not events(Action.MEMBERSHIP_IDENTITY_VIEWED)
 
 
 def test_the_group_review_of_an_unknown_group_is_not_found(world, admin_client):

@@ -109,19 +109,19 @@ def build():
     looks = []
     for application in (*applications, applications[0]):
         screening_services.application_record_view(
-            application=application, facilitator=lantern, ip=LANTERN_IP
+            application=application, actor=lantern.user, ip=LANTERN_IP
         )
         looks.append(Event.objects.order_by("-seq").first())
     # ...and among it all, other people do other things, some of the same kind.
     screening_services.application_record_view(
-        application=applications[1], facilitator=beacon, ip="198.51.100.4"
+        application=applications[1], actor=beacon.user, ip="198.51.100.4"
     )
     screening_services.note_add(
-        application=applications[2], author=lantern, body="Seems a good fit."
+        application=applications[2], actor=lantern.user, body="Seems a good fit."
     )
     moderation_services.contact_reveal(
         membership=member,
-        actor=beacon,
+        actor=beacon.user,
         reason="They told us they were unsafe tonight; a duty to warn.",
     )
     for _ in range(3):

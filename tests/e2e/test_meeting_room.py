@@ -44,7 +44,7 @@ class Room:
 @pytest.fixture
 def room():
     """Fern and River, active members who signed the agreement, and a room open now."""
-    organiser = User.objects.create_user(username="organiser-login-handle")
+    organiser = User.objects.create_user(username="organiser-login-handle", is_staff=True)
     group = group_services.group_create(
         actor=organiser,
         name="Evening Grief Circle",
@@ -69,6 +69,8 @@ def room():
             typed_name=pseudonym,
             guidelines_acknowledged=True,
         )
+    # The admin who made the group runs its meetings: the service asks for a facilitator.
+    group_services.facilitator_appoint(group=group, actor=organiser, user=organiser)
     now = timezone.now()
     [meeting] = meeting_services.meeting_schedule(
         group=group,

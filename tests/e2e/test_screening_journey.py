@@ -113,13 +113,14 @@ def test_an_applicant_is_screened_approved_and_takes_their_place(
     sign_in(fac, live_server_url, facilitator.username, device)
     fac.goto(f"{live_server_url}/screening/review/{group.slug}/questions/")
     expect(fac.get_by_role("heading", level=1)).to_have_text("Questions for applicants")
-    expect(fac.get_by_text("Version 1 is live")).to_be_visible()
+    # A new group: the questions every group starts with, stored by the first edit.
+    expect(fac.get_by_text("These are the questions every group starts with.")).to_be_visible()
     fac.locator('[name="form-4-text"]').fill(NEW_QUESTION)
     fac.locator('[name="form-4-kind"]').select_option("single_choice")
     fac.locator('[name="form-4-choices"]').fill("Tuesday\nThursday")
     fac.get_by_role("button", name="Publish these questions").click()
-    expect(fac.get_by_text("Version 2 of the questions is live")).to_be_visible()
-    questions = list(screening_services.questionnaire_current(group=group).questions.all())
+    expect(fac.get_by_text("Version 1 of the questions is live")).to_be_visible()
+    questions = list(screening_services.questionnaire_ensure(group=group).questions.all())
     assert [q.text for q in questions][-1] == NEW_QUESTION
     eligible, brings, take_part, safe, evening = questions
 
@@ -150,7 +151,7 @@ def test_an_applicant_is_screened_approved_and_takes_their_place(
     expect(app.get_by_text("Your application is sent")).to_be_visible()
     application = Application.objects.get(applicant=applicant)
     assert application.status == ApplicationStatus.SUBMITTED
-    assert application.questionnaire.version == 2
+    assert application.questionnaire.version == 1
     expect(app.get_by_text("Sent — waiting for the facilitators")).to_be_visible()
 
     # --- the facilitator reviews it and asks something -----------------------------------

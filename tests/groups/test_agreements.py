@@ -138,15 +138,18 @@ def test_versions_increment(admin, group):
     assert [a.version for a in other.agreements.all()] == [1]
 
 
-def test_an_empty_agreement_is_refused_and_nothing_published(group, facilitator_client):
+def test_an_empty_agreement_is_refused_and_nothing_published(
+    group, facilitator, facilitator_client
+):
     response = publish(facilitator_client, group, "   ")
 
     assert response.status_code == 200
     assert "This field is required." in html(response)
     assert group.agreements.count() == 1
     assert len(events(Action.AGREEMENT_PUBLISHED)) == 1
-    with pytest.raises(services.GroupError):
-        services.agreement_publish(group=group, actor=None, text=" \n ")
+    with pytest.raises(services.GroupError) as refused:
+        services.agreement_publish(group=group, actor=facilitator, text=" \n ")
+    assert refused.value.code == "empty_agreement"
 
 
 def test_a_new_version_sends_members_back_to_sign(group, facilitator_client, member, member_client):

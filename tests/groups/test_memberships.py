@@ -253,13 +253,17 @@ def test_the_guidelines_must_be_acknowledged(group, newcomer):
 def test_the_service_refuses_an_unacknowledged_signature_too(group, newcomer):
     membership, _ = newcomer
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(services.GroupError) as refused:
         services.membership_take_place(
             membership=membership,
             pseudonym="Quiet Fox",
             typed_name="Quiet Fox",
             guidelines_acknowledged=False,
         )
+    assert (refused.value.code, refused.value.field) == (
+        "guidelines_not_acknowledged",
+        "guidelines_acknowledged",
+    )
     assert_nothing_saved(membership)
 
 

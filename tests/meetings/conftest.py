@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from groups import services as group_services
-from groups.models import Group, Membership, Retention, Topic
+from groups.models import Group, Membership, Retention, Role, Topic
 from meetings import services as meeting_services
 from meetings.models import Meeting
 from supportgroups.realtime import broadcast_on_commit, user_group_name
@@ -94,8 +94,16 @@ def schedule(
     lasts: timedelta = timedelta(hours=1),
     title: str = "Tuesday meeting",
 ) -> Meeting:
-    """One meeting; by default it started five minutes ago, so its room is open."""
+    """One meeting; by default it started five minutes ago, so its room is open.
+
+    The service takes it from a facilitator of the group: from the group's first one when
+    ``actor`` (say the admin who made the group) is not one."""
     starts_at = timezone.now() + starts_in
+    if not Membership.objects.filter(user=actor, group=group, role=Role.FACILITATOR).exists():
+        facilitator = Membership.objects.filter(group=group, role=Role.FACILITATOR).first()
+        if facilitator is None:
+            facilitator = group_services.facilitator_appoint(group=group, actor=actor, user=actor)
+        actor = facilitator.user
     return meeting_services.meeting_schedule(
         group=group,
         actor=actor,

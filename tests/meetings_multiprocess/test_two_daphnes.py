@@ -488,6 +488,8 @@ def open_meeting():
         client = Client()
         client.force_login(user)
         people[pseudonym] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    # The admin who made the group runs its meetings: the service asks for a facilitator.
+    group_services.facilitator_appoint(group=group, actor=organiser, user=organiser)
     now = timezone.now()
     [meeting] = meeting_services.meeting_schedule(
         group=group,

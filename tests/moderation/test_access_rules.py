@@ -31,9 +31,11 @@ REASON = "A written reason long enough to pass the check."
 @pytest.fixture
 def things(world):
     report = services.report_file(
-        reporter=world.river, message=world.fern_message, guideline_number=2
+        actor=world.river.user, message=world.fern_message, guideline_number=2
     )
-    flag = services.safety_flag_raise(raised_by=world.river, about=world.fern)
+    flag = services.safety_flag_raise(
+        actor=world.river.user, group=world.river.group, about=world.fern
+    )
     return report, flag
 
 
@@ -188,7 +190,7 @@ def test_only_members_of_the_group_may_raise_a_concern_in_it(world):
     assert stranger.post(url, {"about": str(world.fern.pk), "note": ""}).status_code == 404
     removed = member_client(world.fern.user)
     services.action_take(
-        membership=world.fern, actor=world.facilitator, kind="remove", guideline_number=1
+        membership=world.fern, actor=world.facilitator.user, kind="remove", guideline_number=1
     )
     assert removed.get(url).status_code == 404
     assert not SafetyFlag.objects.exists()
@@ -198,7 +200,7 @@ def test_only_members_of_the_group_may_raise_a_concern_in_it(world):
 def test_about_me_is_for_anyone_signed_in_and_shows_only_their_own(world):
     services.action_take(
         membership=world.fern,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         kind="warn",
         guideline_number=1,
         reason="Only for Fern.",
@@ -228,7 +230,7 @@ def test_a_demoted_facilitator_loses_the_pages_at_once(world, fac, things):
 
 def test_the_services_recheck_the_role_whatever_the_caller_checked(world, things):
     report, flag = things
-    for actor in (world.river, world.harbour, world.other_facilitator):
+    for actor in (world.river.user, world.harbour.user, world.other_facilitator.user):
         with pytest.raises(services.ModerationError):
             services.action_take(
                 membership=world.fern, actor=actor, kind="warn", guideline_number=1

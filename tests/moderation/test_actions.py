@@ -232,7 +232,7 @@ def test_a_message_removed_with_its_authors_account_is_not_hidden_about_the_faci
     meeting_services.messages_remove_for_user(user=world.fern.user)
     with pytest.raises(services.ModerationError, match="removed with its author"):
         services.message_hide(
-            message=world.fern_message, actor=world.facilitator, guideline_number=2
+            message=world.fern_message, actor=world.facilitator.user, guideline_number=2
         )
     assert not ModerationAction.objects.exists()
     assert events(Action.MODERATION_ACTION_TAKEN) == []
@@ -245,7 +245,7 @@ def test_a_mute_longer_than_a_year_is_refused(world):
     with pytest.raises(services.ModerationError, match="too long"):
         services.action_take(
             membership=world.fern,
-            actor=world.facilitator,
+            actor=world.facilitator.user,
             kind="mute",
             guideline_number=2,
             minutes=10**12,  # past the end of the calendar
@@ -264,7 +264,7 @@ def test_about_me_lists_only_ones_own_steps_in_every_group(world, fac):
     second_fac = appoint(second, make_person("second-fac"), "Oak", actor=world.admin)
     services.action_take(
         membership=Membership.objects.get(group=second, user=world.fern.user),
-        actor=second_fac,
+        actor=second_fac.user,
         kind="warn",
         guideline_number=1,
         reason="In the carers' group.",
@@ -295,7 +295,9 @@ def test_every_step_is_audited_and_shown_in_the_moderation_log(world, fac):
     ]
     for kind, rule, duration in steps:
         assert act(fac, world, kind, rule=rule, duration=duration).status_code == 302, kind
-    services.message_hide(message=world.fern_message, actor=world.facilitator, guideline_number=2)
+    services.message_hide(
+        message=world.fern_message, actor=world.facilitator.user, guideline_number=2
+    )
 
     taken = events(Action.MODERATION_ACTION_TAKEN)
     assert [e.extra["kind"] for e in taken] == [k for k, _, _ in steps] + ["hide_message"]
@@ -437,7 +439,7 @@ async def test_hiding_a_message_reaches_everyone_and_replays_hidden(world):
         await run(
             services.message_hide,
             message=world.fern_message,
-            actor=world.facilitator,
+            actor=world.facilitator.user,
             guideline_number=2,
             reason="Unkind.",
         )

@@ -43,8 +43,8 @@ def test_the_combined_view_lists_each_facilitated_group_with_its_counts(world, f
     second = make_group(world.admin, "Carers Evening", requires_screening=True)
     appoint(second, world.facilitator.user, "Lantern", actor=world.admin)
     submitted_application(second, make_person("applicant-one"))
-    services.report_file(reporter=world.river, message=world.fern_message, guideline_number=2)
-    services.safety_flag_raise(raised_by=world.fern, about=world.river)
+    services.report_file(actor=world.river.user, message=world.fern_message, guideline_number=2)
+    services.safety_flag_raise(actor=world.fern.user, group=world.fern.group, about=world.river)
     give_place(world.group, make_person("newcomer"))  # has not signed yet
 
     response = fac.get("/moderation/")
@@ -71,15 +71,17 @@ def test_the_group_page_shows_what_needs_attention_then_meetings_members_and_log
     Application.objects.filter(pk=application.pk).update(
         submitted_at=timezone.now() - timedelta(days=3)
     )
-    services.report_file(reporter=world.river, message=world.fern_message, guideline_number=2)
-    services.safety_flag_raise(raised_by=world.fern, about=world.river, note="Worried.")
+    services.report_file(actor=world.river.user, message=world.fern_message, guideline_number=2)
+    services.safety_flag_raise(
+        actor=world.fern.user, group=world.fern.group, about=world.river, note="Worried."
+    )
     newcomer = give_place(world.group, make_person("newcomer"))  # no name, not signed
     meeting_services.presence_join(
         meeting=world.meeting, membership=world.river, channel_name="test.channel.1"
     )
     later = schedule(world.group, world.facilitator.user, starts_in=timedelta(days=7))
     services.action_take(
-        membership=world.fern, actor=world.facilitator, kind="warn", guideline_number=2
+        membership=world.fern, actor=world.facilitator.user, kind="warn", guideline_number=2
     )
 
     response = fac.get(group_url(world))
@@ -123,11 +125,13 @@ def test_members_to_sign_a_new_agreement_are_listed(world, fac):
 
 def test_resolved_reports_and_handled_flags_leave_the_attention_list(world, fac):
     report = services.report_file(
-        reporter=world.river, message=world.fern_message, guideline_number=2
+        actor=world.river.user, message=world.fern_message, guideline_number=2
     )
-    flag = services.safety_flag_raise(raised_by=world.fern, about=world.river)
-    services.report_resolve(report=report, actor=world.facilitator, action="none")
-    services.safety_flag_handle(flag=flag, actor=world.facilitator)
+    flag = services.safety_flag_raise(
+        actor=world.fern.user, group=world.fern.group, about=world.river
+    )
+    services.report_resolve(report=report, actor=world.facilitator.user, action="none")
+    services.safety_flag_handle(flag=flag, actor=world.facilitator.user)
     text = text_of(fac.get(group_url(world)))
     assert "Open reports (0)" in text
     assert "Safety concerns" not in text
@@ -216,7 +220,7 @@ def grow(world, count: int) -> None:
     SafetyFlag.objects.bulk_create(
         SafetyFlag(group=world.group, raised_by=m, about=m) for m in memberships
     )
-    questionnaire = screening_services.questionnaire_current(group=world.group)
+    questionnaire = screening_services.questionnaire_ensure(group=world.group)
     applicants = User.objects.bulk_create(
         User(username=f"bulk-applicant-{start + i:04d}") for i in range(count)
     )
@@ -243,11 +247,11 @@ def seed(world, count: int) -> None:
             client_id=f"seed-msg-{i:06d}",
             body=f"Seeded message {i}",
         ).message
-        services.report_file(reporter=world.river, message=message, guideline_number=2)
+        services.report_file(actor=world.river.user, message=message, guideline_number=2)
         services.action_take(
-            membership=member, actor=world.facilitator, kind="warn", guideline_number=1
+            membership=member, actor=world.facilitator.user, kind="warn", guideline_number=1
         )
-        services.safety_flag_raise(raised_by=member, about=None)
+        services.safety_flag_raise(actor=member.user, group=member.group, about=None)
         meeting_services.presence_join(
             meeting=world.meeting, membership=member, channel_name=f"seed.{i}"
         )

@@ -39,7 +39,7 @@ def lift() -> str:
 def step(world, membership, kind, minutes=None):
     return services.action_take(
         membership=membership,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         kind=kind,
         guideline_number=1,
         minutes=minutes,

@@ -32,7 +32,7 @@ from tests.moderation.conftest import (
 
 def file_report(world, *, note="Please look at this.", rule=2):
     return services.report_file(
-        reporter=world.river, message=world.fern_message, guideline_number=rule, note=note
+        actor=world.river.user, message=world.fern_message, guideline_number=rule, note=note
     )
 
 
@@ -153,7 +153,7 @@ def test_a_report_cannot_cite_a_message_of_another_group(world):
     )
     with pytest.raises(services.ModerationError):
         services.report_file(
-            reporter=world.river, message=other_meeting_message, guideline_number=1
+            actor=world.river.user, message=other_meeting_message, guideline_number=1
         )
     assert Report.objects.count() == 0
 
@@ -366,7 +366,7 @@ def test_it_refuses_a_malformed_resolution(world, fac, data):
 def test_what_members_wrote_is_shown_as_text_never_as_markup(world, fac):
     message = post(world.meeting, world.fern, '<script>alert("fern")</script><b>bold</b>')
     report = services.report_file(
-        reporter=world.river, message=message, guideline_number=2, note="<img src=x onerror=1>"
+        actor=world.river.user, message=message, guideline_number=2, note="<img src=x onerror=1>"
     )
     page = fac.get(f"/moderation/{world.slug}/reports/{report.pk}/").content.decode()
     assert "&lt;script&gt;alert(&quot;fern&quot;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in page

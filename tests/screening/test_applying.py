@@ -11,7 +11,7 @@ from audit.events import Action
 from groups import services as group_services
 from screening import services
 from screening.answers import AnswerErrors
-from screening.models import Application, ApplicationStatus, QuestionKind
+from screening.models import Application, ApplicationStatus, QuestionKind, Questionnaire
 from tests.screening.conftest import (
     events,
     form_data,
@@ -69,7 +69,7 @@ def custom_group(world):
 
 
 def question_ids(group):
-    return [str(q.pk) for q in questions_of(services.questionnaire_current(group=group))]
+    return [str(q.pk) for q in questions_of(services.questionnaire_ensure(group=group))]
 
 
 def a_saved_draft(group, applicant) -> Application:
@@ -98,7 +98,7 @@ def test_it_shows_eligibility_guidelines_agreement_and_crisis_contacts(world):
     assert "What is shared here stays here." in page
     assert "Members keep what is shared confidential." in page
     assert group.crisis_resources in page
-    for question in questions_of(services.questionnaire_current(group=group)):
+    for question in questions_of(services.questionnaire_ensure(group=group)):
         assert question.text in page
     # Looking at the page starts nothing.
     assert not Application.objects.exists()
@@ -172,7 +172,7 @@ def test_it_saves_a_draft_and_shows_it_again_when_they_come_back(custom_group, w
 
 def test_it_submits_and_then_shows_the_application_instead_of_the_form(world):
     client = signed_in_applicant(world.applicant)
-    questions = questions_of(services.questionnaire_current(group=world.group))
+    questions = questions_of(services.questionnaire_ensure(group=world.group))
     data = {**form_data(valid_answers(questions)), "submit": "1", "link": ""}
 
     response = client.post(apply_url(world.group), data, follow=True)
@@ -197,6 +197,66 @@ def test_it_submits_and_then_shows_the_application_instead_of_the_form(world):
     again = client.get(apply_url(world.group))
     assert again.status_code == 302
     assert again["Location"] == f"/screening/mine/{application.pk}/"
+
+
+def test_a_groups_first_application_stores_the_questions_the_page_showed(world):
+    """Looking at a new group's apply page stores nothing; the first application stores
+    the default questions (version 1, by no one) and its answers under their ids."""
+    client = signed_in_applicant(world.applicant)
+    page = client.get(apply_url(world.group))
+    assert not Questionnaire.objects.filter(group=world.group).exists()
+    defaults = services.default_questions()
+    assert [q.kind for q in defaults] == [
+        QuestionKind.YES_NO,
+        QuestionKind.LONG_TEXT,
+        QuestionKind.SINGLE_CHOICE,
+        QuestionKind.YES_NO,
+    ]
+    typed = {
+        "q_default-1": "yes",
+        "q_default-2": "I lost my sister in the spring.",
+        "q_default-3": defaults[2].choices[0],
+        "q_default-4": "yes",
+    }
+    for name in typed:
+        assert f'name="{name}"' in html(page)
+
+    response = client.post(apply_url(world.group), {**typed, "submit": "1", "link": ""})
+
+    application = Application.objects.get(applicant=world.applicant)
+    assert response.status_code == 302
+    assert response["Location"] == f"/screening/mine/{application.pk}/"
+    (stored,) = Questionnaire.objects.filter(group=world.group)
+    assert (stored.version, stored.created_by) == (1, None)
+    assert application.questionnaire == stored
+    assert application.status == S.SUBMITTED
+    assert application.answers == {
+        str(q.pk): typed[f"q_default-{q.position}"] for q in questions_of(stored)
+    }
+    (published,) = events(Action.QUESTIONNAIRE_PUBLISHED)
+    assert published.actor_id is None
+
+
+def test_answers_to_the_default_questions_count_once_another_application_stored_them(world):
+    client = signed_in_applicant(world.applicant)
+    defaults = services.default_questions()
+    client.get(apply_url(world.group))
+    stored = services.questionnaire_ensure(group=world.group)  # someone else applied first
+
+    typed = {
+        "q_default-1": "yes",
+        "q_default-2": "I lost my sister in the spring.",
+        "q_default-3": defaults[2].choices[0],
+        "q_default-4": "yes",
+    }
+    response = client.post(apply_url(world.group), {**typed, "save": "1", "link": ""})
+
+    assert response.status_code == 302
+    application = Application.objects.get(applicant=world.applicant)
+    assert application.questionnaire == stored
+    assert application.answers == {
+        str(q.pk): typed[f"q_default-{q.position}"] for q in questions_of(stored)
+    }
 
 
 def test_a_draft_can_be_submitted_later(world):
@@ -226,7 +286,7 @@ def test_one_person_has_one_open_application_per_group(world):
 
 def test_a_member_of_the_group_cannot_apply_again(world):
     client = signed_in_applicant(world.member.user)
-    questions = questions_of(services.questionnaire_current(group=world.group))
+    questions = questions_of(services.questionnaire_ensure(group=world.group))
 
     response = client.post(
         apply_url(world.group), {**form_data(valid_answers(questions)), "submit": "1"}
@@ -252,7 +312,7 @@ def test_a_group_that_welcomes_by_invitation_takes_no_applications(world, admin)
 
     assert "Apply to join" not in html(client.get(f"/groups/{invitation_only.slug}/"))
     assert client.get(apply_url(invitation_only)).status_code == 404
-    questions = questions_of(services.questionnaire_current(group=world.group))
+    questions = questions_of(services.questionnaire_ensure(group=world.group))
     response = client.post(
         apply_url(invitation_only), {**form_data(valid_answers(questions)), "submit": "1"}
     )
@@ -273,13 +333,13 @@ def test_an_unlisted_group_is_reached_only_through_its_link(world, admin):
     group_page = html(client.get(f"/groups/link/{hidden.link_token}/"))
     assert f"/screening/apply/{hidden.slug}/?link={hidden.link_token}" in group_page
 
+    questions = questions_of(services.questionnaire_ensure(group=hidden))
     response = client.get(apply_url(hidden, link=hidden.link_token))
 
     assert response.status_code == 200
     assert hidden.eligibility in html(response)
     data = apply_form(response)
     assert data["link"] == hidden.link_token
-    questions = questions_of(services.questionnaire_current(group=hidden))
     saved = client.post(
         apply_url(hidden), {**data, **form_data(valid_answers(questions)), "save": "1"}
     )
@@ -513,7 +573,7 @@ def test_every_screening_page_has_unique_ids_and_labels_that_point_somewhere(wor
     application = submitted(world.group, world.applicant)
     services.application_request_info(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         question="Anything else?",
         revision=fresh(application).revision,
     )

@@ -95,12 +95,12 @@ def test_a_stale_revision_is_refused_by_the_service(world):
     application = submitted(world.group, world.applicant)
     revision = Application.objects.get(pk=application.pk).revision
     services.application_waitlist(
-        application=application, actor=world.facilitator, revision=revision
+        application=application, actor=world.facilitator.user, revision=revision
     )
 
     with pytest.raises(services.StaleDecision, match=CONFLICT):
         services.application_decline(
-            application=application, actor=world.co_facilitator, revision=revision
+            application=application, actor=world.co_facilitator.user, revision=revision
         )
 
     assert Application.objects.get(pk=application.pk).status == S.WAITLISTED
@@ -143,11 +143,11 @@ def test_two_decisions_at_the_same_moment_one_wins_and_the_other_is_told(world):
 
         outcomes = run_at_once(
             lambda app=application, rev=revision: services.application_approve(
-                application=app, actor=world.facilitator, revision=rev
+                application=app, actor=world.facilitator.user, revision=rev
             ),
             lambda app=application, rev=revision: services.application_decline(
                 application=app,
-                actor=world.co_facilitator,
+                actor=world.co_facilitator.user,
                 revision=rev,
                 internal_reason="Declined in a race.",
             ),
@@ -184,7 +184,7 @@ def test_the_second_decision_waits_for_the_first_and_then_sees_it(world):
     def first():
         with transaction.atomic():
             result = services.application_approve(
-                application=application, actor=world.facilitator, revision=revision
+                application=application, actor=world.facilitator.user, revision=revision
             )
             first_decided.set()
             assert release_first.wait(timeout=30)
@@ -194,7 +194,7 @@ def test_the_second_decision_waits_for_the_first_and_then_sees_it(world):
         assert first_decided.wait(timeout=30)
         try:
             return services.application_waitlist(
-                application=application, actor=world.co_facilitator, revision=revision
+                application=application, actor=world.co_facilitator.user, revision=revision
             )
         finally:
             second_done.set()
@@ -223,10 +223,10 @@ def test_two_approvals_for_the_last_place_give_it_to_one(world):
 
     outcomes = run_at_once(
         lambda: services.application_approve(
-            application=a, actor=world.facilitator, revision=a.revision
+            application=a, actor=world.facilitator.user, revision=a.revision
         ),
         lambda: services.application_approve(
-            application=b, actor=world.co_facilitator, revision=b.revision
+            application=b, actor=world.co_facilitator.user, revision=b.revision
         ),
     )
 
@@ -238,7 +238,7 @@ def test_two_approvals_for_the_last_place_give_it_to_one(world):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_tabs_starting_an_application_make_one(world):
-    services.questionnaire_current(group=world.group)
+    services.questionnaire_ensure(group=world.group)
 
     outcomes = run_at_once(
         *[
@@ -255,7 +255,7 @@ def test_two_tabs_starting_an_application_make_one(world):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_facilitators_publishing_at_once_get_consecutive_versions(world):
-    services.questionnaire_current(group=world.group)
+    services.questionnaire_ensure(group=world.group)
     question = {"kind": "short_text", "text": "Anything else?"}
 
     outcomes = run_at_once(

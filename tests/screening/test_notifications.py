@@ -40,7 +40,7 @@ def news_badge(page) -> str | None:
 def request_info(world, application):
     return services.application_request_info(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         question="Which evenings?",
         revision=fresh(application).revision,
     )
@@ -48,14 +48,14 @@ def request_info(world, application):
 
 def approve(world, application):
     return services.application_approve(
-        application=application, actor=world.facilitator, revision=fresh(application).revision
+        application=application, actor=world.facilitator.user, revision=fresh(application).revision
     )
 
 
 def decline(world, application):
     return services.application_decline(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         revision=fresh(application).revision,
         message="Not this time.",
         internal_reason="Private.",
@@ -64,7 +64,7 @@ def decline(world, application):
 
 def waitlist(world, application):
     return services.application_waitlist(
-        application=application, actor=world.facilitator, revision=fresh(application).revision
+        application=application, actor=world.facilitator.user, revision=fresh(application).revision
     )
 
 
@@ -150,7 +150,7 @@ def test_a_refused_decision_sends_nothing(
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(services.StaleDecision):
         services.application_decline(
-            application=application, actor=world.facilitator, revision=stale
+            application=application, actor=world.facilitator.user, revision=stale
         )
 
     assert mailoutbox == []
@@ -181,7 +181,7 @@ def test_opening_the_application_also_counts_as_looking(world):
     approve(world, first)
     services.application_decline(
         application=second,
-        actor=world.other_facilitator,
+        actor=world.other_facilitator.user,
         revision=fresh(second).revision,
     )
     assert news_badge(html(client.get("/groups/"))) == "2 new"
@@ -193,7 +193,7 @@ def test_opening_the_application_also_counts_as_looking(world):
 
 def test_the_applicants_own_steps_are_not_news_to_them(world):
     client = signed_in_applicant(world.applicant)
-    questions = questions_of(services.questionnaire_current(group=world.group))
+    questions = questions_of(services.questionnaire_ensure(group=world.group))
     answers = valid_answers(questions)
 
     saved = client.post(

@@ -45,17 +45,17 @@ def decided(world):
         else:
             answers[str(question.pk)] = question.choices[-1]
     services.application_save(application=application, answers=answers, submit=True)
-    services.note_add(application=application, author=world.facilitator, body=NOTE)
+    services.note_add(application=application, actor=world.facilitator.user, body=NOTE)
     services.application_request_info(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         question=QUESTION,
         revision=fresh(application).revision,
     )
     services.application_provide_info(application=application, response=RESPONSE)
     services.application_decline(
         application=application,
-        actor=world.co_facilitator,
+        actor=world.co_facilitator.user,
         revision=fresh(application).revision,
         message=MESSAGE,
         internal_reason=REASON,

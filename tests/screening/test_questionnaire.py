@@ -34,7 +34,7 @@ def builder_form(response) -> dict:
 
 
 def test_it_starts_a_new_group_from_the_default_template(world):
-    questionnaire = services.questionnaire_current(group=world.group)
+    questionnaire = services.questionnaire_ensure(group=world.group)
 
     assert questionnaire.version == 1
     questions = questions_of(questionnaire)
@@ -53,7 +53,7 @@ def test_it_starts_a_new_group_from_the_default_template(world):
     assert "safe" in safety.text
     assert "crisis" in safety.help_text
     # Asking again neither duplicates it nor makes a new version.
-    assert services.questionnaire_current(group=world.group) == questionnaire
+    assert services.questionnaire_ensure(group=world.group) == questionnaire
     assert Questionnaire.objects.filter(group=world.group).count() == 1
     (event,) = events(Action.QUESTIONNAIRE_PUBLISHED, group_id=world.group.pk)
     assert event.actor_id is None
@@ -62,17 +62,41 @@ def test_it_starts_a_new_group_from_the_default_template(world):
 
 def test_it_shows_the_current_questions_to_a_facilitator(world):
     client = sign_in_verified(world.facilitator.user)
+    services.questionnaire_ensure(group=world.group)
 
     response = client.get(builder_url(world.group))
 
     assert response.status_code == 200
     page = html(response)
     assert "Version 1 is live" in page
-    for question in questions_of(services.questionnaire_current(group=world.group)):
+    for question in questions_of(services.questionnaire_ensure(group=world.group)):
         assert question.text in page
 
 
+def test_a_new_group_shows_the_default_questions_and_looking_stores_nothing(world):
+    """Opening the page is a read: the questions are stored (and audited) by the first
+    application, or by the facilitators' first edit, which is then version 1."""
+    client = sign_in_verified(world.facilitator.user)
+
+    page = html(client.get(builder_url(world.group)))
+
+    assert "These are the questions every group starts with." in page
+    for question in services.default_questions():
+        assert question.text in page
+    assert not Questionnaire.objects.filter(group=world.group).exists()
+    assert not events(Action.QUESTIONNAIRE_PUBLISHED)
+
+    data = builder_form(client.get(builder_url(world.group)))
+    data["form-1-text"] = "What brings you here, in a few words?"
+    assert client.post(builder_url(world.group), data).status_code == 302
+    (stored,) = Questionnaire.objects.filter(group=world.group)
+    assert stored.version == 1
+    assert stored.created_by == world.facilitator.user
+    assert [q.text for q in questions_of(stored)][1] == "What brings you here, in a few words?"
+
+
 def test_it_publishes_a_new_version_when_a_facilitator_adds_a_question(world):
+    services.questionnaire_ensure(group=world.group)  # as the group's first application did
     client = sign_in_verified(world.facilitator.user)
     data = builder_form(client.get(builder_url(world.group)))
     data.update(
@@ -89,7 +113,7 @@ def test_it_publishes_a_new_version_when_a_facilitator_adds_a_question(world):
 
     assert response.status_code == 200
     assert "Version 2 of the questions is live" in html(response)
-    current = services.questionnaire_current(group=world.group)
+    current = services.questionnaire_ensure(group=world.group)
     assert current.version == 2
     questions = questions_of(current)
     assert len(questions) == 5
@@ -114,6 +138,7 @@ def test_it_publishes_a_new_version_when_a_facilitator_adds_a_question(world):
 def test_it_publishes_an_edit_without_a_new_question(world):
     """Changing a question and leaving the blank "add a question" form alone, as a browser
     posts it (its select sends the first kind, its checkbox starts ticked)."""
+    services.questionnaire_ensure(group=world.group)  # as the group's first application did
     client = sign_in_verified(world.facilitator.user)
     data = builder_form(client.get(builder_url(world.group)))
     data["form-1-text"] = "What brings you here, in a few words?"
@@ -121,7 +146,7 @@ def test_it_publishes_an_edit_without_a_new_question(world):
     response = client.post(builder_url(world.group), data)
 
     assert response.status_code == 302, html(response)
-    current = services.questionnaire_current(group=world.group)
+    current = services.questionnaire_ensure(group=world.group)
     assert current.version == 2
     assert [q.text for q in questions_of(current)][1] == "What brings you here, in a few words?"
     assert len(questions_of(current)) == 4
@@ -136,14 +161,12 @@ def test_it_deletes_and_reorders_questions(world):
     response = client.post(builder_url(world.group), data)
 
     assert response.status_code == 302, html(response)
-    texts = [q.text for q in questions_of(services.questionnaire_current(group=world.group))]
+    texts = [q.text for q in questions_of(services.questionnaire_ensure(group=world.group))]
     assert len(texts) == 3
     assert "safe" in texts[0]
     assert "What brings you" in texts[1]
     assert not any("describe you" in text for text in texts)
-    assert [
-        q.position for q in questions_of(services.questionnaire_current(group=world.group))
-    ] == [
+    assert [q.position for q in questions_of(services.questionnaire_ensure(group=world.group))] == [
         1,
         2,
         3,
@@ -179,7 +202,7 @@ def test_it_refuses_a_choice_question_without_proper_options(world, choices, err
     assert 'id="question-5"' in html(response)
     # What was typed is still there, and nothing was published.
     assert "Pick one" in html(response)
-    assert services.questionnaire_current(group=world.group).version == 1
+    assert services.questionnaire_ensure(group=world.group).version == 1
 
 
 def test_it_refuses_to_publish_no_questions_at_all(world):
@@ -191,7 +214,7 @@ def test_it_refuses_to_publish_no_questions_at_all(world):
     response = client.post(builder_url(world.group), data, follow=True)
 
     assert "A questionnaire needs at least one question." in html(response)
-    assert services.questionnaire_current(group=world.group).version == 1
+    assert services.questionnaire_ensure(group=world.group).version == 1
 
 
 def test_it_refuses_a_question_without_text(world):
@@ -203,7 +226,7 @@ def test_it_refuses_a_question_without_text(world):
 
     assert response.status_code == 200
     assert "This field is required." in html(response)
-    assert services.questionnaire_current(group=world.group).version == 1
+    assert services.questionnaire_ensure(group=world.group).version == 1
 
 
 def test_an_application_started_before_an_edit_keeps_its_questions(world):
@@ -232,7 +255,7 @@ def test_an_application_started_before_an_edit_keeps_its_questions(world):
     # ...and someone starting now gets the new version.
     late_client = signed_in_applicant(late_applicant)
     assert "A brand new question?" in html(late_client.get(f"/screening/apply/{group.slug}/"))
-    new_question = questions_of(services.questionnaire_current(group=group))[0]
+    new_question = questions_of(services.questionnaire_ensure(group=group))[0]
     response = late_client.post(
         f"/screening/apply/{group.slug}/",
         {**form_data({str(new_question.pk): "An answer"}), "submit": "1"},
@@ -256,7 +279,7 @@ def test_it_refuses_everyone_but_the_groups_facilitators(world):
     anonymous = Client().get(url)
     assert anonymous.status_code == 302
     assert anonymous["Location"].startswith("/accounts/login/")
-    assert services.questionnaire_current(group=world.group).version == 1
+    assert services.questionnaire_ensure(group=world.group).version == 1
 
 
 def test_a_facilitator_without_their_second_factor_is_sent_to_verify(world):

@@ -56,10 +56,12 @@ def with_everything(world, handle, group=None):
     """A sent application with a note, a question and its answer."""
     group = group or world.group
     application = submitted(group, make_person(handle))
-    services.note_add(application=application, author=world.facilitator, body=f"Note on {handle}")
+    services.note_add(
+        application=application, actor=world.facilitator.user, body=f"Note on {handle}"
+    )
     services.application_request_info(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         question="Anything else?",
         revision=fresh(application).revision,
     )
@@ -70,7 +72,7 @@ def with_everything(world, handle, group=None):
 def decline(world, application, message="Not this time."):
     return services.application_decline(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         revision=fresh(application).revision,
         message=message,
         internal_reason="Internal reason.",
@@ -90,12 +92,12 @@ def mix(world):
     recent_declined = decline(world, with_everything(world, "recent-declined"))
     old_approved = services.application_approve(
         application=(a := with_everything(world, "old-approved")),
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         revision=fresh(a).revision,
     )
     waitlisted = services.application_waitlist(
         application=(w := with_everything(world, "waitlisted")),
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         revision=fresh(w).revision,
     )
     still_open = with_everything(world, "still-open")
@@ -208,4 +210,4 @@ def test_no_new_notes_are_kept_on_a_purged_application(world, mix):
     assert "Added after the purge." not in html(response)
     assert not ReviewerNote.objects.filter(application=old_declined).exists()
     with pytest.raises(services.ScreeningError):
-        services.note_add(application=old_declined, author=world.facilitator, body="Later.")
+        services.note_add(application=old_declined, actor=world.facilitator.user, body="Later.")

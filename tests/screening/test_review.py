@@ -86,7 +86,7 @@ def test_the_queue_filters_by_status(world):
     waiting = submitted(world.group, make_person("applicant-one"))
     declined = submitted(world.group, make_person("applicant-two"))
     services.application_decline(
-        application=declined, actor=world.facilitator, revision=fresh(declined).revision
+        application=declined, actor=world.facilitator.user, revision=fresh(declined).revision
     )
     client = sign_in_verified(world.facilitator.user)
 
@@ -236,7 +236,7 @@ def test_an_empty_or_oversized_answer_to_the_facilitators_is_explained(world):
     application = submitted(world.group, world.applicant)
     services.application_request_info(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         question="Anything else?",
         revision=fresh(application).revision,
     )
@@ -361,7 +361,7 @@ def test_after_a_decline_they_may_apply_again_only_after_the_cool_down(world):
     world.group.save(update_fields=["reapply_cooldown_days"])
     application = submitted(world.group, world.applicant)
     services.application_decline(
-        application=application, actor=world.facilitator, revision=fresh(application).revision
+        application=application, actor=world.facilitator.user, revision=fresh(application).revision
     )
     decided_at = fresh(application).decided_at
     allowed_from = timezone.localtime(decided_at + timedelta(days=30))
@@ -373,7 +373,7 @@ def test_after_a_decline_they_may_apply_again_only_after_the_cool_down(world):
 
     # Through the page: the same clear message, and what they typed is kept.
     client = signed_in_applicant(world.applicant)
-    questions = questions_of(services.questionnaire_current(group=world.group))
+    questions = questions_of(services.questionnaire_ensure(group=world.group))
     answers = valid_answers(questions)
     response = client.post(
         f"/screening/apply/{world.group.slug}/", {**form_data(answers), "submit": "1"}
@@ -481,20 +481,20 @@ def test_approving_when_full_puts_people_on_the_waiting_list_and_offers_places_i
 def test_a_new_applicant_does_not_take_a_free_place_ahead_of_the_waiting_list(world, full_group):
     waiting = submitted(full_group, make_person("applicant-waiting"))
     services.application_approve(
-        application=waiting, actor=world.facilitator, revision=fresh(waiting).revision
+        application=waiting, actor=world.facilitator.user, revision=fresh(waiting).revision
     )
     assert fresh(waiting).status == S.WAITLISTED
     group_services.membership_leave(membership=world.member)
     newcomer = submitted(full_group, make_person("applicant-newcomer"))
 
     result = services.application_approve(
-        application=newcomer, actor=world.facilitator, revision=fresh(newcomer).revision
+        application=newcomer, actor=world.facilitator.user, revision=fresh(newcomer).revision
     )
 
     assert result.status == S.WAITLISTED
     assert not Membership.objects.filter(user=newcomer.applicant).exists()
     approved = services.application_approve(
-        application=waiting, actor=world.facilitator, revision=fresh(waiting).revision
+        application=waiting, actor=world.facilitator.user, revision=fresh(waiting).revision
     )
     assert approved.status == S.APPROVED
 

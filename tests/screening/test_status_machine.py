@@ -33,7 +33,7 @@ def in_state(world, state):
         return application
     application = submitted(world.group, world.applicant)
     revision = fresh(application).revision
-    actor = world.facilitator
+    actor = world.facilitator.user
     if state == S.INFO_REQUESTED:
         services.application_request_info(
             application=application, actor=actor, question="Why?", revision=revision
@@ -59,7 +59,7 @@ def submit(world, application):
 def request_info(world, application):
     return services.application_request_info(
         application=application,
-        actor=world.facilitator,
+        actor=world.facilitator.user,
         question="Could you tell us more?",
         revision=application.revision,
     )
@@ -71,19 +71,19 @@ def provide_info(world, application):
 
 def approve(world, application):
     return services.application_approve(
-        application=application, actor=world.facilitator, revision=application.revision
+        application=application, actor=world.facilitator.user, revision=application.revision
     )
 
 
 def waitlist(world, application):
     return services.application_waitlist(
-        application=application, actor=world.facilitator, revision=application.revision
+        application=application, actor=world.facilitator.user, revision=application.revision
     )
 
 
 def decline(world, application):
     return services.application_decline(
-        application=application, actor=world.facilitator, revision=application.revision
+        application=application, actor=world.facilitator.user, revision=application.revision
     )
 
 

@@ -57,3 +57,73 @@ def test_broadcasts_from_plain_sync_code_are_sent_before_on_commit_returns():
         assert async_to_sync(received)(layer, channel, 2) == [1, 3]
     finally:
         async_to_sync(layer.group_discard)(GROUP, channel)
+
+
+def test_each_named_sender_sends_the_event_its_consumers_read():
+    """The event types and keys the consumers read (accounts/consumers.py, the room). All
+    go through broadcast_on_commit, so the tests above hold for them too."""
+    from supportgroups import realtime
+
+    message = {
+        "seq": 3,
+        "client_id": "client-0001",
+        "author_membership": 7,
+        "author": "River",
+        "body": "Hello",
+        "hidden": False,
+        "sent_at": "2026-01-01T19:00:00+00:00",
+    }
+    expected = [
+        (
+            lambda: realtime.send_account_closed(user_id=5, reason="signed_out", session_ids=None),
+            "user.5",
+            {"type": "account.closed", "reason": "signed_out", "sessions": None},
+        ),
+        (
+            lambda: realtime.send_membership_changed(user_id=5, group_id=2),
+            "user.5",
+            {"type": "group.membership_changed", "group": 2},
+        ),
+        (
+            lambda: realtime.send_agreement_changed(user_id=5, group_id=2),
+            "user.5",
+            {"type": "group.agreement_changed", "group": 2},
+        ),
+        (
+            lambda: realtime.send_room_message(meeting_id=9, message=message),
+            "meeting.9",
+            {"type": "room.message", **message},
+        ),
+        (
+            lambda: realtime.send_room_message_changed(
+                meeting_id=9, message={**message, "hidden": True, "body": None}
+            ),
+            "meeting.9",
+            {"type": "room.message_changed", **message, "hidden": True, "body": None},
+        ),
+        (
+            lambda: realtime.send_room_announcement(meeting_id=9, text="Welcome"),
+            "meeting.9",
+            {"type": "room.announcement", "text": "Welcome"},
+        ),
+        (
+            lambda: realtime.send_room_presence(meeting_id=9, present=["River"]),
+            "meeting.9",
+            {"type": "room.presence", "present": ["River"]},
+        ),
+        (
+            lambda: realtime.send_room_closed(meeting_id=9),
+            "meeting.9",
+            {"type": "room.closed", "reason": "meeting_closed"},
+        ),
+    ]
+    layer = get_channel_layer()
+    for send, group, event in expected:
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(group, channel)
+        try:
+            with transaction.atomic():
+                send()
+            assert async_to_sync(layer.receive)(channel) == event
+        finally:
+            async_to_sync(layer.group_discard)(group, channel)
