@@ -117,9 +117,17 @@ class Socket:
         )
         self.connected = None
         self.code = None
+        self.refused = None
 
     async def __aenter__(self):
         self.connected, self.code = await self.communicator.connect(timeout=5)
+        # A refused socket is accepted, told why, then closed: read as a refusal.
+        if self.connected and not await self.communicator.receive_nothing(timeout=0.2):
+            self.refused = await self.communicator.receive_json_from(timeout=1)
+            assert self.refused["type"] == "refused", self.refused
+            closing = await self.communicator.receive_output(timeout=1)
+            assert closing["type"] == "websocket.close", closing
+            self.connected, self.code = False, closing.get("code")
         return self
 
     async def __aexit__(self, *exc_info):

@@ -93,7 +93,7 @@ class DaphneProcess:
                 [
                     sys.executable,
                     "-m",
-                    "daphne",
+                    "supportgroups.serve",
                     "-b",
                     HOST,
                     "-p",
