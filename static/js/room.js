@@ -42,6 +42,7 @@ let loaded = false; // the latest messages were shown once: from now on, resume
 let loadingLatest = false;
 let oldestShown = null; // seq of the first message on screen, for "Show earlier messages"
 let loadingEarlier = false;
+let lastError = null; // a refusal that comes just before the server closes the socket
 let reconnectDelay = 1000;
 let heartbeat = null;
 let finished = false;
@@ -520,6 +521,7 @@ const handlers = {
     if (frame.pseudonym) myName.textContent = frame.pseudonym;
   },
   error(frame) {
+    lastError = frame;
     if (frame.client_id) {
       const item = loadOutbox().find((entry) => entry.client_id === frame.client_id);
       saveOutbox(loadOutbox().filter((entry) => entry.client_id !== frame.client_id));
@@ -578,7 +580,13 @@ function connect() {
       return;
     }
     if (event.code === ROOM_CLOSED || event.code === MEMBERSHIP_CHANGED) {
-      finish("You are no longer in this meeting.", { href: room.dataset.groupUrl, text: "Back to the group" });
+      // A refused send or replay says why just before the close: show those words.
+      if (lastError && lastError.code === "agreement_required") {
+        finish(lastError.message, { href: room.dataset.signUrl, text: "Read and sign" });
+      } else {
+        finish(lastError?.message || "You are no longer in this meeting.",
+          { href: room.dataset.groupUrl, text: "Back to the group" });
+      }
       return;
     }
     if (event.code === NOT_ALLOWED) {
