@@ -68,13 +68,14 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
         refusal = await self._session_refusal()
         if refusal is None:
             refusal = await self.authorise()
-        await self.accept()
         if refusal:
+            await self.accept()
             await self.refuse(refusal)
             return
-        user = self.scope["user"]
-        self.user_group = user_group_name(user.pk)
+        # Listening before accepting: a sign-out from now on reaches this socket.
+        self.user_group = user_group_name(self.scope["user"].pk)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
+        await self.accept()
         await self.joined()
 
     async def _session_refusal(self) -> str | None:
