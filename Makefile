@@ -30,7 +30,7 @@ install-test: $(VENV)/.installed-test
 run: install .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)
-	$(BIN)/python -m daphne -b $(HOST) -p $(PORT) supportgroups.asgi:application
+	$(BIN)/python -m supportgroups.serve -b $(HOST) -p $(PORT) supportgroups.asgi:application
 
 ## Run everything: lint, then the whole suite on throwaway PostgreSQL, Redis and headless Chromium.
 test: install-test

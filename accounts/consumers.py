@@ -1,19 +1,31 @@
 """Websocket plumbing every signed-in socket shares, and the account socket itself."""
 
 import json
+import time
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from accounts.middleware import session_expired
 from accounts.models import session_public_id
 from accounts.selectors import user_may_use_sockets
+from accounts.services import session_touch
+from accounts.sessions import last_seen_resolution, session_expired
 from supportgroups.realtime import user_group_name
 
 # Close codes (4000-4999 are for applications): the client must not reconnect on these.
-CLOSE_NOT_ALLOWED = 4003
 CLOSE_SIGNED_OUT = 4001
+CLOSE_NOT_ALLOWED = 4003
+
+# Why a socket was refused or its session ended, in words for the page to show.
+SESSION_REFUSALS = {
+    "signed_out": "You are signed out. Sign in again to continue.",
+    "idle": "You were signed out after a while without activity, to keep your account safe.",
+    "absolute": "You were signed out because this session had lasted a long time.",
+    "two_factor_required": (
+        "This session needs your second sign-in step first. Sign in again to continue."
+    ),
+}
 
 
 class DirectDispatchMixin:
@@ -21,64 +33,115 @@ class DirectDispatchMixin:
     before every event: a thread hop per chat message per receiver, queued behind every
     other socket's database work on the one shared sync thread. Our handlers never touch
     the database themselves (each database_sync_to_async call closes old connections
-    before and after it runs), so events go straight to their handler."""
+    before and after it runs), so events go straight to their handler.
+
+    Channel-layer events go to every socket of a person (they share the user group), so a
+    socket ignores the events it has no handler for: a new event is added with its sender
+    (supportgroups/realtime.py) and a handler only in the consumers that act on it.
+    """
 
     async def dispatch(self, message):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
+            if message["type"].startswith("websocket."):
+                raise ValueError(f"No handler for message type {message['type']}")
+            return
         await handler(message)
 
 
 class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
-    """Refuses, before accepting, anyone who could not open a page; then listens on the
-    person's own group so signing out (anywhere) closes this socket within a second."""
+    """Lets in anyone who could open a page, then listens on the person's own group so
+    signing out (anywhere) closes this socket within a second.
+
+    A refused socket is accepted and then closed, after a ``refused`` frame that says why:
+    Daphne turns a close before the accept into an HTTP 403 on the handshake, which a
+    browser only sees as close code 1006 (and so would retry for ever, with no reason to
+    show). Only the Origin check refuses before accepting: another site's page learns
+    nothing.
+    """
 
     user_group = None
+    # When this socket last counted as activity of its session (time.monotonic()).
+    activity_seen = 0.0
 
     async def connect(self):
-        user = self.scope.get("user")
-        session = self.scope.get("session")
-        allowed = (
-            user is not None
-            and session is not None
-            and session_expired(session) is None
-            and await database_sync_to_async(user_may_use_sockets)(user, session)
-        )
-        if not allowed or not await self.authorise():
-            await self.close(code=CLOSE_NOT_ALLOWED)
+        refusal = await self._session_refusal()
+        if refusal is None:
+            refusal = await self.authorise()
+        if refusal:
+            await self.accept()
+            await self.refuse(refusal)
             return
-        self.user_group = user_group_name(user.pk)
+        # Listening before accepting: a sign-out from now on reaches this socket.
+        self.user_group = user_group_name(self.scope["user"].pk)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
         await self.joined()
 
-    async def authorise(self) -> bool:
-        """Subclasses add their own rule (e.g. membership of the meeting's group)."""
-        return True
+    async def _session_refusal(self) -> str | None:
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        if user is None or session is None or not user.is_authenticated:
+            return "signed_out"
+        expired = session_expired(session)
+        if expired:
+            # The same as on a page: the session ends here, audited, its sockets told.
+            await database_sync_to_async(session_touch)(session_key=session.session_key)
+            return expired
+        if not await database_sync_to_async(user_may_use_sockets)(user, session):
+            return "two_factor_required"
+        return None
+
+    async def authorise(self) -> str | None:
+        """Subclasses add their own rule (e.g. membership of the meeting's group): the
+        refusal's stable code, or None to let the person in."""
+        return None
 
     async def joined(self) -> None:
         """Subclasses join their rooms here."""
+
+    async def refuse(self, reason: str) -> None:
+        await self.send_json(
+            {"type": "refused", "reason": reason, "message": self.refusal_text(reason)}
+        )
+        await self.close(code=CLOSE_NOT_ALLOWED)
+
+    def refusal_text(self, reason: str) -> str:
+        return SESSION_REFUSALS.get(reason, "You can't be connected now.")
 
     async def disconnect(self, code):
         if self.user_group:
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
 
-    # Group events reach every socket of the person (they share the user group); only
-    # meeting rooms act on them.
-    async def group_membership_changed(self, event):
-        pass
+    async def session_active(self, *, active: bool = True) -> bool:
+        """Count activity on this socket as activity of its session (same rules as pages);
+        ``active=False`` only checks that the session has not timed out.
 
-    async def group_agreement_changed(self, event):
-        pass
+        False when the session has ended: the socket is then told (``signed_out`` with
+        the reason: "idle", "absolute", "signed_out") and closed. The session row is read
+        at most every few seconds; the send path checks the session for every message.
+        """
+        if time.monotonic() - self.activity_seen < min(5.0, last_seen_resolution()):
+            return True
+        ended = await database_sync_to_async(session_touch)(
+            session_key=self.scope["session"].session_key, active=active
+        )
+        if ended:
+            await self.signed_out(ended)
+            return False
+        self.activity_seen = time.monotonic()
+        return True
+
+    async def signed_out(self, reason: str) -> None:
+        await self.send_json({"type": "signed_out", "reason": reason})
+        await self.close(code=CLOSE_SIGNED_OUT)
 
     async def account_closed(self, event):
         ended = event.get("sessions")
         own = self.scope["session"].session_key
         if ended is not None and (not own or session_public_id(own) not in ended):
             return
-        await self.send_json({"type": "signed_out", "reason": event.get("reason", "")})
-        await self.close(code=CLOSE_SIGNED_OUT)
+        await self.signed_out(event.get("reason", ""))
 
 
 class AccountConsumer(AuthenticatedConsumer):

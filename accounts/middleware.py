@@ -16,10 +16,10 @@ from accounts.selectors import (
     user_may_use_sockets,
     user_requires_two_factor,
 )
-from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
+from accounts.services import session_expire
+from accounts.sessions import LAST_SEEN_KEY, session_expired, session_needs_touch
 
-# Refresh "last seen" at most this often, so sessions are not written on every request.
-LAST_SEEN_RESOLUTION = 60
+__all__ = ["SessionPolicyMiddleware", "TwoFactorMiddleware", "session_expired"]
 
 
 def _tell(request, response, text: str):  # noqa: ANN001, ANN202
@@ -36,20 +36,6 @@ def _tell(request, response, text: str):  # noqa: ANN001, ANN202
     return response
 
 
-def session_expired(session) -> str | None:  # noqa: ANN001
-    """Why this signed-in session must end now ("idle", "absolute"), or None."""
-    now = time.time()
-    started = session.get(STARTED_KEY)
-    last_seen = session.get(LAST_SEEN_KEY, started)
-    if started is None:
-        return None
-    if now - started > settings.SESSION_ABSOLUTE_TIMEOUT:
-        return "absolute"
-    if last_seen is not None and now - last_seen > settings.SESSION_IDLE_TIMEOUT:
-        return "idle"
-    return None
-
-
 class SessionPolicyMiddleware:
     """Idle and absolute timeouts; keeps "last seen" for the sessions page."""
 
@@ -60,7 +46,9 @@ class SessionPolicyMiddleware:
         if request.user.is_authenticated:
             reason = session_expired(request.session)
             if reason:
-                logout(request)
+                # Through the session service: audited, and the sockets this session
+                # opened are closed (signed_out, 4001) like after any other sign-out.
+                session_expire(request=request, reason=reason)
                 return _tell(
                     request,
                     redirect_to_login(request.get_full_path()),
@@ -68,8 +56,7 @@ class SessionPolicyMiddleware:
                     if reason == "idle"
                     else "You were signed out because this session had lasted a long time.",
                 )
-            last_seen = request.session.get(LAST_SEEN_KEY) or 0
-            if time.time() - last_seen > LAST_SEEN_RESOLUTION:
+            if session_needs_touch(request.session):
                 request.session[LAST_SEEN_KEY] = time.time()
         return self.get_response(request)
 

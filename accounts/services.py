@@ -34,7 +34,14 @@ from accounts.models import (
     backup_code_hash,
     session_public_id,
 )
-from accounts.sessions import DEVICE_KEY, LAST_SEEN_KEY, STARTED_KEY
+from accounts.sessions import (
+    DEVICE_KEY,
+    LAST_SEEN_KEY,
+    STARTED_KEY,
+    SessionStore,
+    session_expired,
+    session_needs_touch,
+)
 from audit.events import Action
 from audit.services import record_event, request_ip
 from supportgroups.crypto import DecryptionError, decrypt_str, email_blind_index, encrypt_str
@@ -123,6 +130,73 @@ def session_logout(*, request: HttpRequest, how: Action = Action.LOGGED_OUT) -> 
             Session.objects.filter(user=user), reason="signed_out", user=user, everything=True
         )
     logout(request)
+
+
+@transaction.atomic
+def session_expire(*, request: HttpRequest, reason: str) -> None:
+    """The idle or absolute timeout ended this session (seen on a page): sign it out like
+    any other sign-out, so the sockets it opened are closed too (``signed_out``, 4001)."""
+    user = request.user
+    key = request.session.session_key
+    if user.is_authenticated and key:
+        _session_expired(user=user, session_key=key, reason=reason, ip=_ip(request))
+    logout(request)
+
+
+@transaction.atomic
+def session_touch(*, session_key: str, active: bool = True) -> str | None:
+    """Activity on a socket (a message sent, a heartbeat while the page is visible) is
+    activity of its session, by the same rules as a page: a session past its idle or
+    absolute timeout ends now (its sockets are told); an alive one has its "last seen"
+    refreshed (at most every ``last_seen_resolution()``).
+
+    ``active=False`` (a heartbeat from a hidden page) only checks: the session still ends
+    on time, but is not kept alive by a tab nobody looks at.
+
+    Returns why the session is over ("signed_out", "idle", "absolute"), or None.
+    The row is read fresh and locked: the socket's own copy of the session is as old as
+    the socket, and pages of the same session may have changed it since.
+    """
+    row = (
+        Session.objects.select_for_update(no_key=True)
+        .filter(session_key=session_key, expire_date__gt=timezone.now())
+        .first()
+    )
+    if row is None or row.user_id is None:
+        return "signed_out"
+    store = SessionStore(session_key=session_key)
+    data = store.decode(row.session_data)
+    reason = session_expired(data)
+    if reason:
+        _session_expired(user=row.user, session_key=session_key, reason=reason, ip=None)
+        return reason
+    if active and session_needs_touch(data):
+        now = time.time()
+        data[LAST_SEEN_KEY] = now
+        row.session_data = store.encode(data)
+        row.last_seen = timezone.now()
+        row.save(update_fields=["session_data", "last_seen"])
+    return None
+
+
+def session_hold(*, session_key: str | None) -> bool:
+    """Whether this session is still signed in, holding its row until the transaction
+    ends: a sign-out (which deletes the row) waits for a message being stored under it,
+    and a message stored after a sign-out committed is refused."""
+    if not session_key:
+        return False
+    held = (
+        Session.objects.select_for_update(no_key=True)
+        .filter(session_key=session_key, expire_date__gt=timezone.now(), user__isnull=False)
+        .values_list("session_key", flat=True)
+    )
+    return bool(list(held[:1]))
+
+
+def _session_expired(*, user: User, session_key: str, reason: str, ip: str | None) -> None:
+    # Signed out by the clock, not by the person: no actor.
+    record_event(action=Action.LOGGED_OUT, subject=user, ip=ip, extra={"timeout": reason})
+    _end_sessions(Session.objects.filter(session_key=session_key), reason=reason, user=user)
 
 
 def session_leave_quickly(*, request: HttpRequest) -> None:

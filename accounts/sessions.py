@@ -1,12 +1,16 @@
-"""Session engine that records each session's owner, device and last activity.
+"""Session engine that records each session's owner, device and last activity, and the
+rules of a session's life (idle and absolute timeouts, what counts as activity).
 
 Set as ``SESSION_ENGINE``; Channels' session middleware uses it too, so websockets see
 exactly the sessions HTTP sees. The values come from the session data that
-``accounts.middleware.SessionPolicyMiddleware`` keeps, so saving needs no extra query.
+``accounts.middleware.SessionPolicyMiddleware`` (pages) and
+``accounts.services.session_touch`` (sockets) keep, so saving needs no extra query.
 """
 
+import time
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.utils import timezone
 
@@ -31,6 +35,34 @@ class SessionStore(DBStore):
         instance.last_seen = _timestamp(data.get(LAST_SEEN_KEY)) or now
         instance.device = (data.get(DEVICE_KEY) or "")[:80]
         return instance
+
+
+def session_expired(session) -> str | None:  # noqa: ANN001 - a session or its data dict
+    """Why this signed-in session must end now ("idle", "absolute"), or None."""
+    now = time.time()
+    started = session.get(STARTED_KEY)
+    last_seen = session.get(LAST_SEEN_KEY, started)
+    if started is None:
+        return None
+    if now - started > settings.SESSION_ABSOLUTE_TIMEOUT:
+        return "absolute"
+    if last_seen is not None and now - last_seen > settings.SESSION_IDLE_TIMEOUT:
+        return "idle"
+    return None
+
+
+def last_seen_resolution() -> float:
+    """How stale "last seen" may get before activity writes it again.
+
+    At most a minute, so sessions are not written on every request or chat message; and
+    never more than a tenth of the idle timeout, so that with the shortest timeout allowed
+    (60 s) someone active every 50 s is not signed out by a "last seen" a minute old.
+    """
+    return min(60.0, settings.SESSION_IDLE_TIMEOUT / 10)
+
+
+def session_needs_touch(session) -> bool:  # noqa: ANN001 - a session or its data dict
+    return time.time() - (session.get(LAST_SEEN_KEY) or 0) > last_seen_resolution()
 
 
 def _timestamp(value: float | None) -> datetime | None:

@@ -41,7 +41,7 @@ def app_env(services: Services) -> dict[str, str]:
 
 
 class Daphne:
-    """One `python -m daphne` process, as the production image runs it."""
+    """One `python -m supportgroups.serve` (Daphne) process, as the production image runs it."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, name: str):
         self.port = free_port()
@@ -54,7 +54,7 @@ class Daphne:
                 [
                     sys.executable,
                     "-m",
-                    "daphne",
+                    "supportgroups.serve",
                     "-v",
                     "0",
                     "--proxy-headers",

@@ -1,31 +1,30 @@
-"""The live room of one meeting. Protocol: meetings/PROTOCOL.md.
+"""The live room of one meeting. Protocol: meetings/PROTOCOL.md, frames: meetings/frames.py.
 
-Thin on purpose: it authenticates, parses and validates frames, and calls the meetings
-services (which re-check authorisation on every message) through
-``database_sync_to_async``.
+Lifecycle only: who may come in (meetings.selectors.room_entry, as the room page), the
+timers that close the room and lift a mute, the channel-layer events, and handing each
+frame, once meetings/frames.py has read it, to a selector or service (which re-check
+authorisation on every message) through ``database_sync_to_async``. Reports and
+facilitator controls are added by moderation/consumers.py, the layer above.
 """
 
 import asyncio
-import json
 import logging
-import re
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.utils import timezone
 
 from accounts.consumers import CLOSE_NOT_ALLOWED, AuthenticatedConsumer
 from groups.models import Membership
-from meetings import selectors, services
+from meetings import frames, selectors, services
 from meetings.models import Meeting
-from moderation import room as moderation_actions
+from supportgroups.realtime import room_presence_event
 
 logger = logging.getLogger(__name__)
 
 CLOSE_ROOM_CLOSED = 4004
 CLOSE_MEMBERSHIP_CHANGED = 4005
-# Matched with fullmatch: "$" would also accept a trailing newline.
-CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+# Refusals of a message that also mean the person must leave the room.
+LEAVING_REFUSALS = frozenset({"suspended", "agreement_required", "not_a_member", "meeting_closed"})
 
 
 class RoomConsumer(AuthenticatedConsumer):
@@ -36,28 +35,40 @@ class RoomConsumer(AuthenticatedConsumer):
     closer: asyncio.Task | None = None
     unmuter: asyncio.Task | None = None
 
+    # Frame type -> method name. Layers above add theirs (moderation/consumers.py).
+    FRAME_HANDLERS = {
+        "send": "on_send",
+        "resume": "on_resume",
+        "history": "on_history",
+        "ping": "on_ping",
+    }
+
     # --- joining and leaving -------------------------------------------------------------
 
-    async def authorise(self) -> bool:
+    async def authorise(self) -> str | None:
         meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
-        found = await database_sync_to_async(self._load)(meeting_id)
-        return found
+        return await database_sync_to_async(self._enter)(meeting_id)
 
-    def _load(self, meeting_id: int) -> bool:
-        meeting = Meeting.objects.select_related("group").filter(pk=meeting_id).first()
-        if meeting is None:
-            return False
-        membership = Membership.objects.filter(user=self.scope["user"], group=meeting.group).first()
-        if membership is None or selectors.room_refusal(meeting, membership):
-            return False
-        self.meeting, self.membership = meeting, membership
-        self.can_send = selectors.membership_may_send(membership)
-        self.guidelines = [
-            {"number": g.number, "text": g.text} for g in meeting.group.guidelines.all()
-        ]
-        latest = meeting.announcements.first()
-        self.announcement = latest.text if latest else None
-        return True
+    def _enter(self, meeting_id: int) -> str | None:
+        entry = selectors.room_entry(self.scope["user"], meeting_id)
+        if entry.refusal:
+            return entry.refusal
+        self.meeting, self.membership = entry.meeting, entry.membership
+        self.can_send = selectors.membership_may_send(entry.membership)
+        latest = entry.meeting.announcements.first()
+        self.hello = frames.hello(
+            membership=entry.membership,
+            meeting=entry.meeting,
+            can_send=self.can_send,
+            guidelines=list(entry.meeting.group.guidelines.all()),
+            announcement=latest.text if latest else None,
+        )
+        return None
+
+    def refusal_text(self, reason: str) -> str:
+        if reason in LEAVING_REFUSALS:
+            return services.refusal_text(reason)
+        return super().refusal_text(reason)
 
     async def joined(self) -> None:
         self.room_group = services.room_group_name(self.meeting.pk)
@@ -65,28 +76,7 @@ class RoomConsumer(AuthenticatedConsumer):
         await database_sync_to_async(services.presence_join)(
             meeting=self.meeting, membership=self.membership, channel_name=self.channel_name
         )
-        await self.send_json(
-            {
-                "type": "hello",
-                "you": {
-                    "pseudonym": self.membership.pseudonym,
-                    "can_send": self.can_send,
-                    "is_facilitator": self.membership.is_facilitator,
-                },
-                "guidelines": self.guidelines,
-                "announcement": self.announcement,
-                "meeting": {
-                    "id": self.meeting.pk,
-                    "title": self.meeting.title,
-                    "ends_at": self.meeting.ends_at.isoformat(),
-                },
-                "last_seq": self.meeting.last_seq,
-                "limits": {
-                    "max_length": settings.CHAT_MAX_MESSAGE_LENGTH,
-                    "heartbeat_seconds": settings.CHAT_HEARTBEAT_SECONDS,
-                },
-            }
-        )
+        await self.send_json(self.hello)
         # Close the room for this socket when the meeting's time is up.
         seconds_left = (self.meeting.ends_at - timezone.now()).total_seconds()
         self.closer = asyncio.create_task(self._close_at_end(max(seconds_left, 0)))
@@ -120,9 +110,7 @@ class RoomConsumer(AuthenticatedConsumer):
                 meeting=self.meeting, membership=self.membership, channel_name=self.channel_name
             )
             try:
-                await self.channel_layer.group_send(
-                    self.room_group, {"type": "room.presence", "present": present}
-                )
+                await self.channel_layer.group_send(self.room_group, room_presence_event(present))
             except Exception:  # noqa: BLE001 - a delivery hint; the layer may be down
                 logger.info("could not announce a departure", exc_info=True)
         await super().disconnect(code)
@@ -130,81 +118,71 @@ class RoomConsumer(AuthenticatedConsumer):
     # --- frames from the browser --------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
-        if bytes_data is not None or text_data is None:
-            return await self.error("invalid_frame", "Send JSON text frames.")
-        if len(text_data.encode()) > settings.CHAT_MAX_FRAME_BYTES:
-            return await self.error("frame_too_large", "That frame is too large.")
         try:
-            frame = json.loads(text_data)
-            # A lone surrogate ("\ud800") is valid JSON but not Unicode that can be stored
-            # or sent on (UnicodeEncodeError is a ValueError); deep nesting can't be parsed.
-            json.dumps(frame, ensure_ascii=False).encode()
-        except (ValueError, RecursionError):
-            return await self.error("invalid_json", "That was not valid JSON.")
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            return await self.error("invalid_frame", "Each frame must be an object with a type.")
-        handler = {
-            "send": self.on_send,
-            "resume": self.on_resume,
-            "ping": self.on_ping,
-            "report": self.on_report,
-            "moderate": self.on_moderate,
-            "announce": self.on_announce,
-            "close_room": self.on_close_room,
-        }.get(frame["type"])
-        if handler is None:
-            return await self.error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
-        await handler(frame)
+            frame = frames.parse(text_data, bytes_data)
+            handler = self.FRAME_HANDLERS.get(frame["type"])
+            if handler is None:
+                raise frames.unknown_type(frame)
+            await getattr(self, handler)(frame)
+        except frames.FrameError as error:
+            await self.error(error.code, error.message, **error.extra)
 
     async def on_send(self, frame: dict) -> None:
-        client_id, body = frame.get("client_id"), frame.get("body")
-        if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
-            return await self.error("invalid_client_id", "Each message needs a client_id.")
-        if not isinstance(body, str) or not body.strip():
-            return await self.error("empty_body", "The message is empty.", client_id=client_id)
-        if len(body) > settings.CHAT_MAX_MESSAGE_LENGTH:
-            return await self.error(
-                "body_too_long",
-                f"Messages can be at most {settings.CHAT_MAX_MESSAGE_LENGTH} characters.",
-                client_id=client_id,
-            )
+        send = frames.read_send(frame)
+        if not await self.session_active():
+            return
         try:
             posted = await database_sync_to_async(services.message_post)(
                 meeting_id=self.meeting.pk,
                 membership_id=self.membership.pk,
-                client_id=client_id,
-                body=body,
+                client_id=send.client_id,
+                body=send.body,
+                session_key=self.scope["session"].session_key,
             )
         except services.RoomError as error:
-            await self.error(error.code, error.message, client_id=client_id)
-            if error.code in ("suspended", "agreement_required", "not_a_member", "meeting_closed"):
+            if error.code == "signed_out":
+                # Signed out a moment ago; the notice may still be on its way.
+                return await self.signed_out("signed_out")
+            await self.error(error.code, error.message, client_id=send.client_id)
+            if error.code in LEAVING_REFUSALS:
                 await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
             return
         await self.send_json(
-            {
-                "type": "ack",
-                "client_id": client_id,
-                "seq": posted.message.seq,
-                "duplicate": not posted.created,
-            }
+            frames.ack(
+                client_id=send.client_id, seq=posted.message.seq, duplicate=not posted.created
+            )
         )
 
     async def on_resume(self, frame: dict) -> None:
-        after = frame.get("after_seq", 0)
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            return await self.error("invalid_resume", "after_seq must be a whole number.")
-        refusal, messages = await database_sync_to_async(self._replay)(after)
+        after = frames.read_resume(frame)
+        refusal, page = await database_sync_to_async(self._read)(
+            selectors.messages_after, self.meeting, after
+        )
         if refusal:
-            # Same as a refused send: the notice of the change may have been lost.
-            await self.error(refusal, services.refusal_text(refusal))
-            return await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
-        for event in messages:
-            await self.send_message(event)
+            return await self._leave(refusal)
+        for message in page.messages:
+            await self.send_message(services.message_event(message))
         await self.send_json(
-            {"type": "resumed", "last_seq": messages[-1]["seq"] if messages else after}
+            frames.resumed(after_seq=after, last_seq=page.last_seq, more=page.more)
         )
 
-    def _replay(self, after: int) -> tuple[str | None, list[dict]]:
+    async def on_history(self, frame: dict) -> None:
+        wanted = frames.read_history(frame)
+        refusal, page = await database_sync_to_async(self._read)(
+            selectors.messages_before, self.meeting, wanted.before_seq, limit=wanted.limit
+        )
+        if refusal:
+            return await self._leave(refusal)
+        await self.send_json(
+            frames.history(
+                messages=[self._message_frame(services.message_event(m)) for m in page.messages],
+                before_seq=wanted.before_seq,
+                last_seq=page.last_seq,
+                more=page.more,
+            )
+        )
+
+    def _read(self, select, *args, **kwargs):  # noqa: ANN001, ANN202
         # Re-check first: a removal whose notice the channel layer lost must not leave the
         # room's history one request away.
         # (Fresh rows, so self.membership keeps what this socket last showed.)
@@ -212,123 +190,49 @@ class RoomConsumer(AuthenticatedConsumer):
         meeting = Meeting.objects.get(pk=self.meeting.pk)
         refusal = selectors.room_refusal(meeting, membership) if membership else "not_a_member"
         if refusal:
-            return refusal, []
-        events = [services.message_event(m) for m in selectors.messages_after(self.meeting, after)]
-        return None, events
+            return refusal, None
+        return None, select(*args, **kwargs)
+
+    async def _leave(self, refusal: str) -> None:
+        # As a refused send: the notice of the change may have been lost.
+        await self.error(refusal, services.refusal_text(refusal))
+        await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
 
     async def on_ping(self, frame: dict) -> None:
+        # A heartbeat from a page someone is looking at is activity of the session; from
+        # a hidden one it only checks that the session has not timed out meanwhile.
+        if not await self.session_active(active=frames.read_ping(frame)):
+            return
         await database_sync_to_async(services.presence_heartbeat)(channel_name=self.channel_name)
-        await self.send_json({"type": "pong"})
-
-    # --- reports and facilitator controls (through the moderation services) ---------------
-
-    async def on_report(self, frame: dict) -> None:
-        seq, rule = frame.get("seq"), frame.get("guideline")
-        note = frame.get("note") or ""
-        if not _whole(seq) or not _whole(rule) or not isinstance(note, str) or len(note) > 1000:
-            return await self.error("invalid_report", "A report needs a message and a guideline.")
-        try:
-            await database_sync_to_async(moderation_actions.report_from_room)(
-                meeting_id=self.meeting.pk,
-                actor=self.scope["user"],
-                seq=seq,
-                guideline_number=rule,
-                note=note,
-            )
-        except moderation_actions.ModerationError as error:
-            return await self.error("report_refused", str(error))
-        await self.send_json({"type": "reported", "seq": seq})
-
-    async def on_moderate(self, frame: dict) -> None:
-        action, seq = frame.get("action"), frame.get("seq")
-        rule, minutes = frame.get("guideline"), frame.get("minutes")
-        reason = frame.get("reason") or ""
-        if (
-            action not in ("hide", "mute", "unmute", "remove")
-            or not _whole(seq)
-            or (rule is not None and not _whole(rule))
-            or (minutes is not None and (not _whole(minutes) or minutes < 1))
-            or not isinstance(reason, str)
-            or len(reason) > 1000
-        ):
-            return await self.error("invalid_moderation", "That moderation request is incomplete.")
-        try:
-            await database_sync_to_async(moderation_actions.moderate_from_room)(
-                meeting_id=self.meeting.pk,
-                actor=self.scope["user"],
-                action=action,
-                seq=seq,
-                guideline_number=rule,
-                minutes=minutes,
-                reason=reason,
-            )
-        except moderation_actions.ModerationError as error:
-            return await self.error("moderation_refused", str(error))
-        await self.send_json({"type": "moderated", "action": action, "seq": seq})
-
-    async def on_announce(self, frame: dict) -> None:
-        text = frame.get("text")
-        if not isinstance(text, str) or not text.strip() or len(text) > 500:
-            return await self.error(
-                "invalid_announcement", "Announcements are 1 to 500 characters."
-            )
-        try:
-            await database_sync_to_async(moderation_actions.announce_from_room)(
-                meeting_id=self.meeting.pk, actor=self.scope["user"], text=text
-            )
-        except moderation_actions.ModerationError as error:
-            await self.error("moderation_refused", str(error))
-
-    async def on_close_room(self, frame: dict) -> None:
-        try:
-            await database_sync_to_async(moderation_actions.close_from_room)(
-                meeting_id=self.meeting.pk, actor=self.scope["user"]
-            )
-        except moderation_actions.ModerationError as error:
-            await self.error("moderation_refused", str(error))
+        await self.send_json(frames.pong())
 
     async def error(self, code: str, message: str, **extra) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message, **extra})
+        await self.send_json(frames.error(code, message, **extra))
 
     # --- events from the channel layer ------------------------------------------------------------
 
     async def room_message(self, event: dict) -> None:
         await self.send_message(event)
 
+    def _message_frame(self, event: dict) -> dict:
+        return frames.message(event, viewer_membership_id=self.membership.pk)
+
     async def send_message(self, event: dict) -> None:
-        await self.send_json(
-            {
-                "type": "message",
-                "seq": event["seq"],
-                "client_id": event["client_id"]
-                if event["author_membership"] == self.membership.pk
-                else None,
-                "author": event["author"],
-                "mine": event["author_membership"] == self.membership.pk,
-                "body": event["body"],
-                "hidden": event["hidden"],
-                "sent_at": event["sent_at"],
-            }
-        )
+        await self.send_json(self._message_frame(event))
 
     async def room_message_changed(self, event: dict) -> None:
         await self.send_json(
-            {
-                "type": "message_changed",
-                "seq": event["seq"],
-                "hidden": event["hidden"],
-                "body": event["body"],
-            }
+            frames.message_changed(seq=event["seq"], hidden=event["hidden"], body=event["body"])
         )
 
     async def room_announcement(self, event: dict) -> None:
-        await self.send_json({"type": "announcement", "text": event["text"]})
+        await self.send_json(frames.announcement(event["text"]))
 
     async def room_presence(self, event: dict) -> None:
-        await self.send_json({"type": "presence", "present": event["present"]})
+        await self.send_json(frames.presence(event["present"]))
 
     async def room_closed(self, event: dict) -> None:
-        await self.send_json({"type": "closed", "reason": event.get("reason", "meeting_closed")})
+        await self.send_json(frames.closed(event.get("reason", "meeting_closed")))
         await self.close(code=CLOSE_ROOM_CLOSED)
 
     async def group_membership_changed(self, event: dict) -> None:
@@ -339,14 +243,12 @@ class RoomConsumer(AuthenticatedConsumer):
         shown_pseudonym = self.membership.pseudonym
         refusal, can_send, pseudonym = await database_sync_to_async(self._recheck)()
         if refusal:
-            await self.send_json(
-                {"type": "closed", "reason": refusal, "message": services.refusal_text(refusal)}
-            )
+            await self.send_json(frames.closed(refusal, services.refusal_text(refusal)))
             await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
             return
         if can_send != self.can_send or pseudonym != shown_pseudonym:
             self.can_send = can_send
-            await self.send_json({"type": "status", "can_send": can_send, "pseudonym": pseudonym})
+            await self.send_json(frames.status(can_send=can_send, pseudonym=pseudonym))
         if pseudonym != shown_pseudonym:
             # Everyone else's list of who is here still shows the old name.
             await database_sync_to_async(services.presence_refresh)(meeting=self.meeting)
@@ -362,17 +264,9 @@ class RoomConsumer(AuthenticatedConsumer):
         if event.get("group") != self.meeting.group_id:
             return
         await self.send_json(
-            {
-                "type": "closed",
-                "reason": "agreement_required",
-                "message": services.refusal_text("agreement_required"),
-            }
+            frames.closed("agreement_required", services.refusal_text("agreement_required"))
         )
         await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
-
-
-def _whole(value) -> bool:  # noqa: ANN001
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 __all__ = ["RoomConsumer", "CLOSE_NOT_ALLOWED"]

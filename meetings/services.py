@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import session_hold
 from audit.events import Action
 from audit.services import record_event
 from groups.models import Group, Membership, Retention
@@ -135,12 +136,24 @@ class PostedMessage:
 
 
 def message_post(
-    *, meeting_id: int, membership_id: int, client_id: str, body: str
+    *,
+    meeting_id: int,
+    membership_id: int,
+    client_id: str,
+    body: str,
+    session_key: str | None = None,
 ) -> PostedMessage:
-    """Store a message once (idempotent per client id) and broadcast it after commit."""
+    """Store a message once (idempotent per client id) and broadcast it after commit.
+
+    ``session_key``: the session of the socket sending it, checked (and held) in the same
+    transaction, so a session signed out a moment ago stores nothing more."""
     try:
         return _message_post(
-            meeting_id=meeting_id, membership_id=membership_id, client_id=client_id, body=body
+            meeting_id=meeting_id,
+            membership_id=membership_id,
+            client_id=client_id,
+            body=body,
+            session_key=session_key,
         )
     except (IntegrityError, RoomError) as error:
         # The client id may be stored already: a retry whose ack was lost (perhaps from
@@ -156,12 +169,14 @@ def message_post(
 
 @transaction.atomic
 def _message_post(
-    *, meeting_id: int, membership_id: int, client_id: str, body: str
+    *, meeting_id: int, membership_id: int, client_id: str, body: str, session_key: str | None
 ) -> PostedMessage:
     # Every chat message costs three statements, written out in SQL below: Django's query
     # compiler was a third of a Daphne's CPU under load (make bench). A retried client id
     # is caught by the unique constraint, or after a refusal by message_post; either way
     # this transaction rolls back.
+    if session_key is not None and not session_hold(session_key=session_key):
+        raise RoomError("signed_out", "You are signed out.")
     meeting = _meeting_take_next_seq(meeting_id)
     since = timezone.now() - timedelta(seconds=settings.CHAT_RATE_LIMIT_SECONDS)
     membership = _sender(membership_id, recent_since=since)

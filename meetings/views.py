@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -13,8 +13,11 @@ from meetings.models import Meeting
 
 @login_required
 def room(request: HttpRequest, meeting_id: int) -> HttpResponse:
-    meeting, membership = selectors.meeting_for_member_or_404(request.user, meeting_id)
-    refusal = selectors.room_refusal(meeting, membership)
+    # The same question as the room's socket asks (meetings/consumers.py).
+    entry = selectors.room_entry(request.user, meeting_id)
+    if entry.refusal == "not_a_member":
+        raise Http404
+    meeting, membership, refusal = entry.meeting, entry.membership, entry.refusal
     if refusal == "agreement_required":
         messages.info(request, "Please sign the group's current agreement to join its meetings.")
         return redirect(

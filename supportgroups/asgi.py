@@ -2,6 +2,7 @@
 
 import gc
 import os
+from urllib.parse import urlsplit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportgroups.settings")
 
@@ -12,7 +13,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import (  # noqa: E402
+    AllowedHostsOriginValidator,
+    WebsocketDenier,
+)
+from django.conf import settings  # noqa: E402
 from django.core import checks  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
@@ -25,11 +30,44 @@ if _errors:
         "Refusing to start: " + "; ".join(f"{m.msg} {m.hint or ''}".strip() for m in _errors)
     )
 
+
+def same_origin(scope) -> bool:  # noqa: ANN001
+    """The socket comes from a page of this very site: its Origin names the host *and
+    port* it connects to (Channels' ALLOWED_HOSTS check ignores the port, so a page on
+    another port of an allowed host, another app's, was let in), or is one of
+    CSRF_TRUSTED_ORIGINS (a proxy that changes the Host header)."""
+    headers = dict(scope.get("headers") or [])
+    try:
+        origin = headers.get(b"origin", b"").decode("latin1").lower()
+        host = headers.get(b"host", b"").decode("latin1").lower()
+        parsed, served = urlsplit(origin), urlsplit(f"//{host}")
+        default = {"http": 80, "https": 443}.get(parsed.scheme)
+        same = (
+            bool(parsed.hostname)
+            and default is not None
+            and parsed.hostname == served.hostname
+            and (parsed.port or default) == (served.port or default)
+        )
+    except ValueError:  # a port that is not a number
+        return False
+    return same or origin in {o.lower() for o in settings.CSRF_TRUSTED_ORIGINS}
+
+
+class SameOriginValidator:
+    def __init__(self, application):  # noqa: ANN001
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and not same_origin(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.application(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": SameOriginValidator(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -1,14 +1,29 @@
-"""Websocket routes of every app, gathered in one place for asgi.py."""
+"""Websocket routes of every app, gathered in one place for asgi.py.
 
+The composition root: it may import from every layer (the layers contract exempts it),
+so the meeting room is served with moderation's frames added.
+"""
+
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.urls import path
+from django.urls import path, re_path
 
 from accounts.consumers import AccountConsumer
-from meetings.consumers import RoomConsumer
+from moderation.consumers import ModeratedRoomConsumer
+
+
+class NoSuchSocket(AsyncWebsocketConsumer):
+    """Any other path (``/ws/meetings/-1/``, ``/ws/nothing/``): refused quietly, before
+    accepting (an HTTP 403), instead of the router's error, a 500 and a traceback in the
+    log for every anonymous attempt."""
+
+    async def connect(self):
+        await self.close()
+
 
 websocket_urlpatterns = [
     path("ws/account/", AccountConsumer.as_asgi()),
-    path("ws/meetings/<int:meeting_id>/", RoomConsumer.as_asgi()),
+    path("ws/meetings/<int:meeting_id>/", ModeratedRoomConsumer.as_asgi()),
 ]
 
 if settings.BENCHMARK_ENDPOINTS:
@@ -17,3 +32,6 @@ if settings.BENCHMARK_ENDPOINTS:
     from bench.echo import EchoConsumer
 
     websocket_urlpatterns.append(path("ws/bench/echo/<slug:room>/", EchoConsumer.as_asgi()))
+
+# Last: everything no route above takes.
+websocket_urlpatterns.append(re_path(r"", NoSuchSocket.as_asgi()))

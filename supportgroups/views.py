@@ -29,11 +29,21 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if healthy else 503)
 
 
+# How long /healthz waits for the database: a load balancer needs a quick "no", not the
+# pool's own wait for a connection (10 s, then another try per request).
+HEALTHZ_DATABASE_TIMEOUT = 2
+
+
 def _database_ok() -> bool:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
+        pool = connection.pool if connection.vendor == "postgresql" else None
+        if pool is None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                return cursor.fetchone() == (1,)
+        pool.open()
+        with pool.connection(timeout=HEALTHZ_DATABASE_TIMEOUT) as conn:
+            return conn.execute("SELECT 1").fetchone() == (1,)
     except Exception:  # noqa: BLE001 - any failure means "not healthy"
         logger.warning("healthz: database check failed", exc_info=True)
         return False

@@ -103,6 +103,8 @@ class Socket:
     # Frames already read (e.g. while waiting for an ack) but not yet looked at by the test.
     pending: list[dict] = field(default_factory=list)
     hello: dict | None = None
+    # The frame that said why the socket was refused (it is accepted, told, then closed).
+    refused: dict | None = None
 
     async def __aenter__(self) -> Socket:
         self.communicator = WebsocketCommunicator(
@@ -110,7 +112,15 @@ class Socket:
         )
         self.connected, self.code = await self.communicator.connect(timeout=5)
         if self.connected:
-            self.hello = await self.receive()
+            first = await self.receive()
+            if first["type"] == "refused":
+                # A refusal: read as one before the accept was (connected False, the code).
+                self.refused = first
+                close = await self.communicator.receive_output(timeout=1)
+                assert close["type"] == "websocket.close", close
+                self.connected, self.code = False, close.get("code")
+                return self
+            self.hello = first
             assert self.hello["type"] == "hello", self.hello
         return self
 

@@ -3,8 +3,12 @@
 // The server numbers every message (seq) after saving it. This page renders messages
 // strictly in seq order: older or repeated ones are ignored, a gap asks the server to
 // resume from the last one shown. Messages being sent wait in an outbox kept in
-// sessionStorage with their client id, so a reload or a lost connection resends them
-// and the server stores each once.
+// sessionStorage with their client id, so a reload, a lost connection or signing in
+// again resends them and the server stores each once.
+//
+// Opening the room shows the latest messages (history), with earlier ones on demand;
+// after that, a reconnect replays everything after the last one shown (resume), page
+// by page until the server says nothing more follows.
 
 import { leaving } from "./leaving.js";
 
@@ -19,9 +23,12 @@ const sendButton = document.getElementById("composer-send");
 const composerError = document.getElementById("composer-error");
 const myName = document.getElementById("my-name");
 const announcement = document.getElementById("announcement");
+const earlierButton = document.getElementById("show-earlier");
 
 const meetingId = room.dataset.meeting;
-const OUTBOX_KEY = `sg-outbox-${meetingId}`;
+// Per membership too: someone else signing in on this tab never sends these.
+const OUTBOX_KEY = `sg-outbox-${meetingId}-${room.dataset.member}`;
+const HISTORY_PAGE = 50;
 const SIGNED_OUT = 4001;
 const NOT_ALLOWED = 4003;
 const ROOM_CLOSED = 4004;
@@ -29,7 +36,13 @@ const MEMBERSHIP_CHANGED = 4005;
 
 let socket = null;
 let lastSeq = 0;
+let helloLastSeq = 0;
 let resuming = false;
+let loaded = false; // the latest messages were shown once: from now on, resume
+let loadingLatest = false;
+let oldestShown = null; // seq of the first message on screen, for "Show earlier messages"
+let loadingEarlier = false;
+let lastError = null; // a refusal that comes just before the server closes the socket
 let reconnectDelay = 1000;
 let heartbeat = null;
 let finished = false;
@@ -249,13 +262,18 @@ function scrollDown() {
 
 function acceptMessage(frame, { live }) {
   if (frame.seq <= lastSeq) return; // already shown
-  if (frame.seq > lastSeq + 1) {
+  if (frame.seq > lastSeq + 1 || loadingLatest) {
     early.set(frame.seq, frame);
     requestResume();
     return;
   }
+  showMessage(frame, { live });
+}
+
+function showMessage(frame, { live }) {
   const li = renderMessage(frame);
   li.dataset.seq = String(frame.seq);
+  if (oldestShown === null) oldestShown = frame.seq;
   const pending = frame.client_id ? pendingElement(frame.client_id) : null;
   if (pending) pending.remove();
   chat.append(li);
@@ -274,11 +292,56 @@ function acceptMessage(frame, { live }) {
   }
 }
 
+// Messages held back that the server says are next (nothing is stored between them).
+function showEarlyUpTo(seq) {
+  for (const held of [...early.keys()].sort((a, b) => a - b)) {
+    if (held > seq) break;
+    const frame = early.get(held);
+    early.delete(held);
+    if (held > lastSeq) showMessage(frame, { live: false });
+  }
+}
+
 function requestResume() {
-  if (resuming || !socket || socket.readyState !== WebSocket.OPEN) return;
+  if (resuming || loadingLatest || !socket || socket.readyState !== WebSocket.OPEN) return;
   resuming = true;
   socket.send(JSON.stringify({ type: "resume", after_seq: lastSeq }));
 }
+
+function requestHistory(beforeSeq) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const frame = { type: "history", limit: HISTORY_PAGE };
+  if (beforeSeq !== null) frame.before_seq = beforeSeq;
+  socket.send(JSON.stringify(frame));
+}
+
+function showEarlier(frame) {
+  loadingEarlier = false;
+  earlierButton.disabled = false;
+  const first = chat.querySelector("li[data-seq]");
+  const fromBottom = chat.scrollHeight - chat.scrollTop;
+  const items = frame.messages
+    .filter((message) => oldestShown === null || message.seq < oldestShown)
+    .map((message) => {
+      const li = renderMessage(message);
+      li.dataset.seq = String(message.seq);
+      return li;
+    });
+  if (first) first.before(...items);
+  else chat.prepend(...items);
+  if (items.length) oldestShown = frame.messages[0].seq;
+  // Keep the messages being read where they were.
+  chat.scrollTop = chat.scrollHeight - fromBottom;
+  earlierButton.hidden = !frame.more;
+  if (items.length) announcer.textContent = `${items.length} earlier messages shown.`;
+}
+
+earlierButton.addEventListener("click", () => {
+  if (loadingEarlier || oldestShown === null) return;
+  loadingEarlier = true;
+  earlierButton.disabled = true;
+  requestHistory(oldestShown);
+});
 
 function showAnnouncement(text) {
   announcement.hidden = !text;
@@ -308,6 +371,26 @@ function setCanSend(value) {
   else if (composerError.textContent.startsWith("A facilitator has muted")) composerError.textContent = "";
 }
 
+const SIGNED_OUT_TEXT = {
+  idle: "You were signed out after a while without activity, to keep your account safe.",
+  absolute: "You were signed out because this session had lasted a long time.",
+  password_changed: "You were signed out because the password was changed.",
+  two_factor_changed: "You were signed out because two-factor authentication was changed.",
+};
+
+// The session is over: say so, and keep what was not sent yet for when they are back.
+function signedOut(text) {
+  if (leaving()) return;
+  const waiting = loadOutbox().length;
+  finish(
+    text + (waiting ? ` Your ${waiting === 1 ? "message that was not sent yet is" : `${waiting} messages that were not sent yet are`} kept in this tab and will be sent when you are back.` : ""),
+    { href: `/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`, text: "Sign in again" },
+  );
+}
+
+// The account socket on this page also hears the sign-out: the room tells the person.
+document.addEventListener("sg:signed-out", (event) => event.preventDefault());
+
 function finish(text, link) {
   finished = true;
   setCanSend(false);
@@ -335,17 +418,55 @@ const handlers = {
     maxLength = frame.limits.max_length;
     clearInterval(heartbeat);
     heartbeat = setInterval(() => {
-      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+      // Only a page someone can see keeps the session alive (as a page load would).
+      const visible = document.visibilityState === "visible";
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping", visible }));
     }, frame.limits.heartbeat_seconds * 1000);
+    helloLastSeq = frame.last_seq;
     resuming = false;
-    requestResume();
+    if (!loaded && lastSeq === 0) {
+      // First time in: the latest messages, not the room's first thousand.
+      loadingLatest = true;
+      requestHistory(null);
+    } else {
+      requestResume();
+    }
   },
   message(frame) {
     acceptMessage(frame, { live: !resuming });
   },
-  resumed() {
+  history(frame) {
+    if (!loadingLatest) {
+      showEarlier(frame);
+      return;
+    }
+    loadingLatest = false;
+    loaded = true;
+    for (const message of frame.messages) {
+      if (message.seq > lastSeq) showMessage(message, { live: false });
+    }
+    lastSeq = Math.max(lastSeq, frame.last_seq);
+    earlierButton.hidden = !frame.more;
+    // Then whatever was posted since, and the outbox, as after any reconnect.
+    showEarlyUpTo(lastSeq);
+    requestResume();
+  },
+  resumed(frame) {
     resuming = false;
-    if (early.size) requestResume();
+    loaded = true;
+    // Everything stored up to last_seq has been sent: what was held back until then is
+    // next, whatever its number.
+    showEarlyUpTo(frame.last_seq);
+    lastSeq = Math.max(lastSeq, frame.last_seq);
+    const next = early.get(lastSeq + 1);
+    if (next) {
+      early.delete(next.seq);
+      acceptMessage(next, { live: false });
+    }
+    if (frame.more || lastSeq < helloLastSeq || early.size) {
+      requestResume();
+      return;
+    }
     for (const item of loadOutbox()) {
       showPending(item);
       sendItem(item);
@@ -400,6 +521,7 @@ const handlers = {
     if (frame.pseudonym) myName.textContent = frame.pseudonym;
   },
   error(frame) {
+    lastError = frame;
     if (frame.client_id) {
       const item = loadOutbox().find((entry) => entry.client_id === frame.client_id);
       saveOutbox(loadOutbox().filter((entry) => entry.client_id !== frame.client_id));
@@ -423,8 +545,17 @@ const handlers = {
     }
   },
   pong() {},
-  signed_out() {
-    if (!leaving()) window.location.replace("/accounts/login/");
+  signed_out(frame) {
+    signedOut(SIGNED_OUT_TEXT[frame.reason] || "You have been signed out.");
+  },
+  refused(frame) {
+    if (["signed_out", "idle", "absolute", "two_factor_required"].includes(frame.reason)) {
+      signedOut(frame.message);
+    } else if (frame.reason === "agreement_required") {
+      finish(frame.message, { href: room.dataset.signUrl, text: "Read and sign" });
+    } else {
+      finish(frame.message, { href: room.dataset.groupUrl, text: "Back to the group" });
+    }
   },
 };
 
@@ -445,14 +576,21 @@ function connect() {
     clearInterval(heartbeat);
     if (finished) return;
     if (event.code === SIGNED_OUT) {
-      if (!leaving()) window.location.replace("/accounts/login/");
+      signedOut("You have been signed out.");
       return;
     }
     if (event.code === ROOM_CLOSED || event.code === MEMBERSHIP_CHANGED) {
-      finish("You are no longer in this meeting.", { href: room.dataset.groupUrl, text: "Back to the group" });
+      // A refused send or replay says why just before the close: show those words.
+      if (lastError && lastError.code === "agreement_required") {
+        finish(lastError.message, { href: room.dataset.signUrl, text: "Read and sign" });
+      } else {
+        finish(lastError?.message || "You are no longer in this meeting.",
+          { href: room.dataset.groupUrl, text: "Back to the group" });
+      }
       return;
     }
     if (event.code === NOT_ALLOWED) {
+      // The refused frame before it said why; this is only for a server that did not.
       finish("You can't join this meeting now. It may not be open, or you may need to sign in again.",
         { href: window.location.pathname, text: "Try again" });
       return;

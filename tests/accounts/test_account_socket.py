@@ -20,7 +20,7 @@ from django.urls import reverse
 from django_otp.oath import TOTP
 
 from accounts import services
-from accounts.models import TOTPDevice, User
+from accounts.models import Session, TOTPDevice, User
 from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
 from supportgroups.asgi import application
 
@@ -117,9 +117,17 @@ class Socket:
         )
         self.connected = None
         self.code = None
+        self.refused = None
 
     async def __aenter__(self):
         self.connected, self.code = await self.communicator.connect(timeout=5)
+        # A refused socket is accepted, told why, then closed: read as a refusal.
+        if self.connected and not await self.communicator.receive_nothing(timeout=0.2):
+            self.refused = await self.communicator.receive_json_from(timeout=1)
+            assert self.refused["type"] == "refused", self.refused
+            closing = await self.communicator.receive_output(timeout=1)
+            assert closing["type"] == "websocket.close", closing
+            self.connected, self.code = False, closing.get("code")
         return self
 
     async def __aexit__(self, *exc_info):
@@ -157,6 +165,9 @@ async def test_it_refuses_an_anonymous_visitor():
     async with Socket() as socket:
         assert socket.connected is False
         assert socket.code == CLOSE_NOT_ALLOWED
+        # Told why first (a close before accepting reaches a browser as 1006).
+        assert socket.refused["reason"] == "signed_out"
+        assert socket.refused["message"] == "You are signed out. Sign in again to continue."
 
 
 async def test_it_refuses_an_unknown_session_cookie():
@@ -192,6 +203,8 @@ async def test_it_refuses_an_admin_whose_session_is_not_two_factor_verified():
     async with Socket(cookie) as socket:
         assert socket.connected is False
         assert socket.code == CLOSE_NOT_ALLOWED
+        assert socket.refused["reason"] == "two_factor_required"
+        assert "second sign-in step" in socket.refused["message"]
 
 
 async def test_it_refuses_an_admin_with_an_authenticator_but_an_unverified_session():
@@ -241,7 +254,7 @@ async def test_it_refuses_an_admin_verified_by_a_device_that_was_removed_since()
         pytest.param(settings.SESSION_ABSOLUTE_TIMEOUT + 60, 10, id="absolute"),
     ],
 )
-async def test_it_refuses_an_expired_session(started_ago, last_seen_ago):
+async def test_it_refuses_an_expired_session(started_ago, last_seen_ago, request):
     member = await run(make_person, "quiet-otter")
 
     def expired_cookie():
@@ -254,6 +267,10 @@ async def test_it_refuses_an_expired_session(started_ago, last_seen_ago):
     async with Socket(cookie) as socket:
         assert socket.connected is False
         assert socket.code == CLOSE_NOT_ALLOWED
+        assert socket.refused["reason"] == request.node.callspec.id
+        assert "You were signed out" in socket.refused["message"]
+    # Ended there and then, as a page would have ended it.
+    assert not await run(lambda: Session.objects.filter(session_key=cookie).exists())
 
 
 async def test_it_accepts_a_session_that_is_within_both_timeouts():

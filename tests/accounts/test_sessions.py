@@ -74,6 +74,33 @@ def test_it_takes_the_idle_timeout_from_settings(owner):
     assert not signed_in(client)
 
 
+@override_settings(SESSION_IDLE_TIMEOUT=60)
+def test_with_the_shortest_idle_timeout_someone_active_every_50_seconds_stays_signed_in(owner):
+    """Issue 18, finding 14: "last seen" was written at most once a minute, so with a
+    60 s idle timeout an active person's last seen could be a minute old: signed out."""
+    client = signed_in_client(owner)
+    for _ in range(3):
+        session = client.session
+        session[LAST_SEEN_KEY] -= 50  # fifty seconds pass without a request
+        session.save()
+        assert signed_in(client)
+    assert time.time() - client.session[LAST_SEEN_KEY] < 10
+
+
+def test_the_idle_timeout_signs_out_through_the_session_service(owner):
+    """Issue 18, finding 5: audited like every sign-out (by the clock, so no actor), and
+    the session's sockets are told (tests/meetings/test_room_lasting.py)."""
+    client = signed_in_client(owner)
+    age_session(client, last_seen_ago=31 * MINUTE)
+
+    client.get("/account/sessions/")
+
+    [timed_out] = [e for e in events(Action.LOGGED_OUT) if e.extra.get("timeout")]
+    assert (timed_out.actor_id, timed_out.subject_id) == (None, owner.pk)
+    assert timed_out.extra == {"timeout": "idle"}
+    assert not Session.objects.filter(user=owner).exists()
+
+
 def test_it_signs_out_after_twelve_hours_however_active(owner):
     client = signed_in_client(owner)
     age_session(client, started_ago=12 * HOUR + MINUTE, last_seen_ago=0)

@@ -1,7 +1,8 @@
 """Browser tests: the real app under Daphne, driven by headless Chromium.
 
-The app runs as production runs it (`python -m daphne supportgroups.asgi:application`,
-DEBUG off, collected static files) in a subprocess, so it can only see data committed
+The app runs as production runs it (Daphne through
+`python -m supportgroups.serve supportgroups.asgi:application`, DEBUG off, collected
+static files) in a subprocess, so it can only see data committed
 to the test database: every test here therefore uses `transactional_db`.
 """
 
@@ -121,7 +122,7 @@ def live_server_url(django_db_setup):
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "supportgroups.serve",
                 "-b",
                 HOST,
                 "-p",

@@ -62,7 +62,7 @@ async def test_resume_replays_exactly_the_missed_messages_in_order(world):
     assert [m["mine"] for m in replayed] == [False, False, True, False, False]
     # The client id goes back to its author only, on replay too.
     assert [m["client_id"] for m in replayed] == [None, None, "client-id-0006", None, None]
-    assert resumed == {"type": "resumed", "last_seq": 8}
+    assert resumed == {"type": "resumed", "after_seq": 3, "last_seq": 8, "more": False}
 
 
 async def test_resume_without_after_seq_replays_everything(world):
@@ -78,18 +78,32 @@ async def test_resume_when_nothing_was_missed_only_says_resumed(world):
     async with Socket(world.path, await cookie(world.river)) as river:
         await river.send_and_ack("one", "client-id-0001")
         await river.send({"type": "resume", "after_seq": 1})
-        assert await river.expect("resumed") == {"type": "resumed", "last_seq": 1}
+        assert await river.expect("resumed") == {
+            "type": "resumed",
+            "after_seq": 1,
+            "last_seq": 1,
+            "more": False,
+        }
         await river.expect_quiet()
 
 
-async def test_resume_of_a_huge_seq_is_answered(world):
+@pytest.mark.parametrize("after_seq", [2**63, 2**70, 10**30])
+async def test_resume_past_the_bigint_range_is_refused_not_echoed(world, after_seq):
     async with Socket(world.path, await cookie(world.river)) as river:
-        await river.send({"type": "resume", "after_seq": 2**70})
-        await river.expect("resumed")
+        await river.send({"type": "resume", "after_seq": after_seq})
+        await river.expect_error("invalid_resume")
+        assert river.of_type("resumed") == []
         await assert_still_usable(river)
 
 
-async def test_resume_replays_at_most_the_limit_then_the_client_asks_again(world):
+async def test_resume_of_the_largest_seq_is_answered_with_nothing(world):
+    async with Socket(world.path, await cookie(world.river)) as river:
+        await river.send({"type": "resume", "after_seq": 2**63 - 1})
+        resumed = await river.expect("resumed")
+        assert (resumed["last_seq"], resumed["more"]) == (2**63 - 1, False)
+
+
+async def test_resume_replays_a_page_says_more_follows_and_the_client_asks_again(world):
     total = REPLAY_LIMIT + 5
 
     def seed():
@@ -111,10 +125,12 @@ async def test_resume_replays_at_most_the_limit_then_the_client_asks_again(world
     async with Socket(world.path, await cookie(world.fern)) as fern:
         await fern.send({"type": "resume", "after_seq": 0})
         first = [await fern.expect("message") for _ in range(REPLAY_LIMIT)]
-        assert (await fern.expect("resumed"))["last_seq"] == REPLAY_LIMIT
+        page = await fern.expect("resumed")
+        assert (page["last_seq"], page["more"]) == (REPLAY_LIMIT, True)
         await fern.send({"type": "resume", "after_seq": REPLAY_LIMIT})
         rest = [await fern.expect("message") for _ in range(5)]
-        assert (await fern.expect("resumed"))["last_seq"] == total
+        page = await fern.expect("resumed")
+        assert (page["last_seq"], page["more"]) == (total, False)
     assert [m["seq"] for m in first + rest] == list(range(1, total + 1))
 
 

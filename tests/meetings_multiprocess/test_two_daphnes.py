@@ -84,16 +84,17 @@ _no_proxy_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class DaphneProcess:
-    def __init__(self, env, log_dir):
-        self.port = free_port()
+    def __init__(self, env, log_dir, *, port=None):
+        # A given port: the same address again, as after a restart or a deploy.
+        self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.log_path = Path(log_dir) / f"daphne-{self.port}.log"
+        self.log_path = Path(log_dir) / f"daphne-{self.port}-{id(self)}.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
-                    "daphne",
+                    "supportgroups.serve",
                     "-b",
                     HOST,
                     "-p",
