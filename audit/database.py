@@ -16,7 +16,7 @@ Two roles (README, "Database roles"):
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 # The database's copy of AUDIT_RETENTION_DAYS: a function, not a table row, so that a
@@ -72,7 +72,8 @@ def grant_app_role(*, role: str, using: str = "default") -> None:
     """
     connection = connections[using]
     quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
+    # One transaction: a running app never sees the moment between REVOKE and GRANT.
+    with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute("SELECT current_schema()")
         (schema,) = cursor.fetchone()
         schema, role_name = quote(schema), quote(role)
