@@ -31,7 +31,7 @@ from audit.database import database_retention_days, set_database_retention
 from audit.events import Action
 from audit.models import ChainCheckpoint, Event
 from audit.services import audit_log_prune
-from tests.audit.conftest import clock_shifted, events
+from tests.audit.conftest import clock_shifted, events, text_of
 from tests.audit.test_audit_log import REPO_ROOT, as_superuser, run_manage
 from tests.factories import make_events
 
@@ -424,3 +424,15 @@ def test_a_tail_cut_and_written_over_by_the_app_is_still_caught():
     make_events(3)
     with pytest.raises(CommandError, match=r"broken at row 5: it is not the row .* saw there"):
         verify()
+
+
+def test_the_console_shows_the_head_to_keep_outside_the_database(world, admin_client):
+    call_command("verify_audit_log", stdout=StringIO(), stderr=StringIO())
+    checkpoint = ChainCheckpoint.objects.get()
+
+    page = text_of(admin_client.get("/audit/"))
+
+    assert (
+        "Its head, to keep outside the database and check later with verify_audit_log "
+        f"--expect-head : {checkpoint.last_seq}:{checkpoint.last_hash}"  # tags make spaces
+    ) in page
