@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -44,19 +44,41 @@ def compute_hash(prev_hash: str, event: Event) -> str:
 
 
 @dataclass(frozen=True)
+class HeadAnchor:
+    """A row the chain reached when someone last looked: the stored checkpoint of the
+    previous verification, or a head an operator kept outside the database."""
+
+    seq: int
+    hash: str
+    # Who saw that row, as a message says it: "the verification of 2026-12-04 03:00 UTC".
+    source: str
+
+
+@dataclass(frozen=True)
 class VerificationResult:
     verified: int
     broken_seq: int | None = None
     broken_id: int | None = None
     problem: str = ""
+    head_seq: int | None = None
+    head_hash: str = ""
 
     @property
     def ok(self) -> bool:
         return self.broken_seq is None
 
 
-def verify_chain(*, progress: Callable[[int], None] | None = None) -> VerificationResult:
-    """Walk the log in order; stop at the first row that breaks the chain."""
+def verify_chain(
+    *,
+    anchors: Sequence[HeadAnchor] = (),
+    progress: Callable[[int], None] | None = None,
+) -> VerificationResult:
+    """Walk the log in order; stop at the first row that breaks the chain.
+
+    Then check the ``anchors``: the walk alone cannot see rows cut off the end (the
+    rows left still chain), so each row an anchor names must still be there with the
+    same hash, unless pruning removed it from the head.
+    """
     # The IP column is read raw and decrypted here, so an undecryptable row is named
     # instead of aborting the whole walk.
     rows = (
@@ -65,11 +87,14 @@ def verify_chain(*, progress: Callable[[int], None] | None = None) -> Verificati
         .order_by("seq")
         .iterator(chunk_size=2000)
     )
-    expected_prev = expected_seq = None
+    anchored = {anchor.seq for anchor in anchors}
+    seen_hashes: dict[int, str] = {}
+    expected_prev = expected_seq = first_seq = None
     verified = 0
     for event in rows:
         if expected_seq is None:
             expected_seq, expected_prev = _chain_anchor(event)
+            first_seq = expected_seq
         if event.seq != expected_seq:
             return _broken(verified, event, f"{_missing(expected_seq, event.seq - 1)} (removed)")
         if event.prev_hash != expected_prev:
@@ -83,12 +108,38 @@ def verify_chain(*, progress: Callable[[int], None] | None = None) -> Verificati
             return _broken(verified, event, "its IP address cannot be decrypted with any key")
         if not hmac.compare_digest(compute_hash(event.prev_hash, event), event.hash):
             return _broken(verified, event, "its content does not match its hash (altered)")
+        if event.seq in anchored:
+            seen_hashes[event.seq] = event.hash
         verified += 1
         expected_prev = event.hash
         expected_seq = event.seq + 1
         if progress:
             progress(verified)
-    return VerificationResult(verified)
+    head_seq = expected_seq - 1 if expected_seq is not None else None
+    for anchor in sorted(anchors, key=lambda anchor: -anchor.seq):
+        if head_seq is None or anchor.seq > head_seq:
+            first_missing = 1 if head_seq is None else head_seq + 1
+            ends = "the log is empty" if head_seq is None else f"the log ends at row {head_seq}"
+            return VerificationResult(
+                verified,
+                broken_seq=first_missing,
+                problem=(
+                    f"{_missing(first_missing, anchor.seq)} (removed from the end): "
+                    f"{ends}, but {anchor.source} saw row {anchor.seq}"
+                ),
+            )
+        if anchor.seq < first_seq:
+            continue  # pruned from the head, and the pruning is recorded in the chain
+        if not hmac.compare_digest(seen_hashes[anchor.seq], anchor.hash):
+            return VerificationResult(
+                verified,
+                broken_seq=anchor.seq,
+                problem=(
+                    f"it is not the row {anchor.source} saw there (another hash): the log "
+                    "was cut back and written on, or rewritten, or the anchor is wrong"
+                ),
+            )
+    return VerificationResult(verified, head_seq=head_seq, head_hash=expected_prev or "")
 
 
 def _chain_anchor(first: Event) -> tuple[int, str]:

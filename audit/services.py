@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -158,19 +159,25 @@ def audit_log_exported(*, actor, filters: list[str], rows: int, fmt: str, ip: st
         )
 
 
-def chain_verify_and_record(*, progress=None):  # noqa: ANN001, ANN201
-    """Verify the whole chain, keep the result for the console, alert admins if broken."""
+def chain_verify_and_record(*, expected_head=None, progress=None):  # noqa: ANN001, ANN201
+    """Verify the whole chain, keep the result for the console, alert admins if broken.
+
+    Besides walking the chain, the head is compared with the furthest row an earlier
+    verification saw (the stored checkpoint) and with ``expected_head``, a
+    :class:`~audit.chain.HeadAnchor` an operator kept outside the database: rows cut off
+    the end leave a chain that still links up, and only an anchor shows they are gone.
+    """
     from audit.alerts import alert_admins
     from audit.chain import verify_chain
     from audit.models import ChainCheckpoint
 
-    result = verify_chain(progress=progress)
-    last = Event.objects.order_by("-seq").values_list("seq", "hash").first()
+    anchors = [anchor for anchor in (_checkpoint_anchor(), expected_head) if anchor]
+    result = verify_chain(anchors=anchors, progress=progress)
     checkpoint = ChainCheckpoint.objects.create(
         checked_at=timezone.now(),
         verified_rows=result.verified,
-        last_seq=last[0] if last and result.ok else result.broken_seq,
-        last_hash=last[1] if last and result.ok else "",
+        last_seq=result.head_seq if result.ok else result.broken_seq,
+        last_hash=result.head_hash if result.ok else "",
         ok=result.ok,
         broken_seq=result.broken_seq,
         problem=result.problem[:300],
@@ -189,25 +196,50 @@ def chain_verify_and_record(*, progress=None):  # noqa: ANN001, ANN201
     return result, checkpoint
 
 
+def _checkpoint_anchor():  # noqa: ANN202
+    """The furthest head a successful verification recorded (the furthest, not the
+    latest, so that deleting the newest checkpoint does not move the anchor back)."""
+    from audit.chain import HeadAnchor
+    from audit.models import ChainCheckpoint
+
+    checkpoint = (
+        ChainCheckpoint.objects.filter(ok=True, last_seq__isnull=False)
+        .exclude(last_hash="")
+        .order_by("-last_seq", "-checked_at")
+        .first()
+    )
+    if checkpoint is None:
+        return None
+    when = checkpoint.checked_at.astimezone(UTC)
+    return HeadAnchor(
+        seq=checkpoint.last_seq,
+        hash=checkpoint.last_hash,
+        source=f"the verification of {when:%Y-%m-%d %H:%M} UTC",
+    )
+
+
 @transaction.atomic
 def audit_log_prune(*, before, actor=None) -> int:  # noqa: ANN001
     """Delete events older than ``before`` from the head of the chain, and record it.
 
     The pruning event names the first remaining row and the hash it chains from, so the
-    chain still verifies from its new start. Archive first (see README).
+    chain still verifies from its new start. Archive first (see README). In PostgreSQL
+    the database itself refuses to remove rows younger than its retention
+    (``audit_retention()``, set by ``migrate``), rows that are not the oldest, or rows
+    without this pruning event.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
             cursor.execute("SET LOCAL supportgroups.pruning = 'on'")
-    doomed = Event.objects.filter(created_at__lt=before)
-    last_doomed = doomed.order_by("-seq").values_list("seq", flat=True).first()
-    if last_doomed is None:
-        return 0
-    first_kept = Event.objects.filter(seq__gt=last_doomed).order_by("seq").first()
+    # Only the run of old rows at the head: a row younger than ``before`` ends it, even
+    # when older rows follow it (written under a clock that was behind).
+    first_kept = Event.objects.filter(created_at__gte=before).order_by("seq").first()
     if first_kept is None:
         return 0  # never prune the whole log: the newest row anchors everything after it
-    count = Event.objects.filter(seq__lte=last_doomed).count()
+    count = Event.objects.filter(seq__lt=first_kept.seq).count()
+    if count == 0:
+        return 0
     # Record first (it chains onto the current end), then delete the head.
     record_event(
         action=Action.AUDIT_LOG_PRUNED,
@@ -219,5 +251,8 @@ def audit_log_prune(*, before, actor=None) -> int:  # noqa: ANN001
             "before": before.isoformat(),
         },
     )
-    Event.objects.filter(seq__lte=last_doomed).delete()
+    # One statement: the database checks after each DELETE statement that only the oldest
+    # rows went (migration 0007); a per-batch delete by the ORM could go out of order.
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_event WHERE seq < %s", [first_kept.seq])
     return count

@@ -9,6 +9,7 @@ channel layer, a local-memory cache and the console email backend.
 """
 
 import os
+import re
 import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -224,6 +225,16 @@ else:
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
         }
     }
+
+# The role the app serves as, when DATABASE_URL names the tables' owner (as it must for
+# `migrate`): every migrate grants this role SELECT/INSERT/UPDATE/DELETE and nothing more
+# (audit/database.py). Serve the app with a DATABASE_URL naming this role.
+DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE")
+if DATABASE_APP_ROLE and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", DATABASE_APP_ROLE):
+    raise ImproperlyConfigured(
+        "DATABASE_APP_ROLE must be a PostgreSQL role name of lower-case letters, digits "
+        f"and underscores, not {DATABASE_APP_ROLE!r}."
+    )
 
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 if REDIS_URL:

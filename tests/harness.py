@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 DB_NAME = "supportgroups"
 DB_USER = "supportgroups"
+APP_DB_USER = "supportgroups_app"
 STARTUP_TIMEOUT = 30  # seconds; a cold initdb + start takes ~2 s on a laptop
 
 
@@ -371,6 +372,21 @@ class Services:
         return env
 
 
+def create_app_role(services):
+    """The role the app serves as, beside the owner (DB_USER) that migrates: as in
+    production (README, "Database roles"). Every migrate grants it data privileges only;
+    the audit tests connect as it to prove what it cannot do. Returns the environment
+    that names it."""
+    services.psql(f"CREATE ROLE {APP_DB_USER} LOGIN PASSWORD '{services.db_password}'")
+    return {
+        "DATABASE_APP_ROLE": APP_DB_USER,
+        # Without a database name: tests connect to the test database they run in.
+        "TEST_PG_APP_URL": (
+            f"postgres://{APP_DB_USER}:{services.db_password}@{HOST}:{services.pg_port}/postgres"
+        ),
+    }
+
+
 class Terminated(Exception):
     """We got SIGTERM (e.g. from a CI timeout)."""
 
@@ -427,6 +443,7 @@ def main(args):
                 stderr=subprocess.STDOUT,
             )
         services.start_postgres()
+        env.update(create_app_role(services))
         services.wait_for_redis()
         log(
             f"test services: PostgreSQL {version_of(str(services.pg_bin / 'postgres'))} on "

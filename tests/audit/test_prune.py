@@ -8,8 +8,9 @@ and re-writing rows as the superuser and re-hashing them would test our own forg
 rather than the app. Instead the events are written by the real ``record_event`` while
 Django's clock is set back (``clock_shifted``, see conftest): each row gets an old
 ``created_at`` and a hash over it, exactly as if it had been written then. Retention is
-set per test with the ``settings`` fixture where a short period reads better than the
-6-year default.
+set per test with the ``retention`` fixture where a short period reads better than the
+6-year default: in the settings and, as ``migrate`` does, in the database, which enforces
+its own copy (see test_chain_ends).
 """
 
 from datetime import timedelta
@@ -22,13 +23,26 @@ from django.db import Error as DatabaseError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.database import set_database_retention
 from audit.events import Action
 from audit.models import Event
-from tests.audit.conftest import clock_shifted, events, text_of, verified_client
+from tests.audit.conftest import build_world, clock_shifted, events, text_of, verified_client
 from tests.audit.test_audit_log import as_superuser, run_manage
 from tests.factories import make_events
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def retention(settings):
+    """Set the retention in days, in the settings and in the database (as migrate does,
+    as the tables' owner; the test connection is that owner)."""
+
+    def set_days(days: int) -> None:
+        settings.AUDIT_RETENTION_DAYS = days
+        set_database_retention(days=days)
+
+    return set_days
 
 
 def prune(*args) -> str:
@@ -40,7 +54,7 @@ def prune(*args) -> str:
 def verify() -> str:
     out = StringIO()
     call_command("verify_audit_log", stdout=out, stderr=StringIO())
-    return out.getvalue().strip()
+    return out.getvalue().splitlines()[0]  # the second line is the head (test_chain_ends)
 
 
 def seqs() -> list[int]:
@@ -57,8 +71,8 @@ def history(*, old: int, new: int, age: timedelta):
 # --- refusing, and nothing to do --------------------------------------------------------------
 
 
-def test_it_does_nothing_when_nothing_is_older_than_the_retention(settings):
-    settings.AUDIT_RETENTION_DAYS = 30
+def test_it_does_nothing_when_nothing_is_older_than_the_retention(retention):
+    retention(30)
     with clock_shifted(timedelta(days=-29)):
         make_events(3)
     make_events(2)
@@ -72,9 +86,9 @@ def test_it_does_nothing_when_nothing_is_older_than_the_retention(settings):
     assert verify() == "Audit log intact: 5 rows verified."
 
 
-def test_it_never_prunes_the_whole_log(settings):
+def test_it_never_prunes_the_whole_log(retention):
     # The newest row anchors everything written after it.
-    settings.AUDIT_RETENTION_DAYS = 30
+    retention(30)
     with clock_shifted(timedelta(days=-40)):
         make_events(4)
     assert prune().startswith("Pruned 0 audit event(s)")
@@ -98,8 +112,8 @@ def test_it_refuses_a_malformed_date(before, message):
     assert seqs() == [1, 2]
 
 
-def test_it_refuses_to_prune_inside_the_retention_period(settings):
-    settings.AUDIT_RETENTION_DAYS = 30
+def test_it_refuses_to_prune_inside_the_retention_period(retention):
+    retention(30)
     with clock_shifted(timedelta(days=-40)):
         make_events(3)
     make_events(2)
@@ -125,8 +139,8 @@ def test_the_database_still_refuses_deletes_outside_a_pruning():
 # --- pruning ---------------------------------------------------------------------------------
 
 
-def test_pruning_records_itself_and_the_chain_still_verifies(settings):
-    settings.AUDIT_RETENTION_DAYS = 30
+def test_pruning_records_itself_and_the_chain_still_verifies(retention):
+    retention(30)
     old, new = history(old=6, new=4, age=timedelta(days=45))
     assert verify() == "Audit log intact: 10 rows verified."
     cutoff = (timezone.now() - timedelta(days=30)).date()
@@ -154,8 +168,8 @@ def test_it_prunes_by_the_six_year_default():
     assert verify() == "Audit log intact: 4 rows verified."
 
 
-def test_it_prunes_up_to_a_given_date(settings):
-    settings.AUDIT_RETENTION_DAYS = 30
+def test_it_prunes_up_to_a_given_date(retention):
+    retention(30)
     with clock_shifted(timedelta(days=-100)):
         make_events(2)
     with clock_shifted(timedelta(days=-60)):
@@ -168,8 +182,8 @@ def test_it_prunes_up_to_a_given_date(settings):
     assert verify() == "Audit log intact: 5 rows verified."
 
 
-def test_pruning_twice_keeps_the_chain_verifiable_from_the_newest_start(settings):
-    settings.AUDIT_RETENTION_DAYS = 30
+def test_pruning_twice_keeps_the_chain_verifiable_from_the_newest_start(retention):
+    retention(30)
     with clock_shifted(timedelta(days=-300)):
         make_events(3)
     with clock_shifted(timedelta(days=-200)):
@@ -190,11 +204,12 @@ def test_pruning_twice_keeps_the_chain_verifiable_from_the_newest_start(settings
     assert verify() == "Audit log intact: 3 rows verified."
 
 
-def test_the_console_shows_the_chain_verified_from_its_new_start(world, settings):
-    settings.AUDIT_RETENTION_DAYS = 30
+def test_the_console_shows_the_chain_verified_from_its_new_start(db, retention):
+    retention(30)
     with clock_shifted(timedelta(days=-45)):
         make_events(5)
-    admin_client = verified_client(world.admin)  # the world itself is written now
+    world = build_world()  # written now, after the old events
+    admin_client = verified_client(world.admin)
     prune()
     verify()
     remaining = Event.objects.count()
@@ -210,9 +225,9 @@ def test_the_console_shows_the_chain_verified_from_its_new_start(world, settings
 
 
 @pytest.fixture
-def pruned_log(settings):
+def pruned_log(retention):
     """10 events, the first 6 old and pruned; committed, so the superuser can tamper."""
-    settings.AUDIT_RETENTION_DAYS = 30
+    retention(30)
     history(old=6, new=4, age=timedelta(days=45))
     prune()
     assert seqs() == [7, 8, 9, 10, 11]
@@ -254,7 +269,7 @@ def test_a_forged_pruning_record_is_caught(pruned_log):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_commands_prune_and_verify_from_the_command_line(settings):
+def test_the_commands_prune_and_verify_from_the_command_line():
     # The subprocess reads the real settings: the default retention of six years.
     history(old=3, new=2, age=timedelta(days=6 * 365 + 10))
 
@@ -265,7 +280,7 @@ def test_the_commands_prune_and_verify_from_the_command_line(settings):
 
     verified = run_manage("verify_audit_log")
     assert verified.returncode == 0, verified.stderr
-    assert verified.stdout.strip() == "Audit log intact: 3 rows verified."
+    assert verified.stdout.splitlines()[0] == "Audit log intact: 3 rows verified."
 
 
 def test_the_command_line_refuses_an_impossible_date_in_one_line():

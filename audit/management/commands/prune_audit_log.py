@@ -2,9 +2,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
+from audit.database import database_retention_days
 from audit.services import audit_log_prune
 
 
@@ -35,5 +37,15 @@ class Command(BaseCommand):
                 f"Refusing to prune events younger than AUDIT_RETENTION_DAYS "
                 f"({settings.AUDIT_RETENTION_DAYS} days)."
             )
+        if connection.vendor == "postgresql":
+            # The database enforces its own copy of the retention, which only `migrate`
+            # (the tables' owner) sets; say so instead of failing on its refusal.
+            database_days = database_retention_days()
+            if database_days and cutoff > timezone.now() - timedelta(days=database_days):
+                raise CommandError(
+                    f"Refusing to prune events younger than the database's retention "
+                    f"({database_days} days). It is copied from AUDIT_RETENTION_DAYS "
+                    "when `migrate` runs as the tables' owner."
+                )
         count = audit_log_prune(before=cutoff)
         self.stdout.write(f"Pruned {count} audit event(s) from before {cutoff:%Y-%m-%d}.")
