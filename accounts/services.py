@@ -21,7 +21,6 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import int_to_base36
 
 from accounts.devices import summarise_user_agent
@@ -471,65 +470,18 @@ def _new_backup_code() -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
-# --- a member's own data ----------------------------------------------------------------
+# --- deletion (privacy.services.account_delete is the way in) -----------------------------
 
 
 @transaction.atomic
-def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
-    """Everything stored about this person, decrypted, as one JSON-ready document."""
-    from accounts.exports import user_data_from_apps
-    from accounts.selectors import events_about_user
+def account_remove(*, user: User, request: HttpRequest) -> None:
+    """Remove the person's account: identity, contact details, sessions, second factors.
 
-    record_event(action=Action.DATA_EXPORTED, actor=user, subject=user, ip=_ip(request))
-    return {
-        "exported_at": timezone.now().isoformat(),
-        "account": {
-            "login_handle": user.username,
-            "recovery_email": user.recovery_email,
-            "recovery_email_verified": user.recovery_email_verified,
-            "phone": user.phone,
-            "emergency_contact": user.emergency_contact,
-            "joined": user.date_joined.isoformat(),
-            "last_login": user.last_login.isoformat() if user.last_login else None,
-            "is_admin": user.is_staff,
-        },
-        "two_factor": {
-            "authenticator_app": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
-            "backup_codes_left": sum(
-                d.remaining for d in BackupCodeDevice.objects.filter(user=user)
-            ),
-        },
-        "sessions": [
-            {
-                "device": s.device,
-                "started": s.created_at.isoformat(),
-                "last_seen": s.last_seen.isoformat(),
-                "expires": s.expire_date.isoformat(),
-            }
-            for s in Session.objects.filter(user=user, expire_date__gt=timezone.now())
-        ],
-        "events_about_you": [
-            {
-                "when": e.created_at.isoformat(),
-                "what": e.action_enum.label,
-                "by_you": e.actor_id == user.pk,
-            }
-            for e in events_about_user(user)
-        ],
-        **user_data_from_apps(user),
-    }
-
-
-@transaction.atomic
-def account_delete(*, user: User, request: HttpRequest) -> None:
-    """Remove the person: identity, contact details, sessions, second factors.
-
-    The audit event keeps only the account's number, never what was deleted.
+    Only ``privacy.services.account_delete`` calls this, after the apps above accounts
+    have let go of what they keep about the person. The audit event keeps only the
+    account's number, never what was deleted.
     """
-    from meetings.services import messages_remove_for_user
-
     user_id = user.pk
-    messages_remove_for_user(user=user)
     record_event(action=Action.ACCOUNT_DELETED, actor=user, subject=user, ip=_ip(request))
     _end_sessions(
         Session.objects.filter(user_id=user_id),

@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "screening",
     "meetings",
     "moderation",
+    "privacy",
 ]
 
 MIDDLEWARE = [
