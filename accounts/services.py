@@ -10,16 +10,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any
 
 import django_otp
-from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import int_to_base36
 
@@ -33,10 +29,12 @@ from accounts.models import (
     backup_code_hash,
     session_public_id,
 )
+from accounts.selectors import user_by_handle, user_requires_two_factor
 from accounts.sessions import DEVICE_KEY, LAST_SEEN_KEY, STARTED_KEY
 from audit.events import Action
 from audit.services import record_event, request_ip
 from supportgroups.crypto import DecryptionError, decrypt_str, email_blind_index, encrypt_str
+from supportgroups.mail import email_body, email_on_commit
 from supportgroups.realtime import close_user_sockets_on_commit
 
 BACKUP_CODE_COUNT = 10
@@ -73,7 +71,7 @@ def login_record_failure(*, request: HttpRequest, handle: str) -> None:
     (before an export, say) did it themselves: they are recorded as the one who acted, so
     "Who has seen my data" does not tell them that someone else tried their password. It
     still counts as a failed password for the security signals."""
-    user = User.objects.filter(username__iexact=(handle or "").strip()).first()
+    user = user_by_handle(handle)
     signed_in = getattr(request, "user", None)
     confirming = user is not None and signed_in is not None and signed_in.pk == user.pk
     extra = {"known_account": user is not None}
@@ -90,7 +88,7 @@ def login_record_failure(*, request: HttpRequest, handle: str) -> None:
 
 def login_record_throttled(*, request: HttpRequest, handle: str) -> None:
     """A sign-in refused unchecked: too many recent failures for this handle or address."""
-    user = User.objects.filter(username__iexact=(handle or "").strip()).first()
+    user = user_by_handle(handle)
     record_event(
         action=Action.LOGIN_THROTTLED,
         subject=user,
@@ -184,22 +182,23 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
         .first()
     )
     if user is None:
-        _send_email(
+        email_on_commit(
             to=email.strip(),
             subject="Password reset requested",
-            template="accounts/email/password_reset_unknown.txt",
-            context={},
+            body=email_body("accounts/email/password_reset_unknown.txt"),
         )
         return
     path = reverse(
         "account_reset_password_from_key",
         kwargs={"uidb36": int_to_base36(user.pk), "key": default_token_generator.make_token(user)},
     )
-    _send_email(
+    email_on_commit(
         to=user.recovery_email,
         subject="Reset your password",
-        template="accounts/email/password_reset.txt",
-        context={"link": request.build_absolute_uri(path), "username": user.username},
+        body=email_body(
+            "accounts/email/password_reset.txt",
+            {"link": request.build_absolute_uri(path), "username": user.username},
+        ),
     )
 
 
@@ -208,7 +207,7 @@ def password_reset_with_backup_code(
     *, handle: str, code: str, new_password: str, request: HttpRequest
 ) -> bool:
     """Reset with a one-time backup code. False (and nothing changed) if they don't match."""
-    user = User.objects.filter(username__iexact=handle.strip(), is_active=True).first()
+    user = user_by_handle(handle, active_only=True)
     device = (
         BackupCodeDevice.objects.select_for_update(no_key=True)
         .filter(user=user, confirmed=True)
@@ -252,25 +251,19 @@ def recovery_email_set(*, user: User, email: str, request: HttpRequest) -> None:
     email = email.strip()
     index = email_blind_index(email)
     if User.objects.filter(recovery_email_index=index).exclude(pk=user.pk).exists():
-        transaction.on_commit(
-            lambda: _send_email(
-                to=email,
-                subject="Someone tried to use this address",
-                template="accounts/email/address_in_use.txt",
-                context={},
-            )
+        email_on_commit(
+            to=email,
+            subject="Someone tried to use this address",
+            body=email_body("accounts/email/address_in_use.txt"),
         )
         return
     # The link carries the address encrypted (never readable in logs or history).
     token = encrypt_str(json.dumps({"user": user.pk, "email": email}))
     link = request.build_absolute_uri(reverse("account_verify_email", kwargs={"token": token}))
-    transaction.on_commit(
-        lambda: _send_email(
-            to=email,
-            subject="Confirm your recovery email",
-            template="accounts/email/verify_email.txt",
-            context={"link": link},
-        )
+    email_on_commit(
+        to=email,
+        subject="Confirm your recovery email",
+        body=email_body("accounts/email/verify_email.txt", {"link": link}),
     )
 
 
@@ -398,8 +391,6 @@ def backup_codes_regenerate(*, user: User, request: HttpRequest) -> list[str]:
 
 @transaction.atomic
 def two_factor_disable(*, user: User, request: HttpRequest) -> None:
-    from accounts.selectors import user_requires_two_factor
-
     if user_requires_two_factor(user):
         raise ServiceError("Facilitators and admins must keep two-factor authentication on.")
     TOTPDevice.objects.filter(user=user).delete()
@@ -539,8 +530,3 @@ def _end_sessions(sessions, *, reason: str, user: User, everything: bool = False
 
 def _ip(request: HttpRequest | None) -> str | None:
     return request_ip(request) if request is not None else None
-
-
-def _send_email(*, to: str, subject: str, template: str, context: dict[str, Any]) -> None:
-    body = render_to_string(template, {"SITE_NAME": settings.SITE_NAME, **context})
-    send_mail(f"[{settings.SITE_NAME}] {subject}", body, None, [to])

@@ -11,13 +11,6 @@ from audit.models import ChainCheckpoint, Event
 
 PAGE_SIZE = 50
 
-# Looks at sensitive data: what an access review of a group lists.
-SENSITIVE_ACCESS = (
-    Action.APPLICATION_ANSWERS_VIEWED,
-    Action.CONTACT_DETAILS_REVEALED,
-    Action.MEMBERSHIP_IDENTITY_VIEWED,
-)
-
 
 @dataclass(frozen=True)
 class EventFilters:

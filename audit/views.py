@@ -1,7 +1,6 @@
 """The admin audit console. Admins only (and, by the 2FA middleware, verified ones);
 everyone else gets a 404. Every look at the log is itself recorded."""
 
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -10,22 +9,12 @@ from django.shortcuts import render
 from accounts.models import User
 from audit import selectors, services
 from audit.describe import describe_for_admin
+from audit.events import Action
 from audit.export import csv_lines, jsonl_lines
 from audit.forms import EventFilterForm, PersonForm
 from audit.selectors import EventFilters
 from audit.services import request_ip
-
-
-def admin_required(view):
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not (
-            request.user.is_authenticated and request.user.is_staff and request.user.is_verified()
-        ):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from supportgroups.decorators import admin_required
 
 
 def _described(events) -> list[tuple]:  # noqa: ANN001
@@ -122,9 +111,7 @@ def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
         raise Http404
     events = list(
         selectors.events_filtered(
-            EventFilters(
-                group_id=group.pk, actions=tuple(int(a) for a in selectors.SENSITIVE_ACCESS)
-            )
+            EventFilters(group_id=group.pk, actions=tuple(int(a) for a in Action.access_actions()))
         ).order_by("-seq")[:500]
     )
     services.audit_log_viewed(

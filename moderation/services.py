@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +29,7 @@ from moderation.models import (
     Report,
     SafetyFlag,
 )
+from supportgroups.mail import email_people_on_commit
 from supportgroups.realtime import broadcast_on_commit, user_group_name
 
 # Actions that need a rule to cite (reinstating and unmuting don't).
@@ -379,10 +379,10 @@ def safety_flag_raise(
     link = (
         f"{settings.SITE_URL}{reverse('moderation:group', kwargs={'slug': raised_by.group.slug})}"
     )
-    _email(
-        facilitators,
-        "A safety concern needs you",
-        f"A member raised a safety concern in one of your groups. Please look now:\n{link}\n",
+    email_people_on_commit(
+        people=facilitators,
+        subject="A safety concern needs you",
+        body=f"A member raised a safety concern in one of your groups. Please look now:\n{link}\n",
     )
     return flag
 
@@ -478,14 +478,3 @@ def _guideline(group_id: int, number: int) -> Guideline:
     if guideline is None:
         raise ModerationError("Please choose one of the group's guidelines.")
     return guideline
-
-
-def _email(users: list[User], subject: str, body: str) -> None:
-    """One email each (never a shared To: line), to confirmed recovery emails only."""
-    messages = [
-        (f"[{settings.SITE_NAME}] {subject}", body, None, [u.recovery_email])
-        for u in users
-        if u.recovery_email and u.recovery_email_verified
-    ]
-    if messages:
-        transaction.on_commit(lambda: send_mass_mail(messages))

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -35,6 +34,7 @@ from screening.models import (
     Questionnaire,
     ReviewerNote,
 )
+from supportgroups.mail import email_on_commit
 
 S = ApplicationStatus
 
@@ -492,11 +492,4 @@ def _email_news(application: Application) -> None:
         f"Hello,\n\nThere is news about your application at {settings.SITE_NAME}. "
         f"Sign in to read it: {settings.SITE_URL}{reverse('screening:mine')}\n"
     )
-    # robust: the decision is committed by now; a mail server outage is logged, and must
-    # not turn the facilitator's page into a server error that invites a retry.
-    transaction.on_commit(
-        lambda: send_mail(
-            f"[{settings.SITE_NAME}] News about your application", body, None, [address]
-        ),
-        robust=True,
-    )
+    email_on_commit(to=address, subject="News about your application", body=body)
