@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Protocol
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit.chain import compute_hash
+from audit.chain import compute_hash, verify_chain
 from audit.events import Action
-from audit.models import GENESIS_HASH, Event
+from audit.models import GENESIS_HASH, ChainCheckpoint, Event
 from supportgroups.crypto import blind_index
 
 # Keys that must never appear in ``extra``: the log names ids and actions, never content.
@@ -33,6 +34,30 @@ FORBIDDEN_EXTRA_KEYS = frozenset(
         "ip",
     }
 )
+
+
+class SecurityAlerts(Protocol):
+    def consider(self, event: Event) -> None: ...
+
+    def alert_admins(self, subject: str, body: str) -> bool: ...
+
+
+# The emails to admins about what the log sees (``accounts.alerts``, handed over by
+# accounts at start-up): the log sits below the accounts whose admins it emails, so it is
+# given the sender rather than importing it.
+_security_alerts: SecurityAlerts | None = None
+
+
+def security_alerts_use(alerts: SecurityAlerts) -> None:
+    global _security_alerts
+    _security_alerts = alerts
+
+
+def _alerts() -> SecurityAlerts:
+    if _security_alerts is None:
+        raise ImproperlyConfigured("No security alerts: is the accounts app installed?")
+    return _security_alerts
+
 
 # Any constant works; it only has to be the same for every writer.
 _CHAIN_LOCK_ID = 0x5347_4155  # "SGAU"
@@ -104,9 +129,7 @@ _ALERTING_ACTIONS = frozenset(
 
 
 def _consider_alert(event: Event) -> None:
-    from audit.alerts import consider
-
-    consider(event)
+    _alerts().consider(event)
 
 
 def _check_extra(value: Any, path: str = "extra") -> None:
@@ -160,10 +183,6 @@ def audit_log_exported(*, actor, filters: list[str], rows: int, fmt: str, ip: st
 
 def chain_verify_and_record(*, progress=None):  # noqa: ANN001, ANN201
     """Verify the whole chain, keep the result for the console, alert admins if broken."""
-    from audit.alerts import alert_admins
-    from audit.chain import verify_chain
-    from audit.models import ChainCheckpoint
-
     result = verify_chain(progress=progress)
     last = Event.objects.order_by("-seq").values_list("seq", "hash").first()
     checkpoint = ChainCheckpoint.objects.create(
@@ -181,7 +200,7 @@ def chain_verify_and_record(*, progress=None):  # noqa: ANN001, ANN201
                 action=Action.AUDIT_CHAIN_BROKEN,
                 extra={"broken_seq": result.broken_seq, "verified": result.verified},
             )
-        alert_admins(
+        _alerts().alert_admins(
             "The audit log failed verification",
             f"verify_audit_log found a problem at row {result.broken_seq}: {result.problem}. "
             "Investigate before trusting the log after that row.",

@@ -437,7 +437,7 @@ def contact_reveal(
         group_id=membership.group_id,
         ip=ip,
     )
-    # Admins are emailed by audit.alerts once this event is committed.
+    # Admins are emailed by accounts.alerts once this event is committed.
     return RevealedContact(phone=user.phone, emergency_contact=user.emergency_contact)
 
 

@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.db import transaction
 from django.middleware import csrf
 from django.utils.cache import add_never_cache_headers
 
@@ -51,24 +50,3 @@ class CsrfViewMiddleware(csrf.CsrfViewMiddleware):
         ):
             return True
         return super()._origin_verified(request)
-
-
-class RateLimitAuditMiddleware:
-    """Records every 429 (allauth's rate limits and ours) for the security signals."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        if response.status_code == 429:
-            from audit.events import Action
-            from audit.services import record_event, request_ip
-
-            with transaction.atomic():
-                record_event(
-                    action=Action.RATE_LIMIT_HIT,
-                    ip=request_ip(request),
-                    extra={"path": request.path[:100]},
-                )
-        return response

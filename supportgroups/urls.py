@@ -35,7 +35,7 @@ urlpatterns = [
     path("meetings/", include("meetings.urls")),
     path("screening/", include("screening.urls")),
     path("moderation/", include("moderation.urls")),
-    path("audit/", include("audit.urls")),
+    path("audit/", include("console.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,4 +1,7 @@
-"""Emails to admins about security signals, each sent once per window (not per event)."""
+"""Emails to admins about security signals, each sent once per window (not per event).
+
+The audit log calls these (``audit.services.security_alerts_use``, set in accounts'
+AppConfig) once an event worth an alert is committed."""
 
 from datetime import timedelta
 

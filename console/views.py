@@ -11,16 +11,17 @@ from audit import selectors, services
 from audit.describe import describe_for_admin
 from audit.events import Action
 from audit.export import csv_lines, jsonl_lines
-from audit.forms import EventFilterForm, PersonForm
 from audit.selectors import EventFilters
 from audit.services import request_ip
+from console import selectors as console_selectors
+from console.forms import EventFilterForm, PersonForm
+from groups.models import Group
+from moderation.models import ContactReveal
 from supportgroups.decorators import admin_required
 
 
 def _described(events) -> list[tuple]:  # noqa: ANN001
     """Events with their plain-language line; names loaded in two queries per page."""
-    from groups.models import Group
-
     user_ids = {e.actor_id for e in events} | {e.subject_id for e in events}
     handles = dict(User.objects.filter(pk__in=user_ids - {None}).values_list("pk", "username"))
     group_ids = {e.group_id for e in events if e.group_id}
@@ -104,8 +105,6 @@ def person(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
-    from groups.models import Group
-
     group = Group.objects.filter(pk=group_id).first()
     if group is None:
         raise Http404
@@ -120,8 +119,6 @@ def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
         ip=request_ip(request),
         page="group_access",
     )
-    from moderation.models import ContactReveal
-
     # Named by login handle, like the rows above: a pseudonym beside a handle would tell an
     # admin who is behind it without the audited identity look-up (groups.admin).
     reveals = ContactReveal.objects.filter(group=group).select_related(
@@ -136,7 +133,7 @@ def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @admin_required
 def signals(request: HttpRequest) -> HttpResponse:
-    data = selectors.security_signals()
+    data = console_selectors.security_signals()
     handles = dict(
         User.objects.filter(
             pk__in=[uid for uid, _ in data.failed_by_account + data.throttled_accounts]
