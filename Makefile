@@ -36,6 +36,7 @@ run: install .env
 test: install-test
 	bash scripts/install-test-deps.sh
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m tests.harness $(PYTEST_ARGS)
 
 ## Benchmarks (ratios against baselines measured in the same run).
@@ -43,9 +44,11 @@ bench: install-test
 	bash scripts/install-test-deps.sh
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+## Style, formatting and the layers contract (which app may import which; pyproject.toml).
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

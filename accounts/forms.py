@@ -121,22 +121,6 @@ class BackupCodePasswordResetForm(_NewPasswordMixin):
         return User(username=self.cleaned_data.get("handle", ""))
 
 
-class DeleteAccountForm(forms.Form):
-    CONFIRMATION = "delete my account"
-
-    confirm = forms.CharField(
-        label=f"Type “{CONFIRMATION}” to confirm",
-        max_length=40,
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
-    )
-
-    def clean_confirm(self):
-        value = self.cleaned_data["confirm"].strip().lower()
-        if value != self.CONFIRMATION:
-            raise forms.ValidationError(f"Please type “{self.CONFIRMATION}” exactly.")
-        return value
-
-
 class LoginForm(AllauthLoginForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

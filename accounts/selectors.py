@@ -4,19 +4,18 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import BackupCodeDevice, Session, TOTPDevice, User
+from accounts.roles import user_has_two_factor_role
 from audit.events import Action
 from audit.models import Event
 from supportgroups.crypto import email_blind_index
 
-# Looks at a person's data by someone else: shown first in "Who has seen my data".
-ACCESS_ACTIONS = frozenset(
-    {
-        Action.APPLICATION_ANSWERS_VIEWED,
-        Action.CONTACT_DETAILS_REVEALED,
-        Action.MEMBERSHIP_IDENTITY_VIEWED,
-        Action.DATA_EXPORTED,
-    }
-)
+
+def user_by_handle(handle: str | None, *, active_only: bool = False) -> User | None:
+    """The account with this login handle, whatever its case and the spaces around it."""
+    users = User.objects.filter(username__iexact=(handle or "").strip())
+    if active_only:
+        users = users.filter(is_active=True)
+    return users.first()
 
 
 def user_by_recovery_email(email: str) -> User | None:
@@ -25,14 +24,13 @@ def user_by_recovery_email(email: str) -> User | None:
 
 
 def user_requires_two_factor(user: User) -> bool:
-    """Admins (and, with the Groups app, facilitators) must use a second factor."""
+    """Admins, and people with a role other apps say needs one (facilitators), must use a
+    second factor."""
     if not user.is_authenticated:
         return False
     if user.is_staff or user.is_superuser:
         return True
-    from accounts import roles
-
-    return roles.user_is_facilitator_anywhere(user)
+    return user_has_two_factor_role(user)
 
 
 def user_has_two_factor(user: User) -> bool:
@@ -55,7 +53,7 @@ def events_about_user(user: User) -> QuerySet[Event]:
 
 def access_events_about_user(user: User) -> QuerySet[Event]:
     """Someone else looked at this person's data (or they exported it themselves)."""
-    return events_about_user(user).filter(action__in=[int(a) for a in ACCESS_ACTIONS])
+    return events_about_user(user).filter(action__in=[int(a) for a in Action.access_actions()])
 
 
 def session_is_two_factor_verified(user: User, session) -> bool:  # noqa: ANN001

@@ -10,16 +10,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any
 
 import django_otp
-from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import int_to_base36
@@ -34,6 +30,7 @@ from accounts.models import (
     backup_code_hash,
     session_public_id,
 )
+from accounts.selectors import user_by_handle, user_requires_two_factor
 from accounts.sessions import (
     DEVICE_KEY,
     LAST_SEEN_KEY,
@@ -46,6 +43,7 @@ from audit.events import Action
 from audit.services import record_event, request_ip
 from supportgroups.crypto import DecryptionError, decrypt_str, email_blind_index, encrypt_str
 from supportgroups.errors import ServiceError
+from supportgroups.mail import email_body, email_on_commit
 from supportgroups.realtime import send_account_closed
 
 BACKUP_CODE_COUNT = 10
@@ -95,7 +93,7 @@ def login_record_failure(*, handle: str, signed_in: User | None, ip: str | None)
     (before an export, say) did it themselves: they are recorded as the one who acted, so
     "Who has seen my data" does not tell them that someone else tried their password. It
     still counts as a failed password for the security signals."""
-    user = User.objects.filter(username__iexact=(handle or "").strip()).first()
+    user = user_by_handle(handle)
     confirming = user is not None and signed_in is not None and signed_in.pk == user.pk
     extra = {"known_account": user is not None}
     if confirming:
@@ -111,7 +109,7 @@ def login_record_failure(*, handle: str, signed_in: User | None, ip: str | None)
 
 def login_record_throttled(*, handle: str, ip: str | None) -> None:
     """A sign-in refused unchecked: too many recent failures for this handle or address."""
-    user = User.objects.filter(username__iexact=(handle or "").strip()).first()
+    user = user_by_handle(handle)
     record_event(
         action=Action.LOGIN_THROTTLED,
         subject=user,
@@ -272,22 +270,23 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
         .first()
     )
     if user is None:
-        _send_email(
+        email_on_commit(
             to=email.strip(),
             subject="Password reset requested",
-            template="accounts/email/password_reset_unknown.txt",
-            context={},
+            body=email_body("accounts/email/password_reset_unknown.txt"),
         )
         return
     path = reverse(
         "account_reset_password_from_key",
         kwargs={"uidb36": int_to_base36(user.pk), "key": default_token_generator.make_token(user)},
     )
-    _send_email(
+    email_on_commit(
         to=user.recovery_email,
         subject="Reset your password",
-        template="accounts/email/password_reset.txt",
-        context={"link": request.build_absolute_uri(path), "username": user.username},
+        body=email_body(
+            "accounts/email/password_reset.txt",
+            {"link": request.build_absolute_uri(path), "username": user.username},
+        ),
     )
 
 
@@ -296,7 +295,7 @@ def password_reset_with_backup_code(
     *, handle: str, code: str, new_password: str, ip: str | None
 ) -> bool:
     """Reset with a one-time backup code. False (and nothing changed) if they don't match."""
-    user = User.objects.filter(username__iexact=handle.strip(), is_active=True).first()
+    user = user_by_handle(handle, active_only=True)
     device = (
         BackupCodeDevice.objects.select_for_update(no_key=True)
         .filter(user=user, confirmed=True)
@@ -340,25 +339,19 @@ def recovery_email_set(*, user: User, email: str, request: HttpRequest) -> None:
     email = email.strip()
     index = email_blind_index(email)
     if User.objects.filter(recovery_email_index=index).exclude(pk=user.pk).exists():
-        transaction.on_commit(
-            lambda: _send_email(
-                to=email,
-                subject="Someone tried to use this address",
-                template="accounts/email/address_in_use.txt",
-                context={},
-            )
+        email_on_commit(
+            to=email,
+            subject="Someone tried to use this address",
+            body=email_body("accounts/email/address_in_use.txt"),
         )
         return
     # The link carries the address encrypted (never readable in logs or history).
     token = encrypt_str(json.dumps({"user": user.pk, "email": email}))
     link = request.build_absolute_uri(reverse("account_verify_email", kwargs={"token": token}))
-    transaction.on_commit(
-        lambda: _send_email(
-            to=email,
-            subject="Confirm your recovery email",
-            template="accounts/email/verify_email.txt",
-            context={"link": link},
-        )
+    email_on_commit(
+        to=email,
+        subject="Confirm your recovery email",
+        body=email_body("accounts/email/verify_email.txt", {"link": link}),
     )
 
 
@@ -486,8 +479,6 @@ def backup_codes_regenerate(*, user: User, ip: str | None) -> list[str]:
 
 @transaction.atomic
 def two_factor_disable(*, user: User, request: HttpRequest) -> None:
-    from accounts.selectors import user_requires_two_factor
-
     if user_requires_two_factor(user):
         raise AccountError(
             "two_factor_required", "Facilitators and admins must keep two-factor authentication on."
@@ -558,65 +549,18 @@ def _new_backup_code() -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
-# --- a member's own data ----------------------------------------------------------------
+# --- deletion (privacy.services.account_delete is the way in) -----------------------------
 
 
 @transaction.atomic
-def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
-    """Everything stored about this person, decrypted, as one JSON-ready document."""
-    from accounts.exports import user_data_from_apps
-    from accounts.selectors import events_about_user
+def account_remove(*, user: User, request: HttpRequest) -> None:
+    """Remove the person's account: identity, contact details, sessions, second factors.
 
-    record_event(action=Action.DATA_EXPORTED, actor=user, subject=user, ip=_ip(request))
-    return {
-        "exported_at": timezone.now().isoformat(),
-        "account": {
-            "login_handle": user.username,
-            "recovery_email": user.recovery_email,
-            "recovery_email_verified": user.recovery_email_verified,
-            "phone": user.phone,
-            "emergency_contact": user.emergency_contact,
-            "joined": user.date_joined.isoformat(),
-            "last_login": user.last_login.isoformat() if user.last_login else None,
-            "is_admin": user.is_staff,
-        },
-        "two_factor": {
-            "authenticator_app": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
-            "backup_codes_left": sum(
-                d.remaining for d in BackupCodeDevice.objects.filter(user=user)
-            ),
-        },
-        "sessions": [
-            {
-                "device": s.device,
-                "started": s.created_at.isoformat(),
-                "last_seen": s.last_seen.isoformat(),
-                "expires": s.expire_date.isoformat(),
-            }
-            for s in Session.objects.filter(user=user, expire_date__gt=timezone.now())
-        ],
-        "events_about_you": [
-            {
-                "when": e.created_at.isoformat(),
-                "what": e.action_enum.label,
-                "by_you": e.actor_id == user.pk,
-            }
-            for e in events_about_user(user)
-        ],
-        **user_data_from_apps(user),
-    }
-
-
-@transaction.atomic
-def account_delete(*, user: User, request: HttpRequest) -> None:
-    """Remove the person: identity, contact details, sessions, second factors.
-
-    The audit event keeps only the account's number, never what was deleted.
+    Only ``privacy.services.account_delete`` calls this, after the apps above accounts
+    have let go of what they keep about the person. The audit event keeps only the
+    account's number, never what was deleted.
     """
-    from meetings.services import messages_remove_for_user
-
     user_id = user.pk
-    messages_remove_for_user(user=user)
     record_event(action=Action.ACCOUNT_DELETED, actor=user, subject=user, ip=_ip(request))
     _end_sessions(
         Session.objects.filter(user_id=user_id),
@@ -719,8 +663,3 @@ def _require_admin(actor: User) -> None:
 
 def _ip(request: HttpRequest | None) -> str | None:
     return request_ip(request) if request is not None else None
-
-
-def _send_email(*, to: str, subject: str, template: str, context: dict[str, Any]) -> None:
-    body = render_to_string(template, {"SITE_NAME": settings.SITE_NAME, **context})
-    send_mail(f"[{settings.SITE_NAME}] {subject}", body, None, [to])

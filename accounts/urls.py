@@ -31,16 +31,14 @@ auth_urlpatterns = [
     path("email/", views.email_management_moved, name="account_email_allauth"),
 ]
 
-# Mounted at /account/: the privacy centre.
-privacy_urlpatterns = [
+# Mounted at /account/: the privacy centre (with privacy.urls: export, deletion and
+# "Who has seen my data").
+account_urlpatterns = [
     path("", views.account_home, name="account_home"),
     path("contact/", views.contact_details, name="account_contact"),
     path("email/", views.recovery_email, name="account_email"),
     path("email/verify/<str:token>/", views.verify_email, name="account_verify_email"),
     path("sessions/", views.sessions, name="account_sessions"),
-    path("activity/", views.activity, name="account_activity"),
-    path("export/", views.export, name="account_export"),
-    path("delete/", views.delete_account, name="account_delete"),
     path("two-factor/", views.two_factor, name="account_two_factor"),
     path("two-factor/set-up/", views.two_factor_setup, name="account_two_factor_setup"),
     path("two-factor/turn-off/", views.two_factor_disable, name="account_two_factor_disable"),

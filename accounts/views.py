@@ -1,4 +1,3 @@
-import json
 import time
 from datetime import UTC, datetime
 
@@ -22,7 +21,6 @@ from accounts import selectors, services
 from accounts.forms import (
     BackupCodePasswordResetForm,
     ContactDetailsForm,
-    DeleteAccountForm,
     PasswordResetRequestForm,
     RecoveryEmailForm,
     TwoFactorCodeForm,
@@ -30,7 +28,6 @@ from accounts.forms import (
 )
 from accounts.models import BackupCodeDevice, TOTPDevice
 from accounts.stages import TwoFactorStage
-from audit.describe import describe_for_subject, runs_of_the_same
 from audit.services import request_ip
 
 # When this session last asked for a confirmation link (see recovery_email).
@@ -163,54 +160,6 @@ def _session_key(user, public_id: str) -> str:  # noqa: ANN001
         if session.public_id == public_id:
             return session.session_key
     return "-"  # matches nothing
-
-
-@login_required
-def activity(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    from groups.models import Group
-
-    events = list(selectors.events_about_user(user)[:200])
-    # The person's own events name groups they applied to or belong to: fine to show them.
-    names = dict(
-        Group.objects.filter(pk__in={e.group_id for e in events if e.group_id}).values_list(
-            "pk", "name"
-        )
-    )
-    described = [describe_for_subject(event, viewer=user, group_names=names) for event in events]
-    return render(
-        request,
-        "accounts/activity.html",
-        {
-            "access": runs_of_the_same([d for d in described if d.is_access]),
-            "account_activity": runs_of_the_same([d for d in described if not d.is_access]),
-        },
-    )
-
-
-@login_required
-@reauthentication_required
-@require_http_methods(["GET", "POST"])
-def export(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return render(request, "accounts/export.html")
-    data = services.account_export(user=request.user, request=request)
-    response = HttpResponse(
-        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
-    )
-    response["Content-Disposition"] = 'attachment; filename="my-data.json"'
-    return response
-
-
-@login_required
-@reauthentication_required
-@require_http_methods(["GET", "POST"])
-def delete_account(request: HttpRequest) -> HttpResponse:
-    form = DeleteAccountForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        services.account_delete(user=request.user, request=request)
-        return render(request, "accounts/deleted.html")
-    return render(request, "accounts/delete.html", {"form": form})
 
 
 # --- two-factor authentication ----------------------------------------------------------

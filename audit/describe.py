@@ -53,13 +53,6 @@ _SUBJECT_TEXT = {
     ),
 }
 
-_ACCESS = {
-    Action.APPLICATION_ANSWERS_VIEWED,
-    Action.CONTACT_DETAILS_REVEALED,
-    Action.MEMBERSHIP_IDENTITY_VIEWED,
-    Action.DATA_EXPORTED,
-}
-
 
 @dataclass(frozen=True)
 class DescribedEvent:
@@ -98,11 +91,11 @@ def describe_for_subject(event: Event, *, viewer, group_names: dict[int, str] | 
     template = _SUBJECT_TEXT.get(action, f"{action.label}.")
     group = (group_names or {}).get(event.group_id, "a group") if event.group_id else "a group"
     text = template.format(group=group)
-    if action in _ACCESS and event.actor_id == viewer.pk and action != Action.DATA_EXPORTED:
+    if action.is_access and event.actor_id == viewer.pk and action != Action.DATA_EXPORTED:
         text = "You looked at this yourself."
     if action == Action.LOGIN_FAILED and event.actor_id == viewer.pk:
         text = "You typed a wrong password when asked to confirm it was you."
-    return DescribedEvent(when=event.created_at, text=text, is_access=action in _ACCESS)
+    return DescribedEvent(when=event.created_at, text=text, is_access=action.is_access)
 
 
 # What an admin reads in the console: everyone by login handle (admins may see those).

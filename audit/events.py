@@ -82,6 +82,23 @@ class Action(IntEnum):
     AUDIT_LOG_PRUNED = 9002
     AUDIT_CHAIN_BROKEN = 9003
 
+    @classmethod
+    def access_actions(cls) -> frozenset["Action"]:
+        """Looks at a person's data: what a group's access review lists, and what "Who has
+        seen my data" shows first (there a member's own export is one too)."""
+        return frozenset(
+            {
+                cls.APPLICATION_ANSWERS_VIEWED,
+                cls.CONTACT_DETAILS_REVEALED,
+                cls.MEMBERSHIP_IDENTITY_VIEWED,
+                cls.DATA_EXPORTED,
+            }
+        )
+
+    @property
+    def is_access(self) -> bool:
+        return self in Action.access_actions()
+
     @property
     def app(self) -> str:
         return {

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC
-from typing import Any
+from typing import Any, Protocol
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit.chain import compute_hash
+from audit.chain import HeadAnchor, compute_hash, verify_chain
 from audit.events import Action
-from audit.models import GENESIS_HASH, Event
+from audit.models import GENESIS_HASH, ChainCheckpoint, Event
 from supportgroups.crypto import blind_index
 
 # Keys that must never appear in ``extra``: the log names ids and actions, never content.
@@ -34,6 +35,30 @@ FORBIDDEN_EXTRA_KEYS = frozenset(
         "ip",
     }
 )
+
+
+class SecurityAlerts(Protocol):
+    def consider(self, event: Event) -> None: ...
+
+    def alert_admins(self, subject: str, body: str) -> bool: ...
+
+
+# The emails to admins about what the log sees (``accounts.alerts``, handed over by
+# accounts at start-up): the log sits below the accounts whose admins it emails, so it is
+# given the sender rather than importing it.
+_security_alerts: SecurityAlerts | None = None
+
+
+def security_alerts_use(alerts: SecurityAlerts) -> None:
+    global _security_alerts
+    _security_alerts = alerts
+
+
+def _alerts() -> SecurityAlerts:
+    if _security_alerts is None:
+        raise ImproperlyConfigured("No security alerts: is the accounts app installed?")
+    return _security_alerts
+
 
 # Any constant works; it only has to be the same for every writer.
 _CHAIN_LOCK_ID = 0x5347_4155  # "SGAU"
@@ -105,9 +130,7 @@ _ALERTING_ACTIONS = frozenset(
 
 
 def _consider_alert(event: Event) -> None:
-    from audit.alerts import consider
-
-    consider(event)
+    _alerts().consider(event)
 
 
 def _check_extra(value: Any, path: str = "extra") -> None:
@@ -128,6 +151,13 @@ def _check_extra(value: Any, path: str = "extra") -> None:
             _check_extra(item, f"{path}[{index}]")
     elif not (value is None or isinstance(value, str | int | bool)):
         raise ValueError(f"{path}: only strings, whole numbers, booleans and null are allowed")
+
+
+@transaction.atomic
+def rate_limit_hit_record(*, path: str, ip: str | None) -> None:
+    """A request turned away with 429 (allauth's rate limits or ours), for the security
+    signals. The path is cut short: it is a hint, and query strings stay out of the log."""
+    record_event(action=Action.RATE_LIMIT_HIT, ip=ip, extra={"path": path[:100]})
 
 
 def request_ip(request) -> str | None:  # noqa: ANN001
@@ -167,10 +197,6 @@ def chain_verify_and_record(*, expected_head=None, progress=None):  # noqa: ANN0
     :class:`~audit.chain.HeadAnchor` an operator kept outside the database: rows cut off
     the end leave a chain that still links up, and only an anchor shows they are gone.
     """
-    from audit.alerts import alert_admins
-    from audit.chain import verify_chain
-    from audit.models import ChainCheckpoint
-
     anchors = [anchor for anchor in (_checkpoint_anchor(), expected_head) if anchor]
     result = verify_chain(anchors=anchors, progress=progress)
     checkpoint = ChainCheckpoint.objects.create(
@@ -188,7 +214,7 @@ def chain_verify_and_record(*, expected_head=None, progress=None):  # noqa: ANN0
                 action=Action.AUDIT_CHAIN_BROKEN,
                 extra={"broken_seq": result.broken_seq, "verified": result.verified},
             )
-        alert_admins(
+        _alerts().alert_admins(
             "The audit log failed verification",
             f"verify_audit_log found a problem at row {result.broken_seq}: {result.problem}. "
             "Investigate before trusting the log after that row.",
@@ -199,9 +225,6 @@ def chain_verify_and_record(*, expected_head=None, progress=None):  # noqa: ANN0
 def _checkpoint_anchor():  # noqa: ANN202
     """The furthest head a successful verification recorded (the furthest, not the
     latest, so that deleting the newest checkpoint does not move the anchor back)."""
-    from audit.chain import HeadAnchor
-    from audit.models import ChainCheckpoint
-
     checkpoint = (
         ChainCheckpoint.objects.filter(ok=True, last_seq__isnull=False)
         .exclude(last_hash="")

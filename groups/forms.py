@@ -1,6 +1,6 @@
 from django import forms
 
-from accounts.models import User
+from accounts.selectors import user_by_handle
 from groups.models import Group
 from groups.pseudonyms import MAX_LENGTH
 from supportgroups.widgets import Textarea
@@ -78,9 +78,7 @@ class AppointFacilitatorForm(forms.Form):
     )
 
     def clean_username(self):
-        user = User.objects.filter(
-            username__iexact=self.cleaned_data["username"].strip(), is_active=True
-        ).first()
+        user = user_by_handle(self.cleaned_data["username"], active_only=True)
         if user is None:
             raise forms.ValidationError("No active account has that login handle.")
         return user

@@ -1,5 +1,3 @@
-from functools import wraps
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,18 +17,7 @@ from groups.forms import (
     TakePlaceForm,
 )
 from groups.models import CURRENT_STATUSES, Membership, Role, Status, Topic
-
-
-def admin_required(view):
-    """Site admins only; everyone else gets the same 404 as for a missing page."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not (request.user.is_authenticated and request.user.is_staff):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from supportgroups.decorators import admin_required
 
 
 def _form_errors_from(error: services.GroupError, form) -> None:  # noqa: ANN001

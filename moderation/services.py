@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -32,6 +31,7 @@ from moderation.models import (
     SafetyFlag,
 )
 from supportgroups.errors import ServiceError
+from supportgroups.mail import email_people_on_commit
 from supportgroups.realtime import (
     send_membership_changed,
     send_room_announcement,
@@ -390,10 +390,10 @@ def safety_flag_raise(
         ).exclude(pk=raised_by.user_id)
     )
     link = f"{settings.SITE_URL}{reverse('moderation:group', kwargs={'slug': group.slug})}"
-    _email(
-        facilitators,
-        "A safety concern needs you",
-        f"A member raised a safety concern in one of your groups. Please look now:\n{link}\n",
+    email_people_on_commit(
+        people=facilitators,
+        subject="A safety concern needs you",
+        body=f"A member raised a safety concern in one of your groups. Please look now:\n{link}\n",
     )
     return flag
 
@@ -453,7 +453,7 @@ def contact_reveal(
         group_id=membership.group_id,
         ip=ip,
     )
-    # Admins are emailed by audit.alerts once this event is committed.
+    # Admins are emailed by accounts.alerts once this event is committed.
     return RevealedContact(phone=user.phone, emergency_contact=user.emergency_contact)
 
 
@@ -502,14 +502,3 @@ def _guideline(group_id: int, number: int) -> Guideline:
     if guideline is None:
         raise ModerationError("unknown_guideline", "Please choose one of the group's guidelines.")
     return guideline
-
-
-def _email(users: list[User], subject: str, body: str) -> None:
-    """One email each (never a shared To: line), to confirmed recovery emails only."""
-    messages = [
-        (f"[{settings.SITE_NAME}] {subject}", body, None, [u.recovery_email])
-        for u in users
-        if u.recovery_email and u.recovery_email_verified
-    ]
-    if messages:
-        transaction.on_commit(lambda: send_mass_mail(messages))

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -37,6 +36,7 @@ from screening.models import (
 )
 from screening.selectors import current_questionnaire
 from supportgroups.errors import ServiceError
+from supportgroups.mail import email_on_commit
 
 S = ApplicationStatus
 
@@ -538,11 +538,4 @@ def _email_news(application: Application) -> None:
         f"Hello,\n\nThere is news about your application at {settings.SITE_NAME}. "
         f"Sign in to read it: {settings.SITE_URL}{reverse('screening:mine')}\n"
     )
-    # robust: the decision is committed by now; a mail server outage is logged, and must
-    # not turn the facilitator's page into a server error that invites a retry.
-    transaction.on_commit(
-        lambda: send_mail(
-            f"[{settings.SITE_NAME}] News about your application", body, None, [address]
-        ),
-        robust=True,
-    )
+    email_on_commit(to=address, subject="News about your application", body=body)

@@ -24,10 +24,3 @@ def encryption_keys_rotate(
             extra={"rows_reencrypted": sum(touched.values()), "batch_size": batch_size},
         )
     return touched
-
-
-@transaction.atomic
-def rate_limit_hit_record(*, path: str, ip: str | None) -> None:
-    """A request turned away with 429 (allauth's rate limits or ours), for the security
-    signals. The path is cut short: it is a hint, and query strings stay out of the log."""
-    record_event(action=Action.RATE_LIMIT_HIT, ip=ip, extra={"path": path[:100]})

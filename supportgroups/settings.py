@@ -145,6 +145,8 @@ INSTALLED_APPS = [
     "screening",
     "meetings",
     "moderation",
+    "privacy",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -164,7 +166,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "supportgroups.middleware.NoStoreMiddleware",
-    "supportgroups.middleware.RateLimitAuditMiddleware",
+    "audit.middleware.RateLimitAuditMiddleware",
 ]
 
 ROOT_URLCONF = "supportgroups.urls"
@@ -186,7 +188,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
                 "supportgroups.context_processors.site",
-                "supportgroups.context_processors.application_news",
+                "screening.context_processors.application_news",
             ],
         },
     },

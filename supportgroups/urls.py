@@ -5,7 +5,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from accounts import views as account_views
-from accounts.urls import auth_urlpatterns, privacy_urlpatterns
+from accounts.urls import account_urlpatterns, auth_urlpatterns
 from supportgroups import views
 
 # The Django admin requires a 2FA-verified session (django-otp), and signs in through
@@ -29,12 +29,13 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("leave/", account_views.leave_quickly, name="leave_quickly"),
     path("accounts/", include(auth_urlpatterns)),
-    path("account/", include(privacy_urlpatterns)),
+    path("account/", include(account_urlpatterns)),
+    path("account/", include("privacy.urls")),
     path("groups/", include("groups.urls")),
     path("meetings/", include("meetings.urls")),
     path("screening/", include("screening.urls")),
     path("moderation/", include("moderation.urls")),
-    path("audit/", include("audit.urls")),
+    path("audit/", include("console.urls")),
     path("admin/", admin.site.urls),
 ]
 

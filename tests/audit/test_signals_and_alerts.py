@@ -1,5 +1,5 @@
-"""Security signals (audit.selectors.security_signals) and the emails admins get about them
-(audit.alerts), computed from events that real actions produce: wrong passwords and
+"""Security signals (console.selectors.security_signals) and the emails admins get about them
+(accounts.alerts), computed from events that real actions produce: wrong passwords and
 rate limits on the real login page, wrong codes on the real 2FA page, 2FA turned off on
 the real account page, appointments through the Django admin and the groups service,
 and break-glass reveals through the moderation service.
@@ -29,8 +29,9 @@ from django.utils import timezone
 
 from accounts.models import TOTPDevice, User
 from audit.events import Action
-from audit.selectors import ip_for_index, security_signals
+from audit.selectors import ip_for_index
 from audit.services import ip_blind_index, record_event
+from console.selectors import security_signals
 from groups import services as group_services
 from tests.audit.conftest import (
     PASSWORD,

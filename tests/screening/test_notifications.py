@@ -105,7 +105,8 @@ def test_news_is_emailed_to_a_verified_address_without_naming_the_group(
         "waiting list",
     ]:
         assert revealing.casefold() not in text, revealing
-    assert not email.alternatives  # no HTML part that could say more
+    # Plain text only: no HTML part that could say more.
+    assert email.content_subtype == "plain" and not getattr(email, "alternatives", [])
 
 
 @pytest.mark.parametrize("decision", [request_info, approve, decline])

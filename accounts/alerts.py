@@ -1,15 +1,19 @@
-"""Emails to admins about security signals, each sent once per window (not per event)."""
+"""Emails to admins about security signals, each sent once per window (not per event).
+
+The audit log calls these (``audit.services.security_alerts_use``, set in accounts'
+AppConfig) once an event worth an alert is committed."""
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import send_mass_mail
-from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.selectors import user_requires_two_factor
 from audit.events import Action
 from audit.models import Event
+from supportgroups.mail import email_people_on_commit
 
 
 def alert_admins(
@@ -19,15 +23,9 @@ def alert_admins(
     once per ``window`` seconds. Returns whether it was sent."""
     if once_key is not None and not cache.add(f"alert:{once_key}", 1, timeout=window):
         return False
-    from accounts.models import User
-
-    messages = [
-        (f"[{settings.SITE_NAME}] {subject}", body, None, [admin.recovery_email])
-        for admin in User.objects.filter(is_staff=True, is_active=True)
-        if admin.recovery_email and admin.recovery_email_verified
-    ]
-    if messages:
-        transaction.on_commit(lambda: send_mass_mail(messages))
+    email_people_on_commit(
+        people=User.objects.filter(is_staff=True, is_active=True), subject=subject, body=body
+    )
     return True
 
 
@@ -79,8 +77,5 @@ def _failed_login_thresholds(event: Event) -> None:
 def _is_privileged(user_id: int | None) -> bool:
     if user_id is None:
         return False
-    from accounts.models import User
-    from accounts.selectors import user_requires_two_factor
-
     user = User.objects.filter(pk=user_id).first()
     return user is not None and user_requires_two_factor(user)

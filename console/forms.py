@@ -3,9 +3,11 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
+from accounts.selectors import user_by_handle
 from audit.events import Action
 from audit.selectors import EventFilters
 from audit.services import ip_blind_index
+from groups.models import Group
 
 MEMBERSHIP_TARGET = "groups.membership"
 
@@ -35,8 +37,6 @@ class EventFilterForm(forms.Form):
     ip = forms.GenericIPAddressField(label="IP address", required=False)
 
     def __init__(self, *args, **kwargs):
-        from groups.models import Group
-
         super().__init__(*args, **kwargs)
         self.fields["group"].choices = [("", "Any group")] + list(
             Group.objects.order_by("name").values_list("pk", "name")
@@ -44,13 +44,11 @@ class EventFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        from accounts.models import User
-
         for field in ("actor", "subject"):
             handle = cleaned.get(field, "").strip()
             cleaned[f"{field}_id"] = None
             if handle:
-                user = User.objects.filter(username__iexact=handle).first()
+                user = user_by_handle(handle)
                 if user is None:
                     self.add_error(field, "No account has that login handle.")
                 else:
@@ -94,9 +92,7 @@ class PersonForm(forms.Form):
     handle = forms.CharField(label="Login handle", max_length=150)
 
     def clean_handle(self):
-        from accounts.models import User
-
-        user = User.objects.filter(username__iexact=self.cleaned_data["handle"].strip()).first()
+        user = user_by_handle(self.cleaned_data["handle"])
         if user is None:
             raise forms.ValidationError("No account has that login handle.")
         return user

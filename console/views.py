@@ -1,7 +1,6 @@
 """The admin audit console. Admins only (and, by the 2FA middleware, verified ones);
 everyone else gets a 404. Every look at the log is itself recorded."""
 
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -10,28 +9,19 @@ from django.shortcuts import render
 from accounts.models import User
 from audit import selectors, services
 from audit.describe import describe_for_admin
+from audit.events import Action
 from audit.export import csv_lines, jsonl_lines
-from audit.forms import EventFilterForm, PersonForm
 from audit.selectors import EventFilters
 from audit.services import request_ip
-
-
-def admin_required(view):
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not (
-            request.user.is_authenticated and request.user.is_staff and request.user.is_verified()
-        ):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from console import selectors as console_selectors
+from console.forms import EventFilterForm, PersonForm
+from groups.models import Group
+from moderation.models import ContactReveal
+from supportgroups.decorators import admin_required
 
 
 def _described(events) -> list[tuple]:  # noqa: ANN001
     """Events with their plain-language line; names loaded in two queries per page."""
-    from groups.models import Group
-
     user_ids = {e.actor_id for e in events} | {e.subject_id for e in events}
     handles = dict(User.objects.filter(pk__in=user_ids - {None}).values_list("pk", "username"))
     group_ids = {e.group_id for e in events if e.group_id}
@@ -115,16 +105,12 @@ def person(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
-    from groups.models import Group
-
     group = Group.objects.filter(pk=group_id).first()
     if group is None:
         raise Http404
     events = list(
         selectors.events_filtered(
-            EventFilters(
-                group_id=group.pk, actions=tuple(int(a) for a in selectors.SENSITIVE_ACCESS)
-            )
+            EventFilters(group_id=group.pk, actions=tuple(int(a) for a in Action.access_actions()))
         ).order_by("-seq")[:500]
     )
     services.audit_log_viewed(
@@ -133,8 +119,6 @@ def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
         ip=request_ip(request),
         page="group_access",
     )
-    from moderation.models import ContactReveal
-
     # Named by login handle, like the rows above: a pseudonym beside a handle would tell an
     # admin who is behind it without the audited identity look-up (groups.admin).
     reveals = ContactReveal.objects.filter(group=group).select_related(
@@ -149,7 +133,7 @@ def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @admin_required
 def signals(request: HttpRequest) -> HttpResponse:
-    data = selectors.security_signals()
+    data = console_selectors.security_signals()
     handles = dict(
         User.objects.filter(
             pk__in=[uid for uid, _ in data.failed_by_account + data.throttled_accounts]

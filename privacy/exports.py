@@ -7,6 +7,10 @@ screening, and the applicant is told that such notes may exist.
 from typing import Any
 
 from accounts.models import User
+from groups.models import Membership
+from meetings.models import Attendance, Message
+from moderation.models import ModerationAction, Report, SafetyFlag
+from screening.models import Application
 
 
 def _iso(value) -> str | None:  # noqa: ANN001
@@ -14,11 +18,6 @@ def _iso(value) -> str | None:  # noqa: ANN001
 
 
 def user_data_from_apps(user: User) -> dict[str, Any]:
-    from groups.models import Membership
-    from meetings.models import Attendance, Message
-    from moderation.models import ModerationAction, Report, SafetyFlag
-    from screening.models import Application
-
     memberships = Membership.objects.filter(user=user).select_related("group")
     applications = Application.objects.filter(applicant=user).select_related(
         "group", "questionnaire"

@@ -1,0 +1,12 @@
+"""Mounted at /account/ beside the account pages: the same paths and names as before
+privacy became its own app, so bookmarks and links keep working."""
+
+from django.urls import path
+
+from privacy import views
+
+urlpatterns = [
+    path("activity/", views.activity, name="account_activity"),
+    path("export/", views.export, name="account_export"),
+    path("delete/", views.delete_account, name="account_delete"),
+]
