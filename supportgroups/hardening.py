@@ -4,7 +4,8 @@
   headers only when the peer is one of ``TRUSTED_PROXIES``.
 - ``RejectNulMiddleware``: a NUL character anywhere a lookup could take it from is bad
   input (400), not a database error (500).
-- ``HideUnlistedGroupsFilter``: "Not Found" log lines never name an unlisted group.
+- ``HideUnlistedGroupsFilter``: "Not Found" log lines never name an unlisted group, nor
+  carry a private link's secret.
 """
 
 import ipaddress
@@ -128,10 +129,17 @@ class RejectNulMiddleware:
 _GROUP_PATH = re.compile(
     r"/(groups|screening/apply|screening/review|moderation|meetings/group)/([-a-zA-Z0-9_]+)"
 )
+# Addresses that carry a secret (a private link, an invitation, an email or reset link):
+# never worth a log line's while.
+_SECRET_PATH = re.compile(
+    r"(/(?:groups/link|groups/invitation|account/email/verify|accounts/password/reset/key)/)"
+    r"[^/\s?\"']+"
+)
 
 
 class HideUnlistedGroupsFilter(logging.Filter):
-    """Replaces the slug of an unlisted group in a log line by ``<unlisted>``.
+    """Replaces the slug of an unlisted group in a log line by ``<unlisted>``, and the
+    secret in a private link, invitation, email or reset link by ``<secret>``.
 
     An unlisted group's name is known only to its members and the people given its
     link; its slug in a server log would tell an operator or a log pipeline that it
@@ -145,15 +153,14 @@ class HideUnlistedGroupsFilter(logging.Filter):
             return True
         if "/" not in message:
             return True
-        slugs = {m.group(2) for m in _GROUP_PATH.finditer(message)}
-        if not slugs:
-            return True
-        hidden = _unlisted_among(slugs)
-        if not hidden:
-            return True
+        redacted = _SECRET_PATH.sub(r"\1<secret>", message)
+        slugs = {m.group(2) for m in _GROUP_PATH.finditer(redacted)} - {"link", "invitation"}
+        hidden = _unlisted_among(slugs) if slugs else set()
         for slug in hidden:
-            message = re.sub(rf"(?<=/){re.escape(slug)}(?=[/?\s\"']|$)", "<unlisted>", message)
-        record.msg, record.args = message, None
+            redacted = re.sub(rf"(?<=/){re.escape(slug)}(?=[/?\s\"']|$)", "<unlisted>", redacted)
+        if redacted == message:
+            return True
+        record.msg, record.args = redacted, None
         # Django's request logs also carry the request (and its path) for handlers that
         # format it; leave them nothing more to say.
         if hasattr(record, "request"):

@@ -108,6 +108,22 @@ def test_the_gate_is_per_group(scene):
     )
 
 
+def test_the_combined_dashboard_shows_a_gated_group_only_its_step(scene):
+    world, application, meeting = scene
+    group_services.facilitator_appoint(
+        group=world.other_group, actor=world.admin, user=world.facilitator.user
+    )
+    client = sign_in_verified(world.facilitator.user)
+
+    page = client.get("/moderation/").content.decode()
+
+    assert f"/moderation/{world.group.slug}/" in page  # through the gate: counts
+    assert f"/moderation/{world.other_group.slug}/" not in page
+    assert f"/groups/{world.other_group.slug}/join/" in page
+    assert "1</strong> application waiting" in page  # this group's, not the other's
+    assert page.count('class="counts"') == 1
+
+
 def test_outsiders_still_get_not_found(scene):
     world, application, meeting = scene
     client = sign_in_verified(world.other_facilitator.user)

@@ -150,10 +150,12 @@ def test_the_log_does_not_name_an_unlisted_group(world, caplog):
         assert client.get(f"/groups/{hidden.slug}/").status_code == 404
         assert client.get(f"/moderation/{hidden.slug}/").status_code == 404
         assert client.get(f"/groups/{world.group.slug}/nothing-here/").status_code == 404
+        assert client.get(f"/groups/link/{hidden.link_token}x/").status_code == 404
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "Not Found" in logged
     assert hidden.slug not in logged
     assert "/groups/<unlisted>/" in logged
+    assert hidden.link_token not in logged and "/groups/link/<secret>/" in logged
     # A listed group is public: its lines stay readable.
     assert f"/groups/{world.group.slug}/nothing-here/" in logged
