@@ -412,6 +412,9 @@ def password_reset_from_key(request: HttpRequest, uidb36: str, key: str) -> Http
     of ours loads anything from elsewhere and every answer says ``no-referrer``, so the
     address does not travel on.
     """
+    limited = ratelimit.consume_or_429(request, action="reset_password_from_key")
+    if limited:
+        return limited
     user = _user_for_reset_link(uidb36, key)
     form = SetPasswordForm(user, request.POST or None) if user is not None else None
     if request.method == "POST" and form is not None and form.is_valid():

@@ -135,3 +135,26 @@ def test_trusted_proxies_are_read_strictly():
     no_proxy = run(["-c", "import supportgroups.settings"], TRUST_X_FORWARDED_PROTO="true")
     assert no_proxy.returncode != 0
     assert "TRUST_X_FORWARDED_PROTO needs TRUSTED_PROXIES" in no_proxy.output
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("10.0.0.5", "203.0.113.9", "203.0.113.9"),
+        ("10.0.0.5", "6.6.6.6, 203.0.113.9, 10.0.0.7", "203.0.113.9"),  # two proxies of ours
+        ("10.0.0.5", "not-an-address", "10.0.0.5"),
+        ("10.0.0.5", "", "10.0.0.5"),
+        ("192.0.2.7", "203.0.113.9", "192.0.2.7"),  # not a proxy of ours
+        ("10.0.0.5", "[2001:db8::1]:4711", "2001:db8::1"),
+    ],
+)
+def test_the_client_is_the_nearest_address_no_proxy_of_ours_wrote(
+    settings, peer, forwarded, client
+):
+    import ipaddress
+
+    from supportgroups.hardening import client_address
+
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/24")]
+
+    assert client_address(peer, forwarded) == client

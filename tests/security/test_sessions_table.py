@@ -106,3 +106,16 @@ def test_a_reset_link_opened_leaves_no_token_in_the_sessions_table(owner, mailou
     )
     assert done["Location"] == "/accounts/login/"
     assert log_in(new_client(), owner.username, "a brand new long passphrase").status_code == 302
+
+
+def test_guessing_reset_links_is_limited_per_client(owner):
+    client = new_client()
+    statuses = [
+        client.post(
+            f"/accounts/password/reset/key/{owner.pk}-c2b9qn-{n:032x}/",
+            {"new_password1": "a brand new long passphrase", "new_password2": "x"},
+        ).status_code
+        for n in range(21)
+    ]
+
+    assert statuses == [200] * 20 + [429]
