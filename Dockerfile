@@ -16,4 +16,4 @@ RUN SUPPORTGROUPS_IGNORE_DOTENV=1 python manage.py collectstatic --noinput -v0 \
 USER supportgroups
 EXPOSE 8000
 # -v 0: no access log, so group URLs and client IPs are not written to container logs.
-CMD ["python", "-m", "supportgroups.serve", "-v", "0", "--proxy-headers", "-b", "0.0.0.0", "-p", "8000", "supportgroups.asgi:application"]
+CMD ["python", "-m", "supportgroups.serve", "-v", "0", "-b", "0.0.0.0", "-p", "8000", "supportgroups.asgi:application"]

@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 
 from accounts import services
 from audit.services import request_ip
+from supportgroups.crypto import blind_index
+from supportgroups.hardening import client_fingerprint
 
 RESERVED_HANDLES = [
     "admin",
@@ -80,8 +82,18 @@ class AccountAdapter(DefaultAccountAdapter):
         return [*super().get_login_stages(), "accounts.stages.TwoFactorStage"]
 
     def get_client_ip(self, request):
-        # Daphne (with --proxy-headers behind our proxy) has already resolved the client.
-        return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - not a bind
+        # allauth asks for the address only to key its rate limits (its email
+        # notifications and user sessions are off here), and those keys live in Redis: a
+        # keyed hash, never the address. REMOTE_ADDR is the client only when a trusted
+        # proxy vouched for it (supportgroups.hardening.ForwardedHeadersMiddleware).
+        return client_fingerprint(request.META.get("REMOTE_ADDR"))
+
+    def _get_login_attempts_cache_key(self, request, **credentials):
+        # allauth's own key starts with the current site's domain, which is the request's
+        # Host header here: "LOCALHOST:8501" made a fresh counter. The handle alone (keyed
+        # hash: allauth's plain SHA-256 of it would be guessable in Redis) does not move.
+        login = credentials.get("username", credentials.get("email", "")) or ""
+        return blind_index(login.strip().lower(), purpose="login-failures")
 
 
 def _signed_in(request):  # noqa: ANN001, ANN202

@@ -12,6 +12,7 @@ import secrets
 import time
 
 import django_otp
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
@@ -285,7 +286,9 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
         subject="Reset your password",
         body=email_body(
             "accounts/email/password_reset.txt",
-            {"link": request.build_absolute_uri(path), "username": user.username},
+            # SITE_URL, not the request's Host: a Host header with another port (or any name
+            # ALLOWED_HOSTS lets through) must not send the person's token elsewhere.
+            {"link": f"{settings.SITE_URL}{path}", "username": user.username},
         ),
     )
 
@@ -294,24 +297,32 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
 def password_reset_with_backup_code(
     *, handle: str, code: str, new_password: str, ip: str | None
 ) -> bool:
-    """Reset with a one-time backup code. False (and nothing changed) if they don't match."""
+    """Reset with a one-time backup code. False (and nothing changed) if they don't match.
+
+    Every attempt does the same work whether or not the handle exists or has backup
+    codes: one account lookup, one keyed hash of the code, one conditional UPDATE of an
+    unused code, one audit event. So the answer and its cost say nothing about the handle.
+
+    A wrong code here neither counts towards nor respects the codes' own lock (the 2FA
+    sign-in step's back-off): a stranger who knows a handle must not be able to lock its
+    owner out of their own codes. Guessing is throttled per client instead (the view),
+    against ten-letter codes from a 31-letter alphabet.
+    """
     user = user_by_handle(handle, active_only=True)
-    device = (
-        BackupCodeDevice.objects.select_for_update(no_key=True)
-        .filter(user=user, confirmed=True)
-        .first()
-        if user
-        else None
-    )
-    if device is None:
-        backup_code_hash(code)  # same work as a real check, so timing says nothing
-        return False
-    if not device.verify_token(code):
+    # With no such person, the same UPDATE runs for an owner that cannot exist (ids
+    # start at 1; None would be another statement, "IS NULL").
+    used = BackupCode.objects.filter(
+        device__user_id=user.pk if user else 0,
+        device__confirmed=True,
+        code_hash=backup_code_hash(code),
+        used_at__isnull=True,
+    ).update(used_at=timezone.now())
+    if not used:
         record_event(
             action=Action.TWO_FACTOR_FAILED,
             subject=user,
             ip=ip,
-            extra={"during": "password_reset"},
+            extra={"during": "password_reset", "known_account": user is not None},
         )
         return False
     record_event(
@@ -347,7 +358,7 @@ def recovery_email_set(*, user: User, email: str, request: HttpRequest) -> None:
         return
     # The link carries the address encrypted (never readable in logs or history).
     token = encrypt_str(json.dumps({"user": user.pk, "email": email}))
-    link = request.build_absolute_uri(reverse("account_verify_email", kwargs={"token": token}))
+    link = f"{settings.SITE_URL}{reverse('account_verify_email', kwargs={'token': token})}"
     email_on_commit(
         to=email,
         subject="Confirm your recovery email",

@@ -2,18 +2,19 @@ import time
 from datetime import UTC, datetime
 
 import segno
-from allauth.account.decorators import reauthentication_required
 from allauth.account.internal.decorators import login_stage_required
 from allauth.account.views import PasswordChangeView as AllauthPasswordChangeView
 from allauth.core import ratelimit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import PasswordResetConfirmView
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.tokens import default_token_generator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
+from django.utils.http import base36_to_int
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -26,9 +27,11 @@ from accounts.forms import (
     TwoFactorCodeForm,
     TwoFactorSetupForm,
 )
-from accounts.models import BackupCodeDevice, TOTPDevice
+from accounts.models import BackupCodeDevice, TOTPDevice, User
+from accounts.reauth import reauthentication_required
 from accounts.stages import TwoFactorStage
 from audit.services import request_ip
+from supportgroups.crypto import email_blind_index
 
 # When this session last asked for a confirmation link (see recovery_email).
 RECOVERY_LINK_SENT_KEY = "_sg_recovery_link_sent"
@@ -36,12 +39,16 @@ RECOVERY_LINK_SENT_KEY = "_sg_recovery_link_sent"
 # --- leaving ----------------------------------------------------------------------------
 
 
-# Exempt from CSRF on purpose: the only effect is signing the visitor out, and the
-# control must work from any page, with or without JavaScript, in one click.
+# Exempt from CSRF on purpose: the control must work from any page (many have no form,
+# so no token), with or without JavaScript, in one click or Escape twice. What CSRF would
+# stop, another site making a visitor's browser sign them out everywhere, is stopped by
+# the browser's own word instead: Sec-Fetch-Site, which pages cannot set. From another
+# site the visitor is still sent to the neutral page, but nobody is signed out.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def leave_quickly(request: HttpRequest) -> HttpResponse:
-    services.session_leave_quickly(request=request)
+    if request.headers.get("Sec-Fetch-Site") not in ("cross-site", "same-site"):
+        services.session_leave_quickly(request=request)
     if request.method == "POST":
         return HttpResponse(status=204)
     return HttpResponseRedirect(settings.QUICK_EXIT_URL)
@@ -219,7 +226,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@reauthentication_required
+@reauthentication_required(form_page="account_two_factor")
 @require_POST
 def two_factor_disable(request: HttpRequest) -> HttpResponse:
     try:
@@ -232,7 +239,7 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@reauthentication_required
+@reauthentication_required(form_page="account_two_factor")
 @require_POST
 def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if not selectors.user_has_two_factor(request.user):
@@ -307,7 +314,10 @@ def password_reset(request: HttpRequest) -> HttpResponse:
     form = PasswordResetRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        limited = ratelimit.consume_or_429(request, action="reset_password", key=email.lower())
+        # Keyed: allauth stores a plain SHA-256 of the key in Redis, guessable for emails.
+        limited = ratelimit.consume_or_429(
+            request, action="reset_password", key=email_blind_index(email)
+        )
         if limited:
             return limited
         services.password_reset_request(email=email, request=request)
@@ -323,14 +333,14 @@ def password_reset_done(request: HttpRequest) -> HttpResponse:
 def password_reset_with_backup_code(request: HttpRequest) -> HttpResponse:
     form = BackupCodePasswordResetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        handle = form.cleaned_data["handle"]
-        limited = ratelimit.consume_or_429(
-            request, action="reset_password", key=f"backup:{handle.lower()}"
-        )
+        # Per client only: a limit per handle (or the codes' own lock) would let a
+        # stranger who knows a handle lock its owner out of their backup codes. Ten-letter
+        # codes leave guessing hopeless at this rate.
+        limited = ratelimit.consume_or_429(request, action="reset_password_backup_code")
         if limited:
             return limited
         if services.password_reset_with_backup_code(
-            handle=handle,
+            handle=form.cleaned_data["handle"],
             code=form.cleaned_data["code"],
             new_password=form.cleaned_data["password1"],
             ip=request_ip(request),
@@ -341,31 +351,48 @@ def password_reset_with_backup_code(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/password_reset_backup_code.html", {"form": form})
 
 
-class PasswordResetFromEmailView(PasswordResetConfirmView):
-    template_name = "account/password_reset_from_key.html"
-    success_url = reverse_lazy("account_login")
-    post_reset_login = False
+@require_http_methods(["GET", "POST"])
+def password_reset_from_key(request: HttpRequest, uidb36: str, key: str) -> HttpResponse:
+    """The emailed link: the form to choose a new password, at the link's own address.
 
-    def form_valid(self, form):
+    Django's view would move the token from the address into the session (where it sat
+    in clear, alive, until the new password was set). Here the token stays in the address
+    the person already has in their history and their email, and nothing is stored:
+    the form posts back to the same address, and the token is checked again then. No page
+    of ours loads anything from elsewhere and every answer says ``no-referrer``, so the
+    address does not travel on.
+    """
+    limited = ratelimit.consume_or_429(request, action="reset_password_from_key")
+    if limited:
+        return limited
+    user = _user_for_reset_link(uidb36, key)
+    form = SetPasswordForm(user, request.POST or None) if user is not None else None
+    if request.method == "POST" and form is not None and form.is_valid():
         services.password_reset(
-            user=form.user,
+            user=user,
             new_password=form.cleaned_data["new_password1"],
             method="email",
-            ip=request_ip(self.request),
+            ip=request_ip(request),
         )
-        messages.success(self.request, "Your password is changed. Please sign in.")
-        return HttpResponseRedirect(self.get_success_url())
+        messages.success(request, "Your password is changed. Please sign in.")
+        return redirect("account_login")
+    return render(
+        request,
+        "account/password_reset_from_key.html",
+        {"form": form, "validlink": user is not None},
+    )
 
 
-def password_reset_from_key(request: HttpRequest, uidb36: str, key: str) -> HttpResponse:
-    # Django's view expects a base64 user id; ours travels as base36 (allauth's style).
-    from django.utils.http import base36_to_int, urlsafe_base64_encode
-
+def _user_for_reset_link(uidb36: str, key: str):  # noqa: ANN202
+    """The active person this unexpired, unused link was made for, or None."""
     try:
-        uidb64 = urlsafe_base64_encode(str(base36_to_int(uidb36)).encode())
+        user_id = base36_to_int(uidb36)
     except ValueError:
-        uidb64 = "invalid"
-    return PasswordResetFromEmailView.as_view()(request, uidb64=uidb64, token=key)
+        return None
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not default_token_generator.check_token(user, key):
+        return None
+    return user
 
 
 def email_management_moved(request: HttpRequest) -> HttpResponse:

@@ -2,8 +2,8 @@
 
 Throwaway PostgreSQL and Redis come from tests/harness.py (the same OS binaries and the
 same cleanup as `make test`); on top of them run two Daphne processes started like the
-production image's command (``--proxy-headers``, no access log) with DEBUG off, real keys
-and the bench-only echo route switched on.
+production image's command (no access log, no ``--proxy-headers``) with DEBUG off, real
+keys and the bench-only echo route switched on.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ class Daphne:
                     "supportgroups.serve",
                     "-v",
                     "0",
-                    "--proxy-headers",
                     "-b",
                     HOST,
                     "-p",

@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from supportgroups.crypto import EncryptedTextField, blind_index
+
 
 def _new_link_token() -> str:
     return secrets.token_urlsafe(16)
@@ -42,7 +44,10 @@ class Group(models.Model):
         "only through their private link.",
     )
     # The private link of an unlisted group; changing it invalidates links already shared.
-    link_token = models.CharField(max_length=40, unique=True, default=_new_link_token)
+    # Encrypted (its facilitators are shown it to share it), and found by its blind index:
+    # a copy of the database opens no unlisted group. Both are set by set_link_token().
+    link_token = EncryptedTextField()
+    link_token_index = models.CharField(max_length=64, unique=True)
     capacity = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most members at once; empty for no limit."
     )
@@ -79,6 +84,15 @@ class Group(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def set_link_token(self, token: str | None = None) -> None:
+        """A new private link (random unless given), with its blind index."""
+        self.link_token = token or _new_link_token()
+        self.link_token_index = link_token_index(self.link_token)
+
+
+def link_token_index(token: str) -> str:
+    return blind_index(token, purpose="group-link")
 
 
 class Guideline(models.Model):

@@ -15,6 +15,7 @@ from groups.models import (
     Membership,
     Role,
     Status,
+    link_token_index,
 )
 
 
@@ -55,7 +56,7 @@ def public_group_or_404(slug: str) -> Group:
 def group_by_link_or_404(token: str) -> Group:
     """Any group, through its private link (how unlisted groups are reached)."""
     try:
-        return Group.objects.get(link_token=token)
+        return Group.objects.get(link_token_index=link_token_index(token))
     except Group.DoesNotExist:
         raise Http404 from None
 
@@ -76,25 +77,67 @@ def membership_for_user_or_404(user, slug: str) -> Membership:  # noqa: ANN001
     return membership
 
 
-def facilitation_for_user_or_404(user, slug: str) -> Membership:  # noqa: ANN001
-    """The person's facilitator membership of the group (2FA is enforced by middleware)."""
-    membership = membership_for_user_or_404(user, slug)
-    if membership.role != Role.FACILITATOR:
-        raise Http404
+class PlaceNotTaken(Exception):
+    """The person has a place in the group but has not yet chosen their name in it or
+    signed its current agreement, so nothing private in the group is shown to them.
+
+    Raised by the selectors of facilitators' pages; ``groups.middleware`` answers it by
+    sending the person to that step, with a message saying why.
+    """
+
+    def __init__(self, membership: Membership, step: str) -> None:
+        super().__init__(step)
+        self.membership = membership
+        self.step = step
+
+
+def membership_step_missing(membership: Membership) -> str | None:
+    """The gate every place in a group passes before anything private in it, members and
+    facilitators alike: ``"take_place"`` (choose a name, and sign), ``"sign"`` (the current
+    agreement, e.g. a new version), or None when through.
+
+    A group with no agreement yet has nothing to sign, and nobody can have joined it.
+    """
+    if membership.group.current_agreement_id is None:
+        return None
+    if not membership.pseudonym:
+        return "take_place"
+    if membership.status == Status.PENDING_AGREEMENT or not membership_has_signed_current(
+        membership
+    ):
+        return "sign"
+    return None
+
+
+def require_place_taken(membership: Membership) -> Membership:
+    step = membership_step_missing(membership)
+    if step is not None:
+        raise PlaceNotTaken(membership, step)
     return membership
 
 
+def facilitation_for_user_or_404(user, slug: str) -> Membership:  # noqa: ANN001
+    """The person's facilitator membership of the group (2FA is enforced by middleware),
+    once they have chosen their name and signed the current agreement (PlaceNotTaken)."""
+    membership = membership_for_user_or_404(user, slug)
+    if membership.role != Role.FACILITATOR:
+        raise Http404
+    return require_place_taken(membership)
+
+
 def group_for_manager_or_404(user, slug: str) -> tuple[Group, Membership | None]:  # noqa: ANN001
-    """Facilitators of the group and site admins may manage it."""
+    """Facilitators of the group (through the same gate as every place: PlaceNotTaken)
+    and site admins may manage it."""
     if not user.is_authenticated:
         raise Http404
     membership = (
         Membership.objects.select_related("group")
+        .annotate(signed_current=signed_current_agreement())
         .filter(user=user, group__slug=slug, status__in=CURRENT_STATUSES, role=Role.FACILITATOR)
         .first()
     )
     if membership is not None:
-        return membership.group, membership
+        return require_place_taken(membership).group, membership
     if user.is_staff:
         try:
             return Group.objects.get(slug=slug), None

@@ -78,6 +78,7 @@ def group_create(
     _require_admin(actor)
     group = Group(**{name: fields[name] for name in GROUP_FIELDS if name in fields})
     group.slug = _unique_slug(group.name)
+    group.set_link_token()
     group.save()
     record_event(action=Action.GROUP_CREATED, actor=actor, target=group, group_id=group.pk)
     guidelines_replace(group=group, actor=actor, rules=guidelines)
@@ -109,8 +110,8 @@ def group_update(*, group: Group, actor: User, **fields: Any) -> Group:
 def group_link_reset(*, group: Group, actor: User) -> Group:
     """A new private link; the old one stops working."""
     _require_manager(actor, group.pk)
-    group.link_token = secrets.token_urlsafe(16)
-    group.save(update_fields=["link_token"])
+    group.set_link_token()
+    group.save(update_fields=["link_token", "link_token_index"])
     record_event(
         action=Action.GROUP_EDITED,
         actor=actor,

@@ -9,7 +9,11 @@ from django.http import Http404
 from django.utils import timezone
 
 from groups.models import Membership, Role, Status
-from groups.selectors import membership_for_user_or_404, membership_may_enter_meetings
+from groups.selectors import (
+    membership_for_user_or_404,
+    membership_may_enter_meetings,
+    require_place_taken,
+)
 from meetings.models import Meeting, Message, Presence
 
 # A replay (``resume``) sends at most this many messages at a time; the client asks for
@@ -36,7 +40,7 @@ def meeting_for_facilitator_or_404(user, meeting_id: int) -> tuple[Meeting, Memb
     meeting, membership = meeting_for_member_or_404(user, meeting_id)
     if membership.role != Role.FACILITATOR:
         raise Http404
-    return meeting, membership
+    return meeting, require_place_taken(membership)
 
 
 def room_refusal(meeting: Meeting, membership: Membership) -> str | None:

@@ -130,10 +130,11 @@ class SafetyFlag(models.Model):
 
 
 class Announcement(models.Model):
-    """A facilitator's message pinned at the top of a meeting room."""
+    """A facilitator's message pinned at the top of a meeting room (at most 500 characters,
+    kept by the service; encrypted at rest)."""
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="announcements")
-    text = models.CharField(max_length=500)
+    text = EncryptedTextField()
     author = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 

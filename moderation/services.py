@@ -389,7 +389,9 @@ def safety_flag_raise(
             memberships__status__in=[Status.ACTIVE, Status.MUTED],
         ).exclude(pk=raised_by.user_id)
     )
-    link = f"{settings.SITE_URL}{reverse('moderation:group', kwargs={'slug': group.slug})}"
+    # The dashboard of all their groups, never this group's address: an email (its
+    # preview, a mail server's log) must not say which group someone is in.
+    link = f"{settings.SITE_URL}{reverse('moderation:dashboard')}"
     email_people_on_commit(
         people=facilitators,
         subject="A safety concern needs you",

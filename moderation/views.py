@@ -8,7 +8,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import request_ip
 from groups.models import CURRENT_STATUSES, Membership
-from groups.selectors import facilitation_for_user_or_404, membership_for_user_or_404
+from groups.selectors import (
+    facilitation_for_user_or_404,
+    membership_for_user_or_404,
+    membership_step_missing,
+    memberships_of_user,
+)
 from moderation import selectors, services
 from moderation.forms import ActionForm, HandleFlagForm, ResolveForm, RevealForm, SafetyFlagForm
 from moderation.models import Report, SafetyFlag
@@ -19,11 +24,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     groups = list(selectors.facilitated_groups(request.user))
     if not groups:
         raise Http404
+    # A group whose gate (name, current agreement) the person has not passed shows no
+    # counts, only the step to take.
+    steps = {
+        m.group_id: step
+        for m in memberships_of_user(request.user)
+        if (step := membership_step_missing(m)) is not None
+    }
     return render(
         request,
         "moderation/dashboard.html",
         {
-            "summaries": selectors.group_summaries(groups),
+            "summaries": selectors.group_summaries([g for g in groups if g.pk not in steps]),
+            "waiting_for_me": [(g, steps[g.pk]) for g in groups if g.pk in steps],
             "now": timezone.now(),
             "FACILITATES": True,
         },

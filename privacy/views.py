@@ -2,12 +2,12 @@
 
 import json
 
-from allauth.account.decorators import reauthentication_required
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
+from accounts.reauth import reauthentication_required
 from privacy import selectors, services
 from privacy.forms import DeleteAccountForm
 
@@ -18,7 +18,7 @@ def activity(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@reauthentication_required
+@reauthentication_required()
 @require_http_methods(["GET", "POST"])
 def export(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
@@ -32,7 +32,7 @@ def export(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@reauthentication_required
+@reauthentication_required()
 @require_http_methods(["GET", "POST"])
 def delete_account(request: HttpRequest) -> HttpResponse:
     form = DeleteAccountForm(request.POST or None)

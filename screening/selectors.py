@@ -1,5 +1,7 @@
 """Who may see which application: one helper per rule. Refusals are 404s."""
 
+import hmac
+
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
@@ -19,7 +21,7 @@ def group_for_applying_or_404(user, slug: str, link_token: str = "") -> Group:  
         return group
     if not group.requires_screening:
         raise Http404
-    if group.listed or (link_token and link_token == group.link_token):
+    if group.listed or (link_token and hmac.compare_digest(link_token, group.link_token)):
         return group
     raise Http404
 

@@ -8,6 +8,7 @@ development keys) the app runs on the embedded default: SQLite, an in-memory
 channel layer, a local-memory cache and the console email backend.
 """
 
+import ipaddress
 import os
 import re
 import zoneinfo
@@ -91,6 +92,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_networks(name: str) -> list:
+    """Addresses or networks (``10.0.0.5``, ``10.0.0.0/24``, ``fd00::/8``), comma-separated."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks (e.g. 10.0.0.5 or 10.0.0.0/24), "
+                f"not {item!r}."
+            ) from None
+    return networks
+
+
 def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str | None:
     value = env_str(name, default)
     if value is None:
@@ -150,10 +165,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: everything below sees the real client, or the peer when no proxy vouches.
+    "supportgroups.hardening.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "supportgroups.middleware.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Outside every middleware that may answer on its own (sign-in and 2FA redirects).
+    "supportgroups.middleware.NoStoreMiddleware",
+    # Before the session is loaded: a session key (cookie) holding NUL is refused too.
+    "supportgroups.hardening.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Early, so the session and 2FA middlewares below can leave a message when they redirect.
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -164,8 +185,9 @@ MIDDLEWARE = [
     "accounts.middleware.SessionPolicyMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A facilitator's page of a group they have not yet joined properly (name, agreement).
+    "groups.middleware.PlaceNotTakenMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "supportgroups.middleware.NoStoreMiddleware",
     "audit.middleware.RateLimitAuditMiddleware",
 ]
 
@@ -302,6 +324,9 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Strict"
 SESSION_ENGINE = "accounts.sessions"
+# Messages ("Your draft is saved") wait in the server-side session, not in a readable
+# cookie of their own.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
 SESSION_ABSOLUTE_TIMEOUT = env_int("SESSION_ABSOLUTE_TIMEOUT", 12 * 60 * 60, minimum=60)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
@@ -341,6 +366,8 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
+    # Ours: a backup code instead of the email (per client only, see accounts/views.py).
+    "reset_password_backup_code": "10/m/ip,60/h/ip",
     "reset_password_from_key": "20/m/ip",
     "change_password": "5/m/user",
     "reauthenticate": "10/m/user",
@@ -391,7 +418,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The reverse proxies in front of Daphne. Their X-Forwarded-For and -Proto are believed;
+# from any other peer those headers are dropped (supportgroups/hardening.py).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    if not TRUSTED_PROXIES:
+        raise ImproperlyConfigured(
+            "TRUST_X_FORWARDED_PROTO needs TRUSTED_PROXIES: the addresses of the proxies "
+            "whose X-Forwarded-Proto may be believed."
+        )
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
@@ -466,8 +501,15 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # "Not Found: /groups/<slug>/" must not name an unlisted group (supportgroups/hardening.py).
+    "filters": {"hide_unlisted_groups": {"()": "groups.logging.HideUnlistedGroupsFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["hide_unlisted_groups"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Request logs would carry group URLs and IPs; keep Django's own at WARNING.
-    "loggers": {"django.request": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {
+        "django.request": {"level": "WARNING", "filters": ["hide_unlisted_groups"]},
+        "daphne": {"level": "WARNING"},
+    },
 }

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
@@ -36,7 +37,7 @@ def add_recovery_email(client, email, capture):
 
 
 def link_in(mail) -> str:
-    return re.search(r"http://testserver(/\S+)", mail.body).group(1)
+    return re.search(re.escape(settings.SITE_URL) + r"(/\S+)", mail.body).group(1)
 
 
 # --- contact details ------------------------------------------------------------------------

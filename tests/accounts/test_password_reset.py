@@ -4,6 +4,7 @@ tells a stranger whether an account or an address exists."""
 import re
 
 import pytest
+from django.conf import settings
 from django.test import TestCase
 
 from accounts.models import BackupCodeDevice, Session, User
@@ -30,7 +31,7 @@ def owner_with_email(owner, django_capture_on_commit_callbacks, mailoutbox):
     log_in(client, owner.username)
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/account/email/", {"email": EMAIL})
-    link = re.search(r"http://testserver(/\S+)", mailoutbox[-1].body).group(1)
+    link = re.search(re.escape(settings.SITE_URL) + r"(/\S+)", mailoutbox[-1].body).group(1)
     client.post(link)
     client.post("/accounts/logout/")
     owner.refresh_from_db()
@@ -67,15 +68,12 @@ def test_it_resets_the_password_through_a_link_to_the_confirmed_email(owner_with
     assert response["Location"] == "/accounts/password/reset/done/"
     (mail,) = mailoutbox
     assert mail.to == [EMAIL]
-    link = re.search(r"http://testserver(/\S+)", mail.body).group(1)
-    # Django's view swaps the token in the address for a session-held one, then asks.
-    form_page = client.get(link, follow=True)
+    link = re.search(re.escape(settings.SITE_URL) + r"(/\S+)", mail.body).group(1)
+    # The form is at the link's own address (the token is never kept in the session).
+    form_page = client.get(link)
     assert form_page.status_code == 200
     assert 'name="new_password1"' in form_page.content.decode()
-    done = client.post(
-        form_page.redirect_chain[-1][0],
-        {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
-    )
+    done = client.post(link, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
 
     assert done.status_code == 302
     assert done["Location"] == "/accounts/login/"
@@ -96,13 +94,10 @@ def test_it_resets_the_password_through_a_link_to_the_confirmed_email(owner_with
 def test_it_refuses_a_weak_password_from_the_email_link(owner_with_email, mailoutbox):
     client = new_client()
     ask_for_link(client, EMAIL)
-    link = re.search(r"http://testserver(/\S+)", mailoutbox[0].body).group(1)
-    form_page = client.get(link, follow=True)
+    link = re.search(re.escape(settings.SITE_URL) + r"(/\S+)", mailoutbox[0].body).group(1)
+    client.get(link)
 
-    response = client.post(
-        form_page.redirect_chain[-1][0],
-        {"new_password1": "short", "new_password2": "short"},
-    )
+    response = client.post(link, {"new_password1": "short", "new_password2": "short"})
 
     assert response.status_code == 200
     owner_with_email.refresh_from_db()
@@ -141,7 +136,7 @@ def test_it_answers_the_same_for_a_known_an_unconfirmed_and_an_unknown_email(
         ["unconfirmed@mail.test"],
         ["nobody@mail.test"],
     ]
-    assert "http://testserver/" in mailoutbox[0].body
+    assert f"{settings.SITE_URL}/" in mailoutbox[0].body
     for unknown in mailoutbox[1:]:
         assert "http" not in unknown.body
         assert "No account there has this address" in unknown.body
@@ -227,9 +222,9 @@ def test_it_gives_the_same_error_for_an_unknown_handle_and_a_wrong_code(owner_wi
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
     assert not events(Action.PASSWORD_RESET)
-    # The owner can see that someone tried.
+    # The owner can see that someone tried (and every try was recorded alike).
     failed = events(Action.TWO_FACTOR_FAILED, extra__during="password_reset")
-    assert [e.subject_id for e in failed] == [user.pk]
+    assert [e.subject_id for e in failed] == [None, user.pk, outsider.pk]
 
 
 def test_it_checks_the_new_password_before_spending_the_code(owner_with_2fa):
@@ -242,16 +237,17 @@ def test_it_checks_the_new_password_before_spending_the_code(owner_with_2fa):
     assert BackupCodeDevice.objects.get(user=user).remaining == 10
 
 
-def test_it_answers_429_after_too_many_backup_code_attempts(owner_with_2fa):
+def test_it_answers_429_after_too_many_backup_code_attempts_from_one_client(owner_with_2fa):
     user = owner_with_2fa.user
 
     statuses = [
         reset_with_backup_code(new_client(), user.username, "abcde-fghjk").status_code
-        for _ in range(6)
+        for _ in range(11)
     ]
 
-    assert statuses == [200] * 5 + [429]
-    # Not even the right code gets through for now.
+    assert statuses == [200] * 10 + [429]
+    # Not even the right code gets through from that client for now (the owner, from
+    # elsewhere, still can: tests/security/test_backup_code_reset.py).
     limited = reset_with_backup_code(new_client(), user.username, owner_with_2fa.backup_codes[0])
     assert limited.status_code == 429
     user.refresh_from_db()

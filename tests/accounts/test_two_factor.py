@@ -418,15 +418,16 @@ def test_it_turns_off_only_after_reauthentication(owner_with_2fa):
     response = client.post("/account/two-factor/turn-off/")
 
     assert response.status_code == 302
-    assert response["Location"] == (
-        "/accounts/reauthenticate/?next=%2Faccount%2Ftwo-factor%2Fturn-off%2F"
-    )
+    assert response["Location"] == "/accounts/reauthenticate/?next=%2Faccount%2Ftwo-factor%2F"
     assert TOTPDevice.objects.filter(user=user).exists()
     assert not events(Action.TWO_FACTOR_DISABLED)
 
-    # Confirming the password replays the suspended request, which then turns it off.
+    # Confirming the password leads back to the page of the button (the POST itself is
+    # never kept); pressing it again turns it off.
     client.get(response["Location"])
-    resumed = client.post(response["Location"], {"password": PASSWORD})
+    confirmed = client.post(response["Location"], {"password": PASSWORD})
+    assert confirmed["Location"] == "/account/two-factor/"
+    resumed = client.post("/account/two-factor/turn-off/")
 
     assert resumed.status_code == 302
     assert not TOTPDevice.objects.filter(user=user).exists()

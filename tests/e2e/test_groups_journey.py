@@ -139,6 +139,20 @@ def test_admin_facilitator_and_member_journey(page, another_page, live_server_ur
     facilitator_page.get_by_role("button", name="Turn on two-factor authentication").click()
     expect(facilitator_page.get_by_role("heading", level=1)).to_have_text("Your backup codes")
 
+    # --- and choose a name and sign, as members do, before anything private opens ------------
+    facilitator_page.goto(f"{live_server_url}/groups/{group.slug}/manage/")
+    expect(facilitator_page).to_have_url(at(live_server_url, f"/groups/{group.slug}/join/"))
+    expect(facilitator_page.get_by_role("status")).to_contain_text("choose your name in it")
+    facilitator_page.get_by_label("Your name in this group", exact=True).fill("Birch")
+    facilitator_page.get_by_label(
+        "I have read the group's guidelines and will follow them."
+    ).check()
+    facilitator_page.get_by_label("Sign the agreement by typing your name in this group").fill(
+        "Birch"
+    )
+    facilitator_page.get_by_role("button", name="Choose this name and sign").click()
+    expect(facilitator_page).to_have_url(at(live_server_url, f"/groups/{group.slug}/home/"))
+
     facilitator_page.goto(f"{live_server_url}/groups/{group.slug}/manage/")
     expect(facilitator_page.get_by_role("heading", level=1)).to_have_text(
         "Manage Evening Grief Circle"
@@ -199,7 +213,17 @@ def test_admin_facilitator_and_member_journey(page, another_page, live_server_ur
         "Version two: no screenshots, no recordings."
     )
     facilitator_page.get_by_role("button", name="Publish version 2").click()
+    # The facilitator signs the new version too, before the group's private pages again.
+    expect(facilitator_page).to_have_url(
+        at(live_server_url, f"/groups/{group.slug}/agreement/sign/")
+    )
     expect(facilitator_page.get_by_role("status")).to_contain_text("Version 2 is published.")
+    facilitator_page.get_by_label(
+        "I have read the group's guidelines and will follow them."
+    ).check()
+    facilitator_page.get_by_label("Sign by typing your name in this group").fill("Birch")
+    facilitator_page.get_by_role("button", name="Sign", exact=True).click()
+    facilitator_page.goto(f"{live_server_url}/groups/{group.slug}/manage/")
     expect(section(facilitator_page, "Agreement version 2")).to_contain_text("Quiet Fox")
 
     # --- the member's next visit asks them to sign again --------------------------------------
@@ -242,4 +266,4 @@ def test_admin_facilitator_and_member_journey(page, another_page, live_server_ur
     assert recorded[Action.FACILITATOR_APPOINTED] == 1
     assert recorded[Action.MEMBERSHIP_CREATED] == 1
     assert recorded[Action.AGREEMENT_PUBLISHED] == 2
-    assert recorded[Action.AGREEMENT_SIGNED] == 2
+    assert recorded[Action.AGREEMENT_SIGNED] == 4  # the member's and the facilitator's, twice

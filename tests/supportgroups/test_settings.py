@@ -371,7 +371,9 @@ def test_it_relaxes_only_for_local_development_when_debug_is_on():
 
 
 def test_it_trusts_x_forwarded_proto_only_when_told_to():
-    values = settings_values("SECURE_PROXY_SSL_HEADER", TRUST_X_FORWARDED_PROTO="true")
+    values = settings_values(
+        "SECURE_PROXY_SSL_HEADER", TRUST_X_FORWARDED_PROTO="true", TRUSTED_PROXIES="10.0.0.2"
+    )
     assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
 
 
