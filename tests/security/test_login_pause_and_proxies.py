@@ -121,7 +121,7 @@ def test_the_production_command_does_not_let_daphne_believe_any_peer():
     # Daphne's --proxy-headers takes X-Forwarded-For from whoever connects.
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     command = next(line for line in dockerfile.splitlines() if line.startswith("CMD"))
-    assert "daphne" in command and "--proxy-headers" not in command
+    assert "supportgroups.serve" in command and "--proxy-headers" not in command
 
 
 def test_trusted_proxies_are_read_strictly():

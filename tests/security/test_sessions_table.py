@@ -79,12 +79,15 @@ def test_the_action_works_after_confirming_the_password(owner_with_2fa):
     assert_nothing_of_the_request_in(sessions_as_an_attacker_reads_them(), client)
 
 
-def test_a_reset_link_opened_leaves_no_token_in_the_sessions_table(owner, mailoutbox):
+def test_a_reset_link_opened_leaves_no_token_in_the_sessions_table(
+    owner, mailoutbox, django_capture_on_commit_callbacks
+):
     owner.set_recovery_email("robin@mail.test")
     owner.recovery_email_verified = True
     owner.save()
     client = new_client()
-    client.post("/accounts/password/reset/", {"email": "robin@mail.test"})
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/accounts/password/reset/", {"email": "robin@mail.test"})
     link = re.search(re.escape(settings.SITE_URL) + r"(/\S+)", mailoutbox[0].body).group(1)
     token = link.rstrip("/").rsplit("/", 1)[1].split("-", 1)[1]
 

@@ -26,11 +26,14 @@ def owner_with_email(owner):
 
 
 def test_the_reset_link_is_on_the_site_url_whatever_the_host_header(
-    owner_with_email, mailoutbox, settings
+    owner_with_email, mailoutbox, settings, django_capture_on_commit_callbacks
 ):
     settings.SITE_URL = "https://groups.example.org"
 
-    new_client().post("/accounts/password/reset/", {"email": EMAIL}, HTTP_HOST="testserver:8666")
+    with django_capture_on_commit_callbacks(execute=True):
+        new_client().post(
+            "/accounts/password/reset/", {"email": EMAIL}, HTTP_HOST="testserver:8666"
+        )
 
     (mail,) = mailoutbox
     links = re.findall(r"https?://\S+", mail.body)

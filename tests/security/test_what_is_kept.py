@@ -104,7 +104,9 @@ def test_the_safety_concern_email_names_no_group(
     facilitator.save()
 
     with django_capture_on_commit_callbacks(execute=True):
-        moderation_services.safety_flag_raise(raised_by=world.member, about=None)
+        moderation_services.safety_flag_raise(
+            actor=world.member.user, group=world.group, about=None
+        )
 
     (mail,) = mailoutbox
     assert f"{settings.SITE_URL}/moderation/\n" in mail.body
@@ -123,7 +125,7 @@ def test_pinned_announcements_and_private_links_are_not_in_the_database_in_clear
         ends_at=starts + timedelta(hours=1),
     )
     moderation_services.announcement_pin(
-        meeting=meeting, actor=world.facilitator, text="Break at 8, back at ten past."
+        meeting=meeting, actor=world.facilitator.user, text="Break at 8, back at ten past."
     )
 
     text = dump_every_table()
