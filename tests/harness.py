@@ -410,7 +410,7 @@ def with_workers(args):
     `--dist loadgroup` hands tests out one at a time, except those marked
     `@pytest.mark.xdist_group(name)`, which all run in one worker."""
     options = set(_options(args))
-    if options & (CHOOSES_WORKERS | NEEDS_ONE_PROCESS):
+    if options & (CHOOSES_WORKERS | NEEDS_ONE_PROCESS) or len(os.sched_getaffinity(0)) < 2:
         return list(args)
     return ["-n", "auto", "--dist", "loadgroup", *args]
 
