@@ -396,6 +396,41 @@ def on_sigterm(signum, frame):
     raise Terminated
 
 
+# Options after which the harness leaves the number of workers alone: the caller's own
+# xdist options, or wishes that only make sense in one process (a debugger; output shown as
+# it is printed, which xdist's workers would swallow; a plain list of what was collected).
+CHOOSES_WORKERS = {"-n", "--numprocesses", "--dist", "-d", "--tx", "--maxprocesses"}
+NEEDS_ONE_PROCESS = {"--pdb", "--trace", "-s", "--capture", "--co", "--collect-only"}
+# Short options that take a value: in a group such as `-xvk name`, the rest is the value.
+SHORT_WITH_VALUE = set("kmrpcoWn")
+
+
+def _options(args):
+    """Each option in args as its long or single-letter form, values dropped."""
+    for previous, arg in zip([None, *args], args, strict=False):
+        if arg.startswith("--"):
+            yield arg.split("=", 1)[0]
+        elif arg.startswith("-") and len(arg) > 1:
+            for letter in arg[1:]:
+                yield f"-{letter}"
+                if letter in SHORT_WITH_VALUE:
+                    break
+        elif previous == "-p" and arg == "no:xdist":
+            yield "-n"  # xdist switched off: as good as choosing no workers
+
+
+def with_workers(args):
+    """pytest's arguments, with one pytest-xdist worker per core (`-n auto`, capped in
+    tests/conftest.py) unless the caller chose otherwise. Each worker has its own test
+    database on the one PostgreSQL and its own database on the one Redis (tests/conftest.py).
+    `--dist loadgroup` hands tests out one at a time, except those marked
+    `@pytest.mark.xdist_group(name)`, which all run in one worker."""
+    options = set(_options(args))
+    if options & (CHOOSES_WORKERS | NEEDS_ONE_PROCESS) or len(os.sched_getaffinity(0)) < 2:
+        return list(args)
+    return ["-n", "auto", "--dist", "loadgroup", *args]
+
+
 def run_pytest(args, env):
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=REPO_ROOT, env=env)
     try:
@@ -454,7 +489,7 @@ def main(args):
             log(f"harness: collectstatic failed:\n{log_tail(collect_log, 40)}")
             return 1
 
-        code = run_pytest(args, env)
+        code = run_pytest(with_workers(args), env)
         if code == 5:
             log("harness: pytest collected no tests; treating that as a failure")
             return 1

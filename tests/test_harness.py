@@ -1,6 +1,7 @@
 """The suite really runs on the services production uses: PostgreSQL and Redis."""
 
 import asyncio
+import os
 import secrets
 
 import pytest
@@ -66,5 +67,45 @@ def test_it_caches_in_redis():
     client = redis.Redis.from_url(location)
     try:
         assert client.exists(cache.make_and_validate_key(key)) == 1
+    finally:
+        client.close()
+
+
+# --- parallel runs -----------------------------------------------------------------------------
+
+
+def test_it_runs_on_every_core_unless_the_caller_chose():
+    from tests.harness import with_workers
+
+    assert with_workers(["-q", "tests/audit"])[:4] == ["-n", "auto", "--dist", "loadgroup"]
+    for chosen in (["-n", "0"], ["-n2"], ["--numprocesses=3"], ["--dist", "loadfile"]):
+        assert with_workers(chosen) == chosen
+    for one_process in (["--pdb"], ["-s"], ["-xs"], ["--capture=no"], ["--co"]):
+        assert with_workers(one_process) == one_process
+    assert with_workers(["-p", "no:xdist"]) == ["-p", "no:xdist"]
+    # Values of options are not options: `-rs` reports skips, `-k s` selects by name.
+    assert with_workers(["-rs", "-k", "s"])[0] == "-n"
+
+
+def test_each_worker_has_its_own_redis_database():
+    from tests.conftest import xdist_worker
+
+    worker = xdist_worker()
+    if worker is None:
+        pytest.skip("not running under pytest-xdist")
+    index = int(worker.removeprefix("gw")) + 1
+    assert settings.REDIS_URL.endswith(f"/{index}")
+    # The cache, the channel layer and the subprocesses (Daphne) all use it.
+    assert settings.CACHES["default"]["LOCATION"] == settings.REDIS_URL
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] == (
+        settings.REDIS_URL
+    )
+    assert os.environ["REDIS_URL"] == settings.REDIS_URL
+    key = f"harness-{secrets.token_hex(8)}"
+    caches["default"].set(key, "mine", 30)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        assert client.connection_pool.connection_kwargs["db"] == index
+        assert client.exists(caches["default"].make_and_validate_key(key)) == 1
     finally:
         client.close()

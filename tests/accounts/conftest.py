@@ -12,7 +12,7 @@ from django_otp.oath import TOTP
 
 from accounts.models import TOTPDevice, User
 from tests.database import dump_every_table, events  # noqa: F401 - for the test modules
-from tests.factories import CHEAP_PASSWORD_HASHERS
+from tests.factories import CHEAP_PASSWORD_HASHERS, make_person
 
 PASSWORD = "correct horse battery staple"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -32,17 +32,17 @@ def _cheap_argon2(settings):
 
 @pytest.fixture
 def owner(db):
-    return User.objects.create_user(username="quiet-heron", password=PASSWORD)
+    return make_person("quiet-heron", password=PASSWORD)
 
 
 @pytest.fixture
 def outsider(db):
-    return User.objects.create_user(username="bold-otter", password=PASSWORD)
+    return make_person("bold-otter", password=PASSWORD)
 
 
 @pytest.fixture
 def admin_user(db):
-    return User.objects.create_user(username="site-keeper", password=PASSWORD, is_staff=True)
+    return make_person("site-keeper", password=PASSWORD, staff=True)
 
 
 @dataclass

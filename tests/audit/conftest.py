@@ -12,6 +12,7 @@ stamps the row with the shifted time and hashes it, so the chain stays honest.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,15 +24,25 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.models import Event
-from groups import services as group_services
-from groups.models import Group, Membership, Topic
+from groups.models import Group, Membership
 from moderation import services as moderation_services
 from screening import services as screening_services
-from screening.models import Application, QuestionKind
+from screening.models import Application
+from tests import factories
 from tests.database import events  # noqa: F401 - for the test modules
-from tests.factories import CHEAP_PASSWORD_HASHERS, totp_code, totp_device
+from tests.factories import (  # noqa: F401 - the builders, for the test modules
+    CHEAP_PASSWORD_HASHERS,
+    PASSWORD,
+    appoint,
+    give_place,
+    make_person,
+    sign_in_through_pages,
+    submitted_application,
+    take_place,
+    totp_code,
+    totp_device,
+)
 
-PASSWORD = "lantern harbour quietly 42"
 RIVER_PHONE = "+44 7700 900123"
 RIVER_EMERGENCY = "Sam Okafor (sister), 07700 900456"
 REVEAL_REASON = "They told us they were unsafe tonight; we have a duty to warn."
@@ -57,77 +68,8 @@ def clock_shifted(delta: timedelta):
 # --- people, groups, places -------------------------------------------------------------------
 
 
-def make_person(
-    handle: str,
-    *,
-    staff: bool = False,
-    email: str | None = None,
-    email_verified: bool = True,
-    phone: str | None = None,
-    emergency_contact: str | None = None,
-) -> User:
-    user = User.objects.create_user(username=handle, password=PASSWORD, is_staff=staff)
-    if email or phone or emergency_contact:
-        if email:
-            user.set_recovery_email(email)
-            user.recovery_email_verified = email_verified
-        user.phone = phone
-        user.emergency_contact = emergency_contact
-        user.save()
-    return user
-
-
-def make_group(actor: User, name: str, **overrides) -> Group:
-    fields = {
-        "topic": Topic.GRIEF,
-        "description": f"A gentle weekly space: {name}.",
-        "eligibility": "Adults who have lost someone close.",
-        "meeting_rhythm": "Tuesdays, 7-8:30 pm",
-        "listed": True,
-        "requires_screening": True,
-        "crisis_resources": "Call your local emergency number.",
-        "guidelines": ["What is shared here stays here.", "Speak from your own experience."],
-        "agreement_text": "I keep what is said here confidential.",
-        "agreement_summary": "Members keep what is shared confidential.",
-    }
-    fields.update(overrides)
-    return group_services.group_create(actor=actor, name=name, **fields)
-
-
-def take_place(membership: Membership, pseudonym: str) -> Membership:
-    return group_services.membership_take_place(
-        membership=membership,
-        pseudonym=pseudonym,
-        typed_name=pseudonym,
-        guidelines_acknowledged=True,
-    )
-
-
-def appoint(group: Group, user: User, pseudonym: str, *, actor: User) -> Membership:
-    membership = group_services.facilitator_appoint(group=group, actor=actor, user=user)
-    return take_place(membership, pseudonym)
-
-
-def give_place(group: Group, user: User, pseudonym: str) -> Membership:
-    membership = group_services.membership_create(group=group, user=user, actor=None, reason="test")
-    return take_place(membership, pseudonym)
-
-
-def submitted_application(group: Group, applicant: User) -> Application:
-    application = screening_services.application_start(group=group, applicant=applicant)
-    answers = {}
-    for question in application.questionnaire.questions.all():
-        if question.kind == QuestionKind.YES_NO:
-            answers[str(question.pk)] = "yes"
-        elif question.kind == QuestionKind.SINGLE_CHOICE:
-            answers[str(question.pk)] = question.choices[0]
-        elif question.kind == QuestionKind.MULTIPLE_CHOICE:
-            answers[str(question.pk)] = question.choices[:1]
-        else:
-            answers[str(question.pk)] = f"My answer to question {question.position}."
-    return screening_services.application_save(
-        application=application, answers=answers, submit=True
-    )
+# Groups here are screened unless a test says otherwise.
+make_group = functools.partial(factories.make_group, requires_screening=True)
 
 
 def open_answers(application: Application, facilitator: Membership, ip: str | None = None):
@@ -147,22 +89,13 @@ def reveal(member: Membership, facilitator: Membership, ip: str | None = None):
 
 
 def verified_client(user: User, **client_kwargs) -> Client:
-    """Signed in through the login page and the authenticator-code page, as a person is."""
-    device = totp_device(user)
-    client = Client(**client_kwargs)
-    response = client.post("/accounts/login/", {"login": user.username, "password": PASSWORD})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    assert response["Location"] == "/accounts/login/two-factor/", response["Location"]
-    response = client.post("/accounts/login/two-factor/", {"code": totp_code(device)})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    assert response["Location"] != "/accounts/login/two-factor/"
-    return client
+    """Signed in with password and authenticator code, the quick way (tests/factories.py).
+    Tests of what signing in records use ``sign_in_through_pages``."""
+    return factories.sign_in(Client(**client_kwargs), user, verified=True)
 
 
 def member_client(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return factories.sign_in(Client(), user, verified=False)
 
 
 # --- the world most tests start from ----------------------------------------------------------

@@ -5,22 +5,29 @@ pages). The websocket wrapper and the fixtures socket tests need come from tests
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from django.db import transaction
 from django.test import Client
-from django.utils import timezone
 
-from accounts.models import User
-from groups import services as group_services
-from groups.models import Group, Membership, Retention, Role, Topic
-from meetings import services as meeting_services
+from accounts.models import TOTPDevice, User
+from groups.models import Group, Membership, Retention
 from meetings.models import Meeting
 from supportgroups.realtime import broadcast_on_commit, user_group_name
+from tests import factories
 from tests.database import dump_every_table, events  # noqa: F401 - for the test modules
-from tests.factories import totp_code, totp_device
+from tests.factories import (  # noqa: F401 - the builders, for the test modules
+    PASSWORD,
+    appoint,
+    give_place,
+    make_person,
+    schedule,
+    sign_in_through_pages,
+    totp_code,
+    totp_device,
+)
 from tests.sockets import (  # noqa: F401 - fixtures for pytest, the rest for the test modules
     CLOSE_MEMBERSHIP_CHANGED,
     CLOSE_NOT_ALLOWED,
@@ -35,82 +42,11 @@ from tests.sockets import (  # noqa: F401 - fixtures for pytest, the rest for th
     run,
 )
 
-PASSWORD = "lantern harbour quietly 42"
-
-
 # --- people, groups, places -------------------------------------------------------------------
 
 
-def make_person(handle: str, *, staff: bool = False) -> User:
-    return User.objects.create_user(username=handle, password=PASSWORD, is_staff=staff)
-
-
-def make_group(actor: User, name: str = "Evening Grief Circle", **overrides) -> Group:
-    fields = {
-        "topic": Topic.GRIEF,
-        "description": f"A gentle weekly space: {name}.",
-        "eligibility": "Adults who have lost someone close.",
-        "meeting_rhythm": "Tuesdays, 7-8:30 pm",
-        "listed": True,
-        "requires_screening": False,
-        "retention": Retention.DAYS_30,
-        "crisis_resources": "Call the Night Line on 0800 555 0199, any time.",
-        "guidelines": ["What is shared here stays here.", "Speak from your own experience."],
-        "agreement_text": "I keep what is said here confidential.",
-        "agreement_summary": "Members keep what is shared confidential.",
-    }
-    fields.update(overrides)
-    return group_services.group_create(actor=actor, name=name, **fields)
-
-
-def give_place(group: Group, user: User, pseudonym: str | None = None) -> Membership:
-    """A place in the group; with a pseudonym, also chosen and signed (active)."""
-    membership = group_services.membership_create(group=group, user=user, actor=None, reason="test")
-    if pseudonym is not None:
-        membership = group_services.membership_take_place(
-            membership=membership,
-            pseudonym=pseudonym,
-            typed_name=pseudonym,
-            guidelines_acknowledged=True,
-        )
-    return membership
-
-
-def appoint(group: Group, user: User, pseudonym: str, *, actor: User) -> Membership:
-    membership = group_services.facilitator_appoint(group=group, actor=actor, user=user)
-    return group_services.membership_take_place(
-        membership=membership,
-        pseudonym=pseudonym,
-        typed_name=pseudonym,
-        guidelines_acknowledged=True,
-    )
-
-
-def schedule(
-    group: Group,
-    actor: User,
-    *,
-    starts_in: timedelta = timedelta(minutes=-5),
-    lasts: timedelta = timedelta(hours=1),
-    title: str = "Tuesday meeting",
-) -> Meeting:
-    """One meeting; by default it started five minutes ago, so its room is open.
-
-    The service takes it from a facilitator of the group: from the group's first one when
-    ``actor`` (say the admin who made the group) is not one."""
-    starts_at = timezone.now() + starts_in
-    if not Membership.objects.filter(user=actor, group=group, role=Role.FACILITATOR).exists():
-        facilitator = Membership.objects.filter(group=group, role=Role.FACILITATOR).first()
-        if facilitator is None:
-            facilitator = group_services.facilitator_appoint(group=group, actor=actor, user=actor)
-        actor = facilitator.user
-    return meeting_services.meeting_schedule(
-        group=group,
-        actor=actor,
-        title=title,
-        starts_at=starts_at,
-        ends_at=starts_at + lasts,
-    )[0]
+# Groups here keep their chat for 30 days unless a test says otherwise.
+make_group = functools.partial(factories.make_group, retention=Retention.DAYS_30)
 
 
 def set_status(membership: Membership, status: str, *, notify: bool = True) -> None:
@@ -142,22 +78,15 @@ async def cookie(membership: Membership) -> str:
 
 
 def sign_in(user: User) -> Client:
-    """Sign in through the login page (and, for people with an authenticator, its code)."""
-    client = Client()
-    response = client.post("/accounts/login/", {"login": user.username, "password": PASSWORD})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    if response["Location"] == "/accounts/login/two-factor/":
-        code = totp_code(totp_device(user))
-        response = client.post("/accounts/login/two-factor/", {"code": code})
-        assert response.status_code == 302, response.content.decode()[:2000]
-        assert response["Location"] != "/accounts/login/two-factor/"
-    return client
+    """Signed in the quick way (tests/factories.py), 2FA-verified when the person has an
+    authenticator. Tests of signing in itself use ``sign_in_through_pages``."""
+    verified = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return factories.sign_in(Client(), user, verified=verified)
 
 
 def sign_in_verified(user: User) -> Client:
     """A facilitator with an authenticator app, signed in with both steps."""
-    totp_device(user)
-    return sign_in(user)
+    return factories.sign_in(Client(), user, verified=True)
 
 
 # --- the world most tests start from ----------------------------------------------------------

@@ -168,37 +168,26 @@ def port_is_closed(port):
         return True
 
 
-class RedisRestarter:
-    """Stops the harness's Redis and starts a fresh, empty one on the same port.
+class PrivateRedis:
+    """A Redis server of this test's own, which it restarts mid-conversation.
 
-    The replacement must outlive this test: later tests in the session (and the browser
-    tests' Daphne) need Redis on that port. So it is stopped when pytest finishes, before
-    tests/harness.py tears its services down; the harness then finds its own Redis already
-    exited, which its teardown (terminate only if still running, then wait) accepts.
+    Not the harness's Redis: the other tests (in this process and in the other pytest-xdist
+    workers) use that one all the while, and must not see it stop or come back empty.
     """
 
-    def __init__(self, config, port):
-        self.config = config
-        self.port = port
-        self.replacement = None
+    def __init__(self):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="two-daphnes-redis-"))
+        self.log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 (closed by stop)
+        self.proc = None
         self.downtime = None
 
-    def restart(self):
-        started = time.monotonic()
-        subprocess.run(
-            ["redis-cli", "-h", HOST, "-p", str(self.port), "shutdown", "nosave"],
-            capture_output=True,
-            timeout=5,
-            check=False,
-        )
-        deadline = time.monotonic() + 5
-        while not port_is_closed(self.port):
-            assert time.monotonic() < deadline, f"Redis on port {self.port} did not stop"
-            time.sleep(0.05)
-        time.sleep(0.3)  # a moment of real downtime: sends and broadcasts fail meanwhile
-        redis_dir = Path(tempfile.mkdtemp(prefix="redis-replacement-"))
-        log = open(redis_dir / "redis.log", "wb")  # noqa: SIM115 (closed by the cleanup)
-        self.replacement = subprocess.Popen(
+    @property
+    def url(self):
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(
             [
                 "redis-server",
                 "--port",
@@ -212,34 +201,52 @@ class RedisRestarter:
                 "--daemonize",
                 "no",
                 "--dir",
-                str(redis_dir),
+                str(self.dir),
             ],
-            stdout=log,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
-            cwd=redis_dir,
+            cwd=self.dir,
             start_new_session=True,
         )
-        self.config.add_cleanup(lambda: self._stop_replacement(log, redis_dir))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STARTUP_TIMEOUT
         while not redis_answers(self.port):
-            if self.replacement.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the replacement Redis did not start:\n{tail(redis_dir / 'redis.log')}"
-                )
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"Redis did not start:\n{tail(self.dir / 'redis.log')}")
             time.sleep(0.05)
+
+    def restart(self):
+        """Stop it (losing everything it held) and start a fresh, empty one on the same port."""
+        started = time.monotonic()
+        subprocess.run(
+            ["redis-cli", "-h", HOST, "-p", str(self.port), "shutdown", "nosave"],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        )
+        deadline = time.monotonic() + 5
+        while not port_is_closed(self.port):
+            assert time.monotonic() < deadline, f"Redis on port {self.port} did not stop"
+            time.sleep(0.05)
+        self._reap()
+        time.sleep(0.3)  # a moment of real downtime: sends and broadcasts fail meanwhile
+        self.start()
         self.downtime = time.monotonic() - started
 
-    def _stop_replacement(self, log, redis_dir):
-        proc = self.replacement
-        if proc.poll() is None:
-            proc.terminate()
+    def _reap(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
         try:
-            proc.wait(timeout=10)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(redis_dir, ignore_errors=True)
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        self._reap()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --- a client that follows PROTOCOL.md ---------------------------------------------------------
@@ -502,10 +509,8 @@ def open_meeting():
     return meeting, people
 
 
-def test_it_loses_and_doubles_nothing_across_two_daphnes_and_a_redis_restart(request):
+def test_it_loses_and_doubles_nothing_across_two_daphnes_and_a_redis_restart():
     started = time.monotonic()
-    redis_port = urlsplit(os.environ["REDIS_URL"]).port
-    assert redis_port, "REDIS_URL must name the harness's Redis (run through tests.harness)"
     meeting, cookies = open_meeting()
 
     env = os.environ.copy()
@@ -516,9 +521,12 @@ def test_it_loses_and_doubles_nothing_across_two_daphnes_and_a_redis_restart(req
     # which is not what this test is about.
     env["CHAT_RATE_LIMIT_MESSAGES"] = "10000"
 
+    redis = PrivateRedis()
+    env["REDIS_URL"] = redis.url
     log_dir = tempfile.mkdtemp(prefix="two-daphnes-")
     daphnes = []
     try:
+        redis.start()
         daphnes = [DaphneProcess(env, log_dir), DaphneProcess(env, log_dir)]
         deadline = time.monotonic() + STARTUP_TIMEOUT
         for daphne in daphnes:
@@ -530,9 +538,8 @@ def test_it_loses_and_doubles_nothing_across_two_daphnes_and_a_redis_restart(req
         bob = RoomClient(
             "bob", base_url=daphnes[1].url, meeting_id=meeting.pk, cookie=cookies["River"]
         )
-        restarter = RedisRestarter(request.config, redis_port)
         try:
-            asyncio.run(converse(alice, bob, restarter, time.monotonic() + CONVERSATION_TIMEOUT))
+            asyncio.run(converse(alice, bob, redis, time.monotonic() + CONVERSATION_TIMEOUT))
         except AssertionError as failure:
             logs = "\n".join(f"--- {d.url}\n{tail(d.log_path)}" for d in daphnes)
             raise AssertionError(f"{failure}\n{logs}") from None
@@ -541,6 +548,7 @@ def test_it_loses_and_doubles_nothing_across_two_daphnes_and_a_redis_restart(req
         # SIGTERM arrives can keep Daphne from exiting until it is killed.
         time.sleep(1)
         stop_all(daphnes)
+        redis.stop()
         shutil.rmtree(log_dir, ignore_errors=True)
 
     numbers = range(1, TOTAL_MESSAGES + 1)
@@ -560,10 +568,10 @@ def test_it_loses_and_doubles_nothing_across_two_daphnes_and_a_redis_restart(req
     assert len(rows) == TOTAL_MESSAGES
     assert [row.seq for row in rows] == list(numbers)
     assert [row.body for row in rows] == expected
-    assert restarter.downtime is not None, "Redis was never restarted"
+    assert redis.downtime is not None, "Redis was never restarted"
     # For the -s reader: how long it took and what the restart did to the sockets.
     print(
         f"\ntwo daphnes: {time.monotonic() - started:.1f}s; Redis down "
-        f"{restarter.downtime:.2f}s; duplicate acks "
+        f"{redis.downtime:.2f}s; duplicate acks "
         f"{alice.duplicate_acks + bob.duplicate_acks}\n{alice.describe()}\n{bob.describe()}"
     )

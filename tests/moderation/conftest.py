@@ -6,6 +6,7 @@ The websocket wrapper and the fixtures socket tests need come from tests/sockets
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from html import unescape
@@ -15,15 +16,22 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import User
-from groups import services as group_services
-from groups.models import Group, Membership, Retention, Topic
-from meetings import services as meeting_services
+from groups.models import Group, Membership, Retention
 from meetings.models import Meeting, Message
-from screening import services as screening_services
-from screening.models import Application, QuestionKind
+from tests import factories
 from tests.database import events  # noqa: F401 - for the test modules
-from tests.factories import totp_code, totp_device
-from tests.meetings.conftest import appoint, give_place, schedule  # the same set-up steps
+from tests.factories import (  # noqa: F401 - the builders, for the test modules
+    PASSWORD,
+    appoint,
+    give_place,
+    make_person,
+    post,
+    schedule,
+    sign_in_through_pages,
+    submitted_application,
+    totp_code,
+    totp_device,
+)
 from tests.sockets import (  # noqa: F401 - fixtures for pytest, the rest for the test modules
     CLOSE_MEMBERSHIP_CHANGED,
     CLOSE_NOT_ALLOWED,
@@ -37,7 +45,6 @@ from tests.sockets import (  # noqa: F401 - fixtures for pytest, the rest for th
     run,
 )
 
-PASSWORD = "lantern harbour quietly 42"
 TWO_FACTOR_SET_UP = "/account/two-factor/set-up/"
 
 RULES = [
@@ -55,72 +62,8 @@ RIVER_EMERGENCY = "Sam Okafor (sister), 07700 900456"
 # --- people, groups, places -------------------------------------------------------------------
 
 
-def make_person(
-    handle: str,
-    *,
-    staff: bool = False,
-    email: str | None = None,
-    email_verified: bool = True,
-    phone: str | None = None,
-    emergency_contact: str | None = None,
-) -> User:
-    user = User.objects.create_user(username=handle, password=PASSWORD, is_staff=staff)
-    if email or phone or emergency_contact:
-        if email:
-            user.set_recovery_email(email)
-            user.recovery_email_verified = email_verified
-        user.phone = phone
-        user.emergency_contact = emergency_contact
-        user.save()
-    return user
-
-
-def make_group(actor: User, name: str = "Evening Grief Circle", **overrides) -> Group:
-    fields = {
-        "topic": Topic.GRIEF,
-        "description": f"A gentle weekly space: {name}.",
-        "eligibility": "Adults who have lost someone close.",
-        "meeting_rhythm": "Tuesdays, 7-8:30 pm",
-        "listed": True,
-        "requires_screening": False,
-        "retention": Retention.DAYS_30,
-        "crisis_resources": "Call the Night Line on 0800 555 0199, any time.",
-        "guidelines": RULES,
-        "agreement_text": "I keep what is said here confidential.",
-        "agreement_summary": "Members keep what is shared confidential.",
-    }
-    fields.update(overrides)
-    return group_services.group_create(actor=actor, name=name, **fields)
-
-
-_client_ids = iter(range(1, 10**9))
-
-
-def post(meeting: Meeting, membership: Membership, body: str) -> Message:
-    """A message in the room, through the same service the socket uses."""
-    return meeting_services.message_post(
-        meeting_id=meeting.pk,
-        membership_id=membership.pk,
-        client_id=f"test-msg-{next(_client_ids):08d}",
-        body=body,
-    ).message
-
-
-def submitted_application(group: Group, applicant: User) -> Application:
-    application = screening_services.application_start(group=group, applicant=applicant)
-    answers = {}
-    for question in application.questionnaire.questions.all():
-        if question.kind == QuestionKind.YES_NO:
-            answers[str(question.pk)] = "yes"
-        elif question.kind == QuestionKind.SINGLE_CHOICE:
-            answers[str(question.pk)] = question.choices[0]
-        elif question.kind == QuestionKind.MULTIPLE_CHOICE:
-            answers[str(question.pk)] = question.choices[:1]
-        else:
-            answers[str(question.pk)] = f"My answer to question {question.position}."
-    return screening_services.application_save(
-        application=application, answers=answers, submit=True
-    )
+# Groups here keep their chat for 30 days and have three rules, unless a test says otherwise.
+make_group = functools.partial(factories.make_group, retention=Retention.DAYS_30, guidelines=RULES)
 
 
 def fresh(obj):  # noqa: ANN001, ANN201
@@ -131,23 +74,14 @@ def fresh(obj):  # noqa: ANN001, ANN201
 
 
 def member_client(user: User) -> Client:
-    """A signed-in session made by force_login (members need no second factor)."""
-    client = Client()
-    client.force_login(user)
-    return client
+    """A signed-in session (members need no second factor)."""
+    return factories.sign_in(Client(), user, verified=False)
 
 
 def verified_client(user: User) -> Client:
-    """Signed in through the login page and the authenticator-code page, as a person is."""
-    device = totp_device(user)
-    client = Client()
-    response = client.post("/accounts/login/", {"login": user.username, "password": PASSWORD})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    assert response["Location"] == "/accounts/login/two-factor/", response["Location"]
-    response = client.post("/accounts/login/two-factor/", {"code": totp_code(device)})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    assert response["Location"] != "/accounts/login/two-factor/"
-    return client
+    """Signed in with password and authenticator code, the quick way (tests/factories.py).
+    Tests of signing in itself use ``sign_in_through_pages``."""
+    return factories.sign_in(Client(), user, verified=True)
 
 
 # --- the world most tests start from ----------------------------------------------------------

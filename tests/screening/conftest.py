@@ -2,6 +2,7 @@
 through the app's own services, and clients that sign in through the real pages
 (password, then the 2FA code for facilitators)."""
 
+import functools
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -9,14 +10,22 @@ import pytest
 from django.test import Client
 
 from accounts.models import TOTPDevice, User
-from groups import services as group_services
 from groups.models import Group, Membership, Topic
 from screening import services
-from screening.models import Application, QuestionKind
+from screening.models import Application
+from tests import factories
 from tests.database import dump_every_table, events  # noqa: F401 - for the test modules
-from tests.factories import CHEAP_PASSWORD_HASHERS, totp_code, totp_device
-
-PASSWORD = "lantern harbour quietly 42"
+from tests.factories import (  # noqa: F401 - the builders, for the test modules
+    CHEAP_PASSWORD_HASHERS,
+    PASSWORD,
+    appoint,
+    give_place,
+    make_person,
+    sign_in_through_pages,
+    totp_code,
+    totp_device,
+    valid_answers,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -24,86 +33,29 @@ def _cheap_argon2(settings):
     settings.PASSWORD_HASHERS = CHEAP_PASSWORD_HASHERS
 
 
-# --- people ---------------------------------------------------------------------------------
+# --- people, groups and places (built in tests/factories.py) -----------------------------------
 
-
-def make_person(handle, *, staff=False, email=None, email_verified=False) -> User:
-    user = User.objects.create_user(username=handle, password=PASSWORD, is_staff=staff)
-    if email:
-        user.set_recovery_email(email)
-        user.recovery_email_verified = email_verified
-        user.save()
-    return user
-
-
-# --- groups and places ----------------------------------------------------------------------
-
-
-def make_group(actor, name="Evening Grief Circle", **overrides) -> Group:
-    fields = {
-        "topic": Topic.GRIEF,
-        "description": f"A gentle weekly space: {name}.",
-        "eligibility": "Adults who have lost someone close.",
-        "meeting_rhythm": "Tuesdays, 7-8:30 pm",
-        "listed": True,
-        "requires_screening": True,
-        "crisis_resources": "Call your local emergency number.",
-        "guidelines": ["What is shared here stays here.", "Speak from your own experience."],
-        "agreement_text": "I keep what is said here confidential.",
-        "agreement_summary": "Members keep what is shared confidential.",
-    }
-    fields.update(overrides)
-    return group_services.group_create(actor=actor, name=name, **fields)
-
-
-def appoint(group, user, pseudonym, *, actor) -> Membership:
-    membership = group_services.facilitator_appoint(group=group, actor=actor, user=user)
-    return group_services.membership_take_place(
-        membership=membership,
-        pseudonym=pseudonym,
-        typed_name=pseudonym,
-        guidelines_acknowledged=True,
-    )
-
-
-def give_place(group, user, pseudonym) -> Membership:
-    membership = group_services.membership_create(group=group, user=user, actor=None, reason="test")
-    return group_services.membership_take_place(
-        membership=membership,
-        pseudonym=pseudonym,
-        typed_name=pseudonym,
-        guidelines_acknowledged=True,
-    )
+# Groups here are screened unless a test says otherwise.
+make_group = functools.partial(factories.make_group, requires_screening=True)
 
 
 # --- clients that sign in through the pages -----------------------------------------------------
 
 
 def sign_in(user, *, client=None) -> Client:
-    """Through the login page, and the code page when the person has an authenticator."""
-    client = client or Client()
-    response = client.post("/accounts/login/", {"login": user.username, "password": PASSWORD})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
-        assert response["Location"] == "/accounts/login/two-factor/", response["Location"]
-        response = client.post(
-            "/accounts/login/two-factor/", {"code": totp_code(totp_device(user))}
-        )
-        assert response.status_code == 302, response.content.decode()[:2000]
-        assert response["Location"] != "/accounts/login/two-factor/"
-    return client
+    """Signed in the quick way (tests/factories.py), 2FA-verified when the person has an
+    authenticator. Tests of signing in itself use ``sign_in_through_pages``."""
+    verified = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return factories.sign_in(client or Client(), user, verified=verified)
 
 
 def sign_in_verified(user) -> Client:
-    """A facilitator (or admin), signed in with their second factor."""
-    totp_device(user)
-    return sign_in(user)
+    """A facilitator (or admin), signed in with their second factor (set up if needed)."""
+    return factories.sign_in(Client(), user, verified=True)
 
 
 def signed_in_applicant(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return factories.sign_in(Client(), user, verified=False)
 
 
 # --- applications ---------------------------------------------------------------------------
@@ -113,21 +65,6 @@ def questions_of(application_or_questionnaire):
     questionnaire = getattr(application_or_questionnaire, "questionnaire", None)
     questionnaire = questionnaire or application_or_questionnaire
     return list(questionnaire.questions.all())
-
-
-def valid_answers(questions) -> dict:
-    """A complete, valid answer for every question, keyed by question id (a string)."""
-    answers = {}
-    for question in questions:
-        if question.kind == QuestionKind.YES_NO:
-            answers[str(question.pk)] = "yes"
-        elif question.kind == QuestionKind.SINGLE_CHOICE:
-            answers[str(question.pk)] = question.choices[0]
-        elif question.kind == QuestionKind.MULTIPLE_CHOICE:
-            answers[str(question.pk)] = question.choices[:1]
-        else:
-            answers[str(question.pk)] = f"My answer to question {question.position}."
-    return answers
 
 
 def form_data(answers: dict) -> dict:
@@ -140,9 +77,7 @@ def start(group, applicant) -> Application:
 
 
 def submitted(group, applicant, answers=None) -> Application:
-    application = start(group, applicant)
-    answers = answers if answers is not None else valid_answers(questions_of(application))
-    return services.application_save(application=application, answers=answers, submit=True)
+    return factories.submitted_application(group, applicant, answers)
 
 
 def fresh(application) -> Application:

@@ -113,7 +113,9 @@ def test_news_is_emailed_to_a_verified_address_without_naming_the_group(
 def test_no_email_without_a_verified_address(
     world, decision, mailoutbox, django_capture_on_commit_callbacks
 ):
-    unverified = make_person("applicant-unverified", email="not.yet@mail.test")
+    unverified = make_person(
+        "applicant-unverified", email="not.yet@mail.test", email_verified=False
+    )
     no_email = make_person("applicant-no-email")
     applications = [submitted(world.group, unverified), submitted(world.group, no_email)]
 

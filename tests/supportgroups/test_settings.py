@@ -181,7 +181,12 @@ def test_it_refuses_to_start_the_asgi_app_with_a_short_audit_key():
         ("TIME_ZONE", "Mars/Olympus"),
         ("LOG_LEVEL", "loud"),
         ("FIELD_ENCRYPTION_KEYS", "notakey"),
-        ("FIELD_ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},notakey"),
+        # A fixed id: pytest-xdist's workers must collect the same test names.
+        pytest.param(
+            "FIELD_ENCRYPTION_KEYS",
+            f"{Fernet.generate_key().decode()},notakey",
+            id="FIELD_ENCRYPTION_KEYS-a good key then notakey",
+        ),
     ],
 )
 def test_it_refuses_a_malformed_value_naming_the_variable(name, value):
