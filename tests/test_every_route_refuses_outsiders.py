@@ -134,8 +134,10 @@ def build_world() -> World:
     applicant = make_person("applicant-heron")
     meeting = schedule(group, facilitator.user)
     message = post(meeting, fern, "Something unkind.")
-    report = moderation_services.report_file(reporter=member, message=message, guideline_number=1)
-    flag = moderation_services.safety_flag_raise(raised_by=member, about=fern, note="Worried.")
+    report = moderation_services.report_file(actor=member.user, message=message, guideline_number=1)
+    flag = moderation_services.safety_flag_raise(
+        actor=member.user, group=group, about=fern, note="Worried."
+    )
     _, token = group_services.invitation_create(group=group, actor=facilitator.user)
     return World(
         admin=admin_user,
@@ -532,24 +534,30 @@ REFUSAL_CLOSE_CODES = {4001, 4003}
 
 
 async def assert_socket_refused(communicator: WebsocketCommunicator) -> None:
-    """The socket is refused: closed before it is accepted, or accepted and then closed with
-    a refusal code after at most a `refused` frame (nothing else may reach an outsider)."""
+    """The socket is accepted only to say why: one `refused` frame with a reason and words,
+    then a close with a refusal code (PROTOCOL.md, "Joining"). Nothing else reaches an
+    outsider, and a client that was told this way does not retry."""
     connected, code = await communicator.connect(timeout=5)
-    if not connected:
-        return
-    while True:
-        output = await communicator.receive_output(timeout=2)
-        if output["type"] == "websocket.close":
-            assert output.get("code") in REFUSAL_CLOSE_CODES, output
-            return
-        frame = json.loads(output["text"])
-        assert frame["type"] == "refused", f"an outsider's socket got {frame}"
+    assert connected, f"refused before accepting (close {code}): the client would never learn why"
+    output = await communicator.receive_output(timeout=2)
+    assert output["type"] == "websocket.send", output
+    frame = json.loads(output["text"])
+    assert frame["type"] == "refused" and frame["reason"] and frame["message"], frame
+    output = await communicator.receive_output(timeout=2)
+    assert output["type"] == "websocket.close", f"an outsider's socket got {output}"
+    assert output.get("code") in REFUSAL_CLOSE_CODES, output
+
+
+async def assert_socket_not_routed(communicator: WebsocketCommunicator) -> None:
+    """A path no route takes is refused at the handshake, quietly (no 500, no traceback)."""
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected
 
 
 @dataclass(frozen=True)
 class SocketRoute:
     path: Callable[[World], str]
-    allowed: Who
+    allowed: Who | None  # None: nobody (the catch-all for unknown paths)
     refused: tuple[Who, ...]
 
 
@@ -564,6 +572,12 @@ SOCKETS: dict[str, SocketRoute] = {
         lambda world: f"/ws/meetings/{world.meeting.pk}/",
         Who.MEMBER,
         (Who.ANONYMOUS, Who.STRANGER, Who.OTHER_FACILITATOR, Who.UNVERIFIED_ADMIN),
+    ),
+    # The catch-all after every route: /ws/meetings/-1/, /ws/nothing/ and the like.
+    "": SocketRoute(
+        lambda world: "/ws/meetings/-1/",
+        None,
+        (Who.ANONYMOUS, Who.MEMBER, Who.ADMIN),
     ),
 }
 
@@ -597,10 +611,15 @@ async def test_every_websocket_route_refuses_its_outsiders(route):
         cookie = await run(session_cookie, world, who)
         communicator = WebsocketCommunicator(asgi_application, path, headers=socket_headers(cookie))
         try:
-            await assert_socket_refused(communicator)
+            if row.allowed is None:
+                await assert_socket_not_routed(communicator)
+            else:
+                await assert_socket_refused(communicator)
         finally:
             await communicator.disconnect()
 
+    if row.allowed is None:
+        return
     cookie = await run(session_cookie, world, row.allowed)
     communicator = WebsocketCommunicator(asgi_application, path, headers=socket_headers(cookie))
     try:
