@@ -92,16 +92,22 @@ def default_questions() -> list[Question]:
     """The questions a group starts with, unsaved: shown until it stores a questionnaire
     (its first application, or its facilitators' first edit)."""
     return [
-        Question(
-            position=position,
-            kind=question["kind"],
-            text=question["text"],
-            help_text=question.get("help_text", ""),
-            required=question.get("required", True),
-            choices=list(question.get("choices", [])),
-        )
+        _question(question, position=position)
         for position, question in enumerate(DEFAULT_QUESTIONS, start=1)
     ]
+
+
+def _question(question: dict, *, position: int, questionnaire: Questionnaire | None = None):  # noqa: ANN202
+    """A Question (not saved) from the editor's or the defaults' dict."""
+    return Question(
+        questionnaire=questionnaire,
+        position=position,
+        kind=question["kind"],
+        text=question["text"],
+        help_text=question.get("help_text", ""),
+        required=question.get("required", True),
+        choices=list(question.get("choices", [])),
+    )
 
 
 @transaction.atomic
@@ -138,15 +144,7 @@ def _questionnaire_create(
         group=group, version=(latest.version + 1) if latest else 1, created_by=actor
     )
     Question.objects.bulk_create(
-        Question(
-            questionnaire=questionnaire,
-            position=position,
-            kind=question["kind"],
-            text=question["text"],
-            help_text=question.get("help_text", ""),
-            required=question.get("required", True),
-            choices=list(question.get("choices", [])),
-        )
+        _question(question, position=position, questionnaire=questionnaire)
         for position, question in enumerate(questions, start=1)
     )
     record_event(
