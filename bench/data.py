@@ -124,7 +124,8 @@ def add_member(group: Group, user: User, pseudonym: str, *, actor: User) -> Memb
         group=group, user=user, actor=actor, reason="benchmark"
     )
     return group_services.membership_take_place(
-        membership=membership,
+        actor=membership.user,
+        group=membership.group,
         pseudonym=pseudonym,
         typed_name=pseudonym,
         guidelines_acknowledged=True,
@@ -134,7 +135,8 @@ def add_member(group: Group, user: User, pseudonym: str, *, actor: User) -> Memb
 def add_facilitator(group: Group, user: User, pseudonym: str, *, actor: User) -> Membership:
     membership = group_services.facilitator_appoint(group=group, actor=actor, user=user)
     return group_services.membership_take_place(
-        membership=membership,
+        actor=membership.user,
+        group=membership.group,
         pseudonym=pseudonym,
         typed_name=pseudonym,
         guidelines_acknowledged=True,

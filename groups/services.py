@@ -260,17 +260,13 @@ def membership_create(*, group: Group, user: User, actor: User | None, reason: s
 
 @transaction.atomic
 def membership_take_place(
-    *, membership: Membership, pseudonym: str, typed_name: str, guidelines_acknowledged: bool
+    *, actor: User, group: Group, pseudonym: str, typed_name: str, guidelines_acknowledged: bool
 ) -> Membership:
     """The first step inside a group: choose a pseudonym and sign the current agreement."""
-    membership = (
-        Membership.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("group", "user")
-        .get(pk=membership.pk)
-    )
+    membership = _own_membership(actor, group)
     if not membership.pseudonym:
         _set_pseudonym(membership, pseudonym)
-    agreement_sign(
+    _agreement_sign(
         membership=membership,
         typed_name=typed_name,
         guidelines_acknowledged=guidelines_acknowledged,
@@ -280,6 +276,17 @@ def membership_take_place(
 
 @transaction.atomic
 def agreement_sign(
+    *, actor: User, group: Group, typed_name: str, guidelines_acknowledged: bool
+) -> Signature:
+    """The member signs their group's current agreement (a new version, or coming back)."""
+    return _agreement_sign(
+        membership=_own_membership(actor, group),
+        typed_name=typed_name,
+        guidelines_acknowledged=guidelines_acknowledged,
+    )
+
+
+def _agreement_sign(
     *, membership: Membership, typed_name: str, guidelines_acknowledged: bool
 ) -> Signature:
     agreement = current_agreement(membership.group)
@@ -327,12 +334,8 @@ def agreement_sign(
 
 
 @transaction.atomic
-def pseudonym_change(*, membership: Membership, pseudonym: str) -> Membership:
-    membership = (
-        Membership.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("user")
-        .get(pk=membership.pk)
-    )
+def pseudonym_change(*, actor: User, group: Group, pseudonym: str) -> Membership:
+    membership = _own_membership(actor, group)
     if membership.pseudonym_changed_at and (
         timezone.now() - membership.pseudonym_changed_at < PSEUDONYM_CHANGE_INTERVAL
     ):
@@ -357,8 +360,8 @@ def pseudonym_change(*, membership: Membership, pseudonym: str) -> Membership:
 
 
 @transaction.atomic
-def membership_leave(*, membership: Membership) -> Membership:
-    membership = Membership.objects.select_for_update(no_key=True).get(pk=membership.pk)
+def membership_leave(*, actor: User, group: Group) -> Membership:
+    membership = _own_membership(actor, group)
     if not membership.is_current:
         raise GroupError("not_a_member", "You are not in this group.")
     membership.status = Status.LEFT
@@ -474,6 +477,19 @@ def _set_pseudonym(membership: Membership, pseudonym: str, *, is_change: bool = 
 
 def _notify_membership_changed(membership: Membership) -> None:
     send_membership_changed(user_id=membership.user_id, group_id=membership.group_id)
+
+
+def _own_membership(actor: User, group: Group) -> Membership:
+    """The actor's own place in the group, locked: a member acts on their own place only."""
+    membership = (
+        Membership.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("group", "user")
+        .filter(user=actor, group=group)
+        .first()
+    )
+    if membership is None:
+        raise GroupError("not_a_member", "You are not in this group.")
+    return membership
 
 
 def _require_manager(actor: User, group_id: int) -> None:

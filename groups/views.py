@@ -122,7 +122,9 @@ def take_place(request: HttpRequest, slug: str) -> HttpResponse:
     form = TakePlaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.membership_take_place(membership=membership, **form.cleaned_data)
+            services.membership_take_place(
+                actor=request.user, group=membership.group, **form.cleaned_data
+            )
         except services.GroupError as error:
             _form_errors_from(error, form)
         else:
@@ -155,7 +157,7 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
     form = ResignForm(request.POST or None)
     if request.method == "POST" and not already and form.is_valid():
         try:
-            services.agreement_sign(membership=membership, **form.cleaned_data)
+            services.agreement_sign(actor=request.user, group=membership.group, **form.cleaned_data)
         except services.GroupError as error:
             _form_errors_from(error, form)
         else:
@@ -196,7 +198,7 @@ def change_pseudonym(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         try:
             services.pseudonym_change(
-                membership=membership, pseudonym=form.cleaned_data["pseudonym"]
+                actor=request.user, group=membership.group, pseudonym=form.cleaned_data["pseudonym"]
             )
         except services.GroupError as error:
             _form_errors_from(error, form)
@@ -222,7 +224,7 @@ def change_pseudonym(request: HttpRequest, slug: str) -> HttpResponse:
 def leave(request: HttpRequest, slug: str) -> HttpResponse:
     membership = selectors.membership_for_user_or_404(request.user, slug)
     if request.method == "POST":
-        services.membership_leave(membership=membership)
+        services.membership_leave(actor=request.user, group=membership.group)
         messages.success(request, f"You have left {membership.group.name}.")
         return redirect("groups:mine")
     return render(request, "groups/leave.html", {"group": membership.group})

@@ -95,7 +95,8 @@ def seed_demo_data() -> list[tuple[str, str]]:
             group=group, actor=users["admin"], user=users["facilitator"]
         )
         group_services.membership_take_place(
-            membership=facilitator,
+            actor=facilitator.user,
+            group=facilitator.group,
             pseudonym="Willow",
             typed_name="Willow",
             guidelines_acknowledged=True,
@@ -104,7 +105,11 @@ def seed_demo_data() -> list[tuple[str, str]]:
             group=group, user=users["member"], actor=users["facilitator"], reason="demo"
         )
         group_services.membership_take_place(
-            membership=member, pseudonym="River", typed_name="River", guidelines_acknowledged=True
+            actor=member.user,
+            group=member.group,
+            pseudonym="River",
+            typed_name="River",
+            guidelines_acknowledged=True,
         )
         # The meetings the rhythm above promises: the next four Tuesdays, 7–8:30 pm.
         first = next_tuesday_evening(timezone.now())

@@ -111,7 +111,8 @@ def take_place(membership, pseudonym):
     from groups import services
 
     return services.membership_take_place(
-        membership=membership,
+        actor=membership.user,
+        group=membership.group,
         pseudonym=pseudonym,
         typed_name=pseudonym,
         guidelines_acknowledged=True,

@@ -45,7 +45,8 @@ def person(handle, **fields):
 
 def take_place(membership, pseudonym):
     return group_services.membership_take_place(
-        membership=membership,
+        actor=membership.user,
+        group=membership.group,
         pseudonym=pseudonym,
         typed_name=pseudonym,
         guidelines_acknowledged=True,

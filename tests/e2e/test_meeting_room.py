@@ -64,7 +64,8 @@ def room():
             group=group, user=user, actor=organiser, reason="test"
         )
         group_services.membership_take_place(
-            membership=membership,
+            actor=membership.user,
+            group=membership.group,
             pseudonym=pseudonym,
             typed_name=pseudonym,
             guidelines_acknowledged=True,

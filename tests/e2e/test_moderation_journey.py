@@ -95,7 +95,8 @@ def build():
 
 def take_place(membership, pseudonym):
     return group_services.membership_take_place(
-        membership=membership,
+        actor=membership.user,
+        group=membership.group,
         pseudonym=pseudonym,
         typed_name=pseudonym,
         guidelines_acknowledged=True,

@@ -93,7 +93,8 @@ def people():
     facilitator = User.objects.create_user(username="fac-lantern", password=PASSWORD)
     membership = group_services.facilitator_appoint(group=group, actor=admin, user=facilitator)
     group_services.membership_take_place(
-        membership=membership,
+        actor=membership.user,
+        group=membership.group,
         pseudonym="Lantern",
         typed_name="Lantern",
         guidelines_acknowledged=True,

@@ -282,7 +282,7 @@ def test_a_signed_in_outsider_gets_404_everywhere(world, group):
 
 
 def test_a_member_who_left_gets_404(world):
-    services.membership_leave(membership=world.mem_a)
+    services.membership_leave(actor=world.mem_a.user, group=world.mem_a.group)
     client = sign_in(world.mem_a.user)
 
     assert refusals(client, world, world.a, GROUP_VIEWS) == []

@@ -277,7 +277,8 @@ def test_signed_current_follows_each_new_version_and_each_signing(admin, group, 
     services.agreement_publish(group=group, actor=admin, text="Version two.")
     assert _signed_current(member) == (False, False)
     services.agreement_sign(
-        membership=Membership.objects.get(pk=member.pk),
+        actor=member.user,
+        group=member.group,
         typed_name="Quiet Fox",
         guidelines_acknowledged=True,
     )

@@ -91,7 +91,10 @@ def scene(admin):
         (bob_facilitates, "Copper Kettle"),
     ):
         services.agreement_sign(
-            membership=membership, typed_name=name, guidelines_acknowledged=True
+            actor=membership.user,
+            group=membership.group,
+            typed_name=name,
+            guidelines_acknowledged=True,
         )
     return {"g1": g1, "g2": g2, "g3": g3, "alice": alice, "bob": bob}
 

@@ -146,7 +146,7 @@ def test_departed_members_are_not_counted(admin, groups):
 
     give_place(grief, make_person("member-one"), "Quiet Fox")
     leaving = give_place(grief, make_person("member-two"), "Brave Owl")
-    services.membership_leave(membership=leaving)
+    services.membership_leave(actor=leaving.user, group=leaving.group)
 
     assert "1 member<" in html(Client().get(f"/groups/{grief.slug}/"))
     assert "1 member<" in html(Client().get("/groups/"))

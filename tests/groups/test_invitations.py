@@ -178,7 +178,10 @@ def test_a_full_group_takes_nobody_more(admin, facilitator):
     assert Invitation.objects.get(group=full).used_at is None
 
     # Once someone leaves, there is room again.
-    services.membership_leave(membership=Membership.objects.get(user__username="member-one"))
+    services.membership_leave(
+        actor=Membership.objects.get(user__username="member-one").user,
+        group=Membership.objects.get(user__username="member-one").group,
+    )
     assert accept(client, token).status_code == 302
     assert Membership.objects.get(user=person).status == Status.PENDING_AGREEMENT
 

@@ -211,7 +211,7 @@ def test_an_all_cyrillic_look_alike_of_a_taken_name_is_refused(group, newcomer):
 
 def test_a_departed_members_name_stays_reserved(group, newcomer):
     departed = give_place(group, make_person("someone-else"), "Quiet Fox")
-    services.membership_leave(membership=departed)
+    services.membership_leave(actor=departed.user, group=departed.group)
     membership, client = newcomer
 
     response = take_place(client, group, "quiet fox")
@@ -255,7 +255,8 @@ def test_the_service_refuses_an_unacknowledged_signature_too(group, newcomer):
 
     with pytest.raises(services.GroupError) as refused:
         services.membership_take_place(
-            membership=membership,
+            actor=membership.user,
+            group=membership.group,
             pseudonym="Quiet Fox",
             typed_name="Quiet Fox",
             guidelines_acknowledged=False,
@@ -472,3 +473,39 @@ def test_my_groups_shows_each_groups_name_status_and_pending_signature(admin, gr
     assert f'href="/groups/{other.slug}/join/"' in page
     assert "Please sign the new agreement" not in page
     assert Client().get("/groups/mine/").status_code == 302  # signed-in people only
+
+
+# --- the service contract: a member acts on their own place only ---------------------------
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        lambda actor, group: services.membership_take_place(
+            actor=actor,
+            group=group,
+            pseudonym="Stranger",
+            typed_name="Stranger",
+            guidelines_acknowledged=True,
+        ),
+        lambda actor, group: services.agreement_sign(
+            actor=actor, group=group, typed_name="Stranger", guidelines_acknowledged=True
+        ),
+        lambda actor, group: services.pseudonym_change(
+            actor=actor, group=group, pseudonym="Stranger"
+        ),
+        lambda actor, group: services.membership_leave(actor=actor, group=group),
+    ],
+    ids=["take_place", "agreement_sign", "pseudonym_change", "leave"],
+)
+def test_it_refuses_a_step_in_a_group_where_the_actor_has_no_place(group, step):
+    give_place(group, make_person("member-fern"), "Fern")
+    stranger = make_person("stranger-wren")
+
+    with pytest.raises(services.GroupError) as refused:
+        step(stranger, group)
+
+    assert refused.value.code == "not_a_member"
+    assert not Membership.objects.filter(user=stranger).exists()
+    for action in (Action.AGREEMENT_SIGNED, Action.PSEUDONYM_CHANGED, Action.MEMBER_LEFT):
+        assert not events(action, actor_id=stranger.pk)

@@ -75,7 +75,8 @@ def test_taking_a_place_does_not_deadlock_with_an_audit_writer_about_the_same_pe
         try:
             holding_audit_lock.wait(10)
             services.membership_take_place(
-                membership=membership,
+                actor=membership.user,
+                group=membership.group,
                 pseudonym="Heron",
                 typed_name="Heron",
                 guidelines_acknowledged=True,

@@ -202,10 +202,12 @@ async def test_it_refuses_a_member_who_has_not_signed_the_current_agreement(worl
 
     # Signing it again opens the door.
     await run(
-        group_services.agreement_sign,
-        membership=world.river,
-        typed_name="River",
-        guidelines_acknowledged=True,
+        lambda: group_services.agreement_sign(
+            actor=world.river.user,
+            group=world.river.group,
+            typed_name="River",
+            guidelines_acknowledged=True,
+        )
     )
     async with Socket(world.path, await cookie(world.river)) as river:
         assert river.connected is True

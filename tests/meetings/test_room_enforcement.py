@@ -86,7 +86,11 @@ async def test_the_service_refuses_a_muted_member_even_if_the_notice_was_lost(wo
 
 async def test_a_new_pseudonym_reaches_the_open_socket(world):
     async with Socket(world.path, await cookie(world.river)) as river:
-        await run(group_services.pseudonym_change, membership=world.river, pseudonym="Brook")
+        await run(
+            lambda: group_services.pseudonym_change(
+                actor=world.river.user, group=world.river.group, pseudonym="Brook"
+            )
+        )
         assert await river.expect("status", timeout=1) == {
             "type": "status",
             "can_send": True,
@@ -102,7 +106,11 @@ async def test_a_new_pseudonym_reaches_everyone_else_in_the_room(world):
         Socket(world.path, await cookie(world.fern)) as fern,
     ):
         before = await fern.expect_presence(sorted(["Fern", "River"], key=str.casefold))
-        await run(group_services.pseudonym_change, membership=world.river, pseudonym="Brook")
+        await run(
+            lambda: group_services.pseudonym_change(
+                actor=world.river.user, group=world.river.group, pseudonym="Brook"
+            )
+        )
 
         after = await fern.expect_presence(sorted(["Brook", "Fern"], key=str.casefold))
         assert before != after
@@ -139,7 +147,9 @@ async def test_suspension_or_removal_closes_the_socket_within_a_second(world, st
 
 async def test_leaving_the_group_closes_the_socket_within_a_second(world):
     async with Socket(world.path, await cookie(world.river)) as river:
-        await run(group_services.membership_leave, membership=world.river)
+        await run(
+            lambda: group_services.membership_leave(actor=world.river.user, group=world.river.group)
+        )
         await river.expect_closed("not_a_member", CLOSE_MEMBERSHIP_CHANGED, timeout=1)
     assert await run(lambda: Presence.objects.filter(membership=world.river).count()) == 0
 
@@ -202,10 +212,12 @@ async def test_a_new_agreement_closes_members_sockets_until_they_sign_again(worl
     async with Socket(world.path, await cookie(world.river)) as river:
         assert (river.connected, river.code) == (False, CLOSE_NOT_ALLOWED)
     await run(
-        group_services.agreement_sign,
-        membership=world.river,
-        typed_name="River",
-        guidelines_acknowledged=True,
+        lambda: group_services.agreement_sign(
+            actor=world.river.user,
+            group=world.river.group,
+            typed_name="River",
+            guidelines_acknowledged=True,
+        )
     )
     async with Socket(world.path, await cookie(world.river)) as river:
         assert river.connected is True

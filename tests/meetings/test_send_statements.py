@@ -51,7 +51,8 @@ def test_signed_current_agrees_with_the_orm_through_versions_and_signings(world)
     group_services.agreement_publish(group=world.group, actor=world.admin, text="Version two.")
     assert check() == [False, False, False, False]
     group_services.agreement_sign(
-        membership=Membership.objects.get(pk=world.fern.pk),
+        actor=world.fern.user,
+        group=world.fern.group,
         typed_name="Fern",
         guidelines_acknowledged=True,
     )

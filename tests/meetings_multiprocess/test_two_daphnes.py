@@ -488,7 +488,8 @@ def open_meeting():
             group=group, user=user, actor=organiser, reason="test"
         )
         group_services.membership_take_place(
-            membership=membership,
+            actor=membership.user,
+            group=membership.group,
             pseudonym=pseudonym,
             typed_name=pseudonym,
             guidelines_acknowledged=True,

@@ -116,12 +116,18 @@ def test_members_to_sign_a_new_agreement_are_listed(world, fac):
         group=world.group, actor=world.facilitator.user, text="Version two of the agreement."
     )
     group_services.agreement_sign(
-        membership=world.river, typed_name="River", guidelines_acknowledged=True
+        actor=world.river.user,
+        group=world.river.group,
+        typed_name="River",
+        guidelines_acknowledged=True,
     )
     # Facilitators sign too, before they see the group's dashboard again.
     assert fac.get(group_url(world))["Location"] == f"/groups/{world.group.slug}/agreement/sign/"
     group_services.agreement_sign(
-        membership=world.facilitator, typed_name="Lantern", guidelines_acknowledged=True
+        actor=world.facilitator.user,
+        group=world.facilitator.group,
+        typed_name="Lantern",
+        guidelines_acknowledged=True,
     )
     text = text_of(fac.get(group_url(world)))
     assert "2 members still to sign the current agreement: Fern, Harbour" in text

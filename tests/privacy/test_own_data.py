@@ -258,7 +258,8 @@ def test_it_ends_memberships_and_leaves_messages_as_removed_when_the_account_is_
             group=group, user=person, actor=None, reason="test"
         )
         places[person] = group_services.membership_take_place(
-            membership=membership,
+            actor=membership.user,
+            group=membership.group,
             pseudonym=pseudonym,
             typed_name=pseudonym,
             guidelines_acknowledged=True,

@@ -454,7 +454,9 @@ def test_approving_when_full_puts_people_on_the_waiting_list_and_offers_places_i
     assert "The group is full: a place must free up first." in html(response)
     assert fresh(first).status == S.WAITLISTED
 
-    group_services.membership_leave(membership=world.member)  # a place frees up
+    group_services.membership_leave(
+        actor=world.member.user, group=world.member.group
+    )  # a place frees up
 
     # The later applicant can't jump the queue...
     response = decide(client, second, "approve")
@@ -484,7 +486,7 @@ def test_a_new_applicant_does_not_take_a_free_place_ahead_of_the_waiting_list(wo
         application=waiting, actor=world.facilitator.user, revision=fresh(waiting).revision
     )
     assert fresh(waiting).status == S.WAITLISTED
-    group_services.membership_leave(membership=world.member)
+    group_services.membership_leave(actor=world.member.user, group=world.member.group)
     newcomer = submitted(full_group, make_person("applicant-newcomer"))
 
     result = services.application_approve(

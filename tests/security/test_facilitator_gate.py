@@ -80,7 +80,10 @@ def test_a_facilitator_who_has_not_signed_the_new_agreement_is_sent_to_sign(scen
         assert response["Location"] == f"/groups/{world.group.slug}/agreement/sign/", path
 
     group_services.agreement_sign(
-        membership=world.facilitator, typed_name="Lantern", guidelines_acknowledged=True
+        actor=world.facilitator.user,
+        group=world.facilitator.group,
+        typed_name="Lantern",
+        guidelines_acknowledged=True,
     )
     assert client.get(f"/moderation/{world.group.slug}/").status_code == 200
 
