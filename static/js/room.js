@@ -454,10 +454,15 @@ function muteText(muted) {
   } else {
     parts.push(" until a facilitator lifts it");
   }
-  if (muted?.guideline) parts.push(`, under guideline ${muted.guideline.number}: “${muted.guideline.text}”`);
-  parts.push(".");
-  if (muted?.reason) parts.push(` Their words: “${muted.reason}”`);
-  parts.push(" You can read but not send; you can send again when the mute ends.");
+  // Quoted words keep their own full stop; the sentence gets one only if they have none.
+  const quoted = (text) => `“${text}”${/[.!?…]$/.test(text) ? "" : "."}`;
+  if (muted?.guideline) {
+    parts.push(`, under guideline ${muted.guideline.number}: ${quoted(muted.guideline.text)}`);
+  } else {
+    parts.push(".");
+  }
+  if (muted?.reason) parts.push(` Their words: ${quoted(muted.reason)}`);
+  parts.push(" You can read but not send until then.");
   return parts.join("");
 }
 
