@@ -32,6 +32,7 @@ class RoomConsumer(AuthenticatedConsumer):
     membership: Membership
     can_send: bool = False
     room_group: str | None = None
+    reported: set[int] = frozenset()
     closer: asyncio.Task | None = None
     unmuter: asyncio.Task | None = None
 
@@ -54,6 +55,7 @@ class RoomConsumer(AuthenticatedConsumer):
         if entry.refusal:
             return entry.refusal
         self.meeting, self.membership = entry.meeting, entry.membership
+        self.reported = self.reported_seqs()
         self.can_send = selectors.membership_may_send(entry.membership)
         latest = entry.meeting.announcements.first()
         self.hello = frames.hello(
@@ -62,8 +64,18 @@ class RoomConsumer(AuthenticatedConsumer):
             can_send=self.can_send,
             guidelines=list(entry.meeting.group.guidelines.all()),
             announcement=latest.text if latest else None,
+            muted=None if self.can_send else self.mute_notice(),
         )
         return None
+
+    def mute_notice(self) -> dict:
+        """Until when this member can't send (the moderation layer adds why)."""
+        return frames.mute_notice(until=self.membership.muted_until)
+
+    def reported_seqs(self) -> set[int]:
+        """The messages of this meeting this member reported (none here: reports are the
+        moderation layer's, which overrides this)."""
+        return set()
 
     def refusal_text(self, reason: str) -> str:
         if reason in LEAVING_REFUSALS:
@@ -215,7 +227,11 @@ class RoomConsumer(AuthenticatedConsumer):
         await self.send_message(event)
 
     def _message_frame(self, event: dict) -> dict:
-        return frames.message(event, viewer_membership_id=self.membership.pk)
+        return frames.message(
+            event,
+            viewer_membership_id=self.membership.pk,
+            reported=event["seq"] in self.reported,
+        )
 
     async def send_message(self, event: dict) -> None:
         await self.send_json(self._message_frame(event))
@@ -241,24 +257,26 @@ class RoomConsumer(AuthenticatedConsumer):
             return
         # Read before the recheck, which refreshes self.membership (and so its pseudonym).
         shown_pseudonym = self.membership.pseudonym
-        refusal, can_send, pseudonym = await database_sync_to_async(self._recheck)()
+        refusal, can_send, pseudonym, muted = await database_sync_to_async(self._recheck)()
         if refusal:
             await self.send_json(frames.closed(refusal, services.refusal_text(refusal)))
             await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
             return
         if can_send != self.can_send or pseudonym != shown_pseudonym:
             self.can_send = can_send
-            await self.send_json(frames.status(can_send=can_send, pseudonym=pseudonym))
+            await self.send_json(frames.status(can_send=can_send, pseudonym=pseudonym, muted=muted))
         if pseudonym != shown_pseudonym:
             # Everyone else's list of who is here still shows the old name.
             await database_sync_to_async(services.presence_refresh)(meeting=self.meeting)
         self._watch_mute_end()
 
-    def _recheck(self) -> tuple[str | None, bool, str]:
+    def _recheck(self) -> tuple[str | None, bool, str, dict | None]:
         self.membership.refresh_from_db()
         self.meeting.refresh_from_db()
         refusal = selectors.room_refusal(self.meeting, self.membership)
-        return refusal, selectors.membership_may_send(self.membership), self.membership.pseudonym
+        can_send = selectors.membership_may_send(self.membership)
+        muted = None if can_send else self.mute_notice()
+        return refusal, can_send, self.membership.pseudonym, muted
 
     async def group_agreement_changed(self, event: dict) -> None:
         if event.get("group") != self.meeting.group_id:

@@ -186,13 +186,40 @@ def read_announce(frame: dict) -> str:
 # --- to the browser -------------------------------------------------------------------------
 
 
-def hello(*, membership, meeting, can_send: bool, guidelines, announcement) -> dict:  # noqa: ANN001
+def mute_notice(
+    *,
+    until,
+    guideline_number=None,
+    guideline_text="",
+    reason=None,  # noqa: ANN001
+) -> dict:
+    """Why and until when a muted member can't send: the rule the facilitator cited, the
+    reason they wrote for the member, and the end (``null``: until a facilitator lifts it)."""
+    return {
+        "until": until.isoformat() if until else None,
+        "guideline": (
+            {"number": guideline_number, "text": guideline_text} if guideline_number else None
+        ),
+        "reason": reason or None,
+    }
+
+
+def hello(  # noqa: PLR0913
+    *,
+    membership,  # noqa: ANN001
+    meeting,  # noqa: ANN001
+    can_send: bool,
+    guidelines,  # noqa: ANN001
+    announcement,  # noqa: ANN001
+    muted: dict | None = None,
+) -> dict:
     return {
         "type": "hello",
         "you": {
             "pseudonym": membership.pseudonym,
             "can_send": can_send,
             "is_facilitator": membership.is_facilitator,
+            "muted": muted,
         },
         "guidelines": [{"number": g.number, "text": g.text} for g in guidelines],
         "announcement": announcement,
@@ -209,8 +236,9 @@ def hello(*, membership, meeting, can_send: bool, guidelines, announcement) -> d
     }
 
 
-def message(event: dict, *, viewer_membership_id: int) -> dict:
-    """A stored message (``meetings.services.message_event``) as this member sees it."""
+def message(event: dict, *, viewer_membership_id: int, reported: bool = False) -> dict:
+    """A stored message (``meetings.services.message_event``) as this member sees it;
+    ``reported``: this viewer reported it already (so a reload still shows "Reported")."""
     mine = event["author_membership"] == viewer_membership_id
     return {
         "type": "message",
@@ -221,6 +249,7 @@ def message(event: dict, *, viewer_membership_id: int) -> dict:
         "body": event["body"],
         "hidden": event["hidden"],
         "sent_at": event["sent_at"],
+        "reported": reported,
     }
 
 
@@ -250,8 +279,8 @@ def presence(present: list[str]) -> dict:
     return {"type": "presence", "present": present}
 
 
-def status(*, can_send: bool, pseudonym: str) -> dict:
-    return {"type": "status", "can_send": can_send, "pseudonym": pseudonym}
+def status(*, can_send: bool, pseudonym: str, muted: dict | None = None) -> dict:
+    return {"type": "status", "can_send": can_send, "pseudonym": pseudonym, "muted": muted}
 
 
 def closed(reason: str, message: str | None = None) -> dict:

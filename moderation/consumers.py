@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from meetings import frames
 from meetings.consumers import RoomConsumer
 from moderation import room as moderation_actions
+from moderation import selectors
 
 
 class ModeratedRoomConsumer(RoomConsumer):
@@ -20,6 +21,20 @@ class ModeratedRoomConsumer(RoomConsumer):
         "announce": "on_announce",
         "close_room": "on_close_room",
     }
+
+    def reported_seqs(self) -> set[int]:
+        return selectors.seqs_reported_by(self.membership, self.meeting)
+
+    def mute_notice(self) -> dict:
+        step = selectors.latest_mute(self.membership)
+        if step is None:
+            return super().mute_notice()
+        return frames.mute_notice(
+            until=self.membership.muted_until,
+            guideline_number=step.guideline_number,
+            guideline_text=step.guideline_text,
+            reason=step.reason,
+        )
 
     async def on_report(self, frame: dict) -> None:
         report = frames.read_report(frame)
@@ -33,6 +48,7 @@ class ModeratedRoomConsumer(RoomConsumer):
             )
         except moderation_actions.ModerationError as error:
             return await self.error("report_refused", str(error))
+        self.reported = self.reported | {report.seq}
         await self.send_json(frames.reported(report.seq))
 
     async def on_moderate(self, frame: dict) -> None:

@@ -153,3 +153,22 @@ def actions_about_user(user) -> QuerySet[ModerationAction]:  # noqa: ANN001
         .select_related("group", "membership")
         .order_by("-created_at")
     )
+
+
+def seqs_reported_by(membership: Membership, meeting: Meeting) -> set[int]:
+    """The messages of this meeting this member reported, so the room still shows
+    "Reported" on them after a reload."""
+    return set(
+        Report.objects.filter(meeting=meeting, reporter=membership).values_list(
+            "message_seq", flat=True
+        )
+    )
+
+
+def latest_mute(membership: Membership) -> ModerationAction | None:
+    """The step that muted this member (for the rule and reason the room shows them)."""
+    return (
+        ModerationAction.objects.filter(membership=membership, kind=ActionKind.MUTE)
+        .order_by("-created_at")
+        .first()
+    )

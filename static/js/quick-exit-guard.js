@@ -2,6 +2,8 @@
 // After "Leave quickly" this tab remembers it left; if the person (or someone else)
 // then presses Back or Forward onto a page of this site, replace it with the neutral
 // site before anything is shown. A fresh visit (typing the address, a link) clears it.
+// Scripts run here: the phone header folds its links behind a Menu button (site.css).
+document.documentElement.classList.add("js");
 (function () {
   "use strict";
   var KEY = "sg-left";

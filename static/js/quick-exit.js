@@ -28,8 +28,32 @@ export function leaveQuickly() {
 
 let lastEscape = 0;
 
+// Escape first closes whatever is open; only presses with nothing open count toward
+// leaving. A form or control that closes itself on Escape calls preventDefault() (the
+// room's Report, Hide and Mute forms); an open <dialog> or disclosure (a button with
+// aria-expanded="true", such as the phone menu) is closed here.
+function closeWhatIsOpen() {
+  const dialog = [...document.querySelectorAll("dialog[open]")].pop();
+  if (dialog) {
+    dialog.close();
+    return true;
+  }
+  const disclosure = [...document.querySelectorAll('[aria-expanded="true"][aria-controls]')].pop();
+  if (disclosure) {
+    disclosure.click();
+    disclosure.focus();
+    return true;
+  }
+  return false;
+}
+
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;
+  if (event.defaultPrevented || closeWhatIsOpen()) {
+    event.preventDefault();
+    lastEscape = 0;
+    return;
+  }
   const now = Date.now();
   if (now - lastEscape <= ESCAPE_WINDOW_MS) {
     leaveQuickly();

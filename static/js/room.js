@@ -91,6 +91,7 @@ function showPending(item) {
   li.dataset.pending = "1";
   li.querySelector(".chat__meta").append(" · sending…");
   chat.append(li);
+  offerTabStop(li);
   scrollDown();
 }
 
@@ -105,6 +106,9 @@ function sendItem(item) {
 function renderMessage(frame) {
   const li = document.createElement("li");
   li.className = "chat__message" + (frame.mine ? " chat__message--mine" : "");
+  // One Tab stop for the whole list (see "keyboard" below): messages are reached with
+  // the arrow keys.
+  li.tabIndex = -1;
   const meta = document.createElement("p");
   meta.className = "chat__meta";
   const author = document.createElement("strong");
@@ -137,19 +141,30 @@ function messageActions(frame) {
   const add = (label, kind) => {
     const button = document.createElement("button");
     button.type = "button";
+    button.tabIndex = -1; // reached with the arrow keys from its message
     button.className = "link-button";
     button.textContent = label;
     button.dataset.kind = kind;
     button.dataset.seq = String(frame.seq);
     actions.append(button);
   };
-  if (!frame.mine) add("Report", "report");
+  // A hidden message has nothing left to report; one this member reported says so,
+  // also after a reload (the server tells, PROTOCOL.md).
+  if (!frame.mine && frame.reported) actions.append(reportedMark());
+  else if (!frame.mine && !frame.hidden) add("Report", "report");
   if (isFacilitator && !frame.hidden) add("Hide", "hide");
   if (isFacilitator && !frame.mine) {
     add("Mute author", "mute");
     add("Remove author", "remove");
   }
   return actions;
+}
+
+function reportedMark() {
+  const done = document.createElement("span");
+  done.className = "muted";
+  done.textContent = "Reported";
+  return done;
 }
 
 function guidelineSelect() {
@@ -215,7 +230,18 @@ function openActionForm(button) {
   cancel.type = "button";
   cancel.className = "button--secondary";
   cancel.textContent = "Cancel";
-  cancel.addEventListener("click", () => form.remove());
+  const close = () => {
+    form.remove();
+    li.focus();
+  };
+  cancel.addEventListener("click", close);
+  // Escape closes the form (and is not counted toward "Leave quickly", quick-exit.js).
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      close();
+    }
+  });
   form.append(submit, " ", cancel);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -230,7 +256,7 @@ function openActionForm(button) {
           reason: note.value, minutes: minutes ? Number(minutes.value) : null,
         };
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
-    form.remove();
+    close();
   });
   li.append(form);
   select.focus();
@@ -239,6 +265,55 @@ function openActionForm(button) {
 chat.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-kind]");
   if (button) openActionForm(button);
+});
+
+// --- keyboard: one Tab stop for the list --------------------------------------------------
+// A roving tabindex: the list is one Tab stop (the message last focused, else the newest),
+// Up/Down/Home/End move between messages, Right/Left between the focused message's
+// actions (Report, Hide, ...), so the message box is a few Tabs away however long the
+// meeting.
+
+function messages() {
+  return [...chat.querySelectorAll(":scope > li")];
+}
+
+function makeTabStop(li) {
+  for (const other of chat.querySelectorAll(':scope > li[tabindex="0"]')) other.tabIndex = -1;
+  li.tabIndex = 0;
+}
+
+// A new message becomes the Tab stop unless the person is moving around the list.
+function offerTabStop(li) {
+  if (!chat.contains(document.activeElement) || !chat.querySelector(':scope > li[tabindex="0"]')) {
+    makeTabStop(li);
+  }
+}
+
+chat.addEventListener("focusin", (event) => {
+  const li = event.target.closest("#chat > li");
+  if (li) makeTabStop(li);
+});
+
+chat.addEventListener("keydown", (event) => {
+  if (event.target.closest(".chat__form")) return; // typing in a report or moderation form
+  const li = event.target.closest("#chat > li");
+  if (!li) return;
+  const all = messages();
+  const actions = [...li.querySelectorAll(".chat__actions button")];
+  const here = actions.indexOf(event.target);
+  let target = null;
+  if (event.key === "ArrowDown") target = all[all.indexOf(li) + 1];
+  else if (event.key === "ArrowUp") target = all[all.indexOf(li) - 1];
+  else if (event.key === "Home") target = all[0];
+  else if (event.key === "End") target = all[all.length - 1];
+  else if (event.key === "ArrowRight") target = actions[here + 1];
+  else if (event.key === "ArrowLeft") target = here > 0 ? actions[here - 1] : li;
+  else return;
+  event.preventDefault();
+  if (target) {
+    target.focus();
+    target.scrollIntoView({ block: "nearest" });
+  }
 });
 
 document.getElementById("announce-form")?.addEventListener("submit", (event) => {
@@ -277,6 +352,7 @@ function showMessage(frame, { live }) {
   const pending = frame.client_id ? pendingElement(frame.client_id) : null;
   if (pending) pending.remove();
   chat.append(li);
+  offerTabStop(li);
   lastSeq = frame.seq;
   if (frame.client_id) {
     saveOutbox(loadOutbox().filter((item) => item.client_id !== frame.client_id));
@@ -329,6 +405,7 @@ function showEarlier(frame) {
     });
   if (first) first.before(...items);
   else chat.prepend(...items);
+  if (items.length && !chat.querySelector(':scope > li[tabindex="0"]')) makeTabStop(items.at(-1));
   if (items.length) oldestShown = frame.messages[0].seq;
   // Keep the messages being read where they were.
   chat.scrollTop = chat.scrollHeight - fromBottom;
@@ -363,12 +440,40 @@ function setPassingStatus(text) {
   }, 8000);
 }
 
-function setCanSend(value) {
+const untilFormat = new Intl.DateTimeFormat(undefined, {
+  weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+});
+
+// Why and until when (the server's `muted`, PROTOCOL.md), in words.
+function muteText(muted) {
+  const parts = ["A facilitator has muted you"];
+  if (muted?.until) {
+    const until = new Date(muted.until);
+    const sameDay = until.toDateString() === new Date().toDateString();
+    parts.push(` until ${sameDay ? timeFormat.format(until) : untilFormat.format(until)}`);
+  } else {
+    parts.push(" until a facilitator lifts it");
+  }
+  // Quoted words keep their own full stop; the sentence gets one only if they have none.
+  const quoted = (text) => `“${text}”${/[.!?…]$/.test(text) ? "" : "."}`;
+  if (muted?.guideline) {
+    parts.push(`, under guideline ${muted.guideline.number}: ${quoted(muted.guideline.text)}`);
+  } else {
+    parts.push(".");
+  }
+  if (muted?.reason) parts.push(` Their words: ${quoted(muted.reason)}`);
+  parts.push(" You can read but not send until then.");
+  return parts.join("");
+}
+
+const mutedNotice = document.getElementById("muted-notice");
+
+function setCanSend(value, muted = null) {
   canSend = value;
   input.disabled = !value;
   sendButton.disabled = !value;
-  if (!value) composerError.textContent = "A facilitator has muted you: you can read but not send.";
-  else if (composerError.textContent.startsWith("A facilitator has muted")) composerError.textContent = "";
+  mutedNotice.hidden = value || finished;
+  mutedNotice.textContent = value || finished ? "" : muteText(muted);
 }
 
 const SIGNED_OUT_TEXT = {
@@ -413,7 +518,7 @@ const handlers = {
     isFacilitator = frame.you.is_facilitator;
     guidelines = frame.guidelines;
     showAnnouncement(frame.announcement);
-    setCanSend(frame.you.can_send);
+    setCanSend(frame.you.can_send, frame.you.muted);
     setStatus("Connected.");
     maxLength = frame.limits.max_length;
     clearInterval(heartbeat);
@@ -486,7 +591,10 @@ const handlers = {
       body.textContent = "Hidden by a facilitator.";
       // Leave nothing of it for a screen reader to read out later.
       announcer.textContent = "";
+      // Nothing is left to hide or report (a Report form already open goes too).
       li.querySelector('button[data-kind="hide"]')?.remove();
+      li.querySelector('button[data-kind="report"]')?.remove();
+      li.querySelector(".chat__form")?.remove();
     }
   },
   announcement(frame) {
@@ -496,12 +604,7 @@ const handlers = {
     composerError.textContent = "";
     // The message shows that it was reported, so nobody reports it twice by mistake.
     const button = chat.querySelector(`li[data-seq="${frame.seq}"] button[data-kind="report"]`);
-    if (button) {
-      const done = document.createElement("span");
-      done.className = "muted";
-      done.textContent = "Reported";
-      button.replaceWith(done);
-    }
+    if (button) button.replaceWith(reportedMark());
     setPassingStatus("Thank you. The facilitators will look at your report.");
   },
   moderated() {
@@ -517,7 +620,7 @@ const handlers = {
     );
   },
   status(frame) {
-    setCanSend(frame.can_send);
+    setCanSend(frame.can_send, frame.muted);
     if (frame.pseudonym) myName.textContent = frame.pseudonym;
   },
   error(frame) {
@@ -627,4 +730,15 @@ input.addEventListener("keydown", (event) => {
   }
 });
 
+// The room fills the screen under the header, the message box in view (site.css).
+const roomMain = room.querySelector(".room__main");
+function fitRoom() {
+  const top = roomMain.getBoundingClientRect().top + window.scrollY;
+  document.documentElement.style.setProperty("--room-top", `${Math.round(top)}px`);
+}
+fitRoom();
+window.addEventListener("resize", fitRoom);
+
+// Opening the room puts the person in the message box (the skip link also leads there).
+input.focus({ preventScroll: true });
 connect();

@@ -288,7 +288,11 @@ def test_a_reported_message_leads_to_a_mute_and_is_hidden_for_everyone(
     # Fern's open room turns read-only at once, and says why.
     expect(fern_page.locator("#composer-body")).to_be_disabled(timeout=3000)
     expect(fern_page.locator("#composer-send")).to_be_disabled()
-    expect(fern_page.locator("#composer-error")).to_have_text(MUTED_TEXT)
+    # ...with the rule and the reason (the report's rule 2), and until when.
+    notice = fern_page.locator("#muted-notice")
+    expect(notice).to_contain_text("A facilitator has muted you until ")
+    expect(notice).to_contain_text(f"under guideline 2: “{RULES[1]}”")
+    expect(notice).to_contain_text("Please take ten minutes; rule 2 is about kindness.")
     muted = Membership.objects.get(pk=fern.pk)
     assert muted.status == Status.MUTED
     assert muted.muted_until > timezone.now() + timedelta(minutes=9)

@@ -52,6 +52,7 @@ async def test_muting_mid_session_stops_sending_but_not_reading(world):
 
         await run(set_status, world.river, Status.MUTED)
         status = await river.expect("status", timeout=1)
+        assert status.pop("muted")["until"] is None  # muted until lifted (no step recorded)
         assert status == {"type": "status", "can_send": False, "pseudonym": "River"}
 
         await river.post("Can anyone hear me?", "muted-try-01")
@@ -68,6 +69,7 @@ async def test_muting_mid_session_stops_sending_but_not_reading(world):
             "type": "status",
             "can_send": True,
             "pseudonym": "River",
+            "muted": None,
         }
         assert (await river.send_and_ack("Back again.", "unmuted-01"))["seq"] == 2
 
@@ -95,6 +97,7 @@ async def test_a_new_pseudonym_reaches_the_open_socket(world):
             "type": "status",
             "can_send": True,
             "pseudonym": "Brook",
+            "muted": None,
         }
         await river.send_and_ack("New name, same me.", "renamed-0001")
         assert river.of_type("message")[-1]["author"] == "Brook"

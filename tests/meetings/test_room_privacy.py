@@ -23,7 +23,17 @@ SECRETS = [
     "My brother does not know I am here — please keep it that way",
     "Ünïcödé secret: 私は大丈夫じゃない",
 ]
-MESSAGE_KEYS = {"type", "seq", "client_id", "author", "mine", "body", "hidden", "sent_at"}
+MESSAGE_KEYS = {
+    "type",
+    "seq",
+    "client_id",
+    "author",
+    "mine",
+    "body",
+    "hidden",
+    "sent_at",
+    "reported",
+}
 IDENTIFYING_KEYS = {
     "user",
     "user_id",

@@ -342,6 +342,7 @@ async def test_a_mute_reaches_the_open_room_and_the_server_refuses_sends(world, 
         assert fern.hello["you"]["can_send"] is True
         await run(act, fac, world, "mute", reason="Cool down.", duration="10")
         status = await fern.expect("status", timeout=1)
+        assert status.pop("muted")["reason"] == "Cool down."  # why, and until when
         assert status == {"type": "status", "can_send": False, "pseudonym": "Fern"}
         await river.expect_quiet()
 
@@ -363,6 +364,7 @@ async def test_a_mute_reaches_the_open_room_and_the_server_refuses_sends(world, 
             "type": "status",
             "can_send": True,
             "pseudonym": "Fern",
+            "muted": None,
         }
         await fern.send_and_ack("Sorry, everyone.", "fern-back-0001")
 
@@ -482,6 +484,7 @@ async def test_a_step_in_one_group_leaves_the_persons_rooms_in_other_groups_alon
             "pseudonym": "Beacon",
             "can_send": True,
             "is_facilitator": True,
+            "muted": None,
         }
         await run(act, fac, world, "mute", duration="60", membership=world.harbour)
         assert (await here.expect("status", timeout=1))["can_send"] is False

@@ -114,6 +114,7 @@ async def test_a_lapsed_mute_lets_the_member_send_and_the_command_tells_the_open
             "type": "status",
             "can_send": True,
             "pseudonym": "Fern",
+            "muted": None,
         }
 
 

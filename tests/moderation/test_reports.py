@@ -42,6 +42,34 @@ def file_report(world, *, note="Please look at this.", rule=2):
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_worker_connections")
+async def test_after_a_reload_the_reporter_is_told_which_messages_they_reported():
+    """The message frames say ``reported`` to the member who reported it, and only to
+    them, in the history, a replay and live (issue 21: "Report" came back after a reload)."""
+    world = await run(build_world)
+    async with Socket(world.path, await member_cookie(world.river)) as river:
+        await river.send({"type": "history", "limit": 10})
+        (first,) = [m for m in (await river.expect("history"))["messages"] if m["seq"] == 1]
+        assert first["reported"] is False
+        await river.send({"type": "report", "seq": 1, "guideline": 2})
+        await river.expect("reported")
+        await river.send({"type": "resume", "after_seq": 0})
+        replayed = await river.expect("message")
+        assert (replayed["seq"], replayed["reported"]) == (1, True)
+    # A new socket (a reload) is told too, and someone else is not.
+    async with (
+        Socket(world.path, await member_cookie(world.river)) as river,
+        Socket(world.path, await member_cookie(world.fern)) as fern,
+    ):
+        await river.send({"type": "history", "limit": 10})
+        by_seq = {m["seq"]: m["reported"] for m in (await river.expect("history"))["messages"]}
+        assert by_seq[1] is True and not any(v for seq, v in by_seq.items() if seq != 1)
+        await fern.send({"type": "history", "limit": 10})
+        assert not any(m["reported"] for m in (await fern.expect("history"))["messages"])
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_worker_connections")
 async def test_it_files_a_report_from_the_room_citing_a_guideline():
     world = await run(build_world)
     async with (

@@ -12,6 +12,7 @@ from moderation.models import ActionKind, Announcement, ModerationAction
 from tests.moderation.conftest import (
     CLOSE_MEMBERSHIP_CHANGED,
     CLOSE_ROOM_CLOSED,
+    RULES,
     Socket,
     appoint,
     events,
@@ -106,11 +107,14 @@ async def test_mute_and_unmute_the_author_from_the_room(world):
             }
         )
         await lantern.expect("moderated")
-        assert await fern.expect("status", timeout=1) == {
-            "type": "status",
-            "can_send": False,
-            "pseudonym": "Fern",
-        }
+        status = await fern.expect("status", timeout=1)
+        # The member is told why (the rule and the reason) and until when (issue 21).
+        muted = status.pop("muted")
+        assert status == {"type": "status", "can_send": False, "pseudonym": "Fern"}
+        assert muted["guideline"] == {"number": 3, "text": RULES[2]}
+        assert muted["reason"] == "Take ten minutes."
+        membership = await run(fresh, world.fern)
+        assert muted["until"] == membership.muted_until.isoformat()
         await fern.post("Still here.", "fern-muted-0001")
         await fern.expect_error("muted")
         await river.expect_quiet()
@@ -120,7 +124,8 @@ async def test_mute_and_unmute_the_author_from_the_room(world):
 
         await lantern.send({"type": "moderate", "action": "unmute", "seq": 1})
         await lantern.expect("moderated")
-        assert (await fern.expect("status", timeout=1))["can_send"] is True
+        unmuted = await fern.expect("status", timeout=1)
+        assert (unmuted["can_send"], unmuted["muted"]) == (True, None)
         await fern.send_and_ack("Thanks.", "fern-back-00001")
 
     kinds = [e.extra for e in await run(events, Action.MODERATION_ACTION_TAKEN)]
@@ -272,3 +277,28 @@ async def test_the_facilitator_closes_the_room_for_everyone(world):
     assert meeting.closed_at is not None
     (event,) = await run(events, Action.MEETING_CLOSED)
     assert event.actor_id == world.facilitator.user_id
+
+
+async def test_a_muted_member_coming_in_is_told_why_and_until_when(world):
+    lantern, river, fern = await room(world)
+    async with lantern:
+        assert lantern.hello["you"]["muted"] is None
+        await lantern.send(
+            {
+                "type": "moderate",
+                "action": "mute",
+                "seq": 1,
+                "guideline": 2,
+                "minutes": 60,
+                "reason": "An hour to cool off.",
+            }
+        )
+        await lantern.expect("moderated")
+    async with fern:
+        membership = await run(fresh, world.fern)
+        assert fern.hello["you"]["can_send"] is False
+        assert fern.hello["you"]["muted"] == {
+            "until": membership.muted_until.isoformat(),
+            "guideline": {"number": 2, "text": RULES[1]},
+            "reason": "An hour to cool off.",
+        }
