@@ -307,7 +307,7 @@ def test_every_step_is_audited_and_shown_in_the_moderation_log(world, fac):
     actions = list(ModerationAction.objects.order_by("created_at", "pk"))
     assert [e.target_id for e in taken] == [str(a.pk) for a in actions]
 
-    log = text_of(fac.get(f"/moderation/{world.slug}/")).split("Moderation log", 1)[1]
+    log = text_of(fac.get(f"/moderation/{world.slug}/log/")).split("Moderation log", 1)[1]
     for label in (
         "Lantern: Warning — Fern (rule 2)",
         "Lantern: Muted — Fern (rule 2)",
