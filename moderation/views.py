@@ -64,7 +64,7 @@ def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "group": group,
             "FACILITATES": True,  # (the navigation's question, answered already)
             "here": reverse("moderation:group", args=[group.slug]),
-            "counts": selectors.group_summaries([group])[0],
+            "counts": selectors.group_counts(group),
             "flags": list(selectors.newest_flags(group)),
             "reports": list(selectors.newest_reports(group)),
             "applications": list(selectors.newest_applications(group)),
