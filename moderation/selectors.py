@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -115,32 +115,9 @@ def group_counts(group: Group) -> GroupSummary:
     return GroupSummary(group=group, **row)
 
 
-def waiting_applications(group: Group) -> dict:
-    """How many applications wait for a decision in one group, and since when."""
-    return Application.objects.filter(group=group, status=ApplicationStatus.SUBMITTED).aggregate(
-        count=Count("pk"), oldest=Min("submitted_at")
-    )
-
-
 def members_with_signature_state(groups) -> QuerySet[Membership]:  # noqa: ANN001
     return Membership.objects.filter(group__in=groups, status__in=CURRENT_STATUSES).annotate(
         signed_current=signed_current_agreement()
-    )
-
-
-def dashboard_members(group: Group) -> QuerySet[Membership]:
-    """Member list: pseudonym, status, warnings, joined, last attended (no N+1)."""
-    return (
-        members_with_signature_state([group])
-        .annotate(
-            warnings=Count(
-                "moderation_actions",
-                filter=Q(moderation_actions__kind=ActionKind.WARN),
-                distinct=True,
-            ),
-            last_attended=Max("attendance__last_seen_at"),
-        )
-        .order_by("pseudonym")
     )
 
 
