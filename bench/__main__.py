@@ -1,6 +1,7 @@
 """`make bench`: the benchmarks of DESIGN.md ("Performance targets"), measured in one run.
 
-    python -m bench [--quick] [--output PATH]
+    python -m bench [--quick] [--pages-only] [--output PATH]
+    make bench BENCH_ARGS=--pages-only     # step 3 alone, into bench/results/pages.json
 
 Starts throwaway PostgreSQL and Redis (tests/harness.py), migrates, builds data through
 the app's services, starts two Daphne processes as in production and measures:
@@ -115,9 +116,17 @@ def _raise_terminated(signum, frame):  # noqa: ANN001
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, for trying it out")
-    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="only the pages against /healthz (about 2 minutes); writes results/pages.json",
+    )
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    config = QUICK if args.quick else FULL
+    config = {**(QUICK if args.quick else FULL), "pages_only": args.pages_only}
+    if args.output is None:
+        # A pages-only run leaves latest.json, the whole run's figures, alone.
+        args.output = RESULTS / ("pages.json" if args.pages_only else "latest.json")
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -186,6 +195,9 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
             "config": config,
         }
     }
+
+    if config["pages_only"]:
+        return run_pages(stack, config, results, data, pages)
 
     # --- the audit console at ~1,000 events, then at 1,000,000 ------------------------------
     t = time.monotonic()
@@ -283,6 +295,21 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
     return results
 
 
+def run_pages(stack, config: dict, results: dict, data, pages) -> dict:  # noqa: ANN001
+    """The page phase alone, on the same data as a whole run (BENCH_ARGS=--pages-only)."""
+    t = time.monotonic()
+    admin = data.build_audit_people().admin
+    shared = data.build_page_groups(admin, 100)
+    page_sets = {rows: data.build_pages(admin, rows, shared_groups=shared) for rows in (10, 100)}
+    log(f"data: pages at 10 and 100 rows ({time.monotonic() - t:.1f}s)")
+    daphnes = stack.start_daphnes(2)
+    quiet_collector()
+    results["pages"] = measure_pages(daphnes, page_sets, config, data, pages)
+    log(f"pages: {summary_line(results['pages']['timings'])}")
+    stack.check_alive()
+    return results
+
+
 def quiet_collector() -> None:
     """Freeze what this process built so far (Django, the data's objects), as the Daphnes
     freeze their start-up objects: a full collection here walked all of it and stalled
@@ -318,17 +345,29 @@ def audit_result(at_1k: dict, at_1m: dict, rows_1k: int, rows_1m: int, seconds: 
     }
 
 
+# Every page the bench times: (name, the PageSet's URL attribute, whose session opens it).
+PAGES = [
+    ("member_groups", None, "member"),
+    ("group_home", "home_url", "home"),
+    ("facilitator_dashboard", "dashboard_url", "facilitator"),
+    ("member_list", "members_url", "facilitator"),
+    ("moderation_log", "log_url", "facilitator"),
+    ("review_queue", "queue_url", "facilitator"),
+]
+
+
 def measure_pages(daphnes, page_sets, config, data, pages) -> dict:  # noqa: ANN001
-    small, large = page_sets[10], page_sets[100]
-    plan = [
-        pages.Page("healthz", "/healthz"),
-        pages.Page("member_groups_10", "/groups/mine/", small.member_session),
-        pages.Page("group_home_10", small.home_url, small.home_session),
-        pages.Page("facilitator_dashboard_10", small.dashboard_url, small.facilitator_session),
-        pages.Page("member_groups_100", "/groups/mine/", large.member_session),
-        pages.Page("group_home_100", large.home_url, large.home_session),
-        pages.Page("facilitator_dashboard_100", large.dashboard_url, large.facilitator_session),
-    ]
+    def url(page_set, attribute: str | None) -> str:  # noqa: ANN001
+        return getattr(page_set, attribute) if attribute else "/groups/mine/"
+
+    plan = [pages.Page("healthz", "/healthz")]
+    for rows, page_set in page_sets.items():
+        for name, attribute, who in PAGES:
+            plan.append(
+                pages.Page(
+                    f"{name}_{rows}", url(page_set, attribute), getattr(page_set, f"{who}_session")
+                )
+            )
     timings = pages.time_pages(
         daphnes, plan, rounds=config["page_rounds"], seconds=config["page_seconds"]
     )
@@ -338,13 +377,14 @@ def measure_pages(daphnes, page_sets, config, data, pages) -> dict:  # noqa: ANN
     }
     queries = {}
     for rows, page_set in page_sets.items():
-        member = data.signed_in_client(page_set.member_user)
-        home = data.signed_in_client(page_set.home_user)
-        facilitator = data.signed_in_client(page_set.facilitator_user, verified=True)
+        clients = {
+            "member": data.signed_in_client(page_set.member_user),
+            "home": data.signed_in_client(page_set.home_user),
+            "facilitator": data.signed_in_client(page_set.facilitator_user, verified=True),
+        }
         queries[rows] = {
-            "member_groups": pages.count_queries(member, "/groups/mine/"),
-            "group_home": pages.count_queries(home, page_set.home_url),
-            "facilitator_dashboard": pages.count_queries(facilitator, page_set.dashboard_url),
+            name: pages.count_queries(clients[who], url(page_set, attribute))
+            for name, attribute, who in PAGES
         }
     typical = [r for name, r in ratios.items() if name.endswith("_10")]
     return {
@@ -656,6 +696,8 @@ def _le(value, limit) -> bool:  # noqa: ANN001
 
 
 def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
+    if r["meta"]["config"].get("pages_only"):
+        return page_rows(r["pages"])
     d, c, p, s, e, a = (
         r["delivery"],
         r["capacity"],
@@ -718,26 +760,7 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
             "(reported)",
             "info",
         ),
-        (
-            "Page p95 / healthz p95 (worst of 3, 10 rows)",
-            f"{p['p95_ratio_to_healthz']}x (healthz {p['healthz_p95_ms']} ms)",
-            f"<= {TARGETS['pages_ratio']:g}x",
-            verdict(_le(p["p95_ratio_to_healthz"], TARGETS["pages_ratio"])),
-        ),
-        (
-            "  ... same pages at 100 rows",
-            f"{p['p95_ratio_to_healthz_at_100_rows']}x",
-            "(reported)",
-            "info",
-        ),
-        (
-            "SQL queries at 10 vs 100 rows (groups/home/dashboard)",
-            " / ".join(str(v) for v in p["queries_at_10"].values())
-            + " vs "
-            + " / ".join(str(v) for v in p["queries_at_100"].values()),
-            "equal",
-            verdict(p["queries_equal"]),
-        ),
+        *page_rows(p),
         (
             "Chat p99 during 50-login storm / before",
             f"{s['p99_ratio_during_to_before']}x ({s['p99_ms_during']} / {s['p99_ms_before']} ms;"
@@ -768,6 +791,31 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
             f"{a['filtered_p95_ms_small']} ms)",
             f"< {TARGETS['audit_ratio']:g}x",
             verdict(a["filtered_p95_ratio_large_to_small"] < TARGETS["audit_ratio"]),
+        ),
+    ]
+
+
+def page_rows(p: dict) -> list[tuple[str, str, str, str]]:
+    return [
+        (
+            f"Page p95 / healthz p95 (worst of {len(PAGES)}, 10 rows)",
+            f"{p['p95_ratio_to_healthz']}x (healthz {p['healthz_p95_ms']} ms)",
+            f"<= {TARGETS['pages_ratio']:g}x",
+            verdict(_le(p["p95_ratio_to_healthz"], TARGETS["pages_ratio"])),
+        ),
+        (
+            "  ... same pages at 100 rows",
+            f"{p['p95_ratio_to_healthz_at_100_rows']}x",
+            "(reported)",
+            "info",
+        ),
+        (
+            "SQL queries at 10 vs 100 rows (" + "/".join(p["queries_at_10"]) + ")",
+            " / ".join(str(v) for v in p["queries_at_10"].values())
+            + " vs "
+            + " / ".join(str(v) for v in p["queries_at_100"].values()),
+            "equal",
+            verdict(p["queries_equal"]),
         ),
     ]
 

@@ -100,7 +100,9 @@ def signed_in_client(user: User, *, verified: bool = False) -> Client:
 # --- groups, members, meetings ------------------------------------------------------------
 
 
-def make_group(admin: User, name: str, *, guidelines: int = 3) -> Group:
+def make_group(
+    admin: User, name: str, *, guidelines: int = 3, requires_screening: bool = False
+) -> Group:
     return group_services.group_create(
         actor=admin,
         name=name,
@@ -109,7 +111,7 @@ def make_group(admin: User, name: str, *, guidelines: int = 3) -> Group:
         eligibility="Adults.",
         meeting_rhythm="Every evening",
         listed=False,
-        requires_screening=False,
+        requires_screening=requires_screening,
         capacity=None,
         retention=Retention.DAYS_7,
         crisis_resources="Call your local emergency number.",
@@ -296,6 +298,10 @@ class PageSet:
     dashboard_url: str  # a facilitator dashboard with ``rows`` members, reports, flags...
     facilitator_session: str
     facilitator_user: User
+    # The same group's member list, moderation log and review queue (``rows`` applications).
+    members_url: str = ""
+    log_url: str = ""
+    queue_url: str = ""
 
 
 def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSet:
@@ -317,10 +323,10 @@ def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSe
         add_facilitator(home_group, host, "Host", actor=admin)
         open_meeting(home_group, host, occurrences=rows)
 
-        # A facilitator dashboard: ``rows`` members, open reports, safety flags and
-        # moderation steps.
+        # A facilitator dashboard: ``rows`` members, open reports, safety flags,
+        # moderation steps and applications waiting.
         fac_user = make_user(f"bench-page-facilitator-{rows}")
-        group = make_group(admin, f"Dashboard group {rows}")
+        group = make_group(admin, f"Dashboard group {rows}", requires_screening=True)
         add_facilitator(group, fac_user, "Steward", actor=admin)
         meeting = open_meeting(group, fac_user)
 
@@ -356,6 +362,10 @@ def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSe
                 guideline_number=1,
                 reason="A reminder of the guidelines.",
             )
+        from tests.factories import submitted_application
+
+        for n in range(rows):
+            submitted_application(group, make_user(f"bench-page-{rows}-applicant-{n + 1}"))
 
     return PageSet(
         rows=rows,
@@ -367,6 +377,9 @@ def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSe
         dashboard_url=f"/moderation/{group.slug}/",
         facilitator_session=session_key(fac_user, verified=True),
         facilitator_user=fac_user,
+        members_url=f"/moderation/{group.slug}/members/",
+        log_url=f"/moderation/{group.slug}/log/",
+        queue_url=f"/screening/review/{group.slug}/",
     )
 
 

@@ -1,5 +1,6 @@
 from django import forms
 
+from groups.models import CURRENT_STATUSES, Status
 from moderation.models import ActionKind
 from supportgroups.widgets import Textarea
 
@@ -116,3 +117,24 @@ class HandleFlagForm(forms.Form):
         max_length=2000,
         widget=Textarea(attrs={"rows": 2}),
     )
+
+
+# --- the member list's and the moderation log's filters (GET) --------------------------------
+
+
+class MemberFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Everyone")]
+        + [(s.value, s.label) for s in Status if s.value in CURRENT_STATUSES],
+    )
+    name = forms.CharField(required=False, max_length=30, label="Name in the group contains")
+    after = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+class LogFilterForm(forms.Form):
+    kind = forms.ChoiceField(
+        required=False, label="Step", choices=[("", "Every step")] + ActionKind.choices
+    )
+    member = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

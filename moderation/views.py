@@ -15,7 +15,15 @@ from groups.selectors import (
     memberships_of_user,
 )
 from moderation import selectors, services
-from moderation.forms import ActionForm, HandleFlagForm, ResolveForm, RevealForm, SafetyFlagForm
+from moderation.forms import (
+    ActionForm,
+    HandleFlagForm,
+    LogFilterForm,
+    MemberFilterForm,
+    ResolveForm,
+    RevealForm,
+    SafetyFlagForm,
+)
 from moderation.models import Report, SafetyFlag
 
 
@@ -45,9 +53,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    """What needs the facilitator now: each kind's count and its newest few, linking to
+    the full lists. The member list and the moderation log have pages of their own."""
     facilitator = facilitation_for_user_or_404(request.user, slug)
     group = facilitator.group
-    members = list(selectors.dashboard_members(group))
     return render(
         request,
         "moderation/group.html",
@@ -55,14 +64,78 @@ def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "group": group,
             "FACILITATES": True,  # (the navigation's question, answered already)
             "here": reverse("moderation:group", args=[group.slug]),
-            "waiting": selectors.waiting_applications(group),
-            "reports": list(selectors.open_reports(group)),
-            "flags": list(selectors.open_flags(group)),
-            "unsigned": [m for m in members if not m.signed_current],
-            "members": members,
+            "counts": selectors.group_counts(group),
+            "flags": list(selectors.newest_flags(group)),
+            "reports": list(selectors.newest_reports(group)),
+            "applications": list(selectors.newest_applications(group)),
+            "unsigned": list(selectors.newest_unsigned(group)),
             "meetings": list(selectors.upcoming(group)),
-            "log": list(selectors.moderation_log(group)),
             "now": timezone.now(),
+        },
+    )
+
+
+def _next_page_link(request: HttpRequest, rows: list, key: str) -> str | None:
+    """The address of the next page (the same filters, after this page's last row), or
+    None when the selector's one extra row says there is none."""
+    if len(rows) <= selectors.PAGE_SIZE:
+        return None
+    del rows[selectors.PAGE_SIZE :]
+    query = request.GET.copy()
+    query[key] = str(rows[-1].pk)
+    return f"?{query.urlencode()}"
+
+
+@login_required
+def members(request: HttpRequest, slug: str) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    group = facilitator.group
+    form = MemberFilterForm(request.GET)
+    # A filter that is not understood (a hand-edited address) shows everyone, and says so.
+    data = form.cleaned_data if form.is_valid() else {"status": "", "name": "", "after": None}
+    rows = selectors.member_page(
+        group, status=data["status"], name=data["name"].strip(), after=data["after"]
+    )
+    next_page = _next_page_link(request, rows, "after") if form.is_valid() else None
+    return render(
+        request,
+        "moderation/members.html",
+        {
+            "group": group,
+            "FACILITATES": True,
+            "here": reverse("moderation:group", args=[group.slug]),
+            "form": form,
+            "members": rows,
+            "filtered": any(request.GET.get(k) for k in ("status", "name")),
+            "next_page": next_page,
+        },
+    )
+
+
+@login_required
+def log(request: HttpRequest, slug: str) -> HttpResponse:
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    group = facilitator.group
+    form = LogFilterForm(request.GET)
+    data = form.cleaned_data if form.is_valid() else {"kind": "", "member": None, "before": None}
+    about = None
+    if data["member"] is not None:
+        about = _member_or_404(facilitator, data["member"])
+    rows = selectors.log_page(
+        group, kind=data["kind"], member=data["member"], before=data["before"]
+    )
+    next_page = _next_page_link(request, rows, "before") if form.is_valid() else None
+    return render(
+        request,
+        "moderation/log.html",
+        {
+            "group": group,
+            "FACILITATES": True,
+            "here": reverse("moderation:group", args=[group.slug]),
+            "form": form,
+            "about": about,
+            "log": rows,
+            "next_page": next_page,
         },
     )
 

@@ -359,6 +359,8 @@ URLS: dict[str, Route | Public] = {
     ),
     "moderation:about_me": signed_in(),
     "moderation:group": facilitators(slug),
+    "moderation:members": facilitators(slug),
+    "moderation:log": facilitators(slug),
     "moderation:raise_flag": members(slug),
     "moderation:member": facilitators(
         lambda world: {"slug": world.group.slug, "membership_id": world.member.pk}

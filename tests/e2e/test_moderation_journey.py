@@ -349,8 +349,8 @@ def test_a_reported_message_leads_to_a_mute_and_is_hidden_for_everyone(
         ActionKind.HIDE_MESSAGE,
         ActionKind.MUTE,
     ]
-    lantern_page.goto(f"{live_server_url}/moderation/{group.slug}/")
-    log = lantern_page.locator("h2:has-text('Moderation log') + section")
+    lantern_page.goto(f"{live_server_url}/moderation/{group.slug}/log/")
+    log = lantern_page.locator("ul.events")
     expect(log).to_contain_text("Lantern: Muted — Fern (rule 2)")
     expect(log).to_contain_text("Lantern: Message hidden — Fern (rule 2)")
 

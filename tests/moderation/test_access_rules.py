@@ -45,6 +45,8 @@ def facilitator_urls(world, report, flag):
     return [
         ("get", "/moderation/", None),
         ("get", f"/moderation/{slug}/", None),
+        ("get", f"/moderation/{slug}/members/", None),
+        ("get", f"/moderation/{slug}/log/", None),
         ("get", f"/moderation/{slug}/members/{member}/", None),
         (
             "post",

@@ -91,7 +91,7 @@ def test_the_dashboard_counts_warnings_per_member(world, fac):
     act(fac, world, "warn", rule="3")
     row = next(
         line
-        for line in fac.get(f"/moderation/{world.slug}/").content.decode().split("<tr>")
+        for line in fac.get(f"/moderation/{world.slug}/members/").content.decode().split("<tr>")
         if f"members/{world.fern.pk}/" in line
     )
     assert "<td>2</td>" in row
@@ -134,8 +134,8 @@ def test_a_mute_for_ten_minutes_and_an_unmute(world, fac):
     (mute,) = ModerationAction.objects.all()
     assert mute.until == fern.muted_until
 
-    dashboard = text_of(fac.get(f"/moderation/{world.slug}/"))
-    assert "Fern Muted until" in dashboard
+    members = text_of(fac.get(f"/moderation/{world.slug}/members/"))
+    assert "Fern Muted until" in members
     mine = text_of(member_client(world.fern.user).get("/moderation/about-me/"))
     assert "Muted until" in mine and "Reason: Take a breather." in mine
 
@@ -173,8 +173,8 @@ def test_removing_ends_the_membership_and_reinstating_restores_it(world, fac):
     fern = fresh(world.fern)
     assert fern.status == Status.REMOVED
     # Fern is no longer listed, and may no longer see the group.
-    dashboard = fac.get(f"/moderation/{world.slug}/").content.decode()
-    assert f"members/{world.fern.pk}/" not in dashboard
+    members = fac.get(f"/moderation/{world.slug}/members/").content.decode()
+    assert f"members/{world.fern.pk}/" not in members
     fern_client = member_client(world.fern.user)
     assert fern_client.get(f"/groups/{world.slug}/home/").status_code == 404
     # ...but still reads what was done and why.
@@ -307,7 +307,7 @@ def test_every_step_is_audited_and_shown_in_the_moderation_log(world, fac):
     actions = list(ModerationAction.objects.order_by("created_at", "pk"))
     assert [e.target_id for e in taken] == [str(a.pk) for a in actions]
 
-    log = text_of(fac.get(f"/moderation/{world.slug}/")).split("Moderation log", 1)[1]
+    log = text_of(fac.get(f"/moderation/{world.slug}/log/")).split("Moderation log", 1)[1]
     for label in (
         "Lantern: Warning — Fern (rule 2)",
         "Lantern: Muted — Fern (rule 2)",

@@ -64,7 +64,7 @@ def test_the_combined_view_lists_each_facilitated_group_with_its_counts(world, f
 # --- one group's page -------------------------------------------------------------------------
 
 
-def test_the_group_page_shows_what_needs_attention_then_meetings_members_and_log(world, fac):
+def test_the_group_page_shows_what_needs_you_now_then_the_next_meetings(world, fac):
     world.group.requires_screening = True
     world.group.save(update_fields=["requires_screening"])
     application = submitted_application(world.group, make_person("applicant-one"))
@@ -76,9 +76,6 @@ def test_the_group_page_shows_what_needs_attention_then_meetings_members_and_log
         actor=world.fern.user, group=world.fern.group, about=world.river, note="Worried."
     )
     newcomer = give_place(world.group, make_person("newcomer"))  # no name, not signed
-    meeting_services.presence_join(
-        meeting=world.meeting, membership=world.river, channel_name="test.channel.1"
-    )
     later = schedule(world.group, world.facilitator.user, starts_in=timedelta(days=7))
     services.action_take(
         membership=world.fern, actor=world.facilitator.user, kind="warn", guideline_number=2
@@ -87,28 +84,48 @@ def test_the_group_page_shows_what_needs_attention_then_meetings_members_and_log
     response = fac.get(group_url(world))
     assert response.status_code == 200
     text = text_of(response)
-    # Order: what needs you now, then what's coming, then people, then the log.
-    positions = [
-        text.index(heading)
-        for heading in ("Needs you now", "Coming up", "Members (5)", "Moderation log")
-    ]
+    positions = [text.index(heading) for heading in ("Needs you now", "Coming up")]
     assert positions == sorted(positions)
     assert "Safety concerns (1)" in text and "About River, raised by Fern" in text
-    assert "Open reports (1)" in text
+    assert "Open reports (1)" in text and "Message by Fern, rule 2, reported by River" in text
+    assert "Applications waiting (1)" in text
     assert "1 application, the oldest sent 3 days ago" in text
+    assert "To sign the current agreement (1)" in text
     assert "1 member still to sign the current agreement: (no name yet)" in text
     assert "Tuesday meeting" in text and "(open now — join)" in text
     content = response.content.decode()
     assert f"/meetings/{world.meeting.pk}/" in content
+    assert f'action="/meetings/{world.meeting.pk}/close/"' in content  # open now: Close
+    assert f'action="/meetings/{later.pk}/open/"' in content  # later: Open early
     assert later.starts_at.strftime("%-d %b") in text
-
-    table = text.split("Last attended", 1)[1]
-    today = timezone.now().strftime("%-d %b %Y")
-    assert f"River Active 0 {today} {today}" in table  # attended today
-    assert f"Fern Active 1 {today} —" in table  # one warning, never attended here
-    assert "Lantern (facilitator) Active" in table
+    assert f'href="/screening/review/{world.slug}/{application.pk}/"' in content
     assert f"members/{newcomer.pk}/" in content
-    assert "Lantern: Warning — Fern (rule 2)" in text
+    # The member list and the log are pages of their own, linked from here.
+    assert "Last attended" not in text and "Lantern: Warning" not in text
+    assert f'href="/moderation/{world.slug}/members/"' in content
+    assert f'href="/moderation/{world.slug}/log/"' in content
+
+
+def test_each_list_shows_its_newest_few_under_the_full_count(world, fac):
+    messages = [world.fern_message]
+    for i in range(7):  # (two authors: one alone would meet the rate limit)
+        messages.append(
+            meeting_services.message_post(
+                meeting_id=world.meeting.pk,
+                membership_id=(world.fern, world.harbour)[i % 2].pk,
+                client_id=f"few-{i}",
+                body=f"Message {i}",
+            ).message
+        )
+    reports = [
+        services.report_file(actor=world.river.user, message=m, guideline_number=2)
+        for m in messages
+    ]
+    content = fac.get(group_url(world)).content.decode()
+    assert "Open reports (8)" in text_of(fac.get(group_url(world)))
+    shown = [r.pk for r in reports if f'reports/{r.pk}/"' in content]
+    assert shown == [r.pk for r in reports[-5:]]  # the newest five
+    assert "The newest 5 are shown" in text_of(fac.get(group_url(world)))
 
 
 def test_members_to_sign_a_new_agreement_are_listed(world, fac):
@@ -130,7 +147,9 @@ def test_members_to_sign_a_new_agreement_are_listed(world, fac):
         guidelines_acknowledged=True,
     )
     text = text_of(fac.get(group_url(world)))
-    assert "2 members still to sign the current agreement: Fern, Harbour" in text
+    assert "To sign the current agreement (2)" in text
+    names = text.split("2 members still to sign the current agreement: ", 1)[1].split(".")[0]
+    assert sorted(names.split(", ")) == ["Fern", "Harbour"]
     assert "2 members to sign the agreement" in text_of(fac.get("/moderation/"))
 
 
@@ -284,10 +303,15 @@ def busy_world(world):
     return world
 
 
-@pytest.mark.parametrize("path", ["group", "combined"])
+@pytest.mark.parametrize("path", ["group", "combined", "members", "log"])
 def test_the_dashboard_makes_the_same_number_of_queries_for_10_and_300(busy_world, fac, path):
     world = busy_world
-    url = group_url(world) if path == "group" else "/moderation/"
+    url = {
+        "group": group_url(world),
+        "combined": "/moderation/",
+        "members": f"{group_url(world)}members/",
+        "log": f"{group_url(world)}log/",
+    }[path]
     fac.get(url)  # warm: the session's "last seen" and the like
 
     small, small_text = count_queries(fac, url)
@@ -300,10 +324,15 @@ def test_the_dashboard_makes_the_same_number_of_queries_for_10_and_300(busy_worl
     if path == "group":
         assert "Open reports (10)" in small_text and "Open reports (300)" in large_text
         assert "Safety concerns (10)" in small_text and "Safety concerns (300)" in large_text
-        assert "Members (14)" in small_text and "Members (304)" in large_text
         assert "10 applications" in small_text and "300 applications" in large_text
         assert "97 members still to sign" in large_text  # every third bulk member
-    else:
+    elif path == "combined":
         assert "10 safety concerns 10 open reports 10 applications waiting" in small_text
         assert "300 safety concerns 300 open reports 300 applications waiting" in large_text
         assert "0 members to sign" in small_text and "97 members to sign" in large_text
+    elif path == "members":
+        assert "Seed 09" in small_text and "Next" not in small_text
+        assert "Next 50 members" in large_text
+    else:
+        assert small_text.count("Warning —") == 10 and "Older steps" not in small_text
+        assert large_text.count("Warning —") == 50 and "Older steps" in large_text

@@ -78,8 +78,8 @@ async def test_hide_from_the_room_hides_for_everyone_and_is_logged(world, fac):
     )
     (event,) = await run(events, Action.MODERATION_ACTION_TAKEN)
     assert event.subject_id == world.fern.user_id
-    log = (await run(lambda: text_of(fac.get(f"/moderation/{world.slug}/")))).split(
-        "Moderation log"
+    log = (await run(lambda: text_of(fac.get(f"/moderation/{world.slug}/log/")))).split(
+        "needs you now", 1
     )[1]
     assert "Lantern: Message hidden — Fern (rule 2)" in log
 
