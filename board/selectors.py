@@ -141,6 +141,6 @@ def posts_of_user(user) -> QuerySet[Post]:  # noqa: ANN001
     """The person's own posts that still hold text, for their export."""
     return (
         Post.objects.filter(author__user=user, body__isnull=False)
-        .select_related("thread", "author__group")
-        .order_by("author__group__name", "thread__number", "number")
+        .select_related("thread__group")
+        .order_by("thread__group__name", "thread__number", "number")
     )
