@@ -104,6 +104,13 @@ def thread_or_404(group_id: int, number: int) -> Thread:
     return found
 
 
+def post_or_404(thread: Thread, number: int) -> Post:
+    post = Post.objects.filter(thread=thread, number=number).select_related("author").first()
+    if post is None:
+        raise Http404
+    return post
+
+
 def own_post_or_404(thread: Thread, number: int, membership: Membership) -> Post:
     """The person's own post, not yet deleted; someone else's, a deleted one and one that
     does not exist all look the same."""

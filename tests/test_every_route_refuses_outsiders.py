@@ -390,6 +390,8 @@ URLS: dict[str, Route | Public] = {
     "moderation:report": facilitators(
         lambda world: {"slug": world.group.slug, "report_id": world.report.pk}
     ),
+    # A member reports a post on the board (behind the board's door).
+    "moderation:report_post": members(lambda world: {**thread_number(world), "post_number": 1}),
     "moderation:handle_flag": facilitators(
         lambda world: {"slug": world.group.slug, "flag_id": world.flag.pk}, method="post"
     ),
