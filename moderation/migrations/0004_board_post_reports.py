@@ -5,32 +5,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('board', '0001_initial'),
-        ('groups', '0003_link_token_encrypted'),
-        ('meetings', '0002_message_author_recent_index'),
-        ('moderation', '0003_announcement_encrypted'),
+        ("board", "0001_initial"),
+        ("groups", "0003_link_token_encrypted"),
+        ("meetings", "0002_message_author_recent_index"),
+        ("moderation", "0003_announcement_encrypted"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='moderationaction',
-            name='post',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='board.post'),
+            model_name="moderationaction",
+            name="post",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="board.post",
+            ),
         ),
         migrations.AddField(
-            model_name='report',
-            name='post',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='reports', to='board.post'),
+            model_name="report",
+            name="post",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="reports",
+                to="board.post",
+            ),
         ),
         migrations.AlterField(
-            model_name='report',
-            name='message_seq',
+            model_name="report",
+            name="message_seq",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddConstraint(
-            model_name='report',
-            constraint=models.UniqueConstraint(fields=('post', 'reporter'), name='one_report_per_post_and_reporter'),
+            model_name="report",
+            constraint=models.UniqueConstraint(
+                fields=("post", "reporter"), name="one_report_per_post_and_reporter"
+            ),
         ),
     ]
