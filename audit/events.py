@@ -65,6 +65,11 @@ class Action(IntEnum):
     MEETING_OPENED = 4001
     MEETING_CLOSED = 4002
     MESSAGES_PURGED = 4003
+    # 4500-4599: the group board (beside meetings)
+    BOARD_THREAD_STARTED = 4500
+    BOARD_POST_DELETED = 4501
+    BOARD_THREAD_CHANGED = 4502
+    BOARD_POSTS_PURGED = 4503
 
     # 5000-5999: moderation
     REPORT_FILED = 5000

@@ -206,6 +206,24 @@ def membership_may_enter_meetings(membership: Membership) -> bool:
     )
 
 
+def membership_refusal(membership: Membership | None) -> str | None:
+    """Why this place does not let its holder into the group's private spaces today (its
+    meetings and its board), as a stable code, or None. The one rule both ask:
+    ``"not_a_member"``, ``"suspended"`` or ``"agreement_required"``."""
+    if membership is None or not membership.is_current:
+        return "not_a_member"
+    if membership.effective_status() == Status.SUSPENDED:
+        return "suspended"
+    if not membership_may_enter_meetings(membership):
+        return "agreement_required"
+    return None
+
+
+def membership_may_write(membership: Membership) -> bool:
+    """Whether a member who may enter may also speak: muted members read only."""
+    return membership.effective_status() == Status.ACTIVE
+
+
 def memberships_of_user(user) -> QuerySet[Membership]:  # noqa: ANN001
     """ "My groups": each membership with whether the current agreement is signed."""
     return (

@@ -8,10 +8,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from groups.models import Membership, Role, Status
+from groups.models import Membership, Role
 from groups.selectors import (
     membership_for_user_or_404,
-    membership_may_enter_meetings,
+    membership_may_write,
+    membership_refusal,
     require_place_taken,
 )
 from meetings.models import Meeting, Message, Presence
@@ -45,10 +46,9 @@ def meeting_for_facilitator_or_404(user, meeting_id: int) -> tuple[Meeting, Memb
 
 def room_refusal(meeting: Meeting, membership: Membership) -> str | None:
     """Why this membership may not be in the room now (a stable code), or None."""
-    if membership.effective_status() == Status.SUSPENDED:
-        return "suspended"
-    if not membership_may_enter_meetings(membership):
-        return "agreement_required" if membership.is_current else "not_a_member"
+    refusal = membership_refusal(membership)
+    if refusal:
+        return refusal
     if not meeting.is_open():
         return "meeting_closed"
     return None
@@ -81,7 +81,7 @@ def room_entry(user, meeting_id: int) -> RoomEntry:  # noqa: ANN001
 
 
 def membership_may_send(membership: Membership) -> bool:
-    return membership.effective_status() == Status.ACTIVE
+    return membership_may_write(membership)
 
 
 @dataclass(frozen=True)

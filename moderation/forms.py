@@ -61,7 +61,7 @@ class ResolveForm(forms.Form):
         choices=[
             ("none", "No action needed"),
             (ActionKind.WARN, "Warn the member"),
-            (ActionKind.HIDE_MESSAGE, "Hide the message"),
+            (ActionKind.HIDE_MESSAGE, "Hide the message or post"),
             (ActionKind.MUTE, "Mute the member"),
             (ActionKind.SUSPEND, "Suspend the member"),
             (ActionKind.REMOVE, "Remove the member"),
@@ -108,6 +108,24 @@ class SafetyFlagForm(forms.Form):
         self.fields["about"].choices = [(membership.pk, "Myself")] + [
             (m.pk, m.pseudonym) for m in members if m.pk != membership.pk and m.pseudonym
         ]
+
+
+class ReportPostForm(forms.Form):
+    """A member reports a post on the board, citing one of the group's guidelines."""
+
+    guideline = forms.TypedChoiceField(
+        label="Which guideline does it break?", coerce=int, widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        label="Anything the facilitators should know",
+        required=False,
+        max_length=2000,
+        widget=Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, guidelines, *args, **kwargs):  # noqa: ANN001
+        super().__init__(*args, **kwargs)
+        self.fields["guideline"].choices = [(g.number, f"{g.number}. {g.text}") for g in guidelines]
 
 
 class HandleFlagForm(forms.Form):

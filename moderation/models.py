@@ -19,7 +19,12 @@ class Report(models.Model):
     message = models.ForeignKey(
         Message, null=True, on_delete=models.SET_NULL, related_name="reports"
     )
-    message_seq = models.BigIntegerField()
+    message_seq = models.BigIntegerField(null=True, blank=True)
+    # Or a post on the group's board (then message and message_seq stay empty; the post's
+    # text is copied into message_body the same way).
+    post = models.ForeignKey(
+        "board.Post", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
     message_body = EncryptedTextField(null=True, blank=True)
     reported = models.ForeignKey(
         Membership, null=True, on_delete=models.SET_NULL, related_name="reports_about"
@@ -45,7 +50,10 @@ class Report(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["message", "reporter"], name="one_report_per_message_and_reporter"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["post", "reporter"], name="one_report_per_post_and_reporter"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -84,6 +92,9 @@ class ModerationAction(models.Model):
     actor = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
     message = models.ForeignKey(
         Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    post = models.ForeignKey(
+        "board.Post", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     report = models.ForeignKey(
         Report, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"

@@ -18,6 +18,8 @@ from django.utils import timezone
 from accounts.models import User
 from audit.events import Action
 from audit.services import record_event
+from board.models import Post
+from board.selectors import board_entry_now
 from groups.models import CURRENT_STATUSES, Group, Guideline, Membership, Role, Status
 from groups.selectors import facilitation_now
 from meetings.models import Meeting, Message
@@ -33,6 +35,7 @@ from moderation.models import (
 from supportgroups.errors import ServiceError
 from supportgroups.mail import email_people_on_commit
 from supportgroups.realtime import (
+    send_board_post_changed,
     send_membership_changed,
     send_room_announcement,
     send_room_message_changed,
@@ -96,6 +99,45 @@ def report_file(*, actor: User, message: Message, guideline_number: int, note: s
 
 
 @transaction.atomic
+def post_report_file(*, actor: User, post: Post, guideline_number: int, note: str = "") -> Report:
+    """A member reports a post on their group's board, citing a guideline: it lands in the
+    same queue as the meetings' reports."""
+    post = Post.objects.select_related("thread", "author").get(pk=post.pk)
+    group_id = post.thread.group_id
+    entry = board_entry_now(actor, group_id)
+    if entry.refusal:
+        raise ModerationError("not_a_member", "That post is not on a board you can use.")
+    reporter = entry.membership
+    if post.author_id == reporter.pk:
+        raise ModerationError("own_message", "You can't report your own post.")
+    if post.body is None:
+        raise ModerationError("post_gone", "That post has been deleted.")
+    guideline = _guideline(group_id, guideline_number)
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                group_id=group_id,
+                post=post,
+                message_body=post.body,
+                reported=post.author,
+                reporter=reporter,
+                guideline_number=guideline.number,
+                guideline_text=guideline.text,
+                note=note.strip() or None,
+            )
+    except IntegrityError:
+        raise ModerationError("already_reported", "You have already reported this post.") from None
+    record_event(
+        action=Action.REPORT_FILED,
+        actor=actor,
+        target=report,
+        group_id=group_id,
+        extra={"rule": guideline.number, "board": True},
+    )
+    return report
+
+
+@transaction.atomic
 def report_resolve(
     *,
     report: Report,
@@ -111,7 +153,15 @@ def report_resolve(
     if report.status != Report.Status.OPEN:
         raise ModerationError("already_resolved", "This report has already been resolved.")
     if action != "none":
-        if action == ActionKind.HIDE_MESSAGE:
+        if action == ActionKind.HIDE_MESSAGE and report.post_id is not None:
+            post_hide(
+                post=report.post,
+                actor=actor,
+                guideline_number=report.guideline_number,
+                reason=note,
+                report=report,
+            )
+        elif action == ActionKind.HIDE_MESSAGE:
             if report.message is None:
                 raise ModerationError("message_gone", "That message no longer exists.")
             message_hide(
@@ -319,6 +369,63 @@ def message_hide(
         extra={"kind": ActionKind.HIDE_MESSAGE.value, "rule": guideline.number, "seq": message.seq},
     )
     send_room_message_changed(meeting_id=message.meeting_id, message=message_event(message))
+    return entry
+
+
+@transaction.atomic
+def post_hide(
+    *,
+    post: Post,
+    actor: User,
+    guideline_number: int,
+    reason: str = "",
+    report: Report | None = None,
+) -> ModerationAction:
+    """A facilitator hides a post on the board: it reads "[hidden by a facilitator]" to
+    everyone, the author sees the step with its rule, as for a message in a meeting."""
+    post = (
+        Post.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("thread", "author")
+        .get(pk=post.pk)
+    )
+    group_id = post.thread.group_id
+    facilitator = _require_facilitator(actor, group_id)
+    if post.author is None:
+        raise ModerationError(
+            "author_gone", "This post was removed with its author's account already."
+        )
+    guideline = _guideline(group_id, guideline_number)
+    if post.hidden_at is None:
+        post.hidden_at = timezone.now()
+        post.hidden_by = facilitator
+        post.save(update_fields=["hidden_at", "hidden_by"])
+    entry = ModerationAction.objects.create(
+        group_id=group_id,
+        membership=post.author,
+        kind=ActionKind.HIDE_MESSAGE,
+        guideline_number=guideline.number,
+        guideline_text=guideline.text,
+        reason=reason.strip() or None,
+        actor=facilitator,
+        post=post,
+        report=report,
+    )
+    record_event(
+        action=Action.MODERATION_ACTION_TAKEN,
+        actor=actor,
+        subject=post.author.user,
+        target=entry,
+        group_id=group_id,
+        extra={
+            "kind": ActionKind.HIDE_MESSAGE.value,
+            "rule": guideline.number,
+            "thread": post.thread.number,
+            "post": post.number,
+        },
+    )
+    send_board_post_changed(
+        group_id=group_id, thread_number=post.thread.number, post_number=post.number
+    )
     return entry
 
 

@@ -14,5 +14,10 @@ urlpatterns = [
     path("<slug:slug>/members/<int:membership_id>/", views.member, name="member"),
     path("<slug:slug>/members/<int:membership_id>/reveal/", views.reveal, name="reveal"),
     path("<slug:slug>/reports/<int:report_id>/", views.report, name="report"),
+    path(
+        "<slug:slug>/board/<int:number>/<int:post_number>/report/",
+        views.report_post,
+        name="report_post",
+    ),
     path("<slug:slug>/flags/<int:flag_id>/handled/", views.handle_flag, name="handle_flag"),
 ]

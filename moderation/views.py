@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import request_ip
+from board.selectors import board_entry, post_or_404, thread_or_404
 from groups.models import CURRENT_STATUSES, Membership
 from groups.selectors import (
     facilitation_for_user_or_404,
@@ -20,6 +21,7 @@ from moderation.forms import (
     HandleFlagForm,
     LogFilterForm,
     MemberFilterForm,
+    ReportPostForm,
     ResolveForm,
     RevealForm,
     SafetyFlagForm,
@@ -250,6 +252,34 @@ def report(request: HttpRequest, slug: str, report_id: int) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def report_post(request: HttpRequest, slug: str, number: int, post_number: int) -> HttpResponse:
+    """A member reports a post on the board: behind the board's own door."""
+    entry = board_entry(request.user, slug)
+    if entry.refusal:
+        raise Http404
+    group = entry.membership.group
+    post = post_or_404(thread_or_404(group.pk, number), post_number)
+    form = ReportPostForm(group.guidelines.all(), request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.post_report_file(
+                actor=request.user,
+                post=post,
+                guideline_number=form.cleaned_data["guideline"],
+                note=form.cleaned_data["note"],
+            )
+        except services.ModerationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "Thank you. The group's facilitators will look at it.")
+            return redirect("board:thread", slug=slug, number=number)
+    return render(
+        request, "moderation/report_post.html", {"group": group, "post": post, "form": form}
+    )
+
+
+@login_required
 @require_POST
 def handle_flag(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
     facilitator = facilitation_for_user_or_404(request.user, slug)
@@ -277,7 +307,9 @@ def handle_flag(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
 def raise_flag(request: HttpRequest, slug: str) -> HttpResponse:
     membership = membership_for_user_or_404(request.user, slug)
     members = Membership.objects.filter(group=membership.group, status__in=CURRENT_STATUSES)
-    form = SafetyFlagForm(membership, members, request.POST or None)
+    # From a post ("Report this post" → "tell the facilitators now"): that person is chosen.
+    initial = {"about": request.GET.get("about")}
+    form = SafetyFlagForm(membership, members, request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         about = members.filter(pk=form.cleaned_data["about"]).first()
         try:

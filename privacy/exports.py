@@ -7,6 +7,7 @@ screening, and the applicant is told that such notes may exist.
 from typing import Any
 
 from accounts.models import User
+from board.selectors import posts_of_user
 from groups.models import Membership
 from meetings.models import Attendance, Message
 from moderation.models import ModerationAction, Report, SafetyFlag
@@ -70,6 +71,19 @@ def user_data_from_apps(user: User) -> dict[str, Any]:
                 "hidden_by_a_facilitator": m.hidden_at is not None,
             }
             for m in Message.objects.filter(author__user=user).select_related("meeting__group")
+        ],
+        # On the groups' boards: each post of the person's that still has its text.
+        "board_posts": [
+            {
+                "group": p.thread.group.name,
+                "thread": p.thread.number,
+                "thread_title": p.thread.title if p.number == 1 else None,
+                "post": p.number,
+                "written_at": _iso(p.created_at),
+                "body": p.body,
+                "hidden_by_a_facilitator": p.hidden_at is not None,
+            }
+            for p in posts_of_user(user)
         ],
         "meetings_attended": [
             {

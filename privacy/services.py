@@ -15,6 +15,7 @@ from accounts.models import BackupCodeDevice, Session, TOTPDevice, User
 from accounts.selectors import events_about_user
 from audit.events import Action
 from audit.services import record_event, request_ip
+from board.services import posts_remove_for_user
 from meetings.services import messages_remove_for_user
 from privacy.exports import user_data_from_apps
 
@@ -64,8 +65,9 @@ def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
 
 @transaction.atomic
 def account_delete(*, user: User, request: HttpRequest) -> None:
-    """Delete the person's account, in one transaction: their messages stay in place as
-    "[removed]", then the account goes (audited, sessions ended, sockets closed on commit);
-    memberships, applications and the rest go with it."""
+    """Delete the person's account, in one transaction: their messages and board posts stay
+    in place as "[removed]" without their text, then the account goes (audited, sessions
+    ended, sockets closed on commit); memberships, applications and the rest go with it."""
     messages_remove_for_user(user=user)
+    posts_remove_for_user(user=user)
     account_services.account_remove(user=user, request=request)

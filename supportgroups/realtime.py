@@ -8,7 +8,8 @@ are what the consumers read.
 
 Two kinds of channel-layer group:
 - ``user.<id>``: every socket of one person (the account socket and their rooms);
-- ``meeting.<id>``: every socket in one meeting's room.
+- ``meeting.<id>``: every socket in one meeting's room;
+- ``board.<group id>``: every socket open on one group's board.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def user_group_name(user_id: int) -> str:
 def room_group_name(meeting_id: int) -> str:
     """Every socket in a meeting's room joins this group."""
     return f"meeting.{meeting_id}"
+
+
+def board_group_name(group_id: int) -> str:
+    """Every socket open on a group's board joins this group."""
+    return f"board.{group_id}"
 
 
 class MessageEvent(TypedDict):
@@ -104,6 +110,41 @@ def room_presence_event(present: list[str]) -> dict[str, Any]:
 
 def send_room_closed(*, meeting_id: int, reason: str = "meeting_closed") -> None:
     broadcast_on_commit(room_group_name(meeting_id), {"type": "room.closed", "reason": reason})
+
+
+# --- to everyone reading a group's board ------------------------------------------------
+# Numbers only, never text: the board's socket reads the post from the database after
+# checking again that its reader may (so no post text passes through Redis).
+
+
+def send_board_thread(*, group_id: int, thread_number: int) -> None:
+    """A thread was started."""
+    broadcast_on_commit(
+        board_group_name(group_id), {"type": "board.thread", "thread": thread_number}
+    )
+
+
+def send_board_post(*, group_id: int, thread_number: int, post_number: int) -> None:
+    """A reply was written."""
+    broadcast_on_commit(
+        board_group_name(group_id),
+        {"type": "board.post", "thread": thread_number, "post": post_number},
+    )
+
+
+def send_board_post_changed(*, group_id: int, thread_number: int, post_number: int) -> None:
+    """A post was hidden by a facilitator or deleted by its author."""
+    broadcast_on_commit(
+        board_group_name(group_id),
+        {"type": "board.post_changed", "thread": thread_number, "post": post_number},
+    )
+
+
+def send_board_thread_changed(*, group_id: int, thread_number: int) -> None:
+    """A thread was pinned, locked or closed (or the reverse)."""
+    broadcast_on_commit(
+        board_group_name(group_id), {"type": "board.thread_changed", "thread": thread_number}
+    )
 
 
 # --- helpers ----------------------------------------------------------------------------

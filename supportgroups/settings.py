@@ -159,6 +159,7 @@ INSTALLED_APPS = [
     "groups",
     "screening",
     "meetings",
+    "board",
     "moderation",
     "privacy",
     "console",

@@ -32,6 +32,7 @@ urlpatterns = [
     path("account/", include(account_urlpatterns)),
     path("account/", include("privacy.urls")),
     path("groups/", include("groups.urls")),
+    path("groups/<slug:slug>/board/", include("board.urls")),
     path("meetings/", include("meetings.urls")),
     path("screening/", include("screening.urls")),
     path("moderation/", include("moderation.urls")),

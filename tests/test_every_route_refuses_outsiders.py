@@ -33,6 +33,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from accounts.models import User
+from board import services as board_services
+from board.models import Thread
 from groups import services as group_services
 from groups.models import Group, Membership
 from meetings.models import Meeting
@@ -104,6 +106,7 @@ class World:
     report: Report
     flag: SafetyFlag
     invitation_token: str
+    thread: Thread  # on the group's board, started by River
 
     def person(self, who: Who) -> tuple[User | None, bool]:
         """The user who asks, and whether their session passed the second factor."""
@@ -139,6 +142,9 @@ def build_world() -> World:
         actor=member.user, group=group, about=fern, note="Worried."
     )
     _, token = group_services.invitation_create(group=group, actor=facilitator.user)
+    thread = board_services.thread_start(
+        actor=member.user, group=group, title="A hard week", body="Writing between meetings."
+    )
     return World(
         admin=admin_user,
         group=group,
@@ -154,6 +160,7 @@ def build_world() -> World:
         report=report,
         flag=flag,
         invitation_token=token,
+        thread=thread,
     )
 
 
@@ -178,6 +185,10 @@ def slug(world: World) -> dict:
 
 def meeting_id(world: World) -> dict:
     return {"meeting_id": world.meeting.pk}
+
+
+def thread_number(world: World) -> dict:
+    return {"slug": world.group.slug, "number": world.thread.number}
 
 
 def application_id(world: World) -> dict:
@@ -335,6 +346,16 @@ URLS: dict[str, Route | Public] = {
     "meetings:open": facilitators(meeting_id, method="post"),
     "meetings:close": facilitators(meeting_id, method="post"),
     "meetings:schedule": facilitators(slug),
+    # --- the group board (its door is the meetings': tests/board/test_board_access.py) ---
+    "board:index": members(slug),
+    "board:new_thread": members(slug),
+    "board:thread": members(thread_number),
+    "board:reply": members(thread_number, method="post"),
+    "board:thread_state": facilitators(thread_number, method="post"),
+    # River's own post (River started the thread).
+    "board:delete_post": members(
+        lambda world: {**thread_number(world), "post_number": 1}, method="post"
+    ),
     # --- screening ---
     "screening:apply": signed_in(slug, allowed=Who.APPLICANT),
     "screening:mine": signed_in(),
@@ -371,6 +392,8 @@ URLS: dict[str, Route | Public] = {
     "moderation:report": facilitators(
         lambda world: {"slug": world.group.slug, "report_id": world.report.pk}
     ),
+    # A member reports a post on the board (behind the board's door).
+    "moderation:report_post": members(lambda world: {**thread_number(world), "post_number": 1}),
     "moderation:handle_flag": facilitators(
         lambda world: {"slug": world.group.slug, "flag_id": world.flag.pk}, method="post"
     ),

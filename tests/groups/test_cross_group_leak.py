@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from board import services as board_services
 from groups import services
 from groups.models import Group, Invitation, Membership, link_token_index
 from tests.groups.conftest import (
@@ -96,6 +97,25 @@ def scene(admin):
             typed_name=name,
             guidelines_acknowledged=True,
         )
+    # Each writes on the boards they may use (under that group's name), so the crawl
+    # below reads threads, replies and their report and delete pages too.
+    g1_thread = board_services.thread_start(
+        actor=alice.user, group=g1, title="Welcome to the board", body="Write here any day."
+    )
+    g2_thread = board_services.thread_start(
+        actor=bob.user, group=g2, title="Night thoughts", body="Who else is up?"
+    )
+    board_services.thread_start(actor=bob.user, group=g3, title="Quiet", body="Only here.")
+    # The other facilitator replies as a member there, once signed again (so from here
+    # on nobody has a version left to sign: the sign pages still answer, and are crawled).
+    for person, group in ((bob, g1), (alice, g2)):
+        services.agreement_sign(
+            membership=person.user.memberships.get(group=group),
+            typed_name=person.pseudonyms[group.slug],
+            guidelines_acknowledged=True,
+        )
+    board_services.post_reply(actor=bob.user, thread=g1_thread, body="A reply in group 1.")
+    board_services.post_reply(actor=alice.user, thread=g2_thread, body="A reply in group 2.")
     return {"g1": g1, "g2": g2, "g3": g3, "alice": alice, "bob": bob}
 
 
@@ -160,7 +180,16 @@ def everything_seen_by(person: Someone, scene) -> dict[str, str]:
     for group in (g1, g2, g3):
         seeds += [
             f"/groups/{group.slug}/{suffix}"
-            for suffix in ("", "home/", "join/", "agreement/", "agreement/sign/", "leave/")
+            for suffix in (
+                "",
+                "home/",
+                "join/",
+                "agreement/",
+                "agreement/sign/",
+                "leave/",
+                "board/",
+                "board/1/",
+            )
         ]
         seeds += [f"/groups/{group.slug}/manage/{suffix}" for suffix in ("", "edit/", "agreement/")]
         if person.pseudonyms.get(group.slug):  # private links only to one's own groups
@@ -214,6 +243,10 @@ def test_nothing_about_the_other_person_leaks_anywhere(scene, viewer, other):
     for path in ("/account/", "/account/activity/", "/account/contact/", "/account/sessions/"):
         assert path in pages
     assert len(pages) > 40
+    # ...the board of the group each facilitates too: its thread and the other's reply.
+    own = scene["g1"] if viewer == "alice" else scene["g2"]
+    assert scene[other].pseudonyms[own.slug] in unescape(pages[f"/groups/{own.slug}/board/1/"])
+    assert any(f"/groups/{own.slug}/board/1/" in path and "delete" in path for path in pages)
 
     leaks = []
     for path, page in pages.items():

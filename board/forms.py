@@ -1,0 +1,28 @@
+from django import forms
+
+from board.services import BODY_MAX_LENGTH, THREAD_STATES, TITLE_MAX_LENGTH
+from supportgroups.widgets import Textarea
+
+
+class ThreadForm(forms.Form):
+    title = forms.CharField(max_length=TITLE_MAX_LENGTH, strip=True)
+    body = forms.CharField(
+        label="What you want to say",
+        max_length=BODY_MAX_LENGTH,
+        strip=True,
+        widget=Textarea(attrs={"rows": 8}),
+    )
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(
+        label="Your reply",
+        max_length=BODY_MAX_LENGTH,
+        strip=True,
+        widget=Textarea(attrs={"rows": 5}),
+    )
+
+
+class ThreadStateForm(forms.Form):
+    state = forms.ChoiceField(choices=[(state, state) for state in THREAD_STATES])
+    value = forms.BooleanField(required=False)

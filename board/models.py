@@ -1,0 +1,75 @@
+"""A group's board: threads and replies between meetings, under each member's pseudonym.
+
+Threads are numbered per group and posts per thread, so nothing in a URL or a page counts
+across groups (a site-wide id would say how busy other groups are and order one person's
+posts in two groups against each other).
+"""
+
+from django.db import models
+from django.utils import timezone
+
+from groups.models import Group, Membership
+from supportgroups.crypto import EncryptedTextField
+
+
+class Thread(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="threads")
+    number = models.PositiveIntegerField()
+    # Null once its text is gone (retention left no post in it, or its author deleted it).
+    title = EncryptedTextField(null=True)
+    author = models.ForeignKey(
+        Membership, null=True, on_delete=models.SET_NULL, related_name="threads_started"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # The newest post's time: the board lists threads by it (keyset: last_post_at, number).
+    last_post_at = models.DateTimeField(default=timezone.now)
+    last_post_number = models.PositiveIntegerField(default=0)
+    pinned = models.BooleanField(default=False)
+    # Locked: nobody replies for now (e.g. to let things cool down); closed: the
+    # conversation has ended. Both keep it readable.
+    locked = models.BooleanField(default=False)
+    closed = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "number"], name="unique_thread_number")
+        ]
+        indexes = [
+            models.Index(
+                fields=["group", "-pinned", "-last_post_at", "-number"], name="thread_board_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"thread {self.number} of group {self.group_id}"
+
+    @property
+    def open_for_replies(self) -> bool:
+        return not (self.locked or self.closed)
+
+
+class Post(models.Model):
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="posts")
+    number = models.PositiveIntegerField()
+    # Null once the author's account is deleted: the post then shows as "[removed]".
+    author = models.ForeignKey(
+        Membership, null=True, on_delete=models.SET_NULL, related_name="board_posts"
+    )
+    # Null once deleted by its author (or with their account): the text is gone.
+    body = EncryptedTextField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_by = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "number"], name="unique_post_number")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="board_post_created")]
+
+    def __str__(self) -> str:
+        return f"post {self.number} of thread {self.thread_id}"

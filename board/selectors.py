@@ -1,0 +1,153 @@
+"""Who may read and write a group's board, and what its pages show.
+
+The board's door is the meetings' door: ``groups.selectors.membership_refusal`` answers
+for both, so a suspension, a removal or a new agreement closes them together.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from board.models import Post, Thread
+from groups.models import CURRENT_STATUSES, Membership, Role
+from groups.selectors import membership_refusal, signed_current_agreement
+
+THREADS_PER_PAGE = 30
+POSTS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class BoardEntry:
+    membership: Membership | None
+    # Why not (a stable code, words in board.services.refusal_text), or None.
+    refusal: str | None
+
+    @property
+    def is_facilitator(self) -> bool:
+        return self.membership is not None and self.membership.role == Role.FACILITATOR
+
+
+def board_entry(user, slug: str) -> BoardEntry:  # noqa: ANN001
+    """The person's place in the group named by ``slug`` and why they may not use its
+    board now. A group that does not exist and one the person is not in look the same."""
+    if not user.is_authenticated:
+        return BoardEntry(None, "not_a_member")
+    membership = (
+        Membership.objects.select_related("group")
+        .annotate(signed_current=signed_current_agreement())
+        .filter(user=user, group__slug=slug, status__in=CURRENT_STATUSES)
+        .first()
+    )
+    return BoardEntry(membership, membership_refusal(membership))
+
+
+def board_entry_now(user, group_id: int) -> BoardEntry:  # noqa: ANN001
+    """The services' re-check, from the database inside their transaction."""
+    membership = (
+        Membership.objects.select_related("group")
+        .annotate(signed_current=signed_current_agreement())
+        .filter(user_id=user.pk, group_id=group_id, status__in=CURRENT_STATUSES)
+        .first()
+    )
+    return BoardEntry(membership, membership_refusal(membership))
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    threads: list[Thread]
+    # The keyset of the next (older) page, or None at the end.
+    next_after: str | None
+
+
+def _thread_key(thread: Thread) -> str:
+    return f"{int(thread.pinned)}.{thread.last_post_at.isoformat()}.{thread.number}"
+
+
+def parse_thread_key(value: str | None) -> tuple[bool, datetime, int] | None:
+    """A keyset from a URL; anything malformed reads as the first page."""
+    if not value:
+        return None
+    try:
+        pinned, rest = value.split(".", 1)
+        stamp, number = rest.rsplit(".", 1)
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None or pinned not in ("0", "1"):
+            return None
+        return pinned == "1", when, int(number)
+    except ValueError:
+        return None
+
+
+def board_threads(group_id: int, *, after: str | None = None) -> ThreadPage:
+    """Pinned threads first, then by newest post; one query whatever the board's size."""
+    threads = Thread.objects.filter(group_id=group_id).select_related("author")
+    key = parse_thread_key(after)
+    if key is not None:
+        pinned, stamp, number = key
+        older = Q(last_post_at__lt=stamp) | Q(last_post_at=stamp, number__lt=number)
+        following = Q(pinned=pinned) & older
+        if pinned:
+            following |= Q(pinned=False)
+        threads = threads.filter(following)
+    found = list(threads.order_by("-pinned", "-last_post_at", "-number")[: THREADS_PER_PAGE + 1])
+    more = len(found) > THREADS_PER_PAGE
+    found = found[:THREADS_PER_PAGE]
+    return ThreadPage(found, _thread_key(found[-1]) if more else None)
+
+
+def thread_or_404(group_id: int, number: int) -> Thread:
+    found = Thread.objects.select_related("author").filter(group_id=group_id, number=number).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def post_or_404(thread: Thread, number: int) -> Post:
+    post = Post.objects.filter(thread=thread, number=number).select_related("author").first()
+    if post is None:
+        raise Http404
+    return post
+
+
+def own_post_or_404(thread: Thread, number: int, membership: Membership) -> Post:
+    """The person's own post, not yet deleted; someone else's, a deleted one and one that
+    does not exist all look the same."""
+    post = (
+        Post.objects.filter(
+            thread=thread, number=number, author=membership, deleted_at__isnull=True
+        )
+        .select_related("author")
+        .first()
+    )
+    if post is None:
+        raise Http404
+    return post
+
+
+@dataclass(frozen=True)
+class PostPage:
+    posts: list[Post]
+    next_after: int | None  # the number to continue after, or None at the end
+
+
+def thread_posts(thread: Thread, *, after: int = 0) -> PostPage:
+    """Oldest first, a page at a time after a post number (keyset)."""
+    found = list(
+        Post.objects.filter(thread=thread, number__gt=after)
+        .select_related("author")
+        .order_by("number")[: POSTS_PER_PAGE + 1]
+    )
+    more = len(found) > POSTS_PER_PAGE
+    found = found[:POSTS_PER_PAGE]
+    return PostPage(found, found[-1].number if more else None)
+
+
+def posts_of_user(user) -> QuerySet[Post]:  # noqa: ANN001
+    """The person's own posts that still hold text, for their export."""
+    return (
+        Post.objects.filter(author__user=user, body__isnull=False)
+        .select_related("thread__group")
+        .order_by("thread__group__name", "thread__number", "number")
+    )
