@@ -110,7 +110,8 @@ def scene(admin):
     # on nobody has a version left to sign: the sign pages still answer, and are crawled).
     for person, group in ((bob, g1), (alice, g2)):
         services.agreement_sign(
-            membership=person.user.memberships.get(group=group),
+            actor=person.user,
+            group=group,
             typed_name=person.pseudonyms[group.slug],
             guidelines_acknowledged=True,
         )
