@@ -59,6 +59,7 @@ def valid_edit_data(group):
         "description": "Changed.",
         "eligibility": "Changed.",
         "meeting_rhythm": "Never",
+        "meeting_time_zone": "UTC",
         "retention": group.retention,
         "crisis_resources": "Changed.",
         "reapply_cooldown_days": "1",
