@@ -76,7 +76,8 @@ class TwoFactorCodeForm(forms.Form):
             field = self.fields["code"]
             field.label = "Backup code"
             field.help_text = "One of the backup codes you kept when you turned on two-factor."
-            field.widget.attrs.update({"autocomplete": "off", "inputmode": "text"})
+            field.widget.attrs["autocomplete"] = "off"
+            field.widget.attrs["inputmode"] = "text"
 
 
 class PasswordResetRequestForm(forms.Form):

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('groups', '0003_link_token_encrypted'),
+        ("groups", "0003_link_token_encrypted"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='group',
-            name='meeting_time_zone',
-            field=models.CharField(default='UTC', help_text="The zone the rhythm's times are in, e.g. Europe/London.", max_length=64, verbose_name='Time zone of the meeting times'),
+            model_name="group",
+            name="meeting_time_zone",
+            field=models.CharField(
+                default="UTC",
+                help_text="The zone the rhythm's times are in, e.g. Europe/London.",
+                max_length=64,
+                verbose_name="Time zone of the meeting times",
+            ),
         ),
     ]

@@ -37,7 +37,7 @@ def when(value: datetime | None, style: str = "full") -> str:
 
 @register.filter
 def ago(value: datetime | None) -> str:
-    """"5 minutes ago", but "just now" for under a minute (never "0 minutes ago")."""
+    """ "5 minutes ago", but "just now" for under a minute (never "0 minutes ago")."""
     if value is None:
         return ""
     if timezone.now() - value < timedelta(minutes=1):

@@ -207,7 +207,7 @@ def test_a_member_signs_up_turns_on_two_factor_and_signs_in_with_codes(
     sign_in_with_password(page, live_server_url, handle)
     enter_second_factor(page, live_server_url, codes[0])
     expect(page).to_have_url(path_is(live_server_url, "/accounts/login/two-factor/"))
-    expect(page.locator(".errorlist")).to_contain_text(CODE_ERROR)
+    expect(page.locator("#id_code_error")).to_contain_text(CODE_ERROR)
     expect(page.get_by_role("link", name="Your account")).to_have_count(0)
 
     # A fresh backup code still works (after the one-second back-off a failure earns).

@@ -43,7 +43,7 @@ def test_a_time_carries_its_utc_instant_and_says_utc_until_the_browser_localises
         '<time datetime="2026-03-03T19:05:09Z" title="2026-03-03 19:05:09 UTC" data-local>'
         "Tue 03 Mar 2026, 19:05 UTC</time>"
     )
-    assert 'data-time-only>19:05 UTC</time>' in render('{% when t "time" %}', t=moment)
+    assert "data-time-only>19:05 UTC</time>" in render('{% when t "time" %}', t=moment)
 
 
 def test_the_two_factor_code_field_offers_the_number_pad_and_the_code_autofill():
@@ -69,7 +69,9 @@ def test_a_failed_form_opens_with_an_error_summary_and_says_error_in_the_title()
     response = Client().post("/accounts/login/", {"login": "", "password": ""})
     page = response.content.decode()
     assert re.search(r"<title>Error: ", page), page[:500]
-    summary = re.search(r'<div class="error-summary"[^>]*data-error-summary[^>]*>(.*?)</div>', page, re.S)
+    summary = re.search(
+        r'<div class="error-summary"[^>]*data-error-summary[^>]*>(.*?)</div>', page, re.S
+    )
     assert summary, "no error summary"
     assert 'tabindex="-1"' in page and "There is a problem" in summary.group(1)
     assert 'href="#id_login"' in summary.group(1)
@@ -85,4 +87,4 @@ def test_the_rhythm_says_whose_time_it_is():
     group = make_group(admin, meeting_rhythm="Tuesdays, 7–8:30 pm")
     Group.objects.filter(pk=group.pk).update(meeting_time_zone="Europe/London")
     page = signed_in_client(admin).get("/groups/").content.decode()
-    assert "Tuesdays, 7–8:30 pm <span class=\"rhythm-zone\">(Europe/London time)</span>" in page
+    assert 'Tuesdays, 7–8:30 pm <span class="rhythm-zone">(Europe/London time)</span>' in page
