@@ -387,7 +387,7 @@ def test_a_safety_concern_leads_to_an_audited_break_glass_reveal(
     reason.fill("worried")
     confirm.check()
     show.click()
-    expect(lantern_page.get_by_text("at least a sentence")).to_be_visible()
+    expect(lantern_page.locator("#id_reason_error")).to_contain_text("at least a sentence")
     # So is a real reason without the confirmation.
     reason = lantern_page.get_by_label("Why do you need this member's contact details now?")
     reason.fill("River told the group they plan to end their life tonight.")
