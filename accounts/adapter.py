@@ -54,7 +54,8 @@ class AccountAdapter(DefaultAccountAdapter):
         services.session_start(request=request, user=user)
 
     def logout(self, request):
-        services.session_logout(request=request)
+        # The menu's "Sign out": this browser only; the sessions page signs out elsewhere.
+        services.session_logout(request=request, everywhere=False)
         # services.session_logout already called Django's logout; this keeps allauth's
         # own expectations when the session was already anonymous.
         if request.user.is_authenticated:

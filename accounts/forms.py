@@ -57,14 +57,27 @@ class RecoveryEmailForm(forms.Form):
 
 
 class TwoFactorCodeForm(forms.Form):
+    """The second step of signing in. The app's 6-digit code by default (a phone offers its
+    number pad and the code from a text or the app); ``backup=True`` asks for a backup code,
+    whose letters a number pad could not type."""
+
     code = forms.CharField(
         label="Code",
         max_length=20,
         widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
-        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+        help_text="The 6-digit code your authenticator app shows now.",
     )
+
+    def __init__(self, *args, backup: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if backup:
+            field = self.fields["code"]
+            field.label = "Backup code"
+            field.help_text = "One of the backup codes you kept when you turned on two-factor."
+            field.widget.attrs["autocomplete"] = "off"
+            field.widget.attrs["inputmode"] = "text"
 
 
 class PasswordResetRequestForm(forms.Form):

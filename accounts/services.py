@@ -120,14 +120,31 @@ def login_record_throttled(*, handle: str, ip: str | None) -> None:
 
 
 @transaction.atomic
-def session_logout(*, request: HttpRequest, how: Action = Action.LOGGED_OUT) -> None:
-    """Sign out: this session and every other session of the person, and close their sockets."""
+def session_logout(
+    *, request: HttpRequest, how: Action = Action.LOGGED_OUT, everywhere: bool = True
+) -> None:
+    """Sign out and close the sockets: every session of the person, or with
+    ``everywhere=False`` only this one (the menu's "Sign out"; the sessions page offers
+    "everywhere" as its own choice)."""
     user = request.user
     if user.is_authenticated:
-        record_event(action=how, actor=user, subject=user, ip=_ip(request))
-        _end_sessions(
-            Session.objects.filter(user=user), reason="signed_out", user=user, everything=True
+        record_event(
+            action=how,
+            actor=user,
+            subject=user,
+            ip=_ip(request),
+            extra=None if everywhere else {"only_this_session": True},
         )
+        if everywhere:
+            _end_sessions(
+                Session.objects.filter(user=user), reason="signed_out", user=user, everything=True
+            )
+        else:
+            _end_sessions(
+                Session.objects.filter(user=user, session_key=request.session.session_key),
+                reason="signed_out",
+                user=user,
+            )
     logout(request)
 
 

@@ -254,7 +254,8 @@ def two_factor_login(request: HttpRequest) -> HttpResponse:
     """The second step of signing in, reached only from a correct password."""
     stage = request._login_stage
     user = stage.login.user
-    form = TwoFactorCodeForm(request.POST or None)
+    backup = (request.POST if request.method == "POST" else request.GET).get("backup") == "1"
+    form = TwoFactorCodeForm(request.POST or None, backup=backup)
     if request.method == "POST" and "cancel" in request.POST:
         return stage.abort()
     if request.method == "POST" and form.is_valid():
@@ -276,7 +277,7 @@ def two_factor_login(request: HttpRequest) -> HttpResponse:
             services.two_factor_mark_verified(request=request, device=device)
             return response
         form.add_error("code", _code_error(was_locked=was_locked))
-    return render(request, "accounts/two_factor_login.html", {"form": form})
+    return render(request, "accounts/two_factor_login.html", {"form": form, "backup": backup})
 
 
 def _locked(device) -> bool:  # noqa: ANN001

@@ -61,10 +61,37 @@ class DescribedEvent:
     is_access: bool
     times: int = 1
     since: datetime | None = None  # the earliest of a run of repeats
+    # For a look at the person's data: who looked at what (never shown, see distinct_looks).
+    looker: tuple | None = None
 
 
 # Repeats closer together than this read as one visit (see runs_of_the_same).
 REPEAT_GAP = timedelta(hours=1)
+# The same person opening the same thing again within this of their last load is still the
+# same look: a facilitator reviewing an application reloads it after every note, question
+# and decision (see distinct_looks).
+LOOK_SESSION = timedelta(minutes=30)
+
+
+def distinct_looks(described: list[DescribedEvent]) -> list[DescribedEvent]:
+    """Looks at the person's data, counted as a person would count them: the same person
+    opening the same item again and again within a review session (each load no more
+    than ``LOOK_SESSION`` after the one before) is one look, not one per reload. Another
+    person, another item, or a later session is another look. The audit log keeps every
+    load; only this reading of it is merged. ``described`` is newest first."""
+    looks: list[DescribedEvent] = []
+    latest_look_of: dict[tuple, int] = {}  # looker -> index in looks of their latest look
+    for item in described:
+        index = latest_look_of.get(item.looker) if item.looker is not None else None
+        if index is not None and (looks[index].since or looks[index].when) - item.when <= (
+            LOOK_SESSION
+        ):
+            looks[index] = replace(looks[index], since=item.when)
+            continue
+        if item.looker is not None:
+            latest_look_of[item.looker] = len(looks)
+        looks.append(item)
+    return looks
 
 
 def runs_of_the_same(described: list[DescribedEvent]) -> list[DescribedEvent]:
@@ -80,7 +107,8 @@ def runs_of_the_same(described: list[DescribedEvent]) -> list[DescribedEvent]:
             and (item.text, item.is_access) == (last.text, last.is_access)
             and (last.since or last.when) - item.when <= REPEAT_GAP
         ):
-            runs[-1] = replace(last, times=last.times + 1, since=item.when)
+            earliest = min(last.since or last.when, item.since or item.when)
+            runs[-1] = replace(last, times=last.times + 1, since=earliest)
         else:
             runs.append(item)
     return runs
@@ -95,7 +123,14 @@ def describe_for_subject(event: Event, *, viewer, group_names: dict[int, str] | 
         text = "You looked at this yourself."
     if action == Action.LOGIN_FAILED and event.actor_id == viewer.pk:
         text = "You typed a wrong password when asked to confirm it was you."
-    return DescribedEvent(when=event.created_at, text=text, is_access=action.is_access)
+    looker = (
+        (event.actor_id, event.action, event.target_type, event.target_id, event.group_id)
+        if action.is_access
+        else None
+    )
+    return DescribedEvent(
+        when=event.created_at, text=text, is_access=action.is_access, looker=looker
+    )
 
 
 # What an admin reads in the console: everyone by login handle (admins may see those).

@@ -1,5 +1,6 @@
 """The admin audit console. Admins only (and, by the 2FA middleware, verified ones);
-everyone else gets a 404. Every look at the log is itself recorded."""
+anyone else signed in gets a 404, an anonymous visitor the sign-in page. Every look at
+the log is itself recorded."""
 
 from urllib.parse import urlencode
 

@@ -1,3 +1,5 @@
+from zoneinfo import available_timezones
+
 from django import forms
 
 from accounts.selectors import user_by_handle
@@ -22,6 +24,7 @@ class GroupForm(forms.ModelForm):
             "description",
             "eligibility",
             "meeting_rhythm",
+            "meeting_time_zone",
             "listed",
             "requires_screening",
             "capacity",
@@ -35,6 +38,14 @@ class GroupForm(forms.ModelForm):
             "eligibility": Textarea(attrs={"rows": 3}),
             "crisis_resources": Textarea(attrs={"rows": 3}),
         }
+
+    def clean_meeting_time_zone(self) -> str:
+        zone = self.cleaned_data["meeting_time_zone"].strip()
+        if zone not in available_timezones():
+            raise forms.ValidationError(
+                "Please give a time zone by its name, such as Europe/London or America/New_York."
+            )
+        return zone
 
     def clean_guidelines(self):
         rules = [line.strip() for line in self.cleaned_data["guidelines"].splitlines()]

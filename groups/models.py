@@ -38,6 +38,14 @@ class Group(models.Model):
     meeting_rhythm = models.CharField(
         max_length=200, help_text="Public: e.g. “Tuesdays, 7–8:30 pm”."
     )
+    # Whose clock the rhythm is on: "7 pm" means nothing to a reader in another zone.
+    # Shown with the rhythm (and converted to the reader's zone where a meeting is dated).
+    meeting_time_zone = models.CharField(
+        "Time zone of the meeting times",
+        max_length=64,
+        default="UTC",
+        help_text="The zone the rhythm's times are in, e.g. Europe/London.",
+    )
     listed = models.BooleanField(
         default=True,
         help_text="Listed groups appear in the public directory. Unlisted ones are reached "

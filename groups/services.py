@@ -49,6 +49,7 @@ GROUP_FIELDS = (
     "description",
     "eligibility",
     "meeting_rhythm",
+    "meeting_time_zone",
     "listed",
     "capacity",
     "show_member_count",

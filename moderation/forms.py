@@ -4,14 +4,17 @@ from groups.models import CURRENT_STATUSES, Status
 from moderation.models import ActionKind
 from supportgroups.widgets import Textarea
 
+# A short, explicit length comes first and is the default: an indefinite mute must be a
+# choice made on purpose, not what one click on "Resolve" does (issue 21).
 DURATIONS = [
-    ("", "Until lifted"),
     ("10", "10 minutes"),
     ("60", "1 hour"),
     ("1440", "1 day"),
     ("10080", "1 week"),
     ("43200", "30 days"),
+    ("", "Until lifted (no end date)"),
 ]
+DEFAULT_DURATION = "60"
 
 
 def _guideline_choices(group):  # noqa: ANN001
@@ -40,7 +43,11 @@ class ActionForm(forms.Form):
         widget=Textarea(attrs={"rows": 3}),
     )
     duration = forms.ChoiceField(
-        label="For", choices=DURATIONS, required=False, help_text="For mutes and suspensions."
+        label="For",
+        choices=DURATIONS,
+        required=False,
+        initial=DEFAULT_DURATION,
+        help_text="For mutes and suspensions.",
     )
 
     def __init__(self, group, *args, **kwargs):  # noqa: ANN001
@@ -56,16 +63,25 @@ class ActionForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
+    """One decision on a report: hide the message, act on its author, or both at once."""
+
+    hide_message = forms.BooleanField(label="Hide the message or post", required=False)
     action = forms.ChoiceField(
-        label="Outcome",
+        label="Outcome for the author",
         choices=[
-            ("none", "No action needed"),
+            ("none", "No step about the author"),
             (ActionKind.WARN, "Warn the member"),
-            (ActionKind.HIDE_MESSAGE, "Hide the message or post"),
             (ActionKind.MUTE, "Mute the member"),
             (ActionKind.SUSPEND, "Suspend the member"),
             (ActionKind.REMOVE, "Remove the member"),
         ],
+    )
+    duration = forms.ChoiceField(
+        label="For",
+        choices=DURATIONS,
+        required=False,
+        initial=DEFAULT_DURATION,
+        help_text="For a mute or a suspension.",
     )
     note = forms.CharField(
         label="Note (shown to the member with any step taken)",
@@ -73,7 +89,6 @@ class ResolveForm(forms.Form):
         required=False,
         widget=Textarea(attrs={"rows": 3}),
     )
-    duration = forms.ChoiceField(label="For", choices=DURATIONS, required=False)
 
     def clean(self):
         cleaned = super().clean()

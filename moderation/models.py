@@ -63,7 +63,10 @@ class Report(models.Model):
     def resolution_label(self) -> str:
         if self.resolution == "none":
             return "no action needed"
-        return ActionKind(self.resolution).label if self.resolution in ActionKind.values else ""
+        # One decision may have taken two steps ("hide_message+mute").
+        steps = [s for s in self.resolution.split("+") if s in ActionKind.values]
+        labels = [ActionKind(step).label for step in steps]
+        return " and ".join([labels[0], *(label.lower() for label in labels[1:])]) if labels else ""
 
 
 class ActionKind(models.TextChoices):

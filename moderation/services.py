@@ -146,50 +146,58 @@ def report_resolve(
     note: str = "",
     minutes: int | None = None,
     until: datetime | None = None,
+    hide_message: bool = False,
 ) -> Report:
-    """Close a report with "no action" or with one of the moderation actions."""
+    """Close a report in one decision: "no action", hiding the message, a moderation step
+    about its author, or hiding the message *and* a step about its author
+    (``hide_message=True`` with ``action`` a step). All of it or nothing: one transaction."""
     report = Report.objects.select_for_update(no_key=True).get(pk=report.pk)
     facilitator = _require_facilitator(actor, report.group_id)
     if report.status != Report.Status.OPEN:
         raise ModerationError("already_resolved", "This report has already been resolved.")
+    if action == ActionKind.HIDE_MESSAGE:
+        hide_message, action = True, "none"
+    if hide_message and report.post_id is not None:
+        post_hide(
+            post=report.post,
+            actor=actor,
+            guideline_number=report.guideline_number,
+            reason=note,
+            report=report,
+        )
+    elif hide_message:
+        if report.message is None:
+            raise ModerationError("message_gone", "That message no longer exists.")
+        message_hide(
+            message=report.message,
+            actor=actor,
+            guideline_number=report.guideline_number,
+            reason=note,
+            report=report,
+        )
     if action != "none":
-        if action == ActionKind.HIDE_MESSAGE and report.post_id is not None:
-            post_hide(
-                post=report.post,
-                actor=actor,
-                guideline_number=report.guideline_number,
-                reason=note,
-                report=report,
+        if report.reported is None:
+            raise ModerationError(
+                "author_gone", "The member who wrote it is no longer in the group."
             )
-        elif action == ActionKind.HIDE_MESSAGE:
-            if report.message is None:
-                raise ModerationError("message_gone", "That message no longer exists.")
-            message_hide(
-                message=report.message,
-                actor=actor,
-                guideline_number=report.guideline_number,
-                reason=note,
-                report=report,
-            )
-        else:
-            if report.reported is None:
-                raise ModerationError(
-                    "author_gone", "The member who wrote it is no longer in the group."
-                )
-            action_take(
-                membership=report.reported,
-                actor=actor,
-                kind=action,
-                guideline_number=report.guideline_number,
-                reason=note,
-                minutes=minutes,
-                until=until,
-                report=report,
-            )
+        action_take(
+            membership=report.reported,
+            actor=actor,
+            kind=action,
+            guideline_number=report.guideline_number,
+            reason=note,
+            minutes=minutes,
+            until=until,
+            report=report,
+        )
+    # "hide_message", "mute", "hide_message+mute", or "none" (Report.resolution_label reads it).
+    steps = [ActionKind.HIDE_MESSAGE.value] if hide_message else []
+    steps += [action] if action != "none" else []
+    resolution = "+".join(steps) or "none"
     report.status = Report.Status.RESOLVED
     report.resolved_at = timezone.now()
     report.resolved_by = facilitator
-    report.resolution = action
+    report.resolution = resolution
     report.resolution_note = note.strip() or None
     # Resolved: the copy of the message follows the room's retention again (i.e. goes).
     report.message_body = None
@@ -208,7 +216,7 @@ def report_resolve(
         actor=actor,
         target=report,
         group_id=report.group_id,
-        extra={"resolution": action},
+        extra={"resolution": resolution},
     )
     return report
 

@@ -238,6 +238,7 @@ def report(request: HttpRequest, slug: str, report_id: int) -> HttpResponse:
                 action=data["action"],
                 note=data["note"],
                 minutes=data["minutes"],
+                hide_message=data["hide_message"],
             )
         except services.ModerationError as error:
             form.add_error(None, str(error))

@@ -2,7 +2,7 @@
 
 from accounts.models import User
 from accounts.selectors import events_about_user
-from audit.describe import DescribedEvent, describe_for_subject, runs_of_the_same
+from audit.describe import DescribedEvent, describe_for_subject, distinct_looks, runs_of_the_same
 from groups.models import Group
 
 
@@ -18,6 +18,7 @@ def who_has_seen_my_data(user: User, *, limit: int = 200) -> dict[str, list[Desc
     )
     described = [describe_for_subject(event, viewer=user, group_names=names) for event in events]
     return {
-        "access": runs_of_the_same([d for d in described if d.is_access]),
+        # A facilitator's reloads while reviewing are one look, not one per page load.
+        "access": runs_of_the_same(distinct_looks([d for d in described if d.is_access])),
         "account_activity": runs_of_the_same([d for d in described if not d.is_access]),
     }

@@ -2,6 +2,7 @@
 
 from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,7 +23,10 @@ DEMO_ACCOUNTS = [
     ("facilitator", "demo-facilitator"),
     ("member", "demo-member"),
 ]
-DEMO_GROUP = "Evening Grief Circle"
+DEMO_GROUP = "Evening Grief Circle"  # invitation-only: its facilitators add members
+# Open to applications, with screening: the path a newcomer takes (sign up, apply, answer
+# the questions, be admitted by the facilitator), beside the invitation-only group.
+DEMO_OPEN_GROUP = "Carers' Open Circle"
 TUESDAY = 1  # datetime.weekday()
 
 
@@ -74,6 +78,7 @@ def seed_demo_data() -> list[tuple[str, str]]:
             description="A gentle weekly space for people who have lost someone close.",
             eligibility="Adults (18+) who have been bereaved in the last two years.",
             meeting_rhythm="Tuesdays, 7–8:30 pm",
+            meeting_time_zone=settings.TIME_ZONE,
             listed=True,
             requires_screening=False,
             capacity=12,
@@ -123,4 +128,41 @@ def seed_demo_data() -> list[tuple[str, str]]:
             occurrences=4,
         )
     ensure_open_drop_in(group, facilitator=users["facilitator"])
+    ensure_open_group(admin=users["admin"], facilitator=users["facilitator"])
     return DEMO_ACCOUNTS
+
+
+def ensure_open_group(*, admin: User, facilitator: User) -> Group:
+    """The group anyone signed in can apply to (with the default screening questions),
+    facilitated by the demo facilitator, who reviews the applications."""
+    group = Group.objects.filter(name=DEMO_OPEN_GROUP).first()
+    if group is not None:
+        return group
+    group = group_services.group_create(
+        actor=admin,
+        name=DEMO_OPEN_GROUP,
+        topic=Topic.CARERS,
+        description="A fortnightly evening for people caring for a relative or friend.",
+        eligibility="Unpaid carers, 18 or over.",
+        meeting_rhythm="Every other Thursday, 8–9 pm",
+        meeting_time_zone=settings.TIME_ZONE,
+        listed=True,
+        requires_screening=True,
+        capacity=10,
+        retention=Retention.MEETING_END,
+        crisis_resources="If you are in danger, call your local emergency number. "
+        "Carers UK helpline: 0808 808 7777.",
+        guidelines=[
+            "What is shared here stays here.",
+            "Speak from your own experience.",
+            "Be kind, and let everyone have a turn.",
+        ],
+        agreement_text="I will keep everything said in this group confidential, and will "
+        "not share anything that could identify another member.",
+        agreement_summary="Members promise to keep what is shared confidential.",
+    )
+    place = group_services.facilitator_appoint(group=group, actor=admin, user=facilitator)
+    group_services.membership_take_place(
+        membership=place, pseudonym="Willow", typed_name="Willow", guidelines_acknowledged=True
+    )
+    return group

@@ -243,8 +243,10 @@ def facilitators(kwargs: Kwargs, *, method: str = "get") -> Route:
     )
 
 
-def admins(kwargs: Kwargs = no_kwargs, *, method: str = "get", anonymous=Refusal.NOT_FOUND):
-    """Site admins only; the others get the 404 of a missing page."""
+def admins(kwargs: Kwargs = no_kwargs, *, method: str = "get", anonymous=Refusal.LOGIN):
+    """Site admins only; an anonymous visitor is sent to sign in like on every private page
+    (issue 21: an admin whose session timed out must not think the console is gone); the
+    signed-in others get the 404 of a missing page."""
     return Route(
         kwargs,
         Who.ADMIN,

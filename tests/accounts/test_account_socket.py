@@ -316,14 +316,16 @@ async def test_signing_out_in_another_tab_closes_the_socket_within_a_second():
         assert socket.connected is False
 
 
-async def test_signing_out_closes_the_sockets_of_every_session():
+async def test_signing_out_everywhere_closes_the_sockets_of_every_session():
     member = await run(make_person, "quiet-otter")
     here = await run(lambda: cookie_of(signed_in_client(member)))
     elsewhere = await run(lambda: cookie_of(signed_in_client(member)))
 
     async with Socket(here) as this_tab, Socket(elsewhere) as other_device:
         assert this_tab.connected and other_device.connected
-        response = await run(lambda: client_with_cookie(here).post(reverse("account_logout")))
+        response = await run(
+            lambda: client_with_cookie(here).post(reverse("account_sessions"), {"end": "all"})
+        )
         assert response.status_code == 302
         await this_tab.expect_signed_out()
         await other_device.expect_signed_out()

@@ -9,6 +9,7 @@ from django.test import override_settings
 from accounts.models import Session
 from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
 from audit.events import Action
+from audit.models import Event
 from tests.accounts.conftest import (
     IPHONE,
     PASSWORD,
@@ -216,16 +217,20 @@ def test_it_does_not_let_a_member_end_someone_elses_session(owner, outsider):
 # --- logout and password change ------------------------------------------------------------
 
 
-def test_it_ends_every_session_of_the_person_at_logout(owner, outsider):
+def test_signing_out_ends_this_session_only(owner, outsider):
+    """The menu's "Sign out" is for this browser (issue 21); signing out everywhere is the
+    sessions page's own choice (below)."""
     here = signed_in_client(owner)
     elsewhere = signed_in_client(owner, IPHONE)
     someone_else = signed_in_client(outsider)
 
     here.post("/accounts/logout/")
 
-    assert not signed_in(here) and not signed_in(elsewhere)
-    assert signed_in(someone_else)
-    assert not Session.objects.filter(user=owner).exists()
+    assert not signed_in(here)
+    assert signed_in(elsewhere) and signed_in(someone_else)
+    assert Session.objects.filter(user=owner).count() == 1
+    event = Event.objects.filter(action=Action.LOGGED_OUT, subject_id=owner.pk).get()
+    assert event.actor_id == owner.pk and event.extra == {"only_this_session": True}
 
 
 def test_the_password_change_page_speaks_like_the_sign_up_page(owner):

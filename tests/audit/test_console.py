@@ -72,10 +72,12 @@ def get(client, url, **params):
 # --- who may look -----------------------------------------------------------------------------
 
 
-def test_it_is_not_found_for_anonymous_visitors(world, client):
+def test_it_sends_anonymous_visitors_to_sign_in_like_every_private_page(world, client):
+    # Issue 21: an admin whose session timed out must not think the console is gone.
     for url in console_urls(world):
         response = client.get(url)
-        assert response.status_code == 404, url
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next="), url
     assert events(Action.AUDIT_LOG_VIEWED) == []
     assert events(Action.AUDIT_LOG_EXPORTED) == []
 
@@ -119,7 +121,7 @@ def test_it_sends_an_admin_without_a_second_factor_to_set_one_up(world):
     assert events(Action.AUDIT_LOG_VIEWED) == []
 
 
-def test_it_is_not_found_for_an_admin_between_password_and_code(world, client):
+def test_an_admin_between_password_and_code_is_not_let_in(world, client):
     totp_device(world.admin)
     response = client.post(
         "/accounts/login/",
@@ -127,7 +129,10 @@ def test_it_is_not_found_for_an_admin_between_password_and_code(world, client):
     )
     assert response["Location"] == "/accounts/login/two-factor/"
     for url in console_urls(world):
-        assert client.get(url).status_code == 404, url
+        # Not signed in yet: sent to sign in, like every private page.
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/"), url
     assert events(Action.AUDIT_LOG_VIEWED) == []
 
 

@@ -188,6 +188,14 @@ def browser():
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
             )
+            # Every context a test opens, through the fixtures or by itself, is held to axe.
+            new_context = browser.new_context
+            # (Not a page without JavaScript: axe runs in the page, and evaluating there hangs.)
+            browser.new_context = lambda *a, **k: (
+                _checked_context(new_context(*a, **k))
+                if k.get("java_script_enabled", True)
+                else new_context(*a, **k)
+            )
             yield browser
             browser.close()
         finally:
@@ -234,10 +242,99 @@ def allow_foreign_origin(_allowed_foreign_origins):
     return allow
 
 
+# axe-core, vendored (static/vendor/axe, with its licence): the accessibility rules every
+# page the browser tests visit is held to. Pages never load it; the tests put it into the
+# page through the DevTools protocol (which the page's CSP does not govern).
+AXE_SOURCE_PATH = REPO_ROOT / "static" / "vendor" / "axe" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+AXE_FAILING_IMPACTS = ("critical", "serious")
+_AXE_RUN = """async ([tags, impacts]) => {
+  const result = await window.axe.run(document, {
+    runOnly: { type: "tag", values: tags }, resultTypes: ["violations"],
+  });
+  return result.violations
+    .filter((v) => impacts.includes(v.impact))
+    .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.slice(0, 3)
+      .map((n) => n.target.join(" ")).join(", ")}`);
+}"""
+
+
+# What the checks of the running test found (reset for each test by _axe_gate).
+_axe_problems: list[str] = []
+# The app's origin: only its pages are checked (not the neutral page of "Leave quickly").
+_app_origin: list[str] = []
+
+
+def axe_violations(page):
+    """The critical and serious axe violations of what the page shows now."""
+    if page.is_closed() or origin_of(page.url) not in _app_origin:
+        return []
+    try:
+        if page.evaluate("() => document.contentType") != "text/html":
+            return []  # /healthz, a download: not a page anyone reads
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            # ";true": the completion value must not be a function (Playwright would call it).
+            page.evaluate(AXE_SOURCE_PATH.read_text() + "\n;true")
+        found = page.evaluate(_AXE_RUN, [AXE_TAGS, list(AXE_FAILING_IMPACTS)])
+    except Exception as error:
+        # The page navigated (or closed) while axe ran: the next check sees the new page.
+        if any(word in str(error).lower() for word in ("destroyed", "navigat", "closed")):
+            return []
+        raise
+    return [f"{urlsplit(page.url).path}: {line}" for line in found]
+
+
+def axe_check(page):
+    """Hold what the page shows now to zero critical or serious axe violations (reported
+    at the end of the test). Every page.goto does this by itself before it leaves a page
+    (what clicks and forms led to) and after it lands, and closing a context checks the
+    pages it still has; call it where a test wants a state checked in between."""
+    _axe_problems.extend(axe_violations(page))
+
+
+def _checking_goto(page):
+    goto = page.goto
+
+    def goto_and_check(url, *args, **kwargs):
+        axe_check(page)
+        response = goto(url, *args, **kwargs)
+        axe_check(page)
+        return response
+
+    page.goto = goto_and_check
+
+
+def _checked_context(context):
+    """Every page of the context checks on goto, and on close what it shows last."""
+    context.on("page", _checking_goto)
+    close = context.close
+
+    def check_then_close(*args, **kwargs):
+        for opened in context.pages:
+            axe_check(opened)
+        return close(*args, **kwargs)
+
+    context.close = check_then_close
+    return context
+
+
+@pytest.fixture(autouse=True)
+def _axe_gate(live_server_url):
+    """Fails a browser test whose pages showed critical or serious axe violations."""
+    _app_origin[:] = [origin_of(live_server_url)]
+    _axe_problems.clear()
+    yield
+    if _axe_problems:
+        found = "\n".join(dict.fromkeys(_axe_problems))  # each once, in the order seen
+        _axe_problems.clear()
+        pytest.fail(f"accessibility (axe, WCAG 2.2 AA) violations:\n{found}", pytrace=False)
+
+
 @pytest.fixture
 def page(context, live_server_url, requested_urls, _allowed_foreign_origins):
     """A page that fails the test if it talks to any origin but the app's own, throws
-    an uncaught error or violates the Content-Security-Policy."""
+    an uncaught error, violates the Content-Security-Policy or shows a critical or
+    serious axe (WCAG 2.2 AA) violation."""
     problems = []
 
     def on_console(message):

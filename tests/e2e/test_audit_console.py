@@ -268,11 +268,14 @@ def test_a_member_and_an_admin_without_a_verified_session_are_refused(
     expect(page.locator("table.audit-table")).to_have_count(0)
     assert page.goto(live_server_url + "/audit/export/?format=jsonl").status == 404
 
-    # An admin who typed the password but not the code: not signed in yet, so not found.
+    # An admin who typed the password but not the code: not signed in yet, so sent to sign
+    # in (like every private page), which takes them back to the code step.
     halfway = browsers_for_refusal()
     enter_password(halfway, live_server_url, admin.username)
     expect(halfway).to_have_url(url_is(live_server_url, "/accounts/login/two-factor/"))
-    assert halfway.goto(live_server_url + "/audit/").status == 404
+    halfway.goto(live_server_url + "/audit/")
+    expect(halfway).to_have_url(url_is(live_server_url, "/accounts/login/two-factor/"))
+    expect(halfway.locator("table.audit-table")).to_have_count(0)
 
     # An admin session that skipped the code step is ended and sent back to sign in.
     skipped = browsers_for_refusal()

@@ -45,7 +45,7 @@ def sign_in(page, live_server_url, handle, *, code=None):
         expect(page).to_have_url(at(live_server_url, "/accounts/login/two-factor/"))
         page.get_by_label("Code").fill(code())
         page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("link", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 @pytest.fixture

@@ -392,13 +392,13 @@ def test_a_safety_concern_leads_to_an_audited_break_glass_reveal(
     reason.fill("worried")
     confirm.check()
     show.click()
-    expect(lantern_page.get_by_text("at least a sentence")).to_be_visible()
+    expect(lantern_page.locator("#id_reason_error")).to_contain_text("at least a sentence")
     # So is a real reason without the confirmation.
     reason = lantern_page.get_by_label("Why do you need this member's contact details now?")
     reason.fill("River told the group they plan to end their life tonight.")
     lantern_page.get_by_label("I understand this is for a safety emergency only").uncheck()
     lantern_page.get_by_role("button", name="Show the contact details").click()
-    expect(lantern_page.get_by_text("This field is required.")).to_be_visible()
+    expect(lantern_page.locator("#id_confirm_error")).to_contain_text("This field is required.")
     assert RIVER_PHONE not in lantern_page.content()
     assert not Event.objects.filter(action=Action.CONTACT_DETAILS_REVEALED).exists()
 

@@ -36,7 +36,7 @@ def sign_in(page, live_server_url, handle, device=None):
         page.locator('[name="code"]').fill(f"{TOTP(bytes.fromhex(device.key)).token():06d}")
         page.get_by_role("button", name="Continue").click()
     expect(
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign out")
+        page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out")
     ).to_be_visible()
 
 

@@ -34,6 +34,7 @@ def new_group_data(**overrides):
         "description": "For people caring for a relative.",
         "eligibility": "Unpaid carers, any age over 16.",
         "meeting_rhythm": "Thursdays, 6 pm",
+        "meeting_time_zone": "Europe/London",
         "listed": "on",
         "capacity": "10",
         "retention": Retention.DAYS_7,
@@ -307,6 +308,7 @@ def edit_data(group, **overrides):
         "description": group.description,
         "eligibility": group.eligibility,
         "meeting_rhythm": group.meeting_rhythm,
+        "meeting_time_zone": group.meeting_time_zone,
         "listed": "on" if group.listed else None,
         "requires_screening": "on" if group.requires_screening else None,
         "capacity": "" if group.capacity is None else str(group.capacity),
@@ -388,7 +390,8 @@ def test_bad_edits_are_refused_and_nothing_changes(group, facilitator):
     )
 
     assert response.status_code == 200
-    assert html(response).count("This field is required.") == 2
+    # Each at its field and again in the summary at the top of the form.
+    assert html(response).count("This field is required.") == 2 * 2
     group.refresh_from_db()
     assert group.name == "Evening Grief Circle"
     assert group.guidelines.count() == 2

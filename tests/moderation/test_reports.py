@@ -257,7 +257,7 @@ def test_the_reported_message_survives_the_room_being_wiped_until_resolved(wipin
     assert "Honestly, you are all pathetic." in text_of(fac.get(url))
 
     # Hiding a message that no longer exists is refused; other outcomes still work.
-    response = fac.post(url, {"action": "hide_message", "note": "", "duration": ""})
+    response = fac.post(url, {"hide_message": "on", "action": "none", "note": "", "duration": ""})
     assert response.status_code == 200
     assert "no longer exists" in text_of(response)
     assert fresh(report).status == Report.Status.OPEN
@@ -348,7 +348,7 @@ def test_resolving_by_hiding_the_message(world, fac):
     report = file_report(world)
     fac.post(
         f"/moderation/{world.slug}/reports/{report.pk}/",
-        {"action": "hide_message", "note": "Not kind.", "duration": ""},
+        {"hide_message": "on", "action": "none", "note": "Not kind.", "duration": ""},
     )
     message = fresh(world.fern_message)
     assert message.hidden_at is not None
@@ -360,6 +360,46 @@ def test_resolving_by_hiding_the_message(world, fac):
         world.fern_message.pk,
     )
     assert fresh(report).status == Report.Status.RESOLVED
+
+
+def test_one_decision_hides_the_message_and_mutes_its_author(world, fac):
+    report = file_report(world)
+    response = fac.post(
+        f"/moderation/{world.slug}/reports/{report.pk}/",
+        {"hide_message": "on", "action": "mute", "note": "Not kind.", "duration": "60"},
+    )
+    assert response.status_code == 302
+    assert fresh(world.fern_message).hidden_at is not None
+    fern = fresh(world.fern)
+    assert fern.status == Status.MUTED and fern.muted_until is not None
+    kinds = sorted(ModerationAction.objects.values_list("kind", flat=True))
+    assert kinds == [ActionKind.HIDE_MESSAGE, ActionKind.MUTE]
+    report = fresh(report)
+    assert report.resolution == "hide_message+mute"
+    assert report.resolution_label == "Message hidden and muted"
+    (event,) = events(Action.REPORT_RESOLVED)
+    assert event.extra == {"resolution": "hide_message+mute"}
+    assert len(events(Action.MODERATION_ACTION_TAKEN)) == 2  # the hiding and the mute
+
+
+def test_hiding_and_acting_is_all_or_nothing(world, fac):
+    report = file_report(world)
+    # A suspension with no end date is refused after the message would have been hidden.
+    response = fac.post(
+        f"/moderation/{world.slug}/reports/{report.pk}/",
+        {"hide_message": "on", "action": "suspend", "note": "", "duration": ""},
+    )
+    assert response.status_code == 200
+    assert fresh(world.fern_message).hidden_at is None
+    assert not ModerationAction.objects.exists()
+    assert fresh(report).status == Report.Status.OPEN
+
+
+def test_the_length_of_a_mute_defaults_to_an_hour_not_until_lifted(world, fac):
+    report = file_report(world)
+    page = fac.get(f"/moderation/{world.slug}/reports/{report.pk}/").content.decode()
+    assert '<option value="60" selected>1 hour</option>' in page
+    assert '<option value="" selected' not in page
 
 
 def test_resolving_with_a_suspension_needs_a_duration(world, fac):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import BackupCode, BackupCodeDevice, Session, TOTPDevice, User
-from audit.describe import DescribedEvent, runs_of_the_same
+from audit.describe import DescribedEvent, distinct_looks, runs_of_the_same
 from audit.events import Action
 from audit.services import record_event
 from groups import services as group_services
@@ -91,18 +91,57 @@ def test_mistyping_ones_own_password_to_confirm_it_is_you_is_not_someone_elses_a
     assert failed.extra == {"known_account": True, "confirming_identity": True}
 
 
-def test_repeated_looks_close_together_read_as_one_line_with_a_count(owner):
+def looks_on_the_page(owner) -> str:
+    page = signed_in_client(owner).get("/account/activity/").content.decode()
+    return page.split('id="access-heading"')[1].split('id="activity-heading"')[0]
+
+
+def test_one_facilitator_reloading_while_reviewing_is_one_look_and_the_log_keeps_every_load(
+    owner,
+):
     facilitator = User.objects.create_user(username="group-lead-kim")
-    for _ in range(8):  # a facilitator reloading the review page while adding notes
+    for _ in range(8):  # a facilitator reloading the review page after asks, notes, approve
         record_event(
             action=Action.APPLICATION_ANSWERS_VIEWED, actor=facilitator, subject=owner, group_id=7
         )
 
-    page = signed_in_client(owner).get("/account/activity/").content.decode()
+    looks = looks_on_the_page(owner)
 
-    looks = page.split('id="access-heading"')[1].split('id="activity-heading"')[0]
     assert looks.count("read your application answers") == 1
-    assert "(8 times since" in looks
+    assert "times since" not in looks and "looks since" not in looks
+    assert len(events(Action.APPLICATION_ANSWERS_VIEWED)) == 8  # the log keeps every one
+
+
+def test_two_people_or_two_sessions_are_separate_looks(owner):
+    kim = User.objects.create_user(username="group-lead-kim")
+    ash = User.objects.create_user(username="group-lead-ash")
+    record_event(action=Action.APPLICATION_ANSWERS_VIEWED, actor=kim, subject=owner, group_id=7)
+    record_event(action=Action.APPLICATION_ANSWERS_VIEWED, actor=kim, subject=owner, group_id=7)
+    record_event(action=Action.APPLICATION_ANSWERS_VIEWED, actor=ash, subject=owner, group_id=7)
+
+    assert "(2 separate looks since" in looks_on_the_page(owner)
+
+
+def test_a_look_ends_after_half_an_hour_without_a_reload():
+    def load(minutes_ago, actor=1):
+        return DescribedEvent(
+            when=NOON - timedelta(minutes=minutes_ago),
+            text="A facilitator of a group read your application answers.",
+            is_access=True,
+            looker=(actor, Action.APPLICATION_ANSWERS_VIEWED, "", "", 7),
+        )
+
+    # Newest first: loads at 0, 20 and 45 minutes ago are one session (each within 30
+    # minutes of the next); 90 minutes ago is an earlier session; someone else's is theirs.
+    looks = distinct_looks([load(0), load(20), load(25, actor=2), load(45), load(90)])
+
+    assert [(look.looker[0], look.when, look.since) for look in looks] == [
+        (1, NOON, NOON - timedelta(minutes=45)),
+        (2, NOON - timedelta(minutes=25), None),
+        (1, NOON - timedelta(minutes=90), None),
+    ]
+    (run,) = runs_of_the_same(looks)
+    assert (run.times, run.since) == (3, NOON - timedelta(minutes=90))
 
 
 def test_only_repeats_within_an_hour_of_each_other_are_put_together():

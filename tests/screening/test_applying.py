@@ -403,7 +403,8 @@ def test_it_explains_missing_required_answers(custom_group, world):
         client, custom_group, application, data, "This question needs an answer."
     )
 
-    assert html(response).count("This question needs an answer.") == 2  # long text, yes/no
+    # long text, yes/no: each at its field and again in the summary at the top
+    assert html(response).count("This question needs an answer.") == 2 * 2
     assert f'id="id_q_{long_}_error"' in html(response)
     assert f'id="id_q_{yes_no}_error"' in html(response)
     # The optional question may stay empty.

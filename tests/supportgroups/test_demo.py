@@ -16,7 +16,8 @@ from groups.models import Group, Membership, Role
 from groups.selectors import membership_may_enter_meetings
 from meetings import services as meeting_services
 from meetings.models import Meeting
-from supportgroups.demo import DEMO_GROUP, DEMO_PASSWORD, next_tuesday_evening
+from supportgroups.demo import DEMO_GROUP, DEMO_OPEN_GROUP, DEMO_PASSWORD, next_tuesday_evening
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +112,25 @@ def test_it_refuses_to_seed_a_production_instance():
     with override_settings(DEBUG=False), pytest.raises(CommandError, match="DEBUG off"):
         call_command("seed_demo", stdout=StringIO())
     assert not User.objects.filter(username="demo-admin").exists()
+
+
+def test_an_open_group_with_screening_sits_beside_the_invitation_only_one():
+    """Issue 21: a newcomer trying `make run` sees the apply-and-screening path too."""
+    out = seed()
+    invitation_only = Group.objects.get(name=DEMO_GROUP)
+    open_group = Group.objects.get(name=DEMO_OPEN_GROUP)
+    assert not invitation_only.requires_screening
+    assert open_group.requires_screening and open_group.listed
+    assert DEMO_OPEN_GROUP in out and "open to applications" in out
+    (lead,) = Membership.objects.filter(group=open_group, role=Role.FACILITATOR)
+    assert lead.user.username == "demo-facilitator"
+
+    # A newcomer signed in sees "Apply" on the open group's page, and can start.
+    newcomer = User.objects.create_user(username="new-person")
+    client = signed_in_client(newcomer)
+    page = client.get(f"/groups/{open_group.slug}/").content.decode()
+    assert f"/screening/apply/{open_group.slug}/" in page
+    assert client.get(f"/screening/apply/{open_group.slug}/").status_code == 200
+
+    seed()  # and again: nothing new
+    assert Group.objects.filter(name=DEMO_OPEN_GROUP).count() == 1

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from supportgroups.demo import DEMO_PASSWORD, seed_demo_data
+from supportgroups.demo import DEMO_GROUP, DEMO_OPEN_GROUP, DEMO_PASSWORD, seed_demo_data
 
 
 class Command(BaseCommand):
@@ -27,7 +27,9 @@ class Command(BaseCommand):
             )
         accounts = seed_demo_data()
         self.stdout.write(
-            'Demo data is ready: the group "Evening Grief Circle". '
+            f'Demo data is ready: "{DEMO_GROUP}" (invitation-only: the member is in it) and '
+            f'"{DEMO_OPEN_GROUP}" (open to applications, with screening: sign up as a new '
+            "person and apply; the facilitator reviews). "
             f"Sign in at {url.rstrip('/')}/accounts/login/ as:"
         )
         for role, username in accounts:

@@ -1,0 +1,45 @@
+"""Times on every page in one convention (issue 21): the reader's own zone, labelled, with the
+exact UTC instant in ``<time datetime>`` and on hover. The server writes the time in UTC with
+its label; static/js/local-time.js rewrites it in the reader's zone with that zone's label."""
+
+from datetime import UTC, datetime, timedelta
+
+from django import template
+from django.template.defaultfilters import timesince
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+UTC_FORMATS = {
+    "full": "%a %d %b %Y, %H:%M UTC",
+    "date": "%d %b %Y",
+    "time": "%H:%M UTC",
+}
+
+
+@register.simple_tag
+def when(value: datetime | None, style: str = "full") -> str:
+    """``{% when event.created_at %}`` (``"time"`` for the time alone, ``"date"`` for the day)."""
+    if value is None:
+        return ""
+    utc = value.astimezone(UTC) if timezone.is_aware(value) else value
+    instant = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = {"full": "", "time": " data-time-only", "date": " data-date-only"}[style]
+    return format_html(
+        '<time datetime="{}" title="{}" data-local{}>{}</time>',
+        instant,
+        utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        format_html(data),
+        utc.strftime(UTC_FORMATS[style]),
+    )
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """ "5 minutes ago", but "just now" for under a minute (never "0 minutes ago")."""
+    if value is None:
+        return ""
+    if timezone.now() - value < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(value)} ago"
