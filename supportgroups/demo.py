@@ -163,6 +163,10 @@ def ensure_open_group(*, admin: User, facilitator: User) -> Group:
     )
     place = group_services.facilitator_appoint(group=group, actor=admin, user=facilitator)
     group_services.membership_take_place(
-        membership=place, pseudonym="Willow", typed_name="Willow", guidelines_acknowledged=True
+        actor=place.user,
+        group=group,
+        pseudonym="Willow",
+        typed_name="Willow",
+        guidelines_acknowledged=True,
     )
     return group
