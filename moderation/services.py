@@ -357,24 +357,15 @@ def message_hide(
         message.hidden_at = timezone.now()
         message.hidden_by = facilitator
         message.save(update_fields=["hidden_at", "hidden_by"])
-    entry = ModerationAction.objects.create(
-        group_id=message.meeting.group_id,
-        membership=message.author,
-        kind=ActionKind.HIDE_MESSAGE,
-        guideline_number=guideline.number,
-        guideline_text=guideline.text,
-        reason=reason.strip() or None,
-        actor=facilitator,
-        message=message,
-        report=report,
-    )
-    record_event(
-        action=Action.MODERATION_ACTION_TAKEN,
+    entry = _hide_recorded(
         actor=actor,
-        subject=message.author.user,
-        target=entry,
-        group_id=message.meeting.group_id,
-        extra={"kind": ActionKind.HIDE_MESSAGE.value, "rule": guideline.number, "seq": message.seq},
+        facilitator=facilitator,
+        author=message.author,
+        guideline=guideline,
+        reason=reason,
+        report=report,
+        extra={"seq": message.seq},
+        message=message,
     )
     send_room_message_changed(meeting_id=message.meeting_id, message=message_event(message))
     return entry
@@ -407,32 +398,53 @@ def post_hide(
         post.hidden_at = timezone.now()
         post.hidden_by = facilitator
         post.save(update_fields=["hidden_at", "hidden_by"])
+    entry = _hide_recorded(
+        actor=actor,
+        facilitator=facilitator,
+        author=post.author,
+        guideline=guideline,
+        reason=reason,
+        report=report,
+        extra={"thread": post.thread.number, "post": post.number},
+        post=post,
+    )
+    send_board_post_changed(
+        group_id=group_id, thread_number=post.thread.number, post_number=post.number
+    )
+    return entry
+
+
+def _hide_recorded(
+    *,
+    actor: User,
+    facilitator: Membership,
+    author: Membership,
+    guideline: Guideline,
+    reason: str,
+    report: Report | None,
+    extra: dict,
+    **hidden: Message | Post,
+) -> ModerationAction:
+    """The step and its audit row for hiding a meeting message or a board post (``hidden``
+    is ``message=`` or ``post=``): one record, so both read the same in every history."""
     entry = ModerationAction.objects.create(
-        group_id=group_id,
-        membership=post.author,
+        group_id=author.group_id,
+        membership=author,
         kind=ActionKind.HIDE_MESSAGE,
         guideline_number=guideline.number,
         guideline_text=guideline.text,
         reason=reason.strip() or None,
         actor=facilitator,
-        post=post,
         report=report,
+        **hidden,
     )
     record_event(
         action=Action.MODERATION_ACTION_TAKEN,
         actor=actor,
-        subject=post.author.user,
+        subject=author.user,
         target=entry,
-        group_id=group_id,
-        extra={
-            "kind": ActionKind.HIDE_MESSAGE.value,
-            "rule": guideline.number,
-            "thread": post.thread.number,
-            "post": post.number,
-        },
-    )
-    send_board_post_changed(
-        group_id=group_id, thread_number=post.thread.number, post_number=post.number
+        group_id=author.group_id,
+        extra={"kind": ActionKind.HIDE_MESSAGE.value, "rule": guideline.number, **extra},
     )
     return entry
 
