@@ -145,7 +145,8 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
 
 
 class AccountConsumer(AuthenticatedConsumer):
-    """Open on every signed-in page: tells the tab when the person was signed out elsewhere."""
+    """Open on every signed-in page: tells the tab when the person was signed out elsewhere,
+    and passes on notices for them (``supportgroups.realtime.send_account_notice``)."""
 
     async def receive(self, text_data=None, bytes_data=None):
         # Bad frames get an error frame like everywhere else; they never kill the socket.
@@ -169,3 +170,7 @@ class AccountConsumer(AuthenticatedConsumer):
                 "message": "This socket does not accept messages.",
             }
         )
+
+    async def account_notice(self, event):
+        """Something to read on one of the person's own pages (the page shows it)."""
+        await self.send_json({"type": "notice", "text": event["text"], "url": event["url"]})

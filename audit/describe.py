@@ -51,6 +51,18 @@ _SUBJECT_TEXT = {
     Action.MEMBERSHIP_IDENTITY_VIEWED: (
         "An administrator looked up which account is behind your place in {group}."
     ),
+    # Sharing outside the app (the details are under "Shared outside this app"):
+    Action.CONSENT_REQUESTED: "A facilitator of {group} asked for your consent to share information about you.",
+    Action.CONSENT_APPROVED: "You agreed to a request to share information about you.",
+    Action.CONSENT_DECLINED: "You declined a request to share information about you.",
+    Action.CONSENT_WITHDRAWN: "Your consent to share information about you was withdrawn.",
+    Action.DISCLOSURE_PACKAGE_PRODUCED: (
+        "A facilitator of {group} shared information about you outside this site, with your consent."
+    ),
+    Action.LEGAL_DISCLOSURE_MADE: (
+        "An administrator shared information about you outside this site, as the law requires."
+    ),
+    Action.DISCLOSURE_MEMBER_NOTIFIED: "You were told about information shared about you.",
 }
 
 
@@ -195,6 +207,13 @@ _ADMIN_TEXT = {
     Action.SAFETY_FLAG_HANDLED: "{actor} handled a safety concern in {group}",
     Action.ANNOUNCEMENT_PINNED: "{actor} pinned an announcement in {group}",
     Action.MODERATION_LAPSED: "A mute or suspension of {subject} in {group} ended",
+    Action.CONSENT_REQUESTED: "{actor} asked {subject} for consent to share information ({group})",
+    Action.CONSENT_APPROVED: "{actor} agreed to share information ({group})",
+    Action.CONSENT_DECLINED: "{actor} declined to share information ({group})",
+    Action.CONSENT_WITHDRAWN: "{actor} withdrew consent to share information ({group})",
+    Action.DISCLOSURE_PACKAGE_PRODUCED: "{actor} produced a disclosure package about {subject} with their consent ({group})",
+    Action.LEGAL_DISCLOSURE_MADE: "{actor} made a disclosure required by law about {subject_or_restricted}",
+    Action.DISCLOSURE_MEMBER_NOTIFIED: "{subject} was told about a disclosure",
     Action.AUDIT_LOG_VIEWED: "{actor} viewed the audit log",
     Action.AUDIT_LOG_EXPORTED: "{actor} exported the audit log",
     Action.AUDIT_LOG_PRUNED: "Audit events before the retention limit were pruned",
@@ -214,6 +233,9 @@ def describe_for_admin(event: Event, *, handles: dict[int, str], groups: dict[in
         actor_or_system=person(event.actor_id) if event.actor_id else "The system",
         subject=person(event.subject_id),
         subject_id=event.subject_id,
+        subject_or_restricted=person(event.subject_id)
+        if event.subject_id
+        else "a member (telling them is restricted; see the access review)",
         for_subject=f" for {person(event.subject_id)}" if event.subject_id else " (unknown handle)",
         group=groups.get(event.group_id, f"group {event.group_id}") if event.group_id else "",
         target=event.target_id or "",

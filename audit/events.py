@@ -81,6 +81,15 @@ class Action(IntEnum):
     ANNOUNCEMENT_PINNED = 5006
     MODERATION_LAPSED = 5007
 
+    # 6000-6099: privacy (consent requests and disclosures outside the app)
+    CONSENT_REQUESTED = 6000
+    CONSENT_APPROVED = 6001
+    CONSENT_DECLINED = 6002
+    CONSENT_WITHDRAWN = 6003
+    DISCLOSURE_PACKAGE_PRODUCED = 6004
+    LEGAL_DISCLOSURE_MADE = 6005
+    DISCLOSURE_MEMBER_NOTIFIED = 6006
+
     # 9000-9999: the audit log itself
     AUDIT_LOG_VIEWED = 9000
     AUDIT_LOG_EXPORTED = 9001
@@ -113,6 +122,7 @@ class Action(IntEnum):
             3: "screening",
             4: "meetings",
             5: "moderation",
+            6: "privacy",
             9: "audit",
         }[self.value // 1000]
 

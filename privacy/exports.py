@@ -11,6 +11,7 @@ from board.selectors import posts_of_user
 from groups.models import Membership
 from meetings.models import Attendance, Message
 from moderation.models import ModerationAction, Report, SafetyFlag
+from privacy.models import ConsentRequest
 from screening.models import Application
 
 
@@ -115,6 +116,21 @@ def user_data_from_apps(user: User) -> dict[str, Any]:
                 "when": _iso(r.created_at),
             }
             for r in Report.objects.filter(reporter__user=user).select_related("group")
+        ],
+        "requests_to_share_your_information": [
+            {
+                "group": c.group.name,
+                "asked": _iso(c.created_at),
+                "items": c.item_labels(),
+                "recipient": c.recipient,
+                "purpose": c.purpose,
+                "summary": c.summary,
+                "until": c.valid_until.isoformat(),
+                "status": c.status,
+                "answered": _iso(c.decided_at),
+                "withdrawn": _iso(c.withdrawn_at),
+            }
+            for c in ConsentRequest.objects.filter(membership__user=user).select_related("group")
         ],
         "safety_concerns_you_raised": [
             {"group": f.group.name, "note": f.note, "status": f.status, "when": _iso(f.created_at)}

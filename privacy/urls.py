@@ -9,4 +9,11 @@ urlpatterns = [
     path("activity/", views.activity, name="account_activity"),
     path("export/", views.export, name="account_export"),
     path("delete/", views.delete_account, name="account_delete"),
+    path("consents/", views.consents, name="account_consents"),
+    path("consents/<int:consent_id>/", views.consent, name="account_consent"),
+    path(
+        "consents/<int:consent_id>/withdraw/",
+        views.consent_withdraw,
+        name="account_consent_withdraw",
+    ),
 ]

@@ -81,6 +81,15 @@ def send_agreement_changed(*, user_id: int, group_id: int) -> None:
     )
 
 
+def send_account_notice(*, user_id: int, text: str, url: str) -> None:
+    """Something for the person to read on one of their own pages (a request for consent,
+    information shared about them): shown on whatever page they have open, with a link.
+    ``text`` must name no group and nothing shared (it may be read over a shoulder)."""
+    broadcast_on_commit(
+        user_group_name(user_id), {"type": "account.notice", "text": text, "url": url}
+    )
+
+
 # --- to everyone in a meeting's room ----------------------------------------------------
 
 

@@ -31,6 +31,7 @@ urlpatterns = [
     path("accounts/", include(auth_urlpatterns)),
     path("account/", include(account_urlpatterns)),
     path("account/", include("privacy.urls")),
+    path("disclosures/", include("privacy.disclosure_urls")),
     path("groups/", include("groups.urls")),
     path("groups/<slug:slug>/board/", include("board.urls")),
     path("meetings/", include("meetings.urls")),

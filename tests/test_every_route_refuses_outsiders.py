@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import Enum
 
 import pytest
@@ -31,6 +32,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib import admin
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from accounts.models import User
 from board import services as board_services
@@ -40,6 +42,8 @@ from groups.models import Group, Membership
 from meetings.models import Meeting
 from moderation import services as moderation_services
 from moderation.models import Report, SafetyFlag
+from privacy import services as privacy_services
+from privacy.models import ConsentRequest
 from screening.models import Application
 from supportgroups.asgi import application as asgi_application
 from supportgroups.routing import websocket_urlpatterns
@@ -107,6 +111,7 @@ class World:
     flag: SafetyFlag
     invitation_token: str
     thread: Thread  # on the group's board, started by River
+    consent: ConsentRequest  # Lantern asks River for consent to share
 
     def person(self, who: Who) -> tuple[User | None, bool]:
         """The user who asks, and whether their session passed the second factor."""
@@ -145,6 +150,15 @@ def build_world() -> World:
     thread = board_services.thread_start(
         actor=member.user, group=group, title="A hard week", body="Writing between meetings."
     )
+    consent = privacy_services.consent_request(
+        actor=facilitator.user,
+        membership=member,
+        items=["attendance"],
+        recipient="Dr A. Patel, Riverside Clinic",
+        purpose="Continuity of care.",
+        summary=None,
+        valid_until=timezone.localdate() + timedelta(days=30),
+    )
     return World(
         admin=admin_user,
         group=group,
@@ -161,6 +175,7 @@ def build_world() -> World:
         flag=flag,
         invitation_token=token,
         thread=thread,
+        consent=consent,
     )
 
 
@@ -276,6 +291,22 @@ def own_application(*, method: str = "get") -> Route:
     )
 
 
+def own_consent(*, method: str = "get") -> Route:
+    """A request for the member's consent, read and answered by that member only (the
+    facilitator who asked sees it on the group's page, not here)."""
+    return Route(
+        lambda world: {"consent_id": world.consent.pk},
+        Who.MEMBER,
+        {
+            Who.ANONYMOUS: Refusal.LOGIN,
+            Who.STRANGER: Refusal.NOT_FOUND,
+            Who.FACILITATOR: Refusal.NOT_FOUND,
+            Who.OTHER_FACILITATOR: Refusal.NOT_FOUND,
+        },
+        method,
+    )
+
+
 TOKEN_IS_THE_KEY = "the token in the link is the credential; a wrong one is refused"
 
 URLS: dict[str, Route | Public] = {
@@ -312,6 +343,9 @@ URLS: dict[str, Route | Public] = {
     "account_activity": signed_in(),
     "account_export": signed_in(),
     "account_delete": signed_in(),
+    "account_consents": signed_in(),
+    "account_consent": own_consent(),
+    "account_consent_withdraw": own_consent(method="post"),
     "account_two_factor": signed_in(),
     "account_two_factor_setup": signed_in(),
     "account_two_factor_disable": signed_in(),
@@ -399,6 +433,17 @@ URLS: dict[str, Route | Public] = {
     "moderation:handle_flag": facilitators(
         lambda world: {"slug": world.group.slug, "flag_id": world.flag.pk}, method="post"
     ),
+    # --- sharing outside the app (privacy/disclosure_urls.py) ---
+    "disclosures:group_consents": facilitators(slug),
+    "disclosures:consent_new": facilitators(
+        lambda world: {"slug": world.group.slug, "membership_id": world.member.pk}
+    ),
+    "disclosures:consent_package": facilitators(
+        lambda world: {"slug": world.group.slug, "consent_id": world.consent.pk}, method="post"
+    ),
+    "disclosures:legal_list": admins(),
+    "disclosures:legal_new": admins(),
+    "disclosures:access_review": admins(),
     # --- the audit console ---
     "audit:events": admins(),
     "audit:export": admins(),

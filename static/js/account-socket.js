@@ -3,7 +3,9 @@
 // session timing out), the server closes it and this tab leaves the page at once,
 // unless the page says it will tell the person itself (the meeting room does, so
 // that what they were typing is kept). A refused socket says why: the page shows it
-// in words and stops trying.
+// in words and stops trying. A "notice" frame (a request for the person's consent,
+// information shared about them) is shown at the top of the page with a link to read it;
+// its words never name a group or what was shared.
 
 import { leaving } from "./leaving.js";
 
@@ -24,6 +26,26 @@ function showNotice(text) {
   link.textContent = "Sign in again";
   notice.append(link);
   main.prepend(notice);
+}
+
+function showPersonalNotice(frame) {
+  const main = document.getElementById("main");
+  if (!main || typeof frame.text !== "string") return;
+  // Only a link to one of our own pages: the server builds it, but never trust a URL blindly.
+  const url = typeof frame.url === "string" && frame.url.startsWith("/") && !frame.url.startsWith("//") ? frame.url : "/account/";
+  let notice = document.getElementById("personal-notice");
+  if (!notice) {
+    notice = document.createElement("p");
+    notice.id = "personal-notice";
+    notice.className = "notice";
+    notice.setAttribute("role", "status");
+    main.prepend(notice);
+  }
+  notice.textContent = frame.text + " ";
+  const link = document.createElement("a");
+  link.href = url;
+  link.textContent = "Read it";
+  notice.append(link);
 }
 
 function signedOut(reason) {
@@ -49,6 +71,7 @@ function connect() {
       return;
     }
     if (frame.type === "signed_out") signedOut(frame.reason);
+    if (frame.type === "notice") showPersonalNotice(frame);
     if (frame.type === "refused") {
       refused = true;
       if (!leaving()) showNotice(frame.message);
