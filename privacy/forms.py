@@ -3,6 +3,7 @@ from django import forms
 from accounts.selectors import user_by_handle
 from groups.models import Group
 from privacy.models import Item, LegalBasis
+from supportgroups.widgets import Textarea
 
 
 class DeleteAccountForm(forms.Form):
@@ -40,7 +41,7 @@ class ConsentRequestForm(forms.Form):
         label="Your written summary (if you chose it above)",
         required=False,
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 5}),
+        widget=Textarea(attrs={"rows": 5}),
     )
     recipient = forms.CharField(
         label="Who would receive it",
@@ -50,7 +51,7 @@ class ConsentRequestForm(forms.Form):
     purpose = forms.CharField(
         label="What it is for",
         max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
     )
     valid_until = forms.DateField(
         label="Consent lasts until (the last day)",
@@ -87,12 +88,12 @@ class LegalDisclosureForm(forms.Form):
         label="Written summary (if chosen above)",
         required=False,
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=Textarea(attrs={"rows": 4}),
     )
     description = forms.CharField(
         label="What is disclosed, in words (as the member will read it)",
         max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=Textarea(attrs={"rows": 2}),
     )
     legal_basis = forms.ChoiceField(
         label="Legal basis", choices=LegalBasis.choices, widget=forms.RadioSelect

@@ -40,8 +40,8 @@ class ConsentRequest(models.Model):
     """A facilitator asks a member of their group to agree to share named items with a
     named recipient, for a stated purpose, until a date.
 
-    ``approved_items`` is the content the member read and approved (kept until the consent
-    ends, then cleared): a package holds exactly that, never what the records say later.
+    ``approved_items`` is the content the member read and approved (deleted when they
+    withdraw): a package holds exactly that, never what the records say later.
     """
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="consent_requests")

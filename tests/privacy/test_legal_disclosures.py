@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit.events import Action
 from privacy import services
 from privacy.models import Disclosure, DisclosureKind
-from tests.database import events
+from tests.database import dump_every_table, events
 from tests.factories import PASSWORD
 from tests.privacy.conftest import RIVER_EMERGENCY, RIVER_PHONE, clock_shifted
 
@@ -74,6 +74,10 @@ def test_an_admin_records_it_and_the_member_is_told_at_once(
     assert made.extra["sha256"] == disclosure.package_sha256 == digest
     assert (made.actor_id, made.subject_id) == (scene.admin.pk, scene.river.user_id)
     assert len(events(Action.DISCLOSURE_MEMBER_NOTIFIED, subject_id=scene.river.user_id)) == 1
+    # The recipient, the reference and what was disclosed are encrypted at rest.
+    dump = dump_every_table()
+    for secret in (COURT, REFERENCE, "as the order asks"):
+        assert secret not in dump
 
     # The email names no group and nothing disclosed.
     (mail,) = mailoutbox
