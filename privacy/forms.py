@@ -30,6 +30,12 @@ WHAT_HELP = (
 )
 
 
+def _summary_written_if_chosen(form: forms.Form, cleaned: dict) -> dict:
+    if Item.SUMMARY in cleaned.get("items", []) and not cleaned.get("summary", "").strip():
+        form.add_error("summary", "Write the summary, or untick it above.")
+    return cleaned
+
+
 class ConsentRequestForm(forms.Form):
     items = forms.MultipleChoiceField(
         label="What would be shared",
@@ -59,10 +65,7 @@ class ConsentRequestForm(forms.Form):
     )
 
     def clean(self):
-        cleaned = super().clean()
-        if Item.SUMMARY in cleaned.get("items", []) and not cleaned.get("summary", "").strip():
-            self.add_error("summary", "Write the summary, or untick it above.")
-        return cleaned
+        return _summary_written_if_chosen(self, super().clean())
 
 
 class ConsentAnswerForm(forms.Form):

@@ -187,7 +187,7 @@ def consent_new(request: HttpRequest, slug: str, membership_id: int) -> HttpResp
                 ip=request_ip(request),
             )
         except services.PrivacyError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            _show_error(form, error)
         else:
             messages.success(
                 request,
@@ -253,7 +253,7 @@ def legal_disclosure_new(request: HttpRequest) -> HttpResponse:
                     ip=request_ip(request),
                 )
             except services.PrivacyError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
+                _show_error(form, error)
             else:
                 return _attachment(package)
         elif form.password_failed:
@@ -262,6 +262,11 @@ def legal_disclosure_new(request: HttpRequest) -> HttpResponse:
                 handle=request.user.username, signed_in=request.user, ip=request_ip(request)
             )
     return render(request, "privacy/legal_new.html", {"form": form}, status=200)
+
+
+def _show_error(form, error: services.PrivacyError) -> None:  # noqa: ANN001
+    """A service's refusal on the form: at its field when the form has one."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 def _attachment(package: services.Package) -> HttpResponse:

@@ -1,5 +1,4 @@
 # The people and sign-in helpers of the account tests: a member's own data is theirs.
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ from groups.models import Group, Membership
 from meetings import services as meeting_services
 from privacy import services as privacy_services
 from tests.accounts.conftest import _cheap_argon2, admin_user, outsider, owner  # noqa: F401
+from tests.audit.conftest import clock_shifted
 from tests.factories import (
     PASSWORD,
     appoint,
@@ -97,15 +97,6 @@ def approve(consent):
         consent=consent,
         shown_sha256=content_sha256(privacy_services.consent_preview(consent)),
     )
-
-
-@contextlib.contextmanager
-def clock_shifted(delta: timedelta):
-    """Django's clock runs ``delta`` away from the real one inside the block."""
-    real_now = timezone.now
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(timezone, "now", lambda: real_now() + delta)
-        yield
 
 
 __all__ = ["PASSWORD", "Scene", "ask", "approve", "clock_shifted"]
