@@ -405,3 +405,29 @@ async def test_the_member_gets_a_notice_on_their_account_socket(scene):
         for word in (scene.group.name, RECIPIENT, PURPOSE, "Lantern", "River"):
             assert word not in json.dumps(notice)
         assert await fern.nothing()
+
+
+def test_a_facilitator_removed_since_the_consent_cannot_make_the_package(scene):
+    """The service asks the database again: a consent is the group's, not the person's."""
+    from groups import services as group_services
+
+    consent = ask(scene)
+    approve(consent)
+    group_services.facilitator_remove(membership=scene.facilitator, actor=scene.admin)
+    with pytest.raises(services.PrivacyError) as refused:
+        services.consent_package_produce(actor=scene.facilitator.user, consent=consent)
+    assert refused.value.code == "not_facilitator"
+    assert Disclosure.objects.count() == 0
+
+
+def test_a_request_past_its_date_can_no_longer_be_approved(scene):
+    consent = ask(scene, days=1)
+    shown = content_sha256(services.consent_preview(consent))
+    with clock_shifted(timedelta(days=2)):
+        with pytest.raises(services.PrivacyError) as refused:
+            services.consent_approve(actor=scene.river.user, consent=consent, shown_sha256=shown)
+        assert refused.value.code == "consent_expired"
+        page = scene.client(scene.river.user).get(reverse("account_consent", args=[consent.pk]))
+        assert "I agree to share this" not in page.content.decode()
+    consent.refresh_from_db()
+    assert consent.status == ConsentStatus.PENDING
