@@ -107,6 +107,8 @@ def _thread_page(request, entry, number, *, reply_form=None):  # noqa: ANN001, A
     except ValueError:
         after = 0
     page = selectors.thread_posts(thread, after=after)
+    if page.posts:
+        services.thread_mark_read(actor=request.user, thread=thread, up_to=page.posts[-1].number)
     return render(
         request,
         "board/thread.html",
