@@ -13,9 +13,11 @@ Frames to the browser (JSON, each with a ``type``):
 - ``thread {thread, pinned, html}``: on the list: a thread started, or changed (a reply,
   a post hidden or deleted, pinned, locked, closed); ``html`` is its list item.
 - ``post {thread, post, html}``: on a thread's page: a reply to it.
-- ``post_changed {thread, post, html}``: on a thread's page: a post hidden or deleted.
-- ``thread_changed {thread, html, may_reply}``: on a thread's page: pinned, locked,
-  closed or reopened; ``html`` is the new title (a hidden first post hides it).
+- ``post_changed {thread, post, html, title}``: on a thread's page: a post hidden or
+  deleted (``title``: the thread's, which goes with its first post).
+- ``thread_changed {thread, title, state, may_reply}``: on a thread's page: pinned,
+  locked, closed or reopened (``title`` and ``state`` are the heading's text and the
+  line under it, as HTML).
 - ``status {may_post, message}``: the reader was muted, or may post again.
 - ``closed {reason, message}`` then close 4005: suspended, removed, left, a new
   agreement to sign, the thread gone; ``signed_out {reason}`` then close 4001.
@@ -183,7 +185,8 @@ class BoardConsumer(AuthenticatedConsumer):
             return None, {
                 "type": "thread_changed",
                 "thread": thread.number,
-                "html": render_to_string("board/_title.html", context),
+                "title": render_to_string("board/_title.html", context),
+                "state": render_to_string("board/_thread_state.html", context),
                 "may_reply": self._may_reply(thread, entry),
             }
         post = (
@@ -192,7 +195,11 @@ class BoardConsumer(AuthenticatedConsumer):
         if post is None:
             return None, None
         html = render_to_string("board/_post.html", {**context, "post": post})
-        return None, {"type": kind, "thread": thread.number, "post": post.number, "html": html}
+        frame = {"type": kind, "thread": thread.number, "post": post.number, "html": html}
+        if kind == "post_changed":
+            # Hiding or deleting the first post takes the thread's title with it.
+            frame["title"] = render_to_string("board/_title.html", context)
+        return None, frame
 
     @staticmethod
     def _may_reply(thread: Thread, entry: BoardEntry) -> bool:
