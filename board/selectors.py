@@ -169,11 +169,12 @@ def posts_of_user(user) -> QuerySet[Post]:  # noqa: ANN001
 
 
 def unread_counts(memberships: list[Membership]) -> dict[int, int]:
-    """Membership id -> how many posts on that group's board its holder has not read yet:
+    """Membership id -> how many posts on that group's board its holder has not read yet
+    (0 included):
     others' posts past their read marker of the thread that still say something (not
     hidden, deleted or removed). For one person's places (one per group); one query for
     all their groups whatever the boards' size. A place whose board is closed to its
-    holder now (``membership_refusal``) is left out."""
+    holder now (``membership_refusal``) is left out (no query when none is open)."""
     open_places = {m.group_id: m.pk for m in memberships if membership_refusal(m) is None}
     if not open_places:
         return {}
@@ -195,4 +196,6 @@ def unread_counts(memberships: list[Membership]) -> dict[int, int]:
         .annotate(unread=Count("pk"))
         .order_by()
     )
-    return {open_places[row["thread__group_id"]]: row["unread"] for row in rows}
+    counts = dict.fromkeys(open_places.values(), 0)
+    counts.update({open_places[row["thread__group_id"]]: row["unread"] for row in rows})
+    return counts
