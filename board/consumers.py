@@ -31,11 +31,13 @@ marker moves, for the unread counts).
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from accounts.consumers import AuthenticatedConsumer
 from board import selectors, services
@@ -56,6 +58,7 @@ class BoardConsumer(AuthenticatedConsumer):
     may_post: bool = False
     thread_number: int | None = None
     board_group: str | None = None
+    unmuter: asyncio.Task | None = None
 
     async def authorise(self) -> str | None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -92,8 +95,26 @@ class BoardConsumer(AuthenticatedConsumer):
                 "heartbeat_seconds": settings.CHAT_HEARTBEAT_SECONDS,
             }
         )
+        self._watch_mute_end()
+
+    def _watch_mute_end(self) -> None:
+        """A mute "for 10 minutes" lifts itself: look again the moment it ends (as the
+        room does), so the page offers its forms again without a reload."""
+        if self.unmuter:
+            self.unmuter.cancel()
+            self.unmuter = None
+        until = self.membership.muted_until
+        if not self.may_post and until is not None:
+            delay = max((until - timezone.now()).total_seconds(), 0) + 0.5
+            self.unmuter = asyncio.create_task(self._recheck_after(delay))
+
+    async def _recheck_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.group_membership_changed({"group": self.membership.group_id})
 
     async def disconnect(self, code):
+        if self.unmuter:
+            self.unmuter.cancel()
         if self.board_group:
             await self.channel_layer.group_discard(self.board_group, self.channel_name)
         await super().disconnect(code)
@@ -227,6 +248,7 @@ class BoardConsumer(AuthenticatedConsumer):
                     "message": UNMUTED_TEXT if may_post else MUTED_TEXT,
                 }
             )
+        self._watch_mute_end()
 
     def _recheck(self) -> tuple[str | None, bool]:
         entry = selectors.board_entry_now(self.scope["user"], self.membership.group_id)

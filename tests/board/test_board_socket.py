@@ -3,12 +3,17 @@ thread hear of new threads, replies and hidden posts without a reload; the socke
 pages' door and the room's enforcement (muted read only; suspension, removal, a new
 agreement and signing out close it), and its refusals and bad frames say why."""
 
+from datetime import timedelta
+
 import pytest
+from django.db import transaction
+from django.utils import timezone
 
 from board import services
 from board.models import Post, ThreadRead
 from groups.models import Membership, Status
 from moderation import services as moderation_services
+from supportgroups.realtime import send_membership_changed
 from tests.board.conftest import (
     make_person,
     publish_new_agreement,
@@ -284,3 +289,20 @@ async def test_a_reply_read_live_moves_the_read_marker(scene):
         await page.send({"type": "read", "post": 1})
         await page.still_usable()
         assert await run(lambda: ThreadRead.objects.get(membership=scene.birch).read_up_to) == 2
+
+
+def mute_briefly(membership, seconds: float) -> None:
+    """A mute that ends in a moment (as a 10-minute one does, later), told to the sockets."""
+    with transaction.atomic():
+        Membership.objects.filter(pk=membership.pk).update(
+            status=Status.MUTED, muted_until=timezone.now() + timedelta(seconds=seconds)
+        )
+        send_membership_changed(user_id=membership.user_id, group_id=membership.group_id)
+
+
+async def test_a_mute_that_ends_lets_the_open_page_post_again(scene):
+    async with Socket(board_path(scene), await cookie(scene.birch)) as board:
+        await run(mute_briefly, scene.birch, 0.5)
+        assert (await board.expect("status"))["may_post"] is False
+        # Nobody tells the socket: it looks again itself when the mute ends.
+        assert (await board.expect("status", timeout=5))["may_post"] is True
