@@ -112,8 +112,19 @@ def thread_or_none(group_id: int, number: int) -> Thread | None:
     return _threads().filter(group_id=group_id, number=number).first()
 
 
-def thread_or_404(group_id: int, number: int) -> Thread:
-    found = thread_or_none(group_id, number)
+def thread_or_404(group_id: int, number: int, *, reader: Membership | None = None) -> Thread:
+    """The thread, and with a ``reader``, how far they had read it (``read_up_to``, None
+    before their first visit), in the same query."""
+    threads = _threads()
+    if reader is not None:
+        threads = threads.annotate(
+            read_up_to=Subquery(
+                ThreadRead.objects.filter(thread=OuterRef("pk"), membership=reader).values(
+                    "read_up_to"
+                )[:1]
+            )
+        )
+    found = threads.filter(group_id=group_id, number=number).first()
     if found is None:
         raise Http404
     return found

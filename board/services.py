@@ -167,7 +167,10 @@ def thread_mark_read(*, actor: User, thread: Thread, up_to: int) -> None:
     person's own reading place, see ThreadRead); refused places are ignored, their pages
     and sockets refuse them anyway."""
     up_to = min(up_to, thread.last_post_number)
-    if up_to <= 0:
+    # What the page's selector read with the thread (board.selectors.thread_or_404 with
+    # the actor's place): a marker never moves back, so one that was far enough still is.
+    known = getattr(thread, "read_up_to", None)
+    if up_to <= 0 or (known is not None and known >= up_to):
         return
     mine = ThreadRead.objects.filter(
         thread=thread,
@@ -175,7 +178,9 @@ def thread_mark_read(*, actor: User, thread: Thread, up_to: int) -> None:
         membership__group_id=thread.group_id,
     )
     # Forward only, in one statement: two tabs can't move it back.
-    if mine.filter(read_up_to__lt=up_to).update(read_up_to=up_to) or mine.exists():
+    if mine.filter(read_up_to__lt=up_to).update(read_up_to=up_to) or (
+        known is not None or mine.exists()
+    ):
         return
     membership = Membership.objects.filter(
         user=actor, group_id=thread.group_id, status__in=CURRENT_STATUSES
