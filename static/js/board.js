@@ -23,6 +23,8 @@ let heartbeat = null;
 let finished = false;
 let connectedBefore = false;
 let unreadMark = 0; // the last post shown while the page was hidden, to report once seen
+let mayPost = true; // not muted (the server's hello and status say)
+let mayReply = true; // the thread takes replies now (its thread_changed says)
 
 function fromHtml(html) {
   const template = document.createElement("template");
@@ -34,8 +36,12 @@ function say(text) {
   if (statusLine) statusLine.textContent = text;
 }
 
-function writeControls() {
-  return document.querySelectorAll("[data-board-write]");
+// The forms and links to write: shown only while the person may post and, for the reply
+// form, while the thread takes replies. (The server refuses either way.)
+function showWriteControls() {
+  for (const control of document.querySelectorAll("[data-board-write]")) {
+    control.hidden = finished || !mayPost || (control.id === "board-reply" && !mayReply);
+  }
 }
 
 // --- the list of threads ----------------------------------------------------------------------
@@ -82,7 +88,8 @@ function changeThread(frame) {
   if (state) state.innerHTML = frame.state;
   const form = document.getElementById("board-reply");
   let notice = document.getElementById("board-no-reply");
-  if (form) form.hidden = !frame.may_reply;
+  mayReply = frame.may_reply;
+  showWriteControls();
   if (!frame.may_reply && !notice && form) {
     notice = document.createElement("p");
     notice.id = "board-no-reply";
@@ -110,14 +117,15 @@ document.addEventListener("visibilitychange", () => {
 
 // --- the reader's standing --------------------------------------------------------------------
 
-function setMayPost(mayPost, message) {
-  for (const control of writeControls()) control.hidden = !mayPost;
+function setMayPost(allowed, message) {
+  mayPost = allowed;
+  showWriteControls();
   say(message);
 }
 
 function stop(message) {
   finished = true;
-  for (const control of writeControls()) control.hidden = true;
+  showWriteControls();
   if (!message || leaving()) return;
   const notice = document.createElement("p");
   notice.className = "notice";
@@ -150,6 +158,7 @@ function onFrame(frame) {
   switch (frame.type) {
     case "hello":
       reconnectDelay = 1000;
+      mayPost = frame.may_post;
       clearInterval(heartbeat);
       heartbeat = setInterval(
         () => sendFrame({ type: "ping", visible: document.visibilityState === "visible" }),
