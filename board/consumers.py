@@ -59,6 +59,7 @@ class BoardConsumer(AuthenticatedConsumer):
     thread_number: int | None = None
     board_group: str | None = None
     unmuter: asyncio.Task | None = None
+    read_sent = 0  # the highest post this socket said was read
 
     async def authorise(self) -> str | None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -139,7 +140,10 @@ class BoardConsumer(AuthenticatedConsumer):
             post = frame.get("post")
             if not isinstance(post, int) or isinstance(post, bool) or not 0 < post < 2**31:
                 return await self.error("invalid_post", "Name a post by its number.")
-            if await self.session_active(active=False):
+            # A marker only moves forward: an older or repeated one costs no query (so a
+            # page that floods them does not load the database).
+            if post > self.read_sent and await self.session_active(active=False):
+                self.read_sent = post
                 await database_sync_to_async(self._mark_read)(post)
         else:
             await self.error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")

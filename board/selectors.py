@@ -207,6 +207,5 @@ def unread_counts(memberships: list[Membership]) -> dict[int, int]:
         .annotate(unread=Count("pk"))
         .order_by()
     )
-    counts = dict.fromkeys(open_places.values(), 0)
-    counts.update({open_places[row["thread__group_id"]]: row["unread"] for row in rows})
-    return counts
+    unread = {row["thread__group_id"]: row["unread"] for row in rows}
+    return {place: unread.get(group_id, 0) for group_id, place in open_places.items()}
