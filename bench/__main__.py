@@ -353,6 +353,9 @@ PAGES = [
     ("member_list", "members_url", "facilitator"),
     ("moderation_log", "log_url", "facilitator"),
     ("review_queue", "queue_url", "facilitator"),
+    # The group board (issue 20): 10 posts at 10 rows, 1,000 at 100 (bench/data.py).
+    ("board", "board_url", "board"),
+    ("board_thread", "thread_url", "board"),
 ]
 
 
@@ -381,6 +384,7 @@ def measure_pages(daphnes, page_sets, config, data, pages) -> dict:  # noqa: ANN
             "member": data.signed_in_client(page_set.member_user),
             "home": data.signed_in_client(page_set.home_user),
             "facilitator": data.signed_in_client(page_set.facilitator_user, verified=True),
+            "board": data.signed_in_client(page_set.board_user),
         }
         queries[rows] = {
             name: pages.count_queries(clients[who], url(page_set, attribute))

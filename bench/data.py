@@ -29,6 +29,8 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from accounts.models import TOTPDevice, User
 from audit.events import Action
 from audit.services import record_event
+from board import services as board_services
+from board.models import Post, Thread
 from groups import services as group_services
 from groups.models import Group, Membership, Retention, Topic
 from meetings import services as meeting_services
@@ -302,6 +304,46 @@ class PageSet:
     members_url: str = ""
     log_url: str = ""
     queue_url: str = ""
+    # A group's board and its busiest thread: 10 posts at 10 rows, 1,000 at 100 (issue 20).
+    board_url: str = ""
+    thread_url: str = ""
+    board_session: str = ""
+    board_user: User | None = None
+
+
+# Posts on the benchmarked board, by the page set's rows.
+BOARD_POSTS = {10: 10, 100: 1000}
+
+
+def build_board(admin: User, posts: int) -> tuple[Group, Membership]:
+    """A board of ``posts`` posts: half of them start threads, the other half reply in the
+    first thread (as tests/board/test_board_queries.py). The first thread goes through
+    the service; the rest are written in bulk (the service's rate limit is per person, and
+    this is set-up, not a measurement). Returns the group and a reader's place."""
+    group = make_group(admin, f"Board group {posts}")
+    writer = add_member(group, make_user(f"bench-board-writer-{posts}"), "Writer", actor=admin)
+    reader = add_member(group, make_user(f"bench-board-reader-{posts}"), "Reader", actor=admin)
+    first = board_services.thread_start(
+        actor=writer.user, group=group, title="The first thread", body="Post 1."
+    )
+    threads = posts // 2
+    Thread.objects.bulk_create(
+        Thread(group=group, number=n, title=f"Thread {n}", author=writer, last_post_number=1)
+        for n in range(2, threads + 1)
+    )
+    replies = posts - threads
+    Post.objects.bulk_create(
+        [
+            Post(thread=thread, number=1, author=writer, body="A first post.")
+            for thread in Thread.objects.filter(group=group).exclude(pk=first.pk)
+        ]
+        + [
+            Post(thread=first, number=n, author=reader, body=f"Reply {n}.")
+            for n in range(2, replies + 2)
+        ]
+    )
+    Thread.objects.filter(pk=first.pk).update(last_post_number=replies + 1)
+    return group, reader
 
 
 def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSet:
@@ -367,6 +409,8 @@ def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSe
         for n in range(rows):
             submitted_application(group, make_user(f"bench-page-{rows}-applicant-{n + 1}"))
 
+        board_group, board_reader = build_board(admin, BOARD_POSTS[rows])
+
     return PageSet(
         rows=rows,
         member_session=session_key(member),
@@ -380,6 +424,10 @@ def build_pages(admin: User, rows: int, *, shared_groups: list[Group]) -> PageSe
         members_url=f"/moderation/{group.slug}/members/",
         log_url=f"/moderation/{group.slug}/log/",
         queue_url=f"/screening/review/{group.slug}/",
+        board_url=f"/groups/{board_group.slug}/board/",
+        thread_url=f"/groups/{board_group.slug}/board/1/",
+        board_session=session_key(board_reader.user),
+        board_user=board_reader.user,
     )
 
 

@@ -73,3 +73,24 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return f"post {self.number} of thread {self.thread_id}"
+
+
+class ThreadRead(models.Model):
+    """How far one member has read one thread: the highest post number shown to them (on
+    its page, or arriving live while they looked), for the unread counts on "My groups".
+
+    Not audited and holds no time: it is the person's own place in their reading, like
+    presence in a room, and the only thing it could tell anyone is what it is for.
+    """
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="board_reads")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="reads")
+    read_up_to = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["membership", "thread"], name="one_read_per_thread")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} read thread {self.thread_id} to {self.read_up_to}"

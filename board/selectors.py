@@ -7,10 +7,11 @@ for both, so a suspension, a removal or a new agreement closes them together.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from board.models import Post, Thread
+from board.models import Post, Thread, ThreadRead
 from groups.models import CURRENT_STATUSES, Membership, Role
 from groups.selectors import membership_refusal, signed_current_agreement
 
@@ -80,9 +81,19 @@ def parse_thread_key(value: str | None) -> tuple[bool, datetime, int] | None:
         return None
 
 
+def _threads() -> QuerySet[Thread]:
+    """Threads with whether their first post is hidden: a facilitator who hides the post
+    that started a thread hides its title with it (the title is that post's headline)."""
+    return Thread.objects.select_related("author").annotate(
+        start_hidden=Exists(
+            Post.objects.filter(thread=OuterRef("pk"), number=1, hidden_at__isnull=False)
+        )
+    )
+
+
 def board_threads(group_id: int, *, after: str | None = None) -> ThreadPage:
     """Pinned threads first, then by newest post; one query whatever the board's size."""
-    threads = Thread.objects.filter(group_id=group_id).select_related("author")
+    threads = _threads().filter(group_id=group_id)
     key = parse_thread_key(after)
     if key is not None:
         pinned, stamp, number = key
@@ -97,8 +108,23 @@ def board_threads(group_id: int, *, after: str | None = None) -> ThreadPage:
     return ThreadPage(found, _thread_key(found[-1]) if more else None)
 
 
-def thread_or_404(group_id: int, number: int) -> Thread:
-    found = Thread.objects.select_related("author").filter(group_id=group_id, number=number).first()
+def thread_or_none(group_id: int, number: int) -> Thread | None:
+    return _threads().filter(group_id=group_id, number=number).first()
+
+
+def thread_or_404(group_id: int, number: int, *, reader: Membership | None = None) -> Thread:
+    """The thread, and with a ``reader``, how far they had read it (``read_up_to``, None
+    before their first visit), in the same query."""
+    threads = _threads()
+    if reader is not None:
+        threads = threads.annotate(
+            read_up_to=Subquery(
+                ThreadRead.objects.filter(thread=OuterRef("pk"), membership=reader).values(
+                    "read_up_to"
+                )[:1]
+            )
+        )
+    found = threads.filter(group_id=group_id, number=number).first()
     if found is None:
         raise Http404
     return found
@@ -151,3 +177,35 @@ def posts_of_user(user) -> QuerySet[Post]:  # noqa: ANN001
         .select_related("thread__group")
         .order_by("thread__group__name", "thread__number", "number")
     )
+
+
+def unread_counts(memberships: list[Membership]) -> dict[int, int]:
+    """Membership id -> how many posts on that group's board its holder has not read yet
+    (0 included):
+    others' posts past their read marker of the thread that still say something (not
+    hidden, deleted or removed). For one person's places (one per group); one query for
+    all their groups whatever the boards' size. A place whose board is closed to its
+    holder now (``membership_refusal``) is left out (no query when none is open)."""
+    open_places = {m.group_id: m.pk for m in memberships if membership_refusal(m) is None}
+    if not open_places:
+        return {}
+    # One place per group, so within a thread "theirs" is the one marker of these places.
+    read = ThreadRead.objects.filter(
+        thread=OuterRef("thread"), membership__in=open_places.values()
+    ).values("read_up_to")[:1]
+    rows = (
+        Post.objects.filter(
+            thread__group_id__in=open_places.keys(),
+            body__isnull=False,
+            hidden_at__isnull=True,
+            deleted_at__isnull=True,
+        )
+        .exclude(author__in=open_places.values())
+        .annotate(read=Coalesce(Subquery(read), 0))
+        .filter(number__gt=F("read"))
+        .values("thread__group_id")
+        .annotate(unread=Count("pk"))
+        .order_by()
+    )
+    unread = {row["thread__group_id"]: row["unread"] for row in rows}
+    return {place: unread.get(group_id, 0) for group_id, place in open_places.items()}

@@ -19,9 +19,9 @@ from django.utils import timezone
 from accounts.models import User
 from audit.events import Action
 from audit.services import record_event
-from board.models import Post, Thread
+from board.models import Post, Thread, ThreadRead
 from board.selectors import board_entry_now
-from groups.models import Group, Membership, Retention, Role
+from groups.models import CURRENT_STATUSES, Group, Membership, Retention, Role
 from groups.selectors import membership_may_write
 from supportgroups.errors import ServiceError
 from supportgroups.realtime import (
@@ -158,6 +158,37 @@ def post_delete(*, actor: User, post: Post) -> Post:
             post_number=post.number,
         )
     return post
+
+
+def thread_mark_read(*, actor: User, thread: Thread, up_to: int) -> None:
+    """The person has been shown this thread up to post ``up_to`` (its page, or a reply
+    arriving live while they looked): their read marker moves forward, never back, so
+    opening an earlier page again does not make read posts new. Not audited (the
+    person's own reading place, see ThreadRead); refused places are ignored, their pages
+    and sockets refuse them anyway."""
+    up_to = min(up_to, thread.last_post_number)
+    # What the page's selector read with the thread (board.selectors.thread_or_404 with
+    # the actor's place): a marker never moves back, so one that was far enough still is.
+    known = getattr(thread, "read_up_to", None)
+    if up_to <= 0 or (known is not None and known >= up_to):
+        return
+    mine = ThreadRead.objects.filter(
+        thread=thread,
+        membership__user=actor,
+        membership__group_id=thread.group_id,
+    )
+    # Forward only, in one statement: two tabs can't move it back.
+    if mine.filter(read_up_to__lt=up_to).update(read_up_to=up_to) or (
+        known is not None or mine.exists()
+    ):
+        return
+    membership = Membership.objects.filter(
+        user=actor, group_id=thread.group_id, status__in=CURRENT_STATUSES
+    ).first()
+    if membership is not None:
+        ThreadRead.objects.get_or_create(
+            membership=membership, thread=thread, defaults={"read_up_to": up_to}
+        )
 
 
 THREAD_STATES = ("pinned", "locked", "closed")

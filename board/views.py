@@ -101,12 +101,14 @@ def new_thread(request: HttpRequest, entry: BoardEntry) -> HttpResponse:
 
 def _thread_page(request, entry, number, *, reply_form=None):  # noqa: ANN001, ANN202
     group = entry.membership.group
-    thread = selectors.thread_or_404(group.pk, number)
+    thread = selectors.thread_or_404(group.pk, number, reader=entry.membership)
     try:
         after = max(0, int(request.GET.get("after", 0)))
     except ValueError:
         after = 0
     page = selectors.thread_posts(thread, after=after)
+    if page.posts:
+        services.thread_mark_read(actor=request.user, thread=thread, up_to=page.posts[-1].number)
     return render(
         request,
         "board/thread.html",

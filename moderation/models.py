@@ -65,7 +65,7 @@ class Report(models.Model):
             return "no action needed"
         # One decision may have taken two steps ("hide_message+mute").
         steps = [s for s in self.resolution.split("+") if s in ActionKind.values]
-        labels = [ActionKind(step).label for step in steps]
+        labels = [step_label(step, post=self.post_id is not None) for step in steps]
         return " and ".join([labels[0], *(label.lower() for label in labels[1:])]) if labels else ""
 
 
@@ -77,6 +77,13 @@ class ActionKind(models.TextChoices):
     REMOVE = "remove", "Removed from the group"
     REINSTATE = "reinstate", "Reinstated"
     HIDE_MESSAGE = "hide_message", "Message hidden"
+
+
+def step_label(kind: str, *, post: bool) -> str:
+    """A step in words; hiding names what was hidden (a board post is not a message)."""
+    if kind == ActionKind.HIDE_MESSAGE and post:
+        return "Board post hidden"
+    return ActionKind(kind).label
 
 
 class ModerationAction(models.Model):
@@ -109,7 +116,11 @@ class ModerationAction(models.Model):
         indexes = [models.Index(fields=["group", "-created_at"], name="modaction_group_created")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.membership})"
+        return f"{self.label} ({self.membership})"
+
+    @property
+    def label(self) -> str:
+        return step_label(self.kind, post=self.post_id is not None)
 
 
 class SafetyFlag(models.Model):

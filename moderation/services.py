@@ -380,7 +380,7 @@ def post_hide(
     reason: str = "",
     report: Report | None = None,
 ) -> ModerationAction:
-    """A facilitator hides a post on the board: it reads "[hidden by a facilitator]" to
+    """A facilitator hides a post on the board: it reads "Hidden by a facilitator." to
     everyone, the author sees the step with its rule, as for a message in a meeting."""
     post = (
         Post.objects.select_for_update(of=("self",), no_key=True)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.urls import path, re_path
 
 from accounts.consumers import AccountConsumer
+from board.consumers import BoardConsumer
 from moderation.consumers import ModeratedRoomConsumer
 
 
@@ -24,6 +25,9 @@ class NoSuchSocket(AsyncWebsocketConsumer):
 websocket_urlpatterns = [
     path("ws/account/", AccountConsumer.as_asgi()),
     path("ws/meetings/<int:meeting_id>/", ModeratedRoomConsumer.as_asgi()),
+    # A group's board (the list of threads) and one of its threads, as on the pages.
+    path("ws/groups/<slug:slug>/board/", BoardConsumer.as_asgi()),
+    path("ws/groups/<slug:slug>/board/<int:number>/", BoardConsumer.as_asgi()),
 ]
 
 if settings.BENCHMARK_ENDPOINTS:

@@ -645,6 +645,18 @@ SOCKETS: dict[str, SocketRoute] = {
         Who.MEMBER,
         (Who.ANONYMOUS, Who.STRANGER, Who.OTHER_FACILITATOR, Who.UNVERIFIED_ADMIN),
     ),
+    # A group's board and one of its threads: the board pages' door (every outsider of the
+    # issue, the unverified facilitator too: tests/board/test_board_socket.py).
+    "ws/groups/<slug:slug>/board/": SocketRoute(
+        lambda world: f"/ws/groups/{world.group.slug}/board/",
+        Who.MEMBER,
+        (Who.ANONYMOUS, Who.STRANGER, Who.OTHER_FACILITATOR, Who.UNVERIFIED_ADMIN),
+    ),
+    "ws/groups/<slug:slug>/board/<int:number>/": SocketRoute(
+        lambda world: f"/ws/groups/{world.group.slug}/board/{world.thread.number}/",
+        Who.MEMBER,
+        (Who.ANONYMOUS, Who.STRANGER, Who.OTHER_FACILITATOR, Who.UNVERIFIED_ADMIN),
+    ),
     # The catch-all after every route: /ws/meetings/-1/, /ws/nothing/ and the like.
     "": SocketRoute(
         lambda world: "/ws/meetings/-1/",

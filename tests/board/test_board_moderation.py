@@ -1,6 +1,7 @@
 """The same moderation on the board as in meetings: a post reported citing a guideline
 lands in the facilitators' queue beside meeting reports; a facilitator hides it (it reads
-"[hidden by a facilitator]"), or warns, mutes, suspends, removes its author through the
+"Hidden by a facilitator.", and a hidden first post
+hides its thread's title), or warns, mutes, suspends, removes its author through the
 same services; a safety concern from a post goes to the facilitators' flags."""
 
 import pytest
@@ -56,15 +57,39 @@ def test_a_reported_post_lands_in_the_facilitators_queue_and_is_hidden_from_ther
     assert post.hidden_at is not None and post.hidden_by == scene.facilitator
     (step,) = ModerationAction.objects.all()
     assert step.post == post and step.membership == scene.ash and step.report == report
-    for someone in (scene.ash, scene.birch):
-        seen = signed_in_client(someone.user).get(
-            reverse("board:thread", kwargs={"slug": scene.group.slug, "number": 1})
-        )
-        assert b"[hidden by a facilitator]" in seen.content
+    board = reverse("board:index", kwargs={"slug": scene.group.slug})
+    for someone in (scene.ash, scene.birch, scene.facilitator):
+        client = signed_in_client(someone.user)
+        seen = client.get(reverse("board:thread", kwargs={"slug": scene.group.slug, "number": 1}))
+        assert b"Hidden by a facilitator." in seen.content
         assert b"Something unkind" not in seen.content
+        # It started the thread: its title (the post's headline) is hidden with it, on the
+        # thread's page (heading and window title) and in the board's list.
+        assert b"A hard night" not in seen.content
+        assert b"<h1>Hidden by a facilitator</h1>" in seen.content
+        listed = client.get(board).content
+        assert b"A hard night" not in listed and b"Hidden by a facilitator" in listed
+    # The step reads as what was hidden: a board post, not a meeting's message.
+    assert "Board post hidden" in lantern.get(report_page).content.decode()
+    log = lantern.get(reverse("moderation:log", kwargs={"slug": scene.group.slug}))
+    assert "Lantern: Board post hidden — " in log.content.decode()
+    about_me = signed_in_client(scene.ash.user).get(reverse("moderation:about_me"))
+    assert "Board post hidden" in about_me.content.decode()
+    assert "Message hidden" not in about_me.content.decode()
     # The copy in the report goes once it is resolved.
     report.refresh_from_db()
     assert report.message_body is None
+
+
+def test_a_hidden_reply_leaves_the_threads_title(scene):
+    thread = scene.start(scene.ash, title="Still readable")
+    reply = post_reply(actor=scene.birch.user, thread=thread, body="Unkind reply")
+    moderation_services.post_hide(post=reply, actor=scene.facilitator.user, guideline_number=1)
+    page = signed_in_client(scene.ash.user).get(
+        reverse("board:thread", kwargs={"slug": scene.group.slug, "number": thread.number})
+    )
+    assert b"<h1>Still readable</h1>" in page.content
+    assert b"Unkind reply" not in page.content and b"Hidden by a facilitator." in page.content
 
 
 def test_a_mute_from_a_board_report_stops_the_author_posting(scene):

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from board.models import Post, Thread
+from board.services import post_reply
 from tests.board.conftest import signed_in_client
 
 pytestmark = pytest.mark.django_db
@@ -50,3 +51,23 @@ def test_the_same_number_of_queries_at_10_and_1000_posts(scene, page):
         queries(client, url)  # warm the per-session caches
         counts.append(queries(client, url))
     assert counts[0] == counts[1]
+
+
+def test_opening_a_read_thread_again_writes_nothing(scene):
+    """The read marker comes with the thread (one query): a visit with nothing new neither
+    writes nor asks again; a visit after a new post moves it with one UPDATE."""
+    thread = scene.start(scene.ash)
+    client = signed_in_client(scene.birch.user)
+    url = f"/groups/{scene.group.slug}/board/{thread.number}/"
+    client.get(url)  # the first visit makes the marker
+
+    def statements() -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return [q["sql"] for q in captured if "board_threadread" in q["sql"]]
+
+    assert len(statements()) == 1  # read with the thread, nothing else
+    scene.start(scene.ash, title="Elsewhere")  # not this thread
+    post_reply(actor=scene.ash.user, thread=thread, body="New")
+    moved = statements()
+    assert len(moved) == 2 and moved[1].startswith("UPDATE"), moved

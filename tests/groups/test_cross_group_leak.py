@@ -1,7 +1,7 @@
 """No cross-group linkage: two people who share two groups, under different pseudonyms in
 each, crawl everything they can reach. Nothing shows the other's account (handle, email,
 phone, emergency contact), nor the other's name from another group, nor a group of the
-other's that they are not in."""
+other's that they are not in; nor do the frames of the boards' live sockets."""
 
 import json
 import re
@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from board import services as board_services
+from board.models import Thread
 from groups import services
 from groups.models import Group, Invitation, Membership, link_token_index
 from tests.groups.conftest import (
@@ -22,6 +23,13 @@ from tests.groups.conftest import (
     make_group,
     make_person,
     sign_in_verified,
+)
+from tests.sockets import (  # noqa: F401 - fixtures for the socket test
+    Socket,
+    _channel_layer_per_test,
+    close_worker_connections,
+    cookie_of,
+    run,
 )
 
 pytestmark = pytest.mark.django_db
@@ -301,3 +309,76 @@ def test_an_invitation_does_not_remember_who_used_it():
     assert not any(
         f.related_model is Invitation for f in Membership._meta.get_fields() if f.is_relation
     )
+
+
+# --- the boards' live frames ------------------------------------------------------------------
+
+
+async def frames_seen_live(scene) -> dict[str, list[dict]]:
+    """Both people keep every board they may open (its list and its first thread) open,
+    while both write in every group they are in: each socket's frames, by its path."""
+    alice, bob = scene["alice"], scene["bob"]
+    opened = {}
+    for name, person in (("alice", alice), ("bob", bob)):
+        cookie = await run(lambda user: cookie_of(sign_in_verified(user)), person.user)
+        for slug in person.pseudonyms:
+            for tail in ("", "1/"):
+                path = f"/ws/groups/{slug}/board/{tail}"
+                opened[f"{name} {path}"] = Socket(path, cookie)
+    for socket in opened.values():
+        await socket.__aenter__()
+        assert socket.connected, socket.refused
+    try:
+        for person in (alice, bob):
+            for slug in person.pseudonyms:
+                group = await run(Group.objects.get, slug=slug)
+                await run(
+                    board_services.thread_start,
+                    actor=person.user,
+                    group=group,
+                    title=f"Live in {group.name}",
+                    body="Said live.",
+                )
+                first = await run(Thread.objects.get, group=group, number=1)
+                await run(board_services.post_reply, actor=person.user, thread=first, body="More.")
+        for socket in opened.values():
+            while not await socket.communicator.receive_nothing(timeout=0.3):
+                await socket.receive()
+    finally:
+        for socket in opened.values():
+            await socket.__aexit__(None, None, None)
+    return {path: socket.frames for path, socket in opened.items()}
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_worker_connections")
+@pytest.mark.parametrize(("viewer", "other"), [("alice", "bob"), ("bob", "alice")])
+async def test_nothing_about_the_other_person_leaks_through_the_boards_sockets(
+    scene, viewer, other
+):
+    seen = await frames_seen_live(scene)
+    mine = {path: frames for path, frames in seen.items() if path.startswith(viewer)}
+    # The sockets really carried the other's posts in the groups they share.
+    shared = scene["g1"] if viewer == "alice" else scene["g2"]
+    own_list = mine[f"{viewer} /ws/groups/{shared.slug}/board/"]
+    assert any(scene[other].pseudonyms[shared.slug] in f.get("html", "") for f in own_list)
+    assert any(f["type"] == "post" for f in mine[f"{viewer} /ws/groups/{shared.slug}/board/1/"])
+
+    leaks = []
+    for path, frames in mine.items():
+        here = path.split("/")[3]
+        forbidden = scene[other].identity + [
+            name for slug, name in scene[other].pseudonyms.items() if slug != here
+        ]
+        if viewer == "alice":
+            forbidden += [scene["g3"].name, scene["g3"].slug, scene["g3"].link_token]
+        text = unescape(json.dumps(frames, ensure_ascii=False)).lower()
+        leaks += [f"{secret!r} on {path}" for secret in forbidden if secret.lower() in text]
+    assert leaks == []
+    # And Bob's unlisted group's board refuses Alice without a word about it.
+    if viewer == "alice":
+        cookie = await run(lambda user: cookie_of(sign_in_verified(user)), scene["alice"].user)
+        async with Socket(f"/ws/groups/{scene['g3'].slug}/board/", cookie) as socket:
+            assert socket.refused["reason"] == "not_a_member"
+            assert scene["g3"].name not in json.dumps(socket.frames)

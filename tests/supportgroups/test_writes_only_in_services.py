@@ -8,7 +8,16 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "audit", "groups", "meetings", "moderation", "screening", "supportgroups"]
+APPS = [
+    "accounts",
+    "audit",
+    "board",
+    "groups",
+    "meetings",
+    "moderation",
+    "screening",
+    "supportgroups",
+]
 
 ORM_WRITE = re.compile(
     r"\.(save|create|update|delete|bulk_create|bulk_update|get_or_create|update_or_create)\("
