@@ -8,6 +8,7 @@ from audit.events import Action
 from audit.selectors import EventFilters
 from audit.services import ip_blind_index
 from groups.models import Group
+from supportgroups.widgets import Textarea
 
 MEMBERSHIP_TARGET = "groups.membership"
 
@@ -110,7 +111,7 @@ class IncidentForm(forms.Form):
     description = forms.CharField(
         label="What happened",
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 5}),
+        widget=Textarea(attrs={"rows": 5}),
         help_text="What you know so far: how it was noticed, what may have been seen or taken. "
         "Stored encrypted; it goes into the regulator's report, never to members.",
     )
@@ -123,7 +124,7 @@ class IncidentForm(forms.Form):
         label="Affected accounts (login handles, one per line)",
         required=False,
         max_length=20000,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
     )
     groups = forms.ModelMultipleChoiceField(
         label="Affected groups",

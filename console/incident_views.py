@@ -123,7 +123,7 @@ def _timeline(events: list[Event]) -> list[tuple[Event, str]]:
     rows = []
     for event, text in _described(events):
         details = ", ".join(
-            f"{key.replace('_', ' ')}: {_word(value)}" for key, value in event.extra.items()
+            f"{key.replace('_', ' ')}: {_word(value)}" for key, value in sorted(event.extra.items())
         )
         rows.append((event, f"{text} ({details})" if details else text))
     return rows
@@ -188,7 +188,7 @@ def _run_step(request, incident, *, step, form_class, context, do):  # noqa: ANN
     if incident.closed_at is not None:
         messages.error(request, "This incident is closed.")
         return redirect("audit:incident", incident_id=incident.pk)
-    form = form_class(request.POST or None)
+    form = form_class(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -425,7 +425,7 @@ def incident_rotate_keys(request: HttpRequest, incident_id: int) -> HttpResponse
     """GET: the rotation's page (its progress, or the form to start it). POST: start it
     (confirmed); the page then runs it batch by batch (incident_rotate_keys_step)."""
     incident = selectors.incident_or_404(incident_id)
-    form = ConfirmForm(request.POST or None)
+    form = ConfirmForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         if form.is_valid():

@@ -164,17 +164,11 @@ def incident_key_rotation_start(*, actor: User, incident: Incident, ip: str | No
     running = incident.rotations.filter(finished_at__isnull=True).first()
     if running is not None:
         return running
-    rotation = KeyRotation.objects.create(
+    record_event(action=Action.INCIDENT_KEY_ROTATION_STARTED, actor=actor, target=incident, ip=ip)
+    # Counted after the event above, whose (encrypted) address is a row to check too.
+    return KeyRotation.objects.create(
         incident=incident, started_by=actor, total_rows=count_encrypted_rows()
     )
-    record_event(
-        action=Action.INCIDENT_KEY_ROTATION_STARTED,
-        actor=actor,
-        target=incident,
-        ip=ip,
-        extra={"rows_to_check": rotation.total_rows},
-    )
-    return rotation
 
 
 def incident_key_rotation_step(

@@ -214,20 +214,24 @@ class RotationStep:
 
 def rotate_next_batch(*, model_label: str, after_pk: Any, batch_size: int) -> RotationStep:
     """One batch of a rotation that is driven from outside (an admin's page): the batch
-    after ``after_pk`` in ``model_label``'s table ("" and None: the very beginning). The
-    answer says where the next batch starts; ``done`` once every table is through."""
+    after ``after_pk`` in ``model_label``'s table ("" and None: the very beginning),
+    going on to the next tables while they have no rows left. The answer says where the
+    next batch starts; ``done`` once every table is through."""
     tables = list(encrypted_fields())
     labels = [model._meta.label for model, _ in tables]
     index = labels.index(model_label) if model_label in labels else 0
-    if not model_label:
+    if model_label not in labels:
         after_pk = None
-    model, fields = tables[index]
-    batch = rotate_batch(model, fields, after_pk=after_pk, batch_size=batch_size)
-    if batch.seen == batch_size:
-        return RotationStep(labels[index], batch.last_pk, batch.seen, batch.changed, False)
-    if index + 1 < len(tables):
-        return RotationStep(labels[index + 1], None, batch.seen, batch.changed, False)
-    return RotationStep("", None, batch.seen, batch.changed, True)
+    while True:
+        model, fields = tables[index]
+        batch = rotate_batch(model, fields, after_pk=after_pk, batch_size=batch_size)
+        if batch.seen == batch_size:
+            return RotationStep(labels[index], batch.last_pk, batch.seen, batch.changed, False)
+        if index + 1 == len(tables):
+            return RotationStep("", None, batch.seen, batch.changed, True)
+        index, after_pk = index + 1, None
+        if batch.seen:
+            return RotationStep(labels[index], None, batch.seen, batch.changed, False)
 
 
 @dataclass(frozen=True)
