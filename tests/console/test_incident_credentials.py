@@ -84,6 +84,8 @@ def test_affected_staff_must_renew_password_and_authenticator_before_anything_el
     assert list(TOTPDevice.objects.filter(user=lantern).values_list("pk", flat=True)) == [
         new_device.pk
     ]
+    # The old authenticator no longer signs anyone in.
+    assert not TOTPDevice.objects.filter(pk=old_device.pk).exists()
     assert client.get("/groups/mine/").status_code == 200
     assert user_may_use_sockets(renewed, client.session)
     assert renewed.check_password(NEW_PASSWORD)
