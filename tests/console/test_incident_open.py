@@ -1,12 +1,11 @@
-"""Opening an incident at /audit/incidents/new/ (issue 23, point 4) and opening one from a
-security signal, prefilled (point 5); who may reach the incident pages at all."""
+"""Opening an incident at /audit/incidents/new/ (issue 23, point 4) and who may reach
+the incident pages at all."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from accounts import services as account_services
 from audit.events import Action
 from console.models import Incident
 from tests.console.conftest import client_of, events, incident_urls, text_of
@@ -84,42 +83,6 @@ def test_bad_input_shows_the_form_again_with_what_is_wrong(world, admin_client, 
     assert response.context["form"].data["description"] == DESCRIPTION  # kept
     assert not Incident.objects.exists()
     assert events(Action.INCIDENT_OPENED) == []
-
-
-def test_a_signal_about_failed_sign_ins_offers_an_incident_prefilled(world, admin_client):
-    lantern = world.lantern.user
-    for _ in range(4):
-        account_services.login_record_failure(
-            handle=lantern.username, signed_in=None, ip="203.0.113.9"
-        )
-
-    signals = admin_client.get("/audit/signals/")
-    link = f"/audit/incidents/new/?signal=failed_sign_ins&amp;account={lantern.username}"
-    assert link in signals.content.decode()
-    address_link = "/audit/incidents/new/?signal=failed_sign_ins_address&amp;address=203.0.113.9"
-    assert address_link in signals.content.decode()
-
-    page = admin_client.get(link.replace("&amp;", "&"))
-    initial = page.context["form"].initial
-    assert initial["accounts"] == lantern.username
-    assert initial["title"] == f"Many failed sign-ins against {lantern.username}"
-    assert "showed 4 failed sign-ins against the account" in initial["description"]
-    # Only a start: nothing is opened until the admin sends the form.
-    assert not Incident.objects.exists()
-    response = admin_client.post(
-        "/audit/incidents/new/",
-        {
-            "title": initial["title"],
-            "description": initial["description"],
-            "detected_at": initial["detected_at"].strftime("%Y-%m-%dT%H:%M"),
-            "accounts": initial["accounts"],
-        },
-    )
-    assert response.status_code == 302
-    assert list(Incident.objects.get().affected_users.all()) == [lantern]
-
-    by_address = admin_client.get(address_link.replace("&amp;", "&")).context["form"].initial
-    assert by_address["title"] == "Many failed sign-ins from 203.0.113.9"
 
 
 def test_a_member_a_facilitator_and_an_admin_without_their_code_reach_no_incident_page(
