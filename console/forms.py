@@ -123,6 +123,7 @@ class IncidentForm(forms.Form):
     accounts = forms.CharField(
         label="Affected accounts (login handles, one per line)",
         required=False,
+        help_text="The members of the groups an affected facilitator runs are affected too.",
         max_length=20000,
         widget=Textarea(attrs={"rows": 3}),
     )

@@ -346,8 +346,9 @@ def incident_notify(request: HttpRequest, incident_id: int) -> HttpResponse:
         form_class=ConfirmForm,
         context={
             "explain": [
-                f"{len(selectors.incident_members(incident))} people: the affected accounts and "
-                "the members of the affected groups. Each sees the notice on every page until "
+                f"{len(selectors.incident_members(incident))} people: the affected accounts, "
+                "the members of the affected groups and of the groups an affected account "
+                "facilitates. Each sees the notice on every page until "
                 "they mark it read, and gets it by email if they confirmed a recovery email. "
                 "Anyone already told about this incident is not told again.",
                 "The notice never names a group. This is what it says:",

@@ -14,7 +14,7 @@ from audit.events import Action
 from audit.models import Event
 from board.models import Post
 from console.models import Incident, SecurityNotice
-from groups.models import CURRENT_STATUSES, Membership
+from groups.models import CURRENT_STATUSES, Membership, Role
 from meetings.models import Message
 from screening.models import Application
 
@@ -87,10 +87,22 @@ def incident_or_404(incident_id: int) -> Incident:
     return incident
 
 
+def incident_group_ids(incident: Incident) -> list[int]:
+    """The affected groups, and the groups an affected account facilitates: whoever holds
+    a facilitator's account could read what that group's members shared with it."""
+    facilitated = Membership.objects.filter(
+        user__in=incident.affected_users.all(),
+        role=Role.FACILITATOR,
+        status__in=CURRENT_STATUSES,
+    ).values_list("group_id", flat=True)
+    return sorted(set(incident.affected_groups.values_list("pk", flat=True)) | set(facilitated))
+
+
 def incident_members(incident: Incident) -> list[User]:
     """Everyone the incident affects: the affected accounts and the current members of
-    the affected groups (facilitators included), each once, active accounts only."""
-    group_ids = list(incident.affected_groups.values_list("pk", flat=True))
+    the affected groups and of the groups an affected account facilitates, each once,
+    active accounts only."""
+    group_ids = incident_group_ids(incident)
     in_groups = Membership.objects.filter(
         group_id__in=group_ids, status__in=CURRENT_STATUSES
     ).values("user_id")
@@ -204,7 +216,7 @@ class IncidentCounts:
 def incident_counts(incident: Incident) -> IncidentCounts:
     people = incident_members(incident)
     person_ids = [p.pk for p in people]
-    group_ids = list(incident.affected_groups.values_list("pk", flat=True))
+    group_ids = incident_group_ids(incident)
     accounts = User.objects.filter(pk__in=person_ids)
     notices = incident.notices.all()
     return IncidentCounts(

@@ -115,3 +115,11 @@ def test_the_notice_tells_what_had_been_done_when_it_was_sent(world):
     services.incident_notify(actor=world.admin, incident=incident, ip=None)
     notice = SecurityNotice.objects.get(user=world.river.user)
     assert notice.step_words == ["We paused some meetings while we check what happened."]
+
+
+def test_the_members_of_a_group_an_affected_facilitator_runs_are_affected_too(world):
+    # Whoever holds Lantern's account could read what Lantern's group shared with it.
+    incident = open_incident(world, users=[world.lantern.user], groups=[])
+    services.incident_notify(actor=world.admin, incident=incident, ip=None)
+    told = set(SecurityNotice.objects.values_list("user__username", flat=True))
+    assert told == {"fac-lantern", "river-handle"}
