@@ -7,7 +7,6 @@ page, marked read) is at the end."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django import forms as django_forms
 from django.conf import settings
@@ -31,7 +30,7 @@ from console import notices, selectors, services
 from console.forms import ConfirmForm, IncidentForm, RegulatorForm, SignOutForm
 from console.models import Incident, KeyRotation, SecurityNotice
 from console.services import IncidentError
-from console.views import _described
+from console.views import described
 from supportgroups.decorators import admin_required
 
 # --- the list and opening an incident --------------------------------------------------------
@@ -59,9 +58,7 @@ def _prefill(request: HttpRequest) -> dict:
     user = user_by_handle(handle) if handle else None
     if signal in ("failed_sign_ins", "throttled") and user is not None:
         action = Action.LOGIN_FAILED if signal == "failed_sign_ins" else Action.LOGIN_THROTTLED
-        count = Event.objects.filter(
-            action=action, subject_id=user.pk, created_at__gte=now - timedelta(hours=24)
-        ).count()
+        count = selectors.recent_events_about(user, action, now=now)
         what = (
             "failed sign-ins" if signal == "failed_sign_ins" else "sign-ins refused by throttling"
         )
@@ -121,7 +118,7 @@ def _word(value: object) -> str:
 def _timeline(events: list[Event]) -> list[tuple[Event, str]]:
     """Each step in words, with the counts it recorded ("people: 3, sessions: 5")."""
     rows = []
-    for event, text in _described(events):
+    for event, text in described(events):
         details = ", ".join(
             f"{key.replace('_', ' ')}: {_word(value)}" for key, value in sorted(event.extra.items())
         )
@@ -368,7 +365,7 @@ def incident_regulator(request: HttpRequest, incident_id: int) -> HttpResponse:
         step=Step(
             title="Record that the regulator was told",
             button="Record it",
-            done="Recorded{n}.",
+            done="Recorded.",
         ),
         form_class=RegulatorForm,
         context={
@@ -377,15 +374,12 @@ def incident_regulator(request: HttpRequest, incident_id: int) -> HttpResponse:
                 "reference. The 72-hour deadline then shows as met or missed."
             ]
         },
-        do=lambda data: (
-            services.incident_regulator_notified(
-                actor=request.user,
-                incident=incident,
-                notified_at=data["notified_at"],
-                reference=data["reference"],
-                ip=request_ip(request),
-            )
-            or ""
+        do=lambda data: services.incident_regulator_notified(
+            actor=request.user,
+            incident=incident,
+            notified_at=data["notified_at"],
+            reference=data["reference"],
+            ip=request_ip(request),
         ),
     )
 
@@ -396,12 +390,11 @@ def incident_close(request: HttpRequest, incident_id: int) -> HttpResponse:
     return _run_step(
         request,
         incident,
-        step=Step(title="Close the incident", button="Close it", done="The incident is closed{n}."),
+        step=Step(title="Close the incident", button="Close it", done="The incident is closed."),
         form_class=ConfirmForm,
         context={"explain": ["No more steps can be taken on a closed incident; it stays listed."]},
-        do=lambda data: (
-            services.incident_close(actor=request.user, incident=incident, ip=request_ip(request))
-            or ""
+        do=lambda data: services.incident_close(
+            actor=request.user, incident=incident, ip=request_ip(request)
         ),
     )
 

@@ -69,6 +69,17 @@ def security_signals(*, now: datetime | None = None, hours: int = 24) -> Signals
     )
 
 
+def recent_events_about(user: User, action: Action, *, now: datetime, hours: int = 24) -> int:
+    """How many events of this kind concerned the person in the hours before ``now``
+    (what a security signal counted)."""
+    return Event.objects.filter(
+        action=action,
+        subject_id=user.pk,
+        created_at__gte=now - timedelta(hours=hours),
+        created_at__lte=now,
+    ).count()
+
+
 def _top(events: QuerySet[Event], field: str, limit: int = 10) -> list[tuple]:
     return list(events.values_list(field).annotate(n=Count("pk")).order_by("-n")[:limit])
 

@@ -11,13 +11,19 @@ from pathlib import Path
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from accounts.models import TOTPDevice, User
+from accounts.models import TOTPDevice
 from console import services as console_services
 from console.models import Incident, KeyRotation, SecurityNotice
 from groups import services as group_services
 from groups.models import Topic
 from meetings import services as meeting_services
-from tests.e2e.test_audit_console import sign_in_with_second_factor, totp_code, url_is
+from tests.e2e.test_audit_console import (
+    person,
+    sign_in_with_second_factor,
+    take_place,
+    totp_code,
+    url_is,
+)
 from tests.e2e.test_meeting_lasts import WATCH_SOCKETS, settled, wait_for_page
 from tests.e2e.test_meeting_room import expect_connected
 from tests.factories import CHEAP_PASSWORD_HASHERS
@@ -25,20 +31,6 @@ from tests.factories import CHEAP_PASSWORD_HASHERS
 PASSWORD = "lantern harbour quietly 42"
 GROUP_NAME = "Evening Grief Circle"
 SECRET_MESSAGE = "Nobody at work knows I am here."
-
-
-def person(handle, **fields):
-    return User.objects.create_user(username=handle, password=PASSWORD, **fields)
-
-
-def take_place(membership, pseudonym):
-    return group_services.membership_take_place(
-        actor=membership.user,
-        group=membership.group,
-        pseudonym=pseudonym,
-        typed_name=pseudonym,
-        guidelines_acknowledged=True,
-    )
 
 
 def build():
