@@ -49,9 +49,7 @@ def test_a_reported_post_lands_in_the_facilitators_queue_and_is_hidden_from_ther
         "moderation:report", kwargs={"slug": scene.group.slug, "report_id": report.pk}
     )
     assert "Something unkind" in lantern.get(report_page).content.decode()
-    resolved = lantern.post(
-        report_page, {"hide_message": "on", "action": "none", "note": "Rule 2"}
-    )
+    resolved = lantern.post(report_page, {"hide_message": "on", "action": "none", "note": "Rule 2"})
     assert resolved.status_code == 302
 
     post = Post.objects.get()
