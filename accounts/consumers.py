@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.models import session_public_id
-from accounts.selectors import user_may_use_sockets
+from accounts.selectors import user_may_use_sockets, user_must_renew_credentials
 from accounts.services import session_touch
 from accounts.sessions import last_seen_resolution, session_expired
 from supportgroups.realtime import user_group_name
@@ -24,6 +24,9 @@ SESSION_REFUSALS = {
     "absolute": "You were signed out because this session had lasted a long time.",
     "two_factor_required": (
         "This session needs your second sign-in step first. Sign in again to continue."
+    ),
+    "credentials_renewal": (
+        "Please choose a new password and set up two-factor authentication again first."
     ),
 }
 
@@ -89,6 +92,8 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
             await database_sync_to_async(session_touch)(session_key=session.session_key)
             return expired
         if not await database_sync_to_async(user_may_use_sockets)(user, session):
+            if await database_sync_to_async(user_must_renew_credentials)(user):
+                return "credentials_renewal"
             return "two_factor_required"
         return None
 

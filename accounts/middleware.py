@@ -14,12 +14,18 @@ from django.urls.exceptions import Resolver404
 from accounts.selectors import (
     user_has_two_factor,
     user_may_use_sockets,
+    user_must_renew_credentials,
     user_requires_two_factor,
 )
 from accounts.services import session_expire
 from accounts.sessions import LAST_SEEN_KEY, session_expired, session_needs_touch
 
-__all__ = ["SessionPolicyMiddleware", "TwoFactorMiddleware", "session_expired"]
+__all__ = [
+    "CredentialRenewalMiddleware",
+    "SessionPolicyMiddleware",
+    "TwoFactorMiddleware",
+    "session_expired",
+]
 
 
 def _tell(request, response, text: str):  # noqa: ANN001, ANN202
@@ -132,3 +138,50 @@ class TwoFactorMiddleware:
             return resolve(request.path_info).view_name in TWO_FACTOR_EXEMPT_URL_NAMES
         except Resolver404:
             return True
+
+
+RENEWAL_STEPS = {
+    "account_change_password": (
+        "After a security problem, an administrator asked you to choose a new password and "
+        "then set up two-factor authentication again. Please choose a new password first."
+    ),
+    "account_two_factor_setup": (
+        "Now set up two-factor authentication again: add this new key to your "
+        "authenticator app. Your old codes and backup codes will stop working."
+    ),
+}
+
+
+class CredentialRenewalMiddleware:
+    """After a security incident an admin may require someone to choose a new password
+    and set up their authenticator again (``accounts.services.credentials_renewal_require``).
+    At their next sign-in (with the old password and second factor, which proves it is
+    still them) they reach nothing but those two pages, in that order, until both are
+    done; their sockets are refused meanwhile (``user_may_use_sockets``)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and user_must_renew_credentials(user):
+            step = (
+                "account_change_password"
+                if user.password_renewal_required
+                else "account_two_factor_setup"
+            )
+            if not self._allowed(request, step):
+                return _tell(request, redirect(step), RENEWAL_STEPS[step])
+        return self.get_response(request)
+
+    @staticmethod
+    def _allowed(request, step: str) -> bool:  # noqa: ANN001
+        if request.path.startswith(settings.STATIC_URL):
+            return True
+        try:
+            name = resolve(request.path_info).view_name
+        except Resolver404:
+            return True
+        return name == step or (
+            name in TWO_FACTOR_EXEMPT_URL_NAMES and name != "account_two_factor_setup"
+        )

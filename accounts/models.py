@@ -54,6 +54,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Admins create groups, appoint facilitators and audit the access log.",
     )
     is_active = models.BooleanField(default=True)
+    # Set by an admin responding to a security incident: until both are done, the person
+    # reaches nothing but the pages that do them (accounts.middleware).
+    password_renewal_required = models.BooleanField(default=False)
+    two_factor_renewal_required = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = AccountManager()

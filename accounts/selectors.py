@@ -23,6 +23,12 @@ def user_by_recovery_email(email: str) -> User | None:
     return User.objects.filter(recovery_email_index=email_blind_index(email)).first()
 
 
+def user_is_admin_now(user: User) -> bool:
+    """Read again from the database: services re-check the role, whatever a page checked
+    when it loaded."""
+    return User.objects.filter(pk=user.pk, is_staff=True, is_active=True).exists()
+
+
 def user_requires_two_factor(user: User) -> bool:
     """Admins, and people with a role other apps say needs one (facilitators), must use a
     second factor."""
@@ -68,9 +74,18 @@ def session_is_two_factor_verified(user: User, session) -> bool:  # noqa: ANN001
     return device is not None and device.user_id == user.pk and device.confirmed
 
 
+def user_must_renew_credentials(user: User) -> bool:
+    """An admin asked this person for a new password and a new second factor (a security
+    incident): until both are done they reach nothing else."""
+    return bool(user.password_renewal_required or user.two_factor_renewal_required)
+
+
 def user_may_use_sockets(user: User, session) -> bool:  # noqa: ANN001
-    """The 2FA rule for websockets: the same as for pages."""
+    """The 2FA rule for websockets: the same as for pages (and, like pages, nothing until
+    credentials an admin asked to renew are renewed)."""
     if not user.is_authenticated or not user.is_active:
+        return False
+    if user_must_renew_credentials(user):
         return False
     if user_has_two_factor(user) or user_requires_two_factor(user):
         return session_is_two_factor_verified(user, session)

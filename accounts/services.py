@@ -15,7 +15,7 @@ import django_otp
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.tokens import default_token_generator
-from django.db import transaction
+from django.db import models, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -31,7 +31,7 @@ from accounts.models import (
     backup_code_hash,
     session_public_id,
 )
-from accounts.selectors import user_by_handle, user_requires_two_factor
+from accounts.selectors import user_by_handle, user_is_admin_now, user_requires_two_factor
 from accounts.sessions import (
     DEVICE_KEY,
     LAST_SEEN_KEY,
@@ -248,10 +248,18 @@ def sessions_end(
 
 @transaction.atomic
 def password_changed(*, request: HttpRequest, user: User) -> None:
-    """After allauth saved the new password: end every other session and their sockets."""
+    """After allauth saved the new password: end every other session and their sockets.
+    A new password an admin asked for (an incident) is now chosen."""
     others = Session.objects.filter(user=user).exclude(session_key=request.session.session_key)
     _end_sessions(others, reason="password_changed", user=user)
-    record_event(action=Action.PASSWORD_CHANGED, actor=user, subject=user, ip=_ip(request))
+    extra = None
+    if user.password_renewal_required:
+        user.password_renewal_required = False
+        user.save(update_fields=["password_renewal_required"])
+        extra = {"renewal_required": True}
+    record_event(
+        action=Action.PASSWORD_CHANGED, actor=user, subject=user, ip=_ip(request), extra=extra
+    )
 
 
 @transaction.atomic
@@ -484,7 +492,15 @@ def totp_enrolment_confirm(
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     codes = _backup_codes_replace(user=user)
-    record_event(action=Action.TWO_FACTOR_ENABLED, actor=user, subject=user, ip=_ip(request))
+    extra = None
+    if user.two_factor_renewal_required:
+        # The authenticator and backup codes an admin asked to replace are gone now.
+        user.two_factor_renewal_required = False
+        user.save(update_fields=["two_factor_renewal_required"])
+        extra = {"renewal_required": True}
+    record_event(
+        action=Action.TWO_FACTOR_ENABLED, actor=user, subject=user, ip=_ip(request), extra=extra
+    )
     _mark_session_verified(request=request, device=device)
     # Other sessions signed in before 2FA existed are no longer good enough.
     others = Session.objects.filter(user=user).exclude(session_key=request.session.session_key)
@@ -668,6 +684,85 @@ def password_set_by_admin(
     )
 
 
+@transaction.atomic
+def sessions_end_by_admin(
+    *,
+    actor: User,
+    users: list[User] | None,
+    ip: str | None,
+    keep_session_key: str = "",
+    cause: models.Model | None = None,
+) -> dict[str, int]:
+    """An admin signs out these people (None: everyone) on every device, and their open
+    sockets close at once. The admin's own current session (``keep_session_key``) stays.
+
+    Each person signed out gets their own event (they read "Sessions of yours were signed
+    out"); ``cause`` (an incident) is the target of those events. Returns how many
+    people and sessions were signed out."""
+    _require_admin(actor)
+    sessions = Session.objects.filter(user__isnull=False)
+    if users is not None:
+        sessions = sessions.filter(user__in=[user.pk for user in users])
+    if keep_session_key:
+        sessions = sessions.exclude(session_key=keep_session_key)
+    by_user: dict[int, list[str]] = {}
+    for user_id, key in sessions.values_list("user_id", "session_key"):
+        by_user.setdefault(user_id, []).append(key)
+    sessions.delete()
+    for user_id, keys in sorted(by_user.items()):
+        own = user_id == actor.pk and bool(keep_session_key)
+        send_account_closed(
+            user_id=user_id,
+            reason="signed_out",
+            session_ids=[session_public_id(key) for key in keys] if own else None,
+        )
+        record_event(
+            action=Action.SESSION_REVOKED,
+            actor=actor,
+            subject=User(pk=user_id),
+            target=cause,
+            ip=ip,
+            extra={"sessions_ended": len(keys), "by_admin": True},
+        )
+    return {"people": len(by_user), "sessions": sum(len(keys) for keys in by_user.values())}
+
+
+@transaction.atomic
+def credentials_renewal_require(
+    *, actor: User, users: list[User], ip: str | None, cause: models.Model | None = None
+) -> int:
+    """An admin requires these people to choose a new password and set up their second
+    factor again at their next sign-in; they are signed out everywhere now. Until both
+    are done they reach nothing else (``accounts.middleware.CredentialRenewalMiddleware``)
+    and no socket. The acting admin is never among them (they would lock themselves out
+    in the middle of responding). Returns how many accounts must renew."""
+    _require_admin(actor)
+    targets = list(
+        User.objects.select_for_update(no_key=True)
+        .filter(pk__in=[user.pk for user in users], is_active=True)
+        .exclude(pk=actor.pk)
+        .order_by("pk")
+    )
+    for user in targets:
+        user.password_renewal_required = True
+        user.two_factor_renewal_required = True
+        user.save(update_fields=["password_renewal_required", "two_factor_renewal_required"])
+        _end_sessions(
+            Session.objects.filter(user=user),
+            reason="credentials_renewal",
+            user=user,
+            everything=True,
+        )
+        record_event(
+            action=Action.CREDENTIALS_RENEWAL_REQUIRED,
+            actor=actor,
+            subject=user,
+            target=cause,
+            ip=ip,
+        )
+    return len(targets)
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -685,7 +780,7 @@ def _end_sessions(sessions, *, reason: str, user: User, everything: bool = False
 
 def _require_admin(actor: User) -> None:
     """Services re-check the role, whatever the admin site checked when the page loaded."""
-    if not User.objects.filter(pk=actor.pk, is_staff=True, is_active=True).exists():
+    if not user_is_admin_now(actor):
         raise AccountError("not_admin", "Only site admins can do that.")
 
 

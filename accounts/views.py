@@ -190,7 +190,13 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
     user = request.user
-    if selectors.user_has_two_factor(user) and user.is_verified():
+    # A verified session sets up a new authenticator only when an admin asked for one
+    # (it then replaces the old app and backup codes, as any set-up does).
+    if (
+        selectors.user_has_two_factor(user)
+        and user.is_verified()
+        and not user.two_factor_renewal_required
+    ):
         return redirect("account_two_factor")
     device = services.totp_enrolment_start(user=user)
     form = TwoFactorSetupForm(request.POST or None)

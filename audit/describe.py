@@ -29,6 +29,12 @@ _SUBJECT_TEXT = {
     Action.TWO_FACTOR_FAILED: "A wrong two-factor code was entered for your account.",
     Action.BACKUP_CODE_USED: "One of your backup codes was used.",
     Action.SESSION_REVOKED: "Sessions of yours were signed out.",
+    Action.CREDENTIALS_RENEWAL_REQUIRED: (
+        "An administrator asked you to choose a new password and set up two-factor "
+        "authentication again, after a security problem."
+    ),
+    Action.SECURITY_NOTICE_SENT: "We sent you a security notice.",
+    Action.SECURITY_NOTICE_READ: "You read a security notice.",
     Action.DATA_EXPORTED: "You downloaded a copy of your data.",
     Action.ACCOUNT_DELETED: "Your account was deleted.",
     Action.MEMBERSHIP_CREATED: "You were given a place in {group}.",
@@ -218,6 +224,25 @@ _ADMIN_TEXT = {
     Action.AUDIT_LOG_EXPORTED: "{actor} exported the audit log",
     Action.AUDIT_LOG_PRUNED: "Audit events before the retention limit were pruned",
     Action.AUDIT_CHAIN_BROKEN: "The audit chain failed verification",
+    Action.INCIDENT_OPENED: "{actor} opened security incident {target}",
+    Action.INCIDENT_SESSIONS_ENDED: "{actor} signed accounts out for incident {target}",
+    Action.INCIDENT_CREDENTIALS_RENEWAL_REQUIRED: (
+        "{actor} required a new password and two-factor set-up for incident {target}"
+    ),
+    Action.CREDENTIALS_RENEWAL_REQUIRED: (
+        "{actor} required {subject} to choose a new password and set up two-factor again"
+    ),
+    Action.INCIDENT_MEETINGS_HELD: "{actor} put the meetings of {group} on hold",
+    Action.INCIDENT_MEETINGS_HOLD_LIFTED: "{actor} lifted the hold on the meetings of {group}",
+    Action.INCIDENT_KEY_ROTATION_STARTED: "{actor} started re-encrypting with the first key",
+    Action.INCIDENT_MEMBERS_NOTIFIED: "{actor} sent security notices for incident {target}",
+    Action.SECURITY_NOTICE_SENT: "{subject} was sent a security notice",
+    Action.SECURITY_NOTICE_READ: "{actor} read a security notice",
+    Action.INCIDENT_REPORT_EXPORTED: "{actor} exported the report of incident {target}",
+    Action.INCIDENT_REGULATOR_NOTIFIED: (
+        "{actor} recorded that the regulator was told of incident {target}"
+    ),
+    Action.INCIDENT_CLOSED: "{actor} closed security incident {target}",
 }
 
 

@@ -8,6 +8,7 @@ from audit.events import Action
 from audit.selectors import EventFilters
 from audit.services import ip_blind_index
 from groups.models import Group
+from supportgroups.widgets import Textarea
 
 MEMBERSHIP_TARGET = "groups.membership"
 
@@ -96,3 +97,94 @@ class PersonForm(forms.Form):
         if user is None:
             raise forms.ValidationError("No account has that login handle.")
         return user
+
+
+# --- incidents -------------------------------------------------------------------------
+
+
+class IncidentForm(forms.Form):
+    title = forms.CharField(
+        label="What happened, in one line",
+        max_length=200,
+        help_text="Stored encrypted. Never shown to members.",
+    )
+    description = forms.CharField(
+        label="What happened",
+        max_length=5000,
+        widget=Textarea(attrs={"rows": 5}),
+        help_text="What you know so far: how it was noticed, what may have been seen or taken. "
+        "Stored encrypted; it goes into the regulator's report, never to members.",
+    )
+    detected_at = forms.DateTimeField(
+        label="When it was detected (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="The regulator must be told within 72 hours of this.",
+    )
+    accounts = forms.CharField(
+        label="Affected accounts (login handles, one per line)",
+        required=False,
+        help_text="The members of the groups an affected facilitator runs are affected too.",
+        max_length=20000,
+        widget=Textarea(attrs={"rows": 3}),
+    )
+    groups = forms.ModelMultipleChoiceField(
+        label="Affected groups",
+        required=False,
+        queryset=Group.objects.order_by("name"),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def clean_detected_at(self):
+        detected_at = self.cleaned_data["detected_at"]
+        if detected_at > timezone.now():
+            raise forms.ValidationError("It can't be in the future.")
+        return detected_at
+
+    def clean_accounts(self):
+        handles = [line.strip() for line in self.cleaned_data["accounts"].splitlines()]
+        handles = list(dict.fromkeys(h for h in handles if h))
+        users, unknown = [], []
+        for handle in handles:
+            user = user_by_handle(handle)
+            if user is None:
+                unknown.append(handle)
+            elif user not in users:
+                users.append(user)
+        if unknown:
+            raise forms.ValidationError(
+                "No account has the login handle %(handles)s.",
+                params={"handles": ", ".join(unknown)},
+            )
+        return users
+
+
+class ConfirmForm(forms.Form):
+    """Every step of a breach response is confirmed before it is done."""
+
+    confirm = forms.BooleanField(
+        label="I understand what this does and want to do it now.",
+        error_messages={"required": "Tick the box to confirm."},
+    )
+
+
+class SignOutForm(ConfirmForm):
+    scope = forms.ChoiceField(
+        label="Sign out",
+        choices=[
+            ("affected", "The affected accounts"),
+            ("everyone", "Everyone (but this session of yours)"),
+        ],
+        widget=forms.RadioSelect,
+        initial="affected",
+    )
+    field_order = ["scope", "confirm"]
+
+
+class RegulatorForm(forms.Form):
+    notified_at = forms.DateTimeField(
+        label="When the regulator was told (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    reference = forms.CharField(
+        label="Their reference", required=False, max_length=200, help_text="Stored encrypted."
+    )

@@ -21,7 +21,7 @@ from moderation.models import ContactReveal
 from supportgroups.decorators import admin_required
 
 
-def _described(events) -> list[tuple]:  # noqa: ANN001
+def described(events) -> list[tuple]:  # noqa: ANN001
     """Events with their plain-language line; names loaded in two queries per page."""
     user_ids = {e.actor_id for e in events} | {e.subject_id for e in events}
     handles = dict(User.objects.filter(pk__in=user_ids - {None}).values_list("pk", "username"))
@@ -49,7 +49,7 @@ def events(request: HttpRequest) -> HttpResponse:
         "audit/events.html",
         {
             "form": form,
-            "rows": _described(page),
+            "rows": described(page),
             "next_url": f"?{urlencode({**query, 'before': next_before})}" if next_before else None,
             "export_query": urlencode(query),
             "checkpoint": selectors.latest_checkpoint(),
@@ -90,7 +90,7 @@ def person(request: HttpRequest) -> HttpResponse:
     rows, user = [], None
     if form.is_valid():
         user = form.cleaned_data["handle"]
-        rows = _described(
+        rows = described(
             list(
                 selectors.events_filtered(EventFilters(involving_id=user.pk)).order_by("-seq")[:500]
             )
@@ -128,7 +128,7 @@ def group_access(request: HttpRequest, group_id: int) -> HttpResponse:
     return render(
         request,
         "audit/group_access.html",
-        {"group": group, "rows": _described(events), "reveals": reveals},
+        {"group": group, "rows": described(events), "reveals": reveals},
     )
 
 
@@ -161,9 +161,9 @@ def signals(request: HttpRequest) -> HttpResponse:
             "throttled_by_ip": [
                 (selectors.ip_for_index(i) or "?", n) for i, n in data.throttled_by_ip
             ],
-            "two_factor_disabled": _described(data.two_factor_disabled),
-            "appointments": _described(data.appointments),
-            "reveals": _described(data.reveals),
+            "two_factor_disabled": described(data.two_factor_disabled),
+            "appointments": described(data.appointments),
+            "reveals": described(data.reveals),
             "checkpoint": selectors.latest_checkpoint(),
         },
     )

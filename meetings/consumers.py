@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 CLOSE_ROOM_CLOSED = 4004
 CLOSE_MEMBERSHIP_CHANGED = 4005
 # Refusals of a message that also mean the person must leave the room.
-LEAVING_REFUSALS = frozenset({"suspended", "agreement_required", "not_a_member", "meeting_closed"})
+LEAVING_REFUSALS = frozenset(
+    {"suspended", "agreement_required", "not_a_member", "meeting_closed", "meetings_on_hold"}
+)
 
 
 class RoomConsumer(AuthenticatedConsumer):
@@ -248,7 +250,10 @@ class RoomConsumer(AuthenticatedConsumer):
         await self.send_json(frames.presence(event["present"]))
 
     async def room_closed(self, event: dict) -> None:
-        await self.send_json(frames.closed(event.get("reason", "meeting_closed")))
+        reason = event.get("reason", "meeting_closed")
+        # A hold says why in words; an ordinary close is told by the page itself.
+        words = services.refusal_text(reason) if reason == "meetings_on_hold" else None
+        await self.send_json(frames.closed(reason, words))
         await self.close(code=CLOSE_ROOM_CLOSED)
 
     async def group_membership_changed(self, event: dict) -> None:

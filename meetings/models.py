@@ -122,3 +122,31 @@ class Presence(models.Model):
 
     def __str__(self) -> str:
         return f"presence {self.membership_id} in {self.meeting_id}"
+
+
+class MeetingHold(models.Model):
+    """A group's meetings on hold (a security incident): while a hold is not lifted, no
+    room of the group opens and open ones are closed. Several holds may cover one group
+    (two incidents); its meetings resume when the last is lifted."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="meeting_holds")
+    held_at = models.DateTimeField(default=timezone.now)
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["group"],
+                condition=models.Q(lifted_at__isnull=True),
+                name="meeting_hold_in_force",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk} of group {self.group_id}"

@@ -15,7 +15,7 @@ from groups.selectors import (
     membership_refusal,
     require_place_taken,
 )
-from meetings.models import Meeting, Message, Presence
+from meetings.models import Meeting, MeetingHold, Message, Presence
 
 # A replay (``resume``) sends at most this many messages at a time; the client asks for
 # the next page when ``resumed`` says ``more``.
@@ -77,7 +77,17 @@ def room_entry(user, meeting_id: int) -> RoomEntry:  # noqa: ANN001
     )
     if membership is None:
         return RoomEntry(meeting, None, "not_a_member")
-    return RoomEntry(meeting, membership, room_refusal(meeting, membership))
+    refusal = room_refusal(meeting, membership)
+    if refusal is None and meetings_on_hold(meeting.group_id):
+        # Asked when a page or socket enters, not for every message: a hold closes the
+        # rooms' open sockets itself (meetings.services.meetings_hold).
+        refusal = "meetings_on_hold"
+    return RoomEntry(meeting, membership, refusal)
+
+
+def meetings_on_hold(group_id: int) -> bool:
+    """Whether the group's meetings are on hold (a security incident)."""
+    return MeetingHold.objects.filter(group_id=group_id, lifted_at__isnull=True).exists()
 
 
 def membership_may_send(membership: Membership) -> bool:

@@ -11,17 +11,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_is_admin_now
 from accounts.services import session_hold
 from audit.events import Action
 from audit.services import record_event
 from groups.models import Group, Membership, Retention
 from groups.selectors import facilitation_now
-from meetings.models import Attendance, Meeting, Message, Presence, Recurrence
-from meetings.selectors import membership_may_send, present_pseudonyms, room_refusal
+from meetings.models import Attendance, Meeting, MeetingHold, Message, Presence, Recurrence
+from meetings.selectors import (
+    meetings_on_hold,
+    membership_may_send,
+    present_pseudonyms,
+    room_refusal,
+)
 from supportgroups.crypto import encrypt_str
 from supportgroups.errors import ServiceError
 from supportgroups.realtime import (
@@ -94,6 +100,8 @@ def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
     _require_facilitator(actor, meeting.group_id)
     if meeting.has_ended():
         raise RoomError("meeting_closed", "This meeting has already ended.")
+    if meetings_on_hold(meeting.group_id):
+        raise RoomError("meetings_on_hold", _REFUSAL_TEXT["meetings_on_hold"])
     if meeting.opened_at is None:
         meeting.opened_at = timezone.now()
         meeting.save(update_fields=["opened_at"])
@@ -124,6 +132,65 @@ def meeting_close(*, meeting: Meeting, actor: User | None) -> Meeting:
         _purge_meeting_messages(meeting)
     send_room_closed(meeting_id=meeting.pk, reason="meeting_closed")
     return meeting
+
+
+# --- holds (a security incident) ------------------------------------------------------
+
+
+@transaction.atomic
+def meetings_hold(
+    *, actor: User, groups: list[Group], ip: str | None, cause: models.Model | None = None
+) -> list[MeetingHold]:
+    """Put these groups' meetings on hold: open rooms close now (their sockets are told
+    why, in one plain sentence) and no room of theirs opens until the hold is lifted.
+    Admins only. ``cause`` (an incident) is the target of the audit events."""
+    _require_admin(actor)
+    now = timezone.now()
+    holds = []
+    for group in sorted(groups, key=lambda g: g.pk):
+        holds.append(MeetingHold.objects.create(group=group, held_at=now, held_by=actor))
+        for meeting_id in Meeting.objects.filter(
+            group=group, closed_at__isnull=True, ends_at__gt=now
+        ).values_list("pk", flat=True):
+            send_room_closed(meeting_id=meeting_id, reason="meetings_on_hold")
+        record_event(
+            action=Action.INCIDENT_MEETINGS_HELD,
+            actor=actor,
+            target=cause,
+            group_id=group.pk,
+            ip=ip,
+        )
+    return holds
+
+
+@transaction.atomic
+def meetings_hold_lift(
+    *, actor: User, holds: list[MeetingHold], ip: str | None, cause: models.Model | None = None
+) -> int:
+    """Lift these holds; a group's rooms open again on their times once no hold of it is
+    left. Returns how many holds were lifted (one already lifted is left as it is)."""
+    _require_admin(actor)
+    lifted = 0
+    for hold in MeetingHold.objects.select_for_update(no_key=True).filter(
+        pk__in=[hold.pk for hold in holds], lifted_at__isnull=True
+    ):
+        hold.lifted_at = timezone.now()
+        hold.lifted_by = actor
+        hold.save(update_fields=["lifted_at", "lifted_by"])
+        record_event(
+            action=Action.INCIDENT_MEETINGS_HOLD_LIFTED,
+            actor=actor,
+            target=cause,
+            group_id=hold.group_id,
+            ip=ip,
+        )
+        lifted += 1
+    return lifted
+
+
+def _require_admin(actor: User) -> None:
+    if not user_is_admin_now(actor):
+        raise RoomError("not_admin", "Only site admins can do that.")
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -316,6 +383,10 @@ _REFUSAL_TEXT = {
     "agreement_required": "Please sign the group's current agreement before joining.",
     "not_a_member": "You are not a member of this group.",
     "meeting_closed": "This meeting is not open.",
+    "meetings_on_hold": (
+        "This group's meetings are paused for now while we check something. "
+        "Nothing you need to do: we will let you know when they start again."
+    ),
 }
 
 

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -185,50 +186,101 @@ def rotate_all_encrypted_columns(
     touched: dict[str, int] = {}
     seen = 0
     for model, fields in encrypted_fields():
-        table = connection.ops.quote_name(model._meta.db_table)
-        pk = connection.ops.quote_name(model._meta.pk.column)
-        columns = [connection.ops.quote_name(field.column) for field in fields]
-        where = f"{model._meta.label}"
         last_pk = None
         changed = 0
         while True:
-            select = f"SELECT {pk}, {', '.join(columns)} FROM {table}"  # noqa: S608 - quoted identifiers
-            params: list[Any] = []
-            if last_pk is not None:
-                select += f" WHERE {pk} > %s"
-                params.append(last_pk)
-            select += f" ORDER BY {pk} LIMIT %s"
-            params.append(batch_size)
-            with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    with connection.cursor() as cursor:
-                        # Lets the audit table's append-only trigger accept re-encryption.
-                        cursor.execute("SET LOCAL supportgroups.rotating_keys = 'on'")
-                with connection.cursor() as cursor:
-                    cursor.execute(select, params)
-                    rows = cursor.fetchall()
-                for row in rows:
-                    updates = {
-                        column: rotate_token(token, where=f"{where} (id {row[0]}, {column})")
-                        for column, token in zip(columns, row[1:], strict=True)
-                        if token and not is_current_token(token)
-                    }
-                    if updates:
-                        assignments = ", ".join(f"{column} = %s" for column in updates)
-                        with connection.cursor() as cursor:
-                            cursor.execute(
-                                f"UPDATE {table} SET {assignments} WHERE {pk} = %s",  # noqa: S608
-                                [*updates.values(), row[0]],
-                            )
-                        changed += 1
-            seen += len(rows)
+            batch = rotate_batch(model, fields, after_pk=last_pk, batch_size=batch_size)
+            changed += batch.changed
+            seen += batch.seen
             if progress:
                 progress(seen)
-            if len(rows) < batch_size:
+            if batch.seen < batch_size:
                 break
-            last_pk = rows[-1][0]
+            last_pk = batch.last_pk
         touched[model._meta.label] = changed
     return touched
+
+
+@dataclass(frozen=True)
+class RotationStep:
+    """Where a rotation run one batch at a time stands after a batch."""
+
+    model_label: str  # the table the batch was in ("" once everything is done)
+    last_pk: Any  # the last primary key done there (None: start at its beginning)
+    seen: int
+    changed: int
+    done: bool
+
+
+def rotate_next_batch(*, model_label: str, after_pk: Any, batch_size: int) -> RotationStep:
+    """One batch of a rotation that is driven from outside (an admin's page): the batch
+    after ``after_pk`` in ``model_label``'s table ("" and None: the very beginning),
+    going on to the next tables while they have no rows left. The answer says where the
+    next batch starts; ``done`` once every table is through."""
+    tables = list(encrypted_fields())
+    labels = [model._meta.label for model, _ in tables]
+    index = labels.index(model_label) if model_label in labels else 0
+    if model_label not in labels:
+        after_pk = None
+    while True:
+        model, fields = tables[index]
+        batch = rotate_batch(model, fields, after_pk=after_pk, batch_size=batch_size)
+        if batch.seen == batch_size:
+            return RotationStep(labels[index], batch.last_pk, batch.seen, batch.changed, False)
+        if index + 1 == len(tables):
+            return RotationStep("", None, batch.seen, batch.changed, True)
+        index, after_pk = index + 1, None
+        if batch.seen:
+            return RotationStep(labels[index], None, batch.seen, batch.changed, False)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    seen: int
+    changed: int
+    last_pk: Any
+
+
+def rotate_batch(
+    model: type[models.Model], fields: list[models.Field], *, after_pk: Any, batch_size: int
+) -> _Batch:
+    """Re-encrypt up to ``batch_size`` rows of one table after ``after_pk``, in one
+    transaction; values already under the first key are left alone."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    columns = [connection.ops.quote_name(field.column) for field in fields]
+    where = f"{model._meta.label}"
+    select = f"SELECT {pk}, {', '.join(columns)} FROM {table}"  # noqa: S608 - quoted identifiers
+    params: list[Any] = []
+    if after_pk is not None:
+        select += f" WHERE {pk} > %s"
+        params.append(after_pk)
+    select += f" ORDER BY {pk} LIMIT %s"
+    params.append(batch_size)
+    changed = 0
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Lets the audit table's append-only trigger accept re-encryption.
+                cursor.execute("SET LOCAL supportgroups.rotating_keys = 'on'")
+        with connection.cursor() as cursor:
+            cursor.execute(select, params)
+            rows = cursor.fetchall()
+        for row in rows:
+            updates = {
+                column: rotate_token(token, where=f"{where} (id {row[0]}, {column})")
+                for column, token in zip(columns, row[1:], strict=True)
+                if token and not is_current_token(token)
+            }
+            if updates:
+                assignments = ", ".join(f"{column} = %s" for column in updates)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"UPDATE {table} SET {assignments} WHERE {pk} = %s",  # noqa: S608
+                        [*updates.values(), row[0]],
+                    )
+                changed += 1
+    return _Batch(seen=len(rows), changed=changed, last_pk=rows[-1][0] if rows else after_pk)
 
 
 def count_encrypted_rows() -> int:

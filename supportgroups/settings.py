@@ -185,6 +185,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
+    # After the 2FA step: a new password and authenticator an admin asked for come next.
+    "accounts.middleware.CredentialRenewalMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # A facilitator's page of a group they have not yet joined properly (name, agreement).
     "groups.middleware.PlaceNotTakenMiddleware",
@@ -212,6 +214,7 @@ TEMPLATES = [
                 "csp.context_processors.nonce",
                 "supportgroups.context_processors.site",
                 "screening.context_processors.application_news",
+                "console.context_processors.security_notices",
             ],
         },
     },

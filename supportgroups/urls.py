@@ -38,6 +38,7 @@ urlpatterns = [
     path("screening/", include("screening.urls")),
     path("moderation/", include("moderation.urls")),
     path("audit/", include("console.urls")),
+    path("notices/", include("console.notice_urls")),
     path("admin/", admin.site.urls),
 ]
 

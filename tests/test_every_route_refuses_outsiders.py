@@ -37,6 +37,8 @@ from django.utils import timezone
 from accounts.models import User
 from board import services as board_services
 from board.models import Thread
+from console import services as console_services
+from console.models import Incident, SecurityNotice
 from groups import services as group_services
 from groups.models import Group, Membership
 from meetings.models import Meeting
@@ -112,6 +114,8 @@ class World:
     invitation_token: str
     thread: Thread  # on the group's board, started by River
     consent: ConsentRequest  # Lantern asks River for consent to share
+    incident: Incident  # about Lantern's account and the group; its members were told
+    notice: SecurityNotice  # River's notice of it
 
     def person(self, who: Who) -> tuple[User | None, bool]:
         """The user who asks, and whether their session passed the second factor."""
@@ -159,6 +163,16 @@ def build_world() -> World:
         summary=None,
         valid_until=timezone.localdate() + timedelta(days=30),
     )
+    incident = console_services.incident_open(
+        actor=admin_user,
+        title="Lantern's account taken over",
+        description="Many failed sign-ins, then one from a new address.",
+        detected_at=meeting.starts_at,
+        users=[facilitator.user],
+        groups=[group],
+        ip=None,
+    )
+    console_services.incident_notify(actor=admin_user, incident=incident, ip=None)
     return World(
         admin=admin_user,
         group=group,
@@ -176,6 +190,8 @@ def build_world() -> World:
         invitation_token=token,
         thread=thread,
         consent=consent,
+        incident=incident,
+        notice=SecurityNotice.objects.get(incident=incident, user=member.user),
     )
 
 
@@ -208,6 +224,14 @@ def thread_number(world: World) -> dict:
 
 def application_id(world: World) -> dict:
     return {"application_id": world.application.pk}
+
+
+def incident_id(world: World) -> dict:
+    return {"incident_id": world.incident.pk}
+
+
+def notice_id(world: World) -> dict:
+    return {"notice_id": world.notice.pk}
 
 
 @dataclass(frozen=True)
@@ -450,6 +474,32 @@ URLS: dict[str, Route | Public] = {
     "audit:person": admins(),
     "audit:group_access": admins(lambda world: {"group_id": world.group.pk}),
     "audit:signals": admins(),
+    # --- breach response (incidents) ---
+    "audit:incidents": admins(),
+    "audit:incident_open": admins(),
+    "audit:incident": admins(incident_id),
+    "audit:incident_sign_out": admins(incident_id),
+    "audit:incident_renew_credentials": admins(incident_id),
+    "audit:incident_hold_meetings": admins(incident_id),
+    "audit:incident_lift_hold": admins(incident_id),
+    "audit:incident_rotate_keys": admins(incident_id),
+    "audit:incident_rotate_keys_step": admins(incident_id, method="post"),
+    "audit:incident_notify": admins(incident_id),
+    "audit:incident_regulator": admins(incident_id),
+    "audit:incident_close": admins(incident_id),
+    "audit:incident_report": admins(incident_id),
+    # A member's own security notice: anyone else's is a missing page, admins' too.
+    "notices:read": Route(
+        notice_id,
+        Who.MEMBER,
+        {
+            Who.ANONYMOUS: Refusal.LOGIN,
+            Who.STRANGER: Refusal.NOT_FOUND,
+            Who.FACILITATOR: Refusal.NOT_FOUND,
+            Who.ADMIN: Refusal.NOT_FOUND,
+        },
+        "post",
+    ),
 }
 
 # Whole namespaces covered by a test of their own, and why.

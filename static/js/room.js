@@ -481,6 +481,8 @@ const SIGNED_OUT_TEXT = {
   absolute: "You were signed out because this session had lasted a long time.",
   password_changed: "You were signed out because the password was changed.",
   two_factor_changed: "You were signed out because two-factor authentication was changed.",
+  credentials_renewal:
+    "You were signed out: please sign in, choose a new password and set up two-factor authentication again.",
 };
 
 // The session is over: say so, and keep what was not sent yet for when they are back.

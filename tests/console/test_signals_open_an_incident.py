@@ -1,0 +1,58 @@
+"""Security signals link to incidents (issue 23, point 5): a signal about an account or an
+address offers "Open an incident", prefilled with what the signal saw; nothing is opened
+until the admin sends the form."""
+
+import pytest
+
+from accounts import services as account_services
+from console.models import Incident
+from tests.console.conftest import client_of
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_signal_about_failed_sign_ins_offers_an_incident_prefilled(world, admin_client):
+    lantern = world.lantern.user
+    for _ in range(4):
+        account_services.login_record_failure(
+            handle=lantern.username, signed_in=None, ip="203.0.113.9"
+        )
+
+    signals = admin_client.get("/audit/signals/")
+    link = f"/audit/incidents/new/?signal=failed_sign_ins&amp;account={lantern.username}"
+    assert link in signals.content.decode()
+    address_link = "/audit/incidents/new/?signal=failed_sign_ins_address&amp;address=203.0.113.9"
+    assert address_link in signals.content.decode()
+
+    page = admin_client.get(link.replace("&amp;", "&"))
+    initial = page.context["form"].initial
+    assert initial["accounts"] == lantern.username
+    assert initial["title"] == f"Many failed sign-ins against {lantern.username}"
+    assert "showed 4 failed sign-ins against the account" in initial["description"]
+    # Only a start: nothing is opened until the admin sends the form.
+    assert not Incident.objects.exists()
+    response = admin_client.post(
+        "/audit/incidents/new/",
+        {
+            "title": initial["title"],
+            "description": initial["description"],
+            "detected_at": initial["detected_at"].strftime("%Y-%m-%dT%H:%M"),
+            "accounts": initial["accounts"],
+        },
+    )
+    assert response.status_code == 302
+    assert list(Incident.objects.get().affected_users.all()) == [lantern]
+
+    by_address = admin_client.get(address_link.replace("&amp;", "&")).context["form"].initial
+    assert by_address["title"] == "Many failed sign-ins from 203.0.113.9"
+
+
+def test_only_admins_see_the_signals_and_their_links(world):
+    for client in (client_of(world.lantern.user), client_of(world.river.user, verified=False)):
+        assert client.get("/audit/signals/").status_code == 404
+        assert (
+            client.get(
+                "/audit/incidents/new/?signal=failed_sign_ins&account=fac-lantern"
+            ).status_code
+            == 404
+        )
