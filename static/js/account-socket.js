@@ -5,6 +5,7 @@
 // that what they were typing is kept). A refused socket says why: the page shows it
 // in words and stops trying.
 
+import { clearDeviceKeys } from "./device-store.js";
 import { leaving } from "./leaving.js";
 
 const SIGNED_OUT = 4001;
@@ -27,6 +28,8 @@ function showNotice(text) {
 }
 
 function signedOut(reason) {
+  // The session is over: the meeting device keys made for it are no use to anyone now.
+  clearDeviceKeys();
   // After "Leave quickly" the page is already on its way to the neutral site: the
   // server's sign-out notice must not bring it back to our sign-in page.
   if (leaving()) return;
