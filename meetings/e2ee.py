@@ -17,6 +17,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+# The room header's sentence, in plain words (issue 19; the group setting's help says it too).
+E2EE_ROOM_SENTENCE = (
+    "End-to-end encrypted: only the people in this meeting can read it — not the "
+    "facilitators afterwards, not the people who run this site."
+)
+PLAIN_ROOM_SENTENCE = (
+    "Not end-to-end encrypted: messages are stored encrypted on this site's server, which "
+    "can read them."
+)
+
 POINT_LENGTH = 65  # a raw uncompressed P-256 point: 0x04 ‖ x ‖ y
 SIGNATURE_LENGTH = 64  # P-256 r ‖ s (IEEE P1363), what WebCrypto makes
 IV_LENGTH = 12
