@@ -818,9 +818,7 @@ def _require_epoch_coverage(meeting: Meeting, device: Device, epoch: int) -> Non
         # A socket whose member was just removed may not have left yet: it needs no key.
         missing = {
             other.pk
-            for other in Device.objects.filter(pk__in=missing).select_related(
-                "membership__group"
-            )
+            for other in Device.objects.filter(pk__in=missing).select_related("membership__group")
             if device_may_hold_keys(other)
         }
     if missing:
