@@ -219,7 +219,9 @@ class E2EEDevice:
         """An E2EE ``send`` frame for ``body`` and the franking key inside it."""
         chain = self.sending
         franking_key = os.urandom(32)
-        payload = json.dumps({"b": body, "f": b64(franking_key)}, separators=(",", ":")).encode()
+        payload = json.dumps(
+            {"b": body, "f": b64(franking_key)}, separators=(",", ":"), ensure_ascii=False
+        ).encode()  # as JSON.stringify
         index = chain.index
         aad = lp("sg-msg-v1", self.meeting, self.id, client_id, chain.epoch, index)
         iv = os.urandom(12)

@@ -8,7 +8,20 @@ import time
 from dataclasses import dataclass, field
 
 from tests.e2ee_client import E2EEDevice
+from tests.meetings.conftest import build_world, cookie, give_place, make_person
 from tests.sockets import Socket
+
+
+def e2ee_world():
+    """The meetings tests' world with E2EE meetings, and a third member, Moss."""
+    world = build_world(e2ee_meetings=True)
+    world.moss = give_place(world.group, make_person("moss-login-handle"), "Moss")
+    return world
+
+
+async def enter(world, membership, **kwargs) -> Member:  # noqa: ANN001
+    """The membership's person opens the world's room (a new session) with a device."""
+    return await Member.enter(world.path, await cookie(membership), world.meeting.pk, **kwargs)
 
 
 @dataclass

@@ -14,17 +14,14 @@ from groups import services as group_services
 from meetings.models import Device, KeyShare, Meeting, Message, RoomDevice
 from tests.e2ee_client import E2EEDevice, b64, raw_public
 from tests.meetings.conftest import (
-    build_world,
     cookie,
     dump_every_table,
     events,
-    give_place,
-    make_person,
     room_path,
     run,
     schedule,
 )
-from tests.meetings.e2ee_members import Member
+from tests.meetings.e2ee_members import Member, e2ee_world, enter
 from tests.meetings.test_room_privacy import redis_dump
 
 pytestmark = [
@@ -42,13 +39,7 @@ SECRETS = [
 
 @pytest.fixture
 def world():
-    world = build_world(e2ee_meetings=True)
-    world.moss = give_place(world.group, make_person("moss-login-handle"), "Moss")
-    return world
-
-
-async def enter(world, membership, **kwargs) -> Member:
-    return await Member.enter(world.path, await cookie(membership), world.meeting.pk, **kwargs)
+    return e2ee_world()
 
 
 def shares_of(device_id: str) -> list[KeyShare]:
