@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -502,9 +502,13 @@ def messages_purge_expired(*, now: datetime | None = None) -> PurgeResult:
         deleted += _purge_meeting_messages(meeting, now=now)
         wiped += 1
     for retention, days in RETENTION_DAYS.items():
+        cutoff = now - timedelta(days=days)
         deleted += Message.objects.filter(
-            meeting__group__retention=retention, created_at__lt=now - timedelta(days=days)
+            meeting__group__retention=retention, created_at__lt=cutoff
         ).delete()[0]
+        # The wrapped keys of those days open nothing that is still kept.
+        KeyShare.objects.filter(meeting__group__retention=retention, created_at__lt=cutoff).delete()
+    _retired_devices_purge()
     if deleted or wiped:
         record_event(
             action=Action.MESSAGES_PURGED,
@@ -521,9 +525,21 @@ def _require_facilitator(actor: User, group_id: int) -> None:
 
 def _purge_meeting_messages(meeting: Meeting, *, now: datetime | None = None) -> int:
     deleted = meeting.messages.all().delete()[0]
+    # An E2EE room's keys go with its messages: who shared what with which device.
+    KeyShare.objects.filter(meeting=meeting).delete()
+    SenderEpoch.objects.filter(meeting=meeting).delete()
+    RoomDevice.objects.filter(meeting=meeting).delete()
     meeting.messages_purged_at = now or timezone.now()
     meeting.save(update_fields=["messages_purged_at"])
     return deleted
+
+
+def _retired_devices_purge() -> None:
+    """Retired devices (signed out, or replaced) that no kept message or room names any
+    more: their public keys verify nothing still stored."""
+    Device.objects.filter(Q(retired_at__isnull=False) | Q(session__isnull=True)).exclude(
+        pk__in=Message.objects.filter(sender_device__isnull=False).values("sender_device")
+    ).exclude(pk__in=RoomDevice.objects.values("device")).delete()
 
 
 @transaction.atomic
