@@ -613,9 +613,16 @@ def device_register(  # noqa: PLR0913
     else:
         if current is not None:
             _device_retire(current)
-        device = Device.objects.create(
-            membership=membership, session_id=session_key, ecdh=ecdh, ecdsa=ecdsa
-        )
+        try:
+            with transaction.atomic():
+                device = Device.objects.create(
+                    membership=membership, session_id=session_key, ecdh=ecdh, ecdsa=ecdsa
+                )
+        except IntegrityError:
+            # Another tab of this session registered other keys at the same moment.
+            raise RoomError(
+                "invalid_device", "Another tab of this browser has just made a device: reload."
+            ) from None
         record_event(
             action=Action.E2EE_DEVICE_REGISTERED,
             actor=membership.user,
