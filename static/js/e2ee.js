@@ -201,8 +201,10 @@ export async function unwrapChainKey(params) {
 
 // --- messages --------------------------------------------------------------------------------
 
-function commitmentInput(body, meeting, senderDevice, clientId) {
-  return lp("sg-frank-v1", body, meeting, senderDevice, clientId);
+// The franking commitment: HMAC-SHA256(franking key, lp("sg-frank-v1", body, meeting,
+// sender device, client id)).
+export function commitmentOf(frankingKey, body, meeting, senderDevice, clientId) {
+  return hmac(frankingKey, lp("sg-frank-v1", body, meeting, senderDevice, clientId));
 }
 
 function signedInput(meeting, senderDevice, clientId, epoch, index, iv, ciphertext, commitment) {
@@ -217,7 +219,7 @@ export async function sealMessage({ body, meeting, senderDevice, clientId, epoch
   const key = await subtle().importKey("raw", messageKey, "AES-GCM", false, ["encrypt"]);
   const aad = lp("sg-msg-v1", meeting, senderDevice, clientId, epoch, index);
   const ciphertext = new Uint8Array(await subtle().encrypt({ name: "AES-GCM", iv, additionalData: aad }, key, payload));
-  const commitment = await hmac(frankingKey, commitmentInput(body, meeting, senderDevice, clientId));
+  const commitment = await commitmentOf(frankingKey, body, meeting, senderDevice, clientId);
   const e2ee = {
     sender_device: senderDevice,
     epoch,
@@ -277,7 +279,7 @@ export async function openMessage({ e2ee, meeting, clientId, messageKey }) {
   } catch {
     throw new Uncommitted("bad franking key");
   }
-  const expected = await hmac(frankingKey, commitmentInput(payload.b, meeting, e2ee.sender_device, clientId));
+  const expected = await commitmentOf(frankingKey, payload.b, meeting, e2ee.sender_device, clientId);
   let commitment;
   try {
     commitment = unb64(e2ee.commitment);

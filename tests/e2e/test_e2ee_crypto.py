@@ -348,3 +348,29 @@ def test_a_message_sealed_in_python_is_verified_and_read_in_the_browser_and_fake
     uncommitted, _ = python_sealed("What I really said.", mk, signer, commit_to="Something else.")
     got = page.evaluate(READ, [uncommitted, signer_raw, js_bytes(mk)])
     assert got == {"verified": True, "error": "Uncommitted"}
+
+
+def test_the_shared_known_answer_vectors(browser_crypto):
+    """The fixed vectors of tests/meetings/test_e2ee_crypto.py, reproduced by WebCrypto."""
+    got = browser_crypto.evaluate(
+        """async () => {
+          const m = window.__e2ee;
+          const ck0 = new Uint8Array([...Array(32).keys()]);
+          const frankingKey = new Uint8Array([...Array(32).keys()].map((i) => i + 100));
+          const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+          const step = await m.chainStep(ck0);
+          return {
+            mk0: hex(step.messageKey),
+            ck1: hex(step.next),
+            commitment: hex(await m.commitmentOf(
+              frankingKey, "Hello", 7, "AAAAAAAAAAAAAAAAAAAAAA", "client-0001")),
+            lp: hex(m.lp("sg", 42)),
+          };
+        }"""
+    )
+    assert got == {
+        "mk0": "9b4c8120a4823a95f47cde17a244f4507244ee6e3957d1fab9fa29b44d3829b7",
+        "ck1": "4304c22c84a53755ab08ead8d97a8d429be5efa480682d7ad1da27f73e1fbe1d",
+        "commitment": "7079598d589b0cdfe0b1d1a1e30c1fc846100b71c47073f674e4fed828e9c711",
+        "lp": (b"\x00\x00\x00\x02sg\x00\x00\x00\x0242").hex(),
+    }
