@@ -359,12 +359,25 @@ def test_the_shared_known_answer_vectors(browser_crypto):
           const frankingKey = new Uint8Array([...Array(32).keys()].map((i) => i + 100));
           const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
           const step = await m.chainStep(ck0);
+          const zeros = await crypto.subtle.importKey(
+            "raw", new Uint8Array(32), "HKDF", false, ["deriveBits"]);
           return {
             mk0: hex(step.messageKey),
             ck1: hex(step.next),
             commitment: hex(await m.commitmentOf(
               frankingKey, "Hello", 7, "AAAAAAAAAAAAAAAAAAAAAA", "client-0001")),
             lp: hex(m.lp("sg", 42)),
+            lpFrank: hex(m.lp("sg-frank-v1", "Hello", 7)),
+            // The wrap's HKDF step, with the wrap's info (the AES key itself is not
+            // extractable, so the same derivation is read as bits here).
+            hkdf: hex(new Uint8Array(await crypto.subtle.deriveBits(
+              {
+                name: "HKDF", hash: "SHA-256", salt: new TextEncoder().encode("sg-wrap-v1"),
+                info: m.lp("sg-wrap-v1", 7, "A".repeat(22), "B".repeat(22), 1, 0),
+              },
+              zeros,
+              256,
+            ))),
           };
         }"""
     )
@@ -373,4 +386,6 @@ def test_the_shared_known_answer_vectors(browser_crypto):
         "ck1": "4304c22c84a53755ab08ead8d97a8d429be5efa480682d7ad1da27f73e1fbe1d",
         "commitment": "7079598d589b0cdfe0b1d1a1e30c1fc846100b71c47073f674e4fed828e9c711",
         "lp": (b"\x00\x00\x00\x02sg\x00\x00\x00\x0242").hex(),
+        "lpFrank": "0000000b73672d6672616e6b2d76310000000548656c6c6f0000000137",
+        "hkdf": "42f68ea1b80e8a9302af8019de302a595d303d15180ecf81b71e074a0b5e9e18",
     }
