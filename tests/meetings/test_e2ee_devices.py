@@ -12,10 +12,10 @@ from django.utils import timezone
 from accounts.models import session_public_id
 from groups.models import Retention
 from meetings import selectors, services
-from meetings.e2ee import ShareIn
-from meetings.models import Device, KeyShare, Meeting, RoomDevice, SenderEpoch
+from meetings.e2ee import SealedMessage, ShareIn
+from meetings.models import Device, KeyShare, Meeting, Message, RoomDevice, SenderEpoch
 from tests import factories
-from tests.e2ee_client import E2EEDevice, raw_public
+from tests.e2ee_client import E2EEDevice, raw_public, unb64
 from tests.meetings.e2ee_members import e2ee_world
 from tests.sockets import cookie_of
 
@@ -125,3 +125,41 @@ def test_a_wiped_meeting_loses_its_keys_too(world):
     Device.objects.filter(pk=fern_device.pk).update(retired_at=timezone.now())
     services.messages_purge_expired()
     assert set(Device.objects.values_list("pk", flat=True)) == {river_device.pk}
+
+
+def test_a_deleted_accounts_sealed_messages_keep_no_ciphertext(world):
+    # Fern sends through the service as her socket does, with her device's signing key.
+    sender = E2EEDevice(world.meeting.pk)
+    client2 = factories.signed_in_client(world.fern.user)
+    registered_fern = services.device_register(
+        meeting_id=world.meeting.pk,
+        membership_id=world.fern.pk,
+        session_key=cookie_of(client2),
+        channel_name="test.fern",
+        ecdh=raw_public(sender.ecdh),
+        ecdsa=raw_public(sender.ecdsa),
+    ).device
+    sender.id = registered_fern.pk
+    sender.new_epoch()
+    share(world, world.fern, client2, [registered_fern])
+    frame, _ = sender.seal("Something only the room may read", "sealed-0001")
+    sealed = frame["e2ee"]
+    services.message_post(
+        meeting_id=world.meeting.pk,
+        membership_id=world.fern.pk,
+        client_id="sealed-0001",
+        sealed=SealedMessage(
+            sender_device=sender.id,
+            epoch=sealed["epoch"],
+            index=sealed["index"],
+            **{k: unb64(sealed[k]) for k in ("iv", "ciphertext", "signature", "commitment")},
+        ),
+        session_key=cookie_of(client2),
+    )
+
+    services.messages_remove_for_user(user=world.fern.user)
+
+    message = Message.objects.get(client_id="sealed-0001")
+    assert (message.ciphertext, message.signature, message.commitment) == (None, None, None)
+    event = services.message_event(message)
+    assert event["body"] == "[removed]" and event["e2ee"] is None
