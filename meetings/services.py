@@ -604,7 +604,9 @@ def device_register(  # noqa: PLR0913
     the member ("Who has seen my data", account activity)."""
     meeting, membership = _room_member(meeting_id, membership_id, session_key)
     current = (
-        Device.objects.select_for_update()
+        # (NO KEY: other devices' key shares check this row's key meanwhile; a full row
+        # lock would deadlock two devices sharing with each other.)
+        Device.objects.select_for_update(no_key=True)
         .filter(session_id=session_key, membership=membership, retired_at__isnull=True)
         .first()
     )
@@ -779,7 +781,10 @@ def _sending_device(membership: Membership, session_key: str, *, lock: bool = Fa
     devices = Device.objects.filter(
         session_id=session_key, membership=membership, retired_at__isnull=True
     )
-    device = (devices.select_for_update() if lock else devices).first()
+    # NO KEY UPDATE: a share from another device to this one only takes KEY SHARE on this
+    # row (its foreign key check), which must not wait for this lock, or two devices
+    # sharing with each other at once deadlock.
+    device = (devices.select_for_update(no_key=True) if lock else devices).first()
     if device is None:
         raise RoomError("device_required", "This browser's device is not registered here yet.")
     return device
