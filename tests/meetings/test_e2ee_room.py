@@ -22,18 +22,12 @@ from tests.meetings.conftest import (
     schedule,
 )
 from tests.meetings.e2ee_members import Member, e2ee_world, enter
-from tests.meetings.test_room_privacy import redis_dump
+from tests.meetings.test_room_privacy import SECRETS, redis_dump
 
 pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("close_worker_connections"),
-]
-
-SECRETS = [
-    "I relapsed on Thursday after nine months clean",
-    "My brother does not know I am here — please keep it that way",
-    "Ünïcödé secret: 私は大丈夫じゃない",
 ]
 
 
