@@ -26,6 +26,10 @@ from supportgroups.realtime import (
 
 logger = logging.getLogger(__name__)
 
+# Changes of the room's devices that come this close together are sent as one `devices`
+# frame: people arriving together would otherwise cost every socket a read per arrival (the
+# database calls of one Daphne run on one thread).
+DEVICES_COALESCE_SECONDS = 0.2
 CLOSE_ROOM_CLOSED = 4004
 CLOSE_MEMBERSHIP_CHANGED = 4005
 # Refusals of a message that also mean the person must leave the room.
@@ -44,6 +48,8 @@ class RoomConsumer(AuthenticatedConsumer):
     e2ee: bool = False
     device: Device | None = None
     device_group: str | None = None
+    devices_stale: bool = False
+    devices_refresh: asyncio.Task | None = None
 
     # Frame type -> method name. Layers above add theirs (moderation/consumers.py).
     FRAME_HANDLERS = {
@@ -159,7 +165,7 @@ class RoomConsumer(AuthenticatedConsumer):
         await self.room_closed({"reason": "meeting_ended"})
 
     async def disconnect(self, code):
-        for task in (self.closer, self.unmuter):
+        for task in (self.closer, self.unmuter, self.devices_refresh):
             if task:
                 task.cancel()
         if self.room_group:
@@ -383,8 +389,18 @@ class RoomConsumer(AuthenticatedConsumer):
     async def room_devices_changed(self, event: dict) -> None:
         if not self.e2ee:
             return
-        room_devices = await database_sync_to_async(self._devices_now)()
-        await self.send_json(frames.devices(room_devices))
+        self.devices_stale = True
+        if self.devices_refresh is None or self.devices_refresh.done():
+            self.devices_refresh = asyncio.create_task(self._send_devices())
+
+    async def _send_devices(self) -> None:
+        # The first change goes out at once; later ones within the pause after it go out
+        # together (and a change during a read is sent by the next turn of the loop).
+        while self.devices_stale:
+            self.devices_stale = False
+            room_devices = await database_sync_to_async(self._devices_now)()
+            await self.send_json(frames.devices(room_devices))
+            await asyncio.sleep(DEVICES_COALESCE_SECONDS)
 
     def _devices_now(self) -> list[dict]:
         if self.device is not None:

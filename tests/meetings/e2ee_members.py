@@ -81,6 +81,9 @@ class Member:
             if answer["type"] == "ack":
                 return {**answer, "franking_key": franking_key}
             if answer["code"] == "keys_needed":
+                # A device that came a moment ago may not be in our list yet.
+                while not set(answer["devices"]) <= set(self.device.devices):
+                    await self.wait_for("devices")
                 await self.share(answer["devices"])
             elif answer["code"] == "epoch_stale":
                 await self.start_epoch()

@@ -346,3 +346,41 @@ async def test_a_new_device_is_a_security_notice_for_the_member(world):
         assert len(await run(events, Action.E2EE_DEVICE_REGISTERED)) == 1
     finally:
         await river.leave()
+
+
+async def test_a_muted_member_keeps_reading_and_a_hidden_message_goes_out_without_ciphertext(world):
+    from moderation.services import action_take, message_hide
+
+    river = await enter(world, world.river)
+    moss = await enter(world, world.moss)
+    try:
+        await river.drain()
+        await run(
+            action_take,
+            membership=world.moss,
+            actor=world.facilitator.user,
+            kind="mute",
+            guideline_number=1,
+            minutes=30,
+        )
+        await moss.wait_for("status")
+        said = await river.say("Still for everyone here", "muted-0001")
+        assert river.errors == []  # a mute changes no key: no new epoch was needed
+        await moss.read_until(said["seq"])
+        assert moss.read(said["seq"])["shown"] == "Still for everyone here"
+
+        message = await run(Message.objects.select_related("meeting").get, seq=said["seq"])
+        await run(message_hide, message=message, actor=world.facilitator.user, guideline_number=1)
+        changed = await moss.wait_for("message_changed")
+        assert changed == {
+            "type": "message_changed",
+            "seq": said["seq"],
+            "hidden": True,
+            "body": None,
+        }
+        await moss.socket.send({"type": "history", "limit": 10})
+        history = await moss.wait_for("history")
+        assert history["messages"][-1]["e2ee"] is None
+    finally:
+        await river.leave()
+        await moss.leave()
