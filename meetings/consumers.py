@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from channels.db import database_sync_to_async
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.consumers import CLOSE_NOT_ALLOWED, AuthenticatedConsumer
@@ -281,6 +282,9 @@ class RoomConsumer(AuthenticatedConsumer):
             return await self._refused(error)
         await self.send_json(frames.keys(shares=page.shares, cursor=page.cursor, more=page.more))
 
+    # In a transaction: the session re-check holds its row (select_for_update), which
+    # Django refuses outside one (tests wrapped in a transaction never see it; Daphne does).
+    @transaction.atomic
     def _keys_page(self, after: int | None) -> selectors.KeyPage:
         # The same re-check as every E2EE frame: still signed in, still allowed, and the
         # keys are those of this session's live device.
