@@ -157,8 +157,18 @@ def live_device(*, session_key: str | None, membership_id: int) -> Device | None
 
 def device_may_hold_keys(device: Device) -> bool:
     """Whether a device may receive keys now: live, and its member allowed in the group's
-    rooms (not removed, suspended or gone, the current agreement signed)."""
-    return device.is_live and membership_refusal(device.membership) is None
+    rooms (not removed, suspended or gone, the current agreement signed).
+
+    The callers load the device with its membership and group in the same query (it is
+    asked for every device of a room at every message), so whether the current agreement
+    is signed is read from those two rows, as signed_current_agreement() would."""
+    membership = device.membership
+    if not hasattr(membership, "signed_current"):
+        current = membership.group.current_agreement_id
+        membership.signed_current = (
+            membership.signed_agreement_id is not None and membership.signed_agreement_id == current
+        )
+    return device.is_live and membership_refusal(membership) is None
 
 
 def present_device_ids(meeting: Meeting) -> set[str]:
