@@ -1,6 +1,6 @@
 """Reads about accounts, each named after the rule it applies."""
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import BackupCodeDevice, Session, TOTPDevice, User
@@ -50,6 +50,22 @@ def backup_codes_left(user: User) -> int:
 
 def active_sessions_for_user(user: User) -> QuerySet[Session]:
     return Session.objects.filter(user=user, expire_date__gt=timezone.now()).order_by("-last_seen")
+
+
+def sessions_with_meeting_keys(user: User) -> QuerySet[Session]:
+    """The person's sessions, each with ``meeting_keys``: the live device keys it made for
+    encrypted meetings (one per group; meetings/models.py Device, reached through the
+    session so this layer needs nothing from above it)."""
+    devices = Session._meta.get_field("e2ee_devices").related_model.objects
+    return active_sessions_for_user(user).prefetch_related(
+        Prefetch(
+            "e2ee_devices",
+            queryset=devices.filter(retired_at__isnull=True)
+            .select_related("membership__group")
+            .order_by("created_at"),
+            to_attr="meeting_keys",
+        )
+    )
 
 
 def events_about_user(user: User) -> QuerySet[Event]:

@@ -155,7 +155,7 @@ def sessions(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/sessions.html",
         {
-            "sessions": selectors.active_sessions_for_user(user),
+            "sessions": selectors.sessions_with_meeting_keys(user),
             "current_key": request.session.session_key,
         },
     )

@@ -49,6 +49,10 @@ _SUBJECT_TEXT = {
     Action.APPLICATION_INFO_PROVIDED: "You answered the facilitators of {group}.",
     Action.APPLICATION_WITHDRAWN: "You withdrew your application to {group}.",
     Action.MODERATION_ACTION_TAKEN: "A facilitator of {group} took a moderation step about you.",
+    Action.E2EE_DEVICE_REGISTERED: (
+        "A new device key for the encrypted meetings of {group} was made in one of your "
+        "browsers. If that was not you, sign that session out and change your password."
+    ),
     # Looks at your data by someone else:
     Action.APPLICATION_ANSWERS_VIEWED: "A facilitator of {group} read your application answers.",
     Action.CONTACT_DETAILS_REVEALED: (
@@ -201,6 +205,9 @@ _ADMIN_TEXT = {
     Action.MEETING_OPENED: "{actor} opened a meeting of {group}",
     Action.MEETING_CLOSED: "{actor_or_system} closed a meeting of {group}",
     Action.MESSAGES_PURGED: "Expired messages were deleted",
+    Action.E2EE_MEETINGS_CHANGED: "{actor} changed end-to-end encryption of the meetings of {group}",
+    Action.E2EE_DEVICE_REGISTERED: "{actor} made a new device key for the meetings of {group}",
+    Action.E2EE_REPORT_UNVERIFIED: "{actor} sent a report in {group} that did not match the message",
     Action.BOARD_THREAD_STARTED: "{actor} started a thread on the board of {group}",
     Action.BOARD_POST_DELETED: "{actor} deleted their post on the board of {group}",
     Action.BOARD_THREAD_CHANGED: "{actor} pinned, locked or closed a thread of {group}",

@@ -65,6 +65,10 @@ class Action(IntEnum):
     MEETING_OPENED = 4001
     MEETING_CLOSED = 4002
     MESSAGES_PURGED = 4003
+    # 4100-4199: end-to-end encrypted meetings
+    E2EE_MEETINGS_CHANGED = 4100
+    E2EE_DEVICE_REGISTERED = 4101
+    E2EE_REPORT_UNVERIFIED = 4102
     # 4500-4599: the group board (beside meetings)
     BOARD_THREAD_STARTED = 4500
     BOARD_POST_DELETED = 4501

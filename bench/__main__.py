@@ -264,7 +264,9 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
     admin = people.admin
     delivery_rooms = data.build_rooms(admin, prefix="talk", sizes=DELIVERY_SIZES)
     extra_rooms = data.build_rooms(admin, prefix="load", sizes=[10] * config["capacity_rooms"])
-    members = sum(len(r.seats) for r in delivery_rooms + extra_rooms)
+    # The same rooms again with end-to-end encrypted meetings (issue 19).
+    sealed_rooms = data.build_rooms(admin, prefix="sealed", sizes=DELIVERY_SIZES, e2ee=True)
+    members = sum(len(r.seats) for r in delivery_rooms + extra_rooms + sealed_rooms)
     log(f"data: {members} members with sessions in rooms ({time.monotonic() - t:.1f}s)")
     t = time.monotonic()
     storm_users = data.build_storm_users(config["storm_logins"])
@@ -282,7 +284,16 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
 
     # --- chat -------------------------------------------------------------------------------
     chat = asyncio.run(
-        chat_phases(stack, daphnes, delivery_rooms, extra_rooms, storm_users, config, started)
+        chat_phases(
+            stack,
+            daphnes,
+            delivery_rooms,
+            extra_rooms,
+            storm_users,
+            config,
+            started,
+            sealed_rooms=sealed_rooms,
+        )
     )
     results.update(chat)
     median_ms = results["delivery"]["p50_ms"]
@@ -429,6 +440,8 @@ async def chat_phases(  # noqa: ANN201
     storm_users,
     config,
     started,  # noqa: ANN001
+    *,
+    sealed_rooms=(),  # noqa: ANN001
 ) -> dict:
     from bench import chat, pages
     from bench.data import PASSWORD
@@ -457,6 +470,12 @@ async def chat_phases(  # noqa: ANN201
     echo_check = echo.delivery_check()
     await echo.close()
     log(f"  echo: {echo_stats} {echo_check}")
+
+    # 1b. Delivery in end-to-end encrypted rooms: the same sizes and schedule as the echo.
+    if sealed_rooms:
+        out["e2ee_delivery"] = await e2ee_delivery(
+            chat, sealed_rooms, daphnes, config, echo_stats, sizes
+        )
 
     # 2. Delivery in the meeting rooms, with the login storm after `before` seconds.
     room = chat.ChatRun("room", delivery_rooms, daphnes)
@@ -646,6 +665,38 @@ async def chat_phases(  # noqa: ANN201
     return out
 
 
+async def e2ee_delivery(chat, rooms, daphnes, config, echo_stats, sizes) -> dict:  # noqa: ANN001, PLR0913
+    warm, before = config["warm"], config["before"]
+    sealed = chat.ChatRun("e2ee", rooms, daphnes)
+    took = await sealed.connect()
+    await sealed.share_keys()
+    await sealed.settle()
+    log(f"delivery (E2EE rooms): {sealed.open_sockets} sockets open and keyed ({took:.1f}s)")
+    schedule = chat.conversation_schedule(
+        sizes, warm + before, mean_gap=MEAN_GAP, burst_every=BURST_EVERY, seed=11
+    )
+    usage = chat.Usage(daphnes)
+    played = await chat.play(sealed, schedule, lambda at: "warm" if at < warm else "before")
+    await sealed.drain(sealed.messages, 5.0)
+    cpu = usage.stop()
+    stats = chat.latency_summary([m for m in sealed.messages if m.label == "before"])
+    check = sealed.delivery_check()
+    errors = dict(sealed.errors)
+    await sealed.close()
+    log(f"  E2EE rooms: {stats} {check}, errors {errors}")
+    return {
+        **stats,
+        "echo_p99_ms": echo_stats["p99_ms"],
+        "p99_ratio_to_echo": ratio(stats["p99_ms"], echo_stats["p99_ms"]),
+        "lost": check["lost"],
+        "duplicated": check["duplicated"],
+        "unacked": check["unacked"],
+        "errors": errors,
+        **played,
+        "cpu": cpu,
+    }
+
+
 async def open_account_sockets(rooms, daphnes) -> list:  # noqa: ANN001
     """Every signed-in page keeps /ws/account/ open: one per member, idle."""
     from websockets.asyncio.client import connect
@@ -699,6 +750,25 @@ def _le(value, limit) -> bool:  # noqa: ANN001
     return value is not None and value <= limit
 
 
+def e2ee_rows(e: dict | None) -> list[tuple[str, str, str, str]]:
+    if not e:
+        return []
+    return [
+        (
+            "E2EE delivery p99 / echo p99",
+            f"{e['p99_ratio_to_echo']}x ({e['p99_ms']} / {e['echo_p99_ms']} ms)",
+            f"<= {TARGETS['delivery_ratio']:g}x",
+            verdict(_le(e["p99_ratio_to_echo"], TARGETS["delivery_ratio"])),
+        ),
+        (
+            "E2EE lost / duplicated deliveries",
+            f"{e['lost']} / {e['duplicated']} (of {e['messages']} msgs x members)",
+            "0 / 0",
+            verdict(e["lost"] == 0 and e["duplicated"] == 0),
+        ),
+    ]
+
+
 def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
     if r["meta"]["config"].get("pages_only"):
         return page_rows(r["pages"])
@@ -728,6 +798,7 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
             f"<= {TARGETS['delivery_ratio']:g}x",
             verdict(_le(d["p99_ratio_to_echo"], TARGETS["delivery_ratio"])),
         ),
+        *e2ee_rows(r.get("e2ee_delivery")),
         (
             "Lost / duplicated deliveries",
             f"{d['lost']} / {d['duplicated']} (of {d['messages']} msgs x members)",

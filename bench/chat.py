@@ -6,12 +6,17 @@ writes its ``send`` frame to the moment the LAST socket in its room (the author'
 included) has read it back. Each socket keeps every seq it was given, so lost and doubled
 deliveries are counted exactly: every socket in a room must see every acknowledged seq of
 that room once. The echo runs are the same code on ``ws/bench/echo/<room>/`` sockets with
-the same rooms, members, processes and schedule.
+the same rooms, members, processes and schedule. The E2EE runs (kind ``e2ee``) are meeting
+rooms whose groups have end-to-end encrypted meetings: each socket registers a device, shares
+its sending key with every device of its room, and seals each message with the reference
+client (tests/e2ee_client.py: AES-GCM, an ECDSA signature, the franking commitment); the
+server then checks the signature and the epoch coverage of every message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import heapq
 import json
@@ -122,17 +127,20 @@ class Sock:
     closed_code: int | None = None
     error: str | None = None
     tasks: list = field(default_factory=list)
+    device: object = None  # E2EE: tests.e2ee_client.E2EEDevice
+    answer: asyncio.Event | None = None  # E2EE: device_registered / keys_shared came
 
 
 class ChatRun:
     """A set of open sockets (rooms or echo rooms) and what they have seen."""
 
     def __init__(self, kind: str, rooms: list[Room], daphnes: list, *, heartbeat: bool = True):
-        assert kind in ("room", "echo")
+        assert kind in ("room", "echo", "e2ee")
         self.kind = kind
+        self.is_room = kind in ("room", "e2ee")
         self.rooms = rooms
         self.daphnes = daphnes
-        self.heartbeat = heartbeat and kind == "room"
+        self.heartbeat = heartbeat and self.is_room
         self.sockets: list[list[Sock]] = []
         self.pending: dict[str, Msg] = {}
         self.messages: list[Msg] = []
@@ -151,7 +159,7 @@ class ChatRun:
     # --- connecting ---------------------------------------------------------------------
 
     def _uri(self, room: Room, daphne) -> str:  # noqa: ANN001
-        if self.kind == "room":
+        if self.is_room:
             return f"{daphne.ws_base}/ws/meetings/{room.meeting_id}/"
         return f"{daphne.ws_base}/ws/bench/echo/{room.name}/"
 
@@ -193,14 +201,56 @@ class ChatRun:
                 sock.error = repr(error)
                 return
             sock.tasks.append(asyncio.create_task(self._read(sock)))
-            if self.kind == "room":
+            if self.is_room:
                 try:
                     await asyncio.wait_for(sock.hello.wait(), timeout)
+                    if self.kind == "e2ee":
+                        await self._register(sock, room, timeout)
                 except TimeoutError:
                     self.refused_connects += 1
                     sock.error = "no hello"
         if self.heartbeat:
             sock.tasks.append(asyncio.create_task(self._beat(sock)))
+
+    async def _register(self, sock: Sock, room: Room, timeout: float) -> None:
+        from tests.e2ee_client import E2EEDevice
+
+        sock.device = E2EEDevice(room.meeting_id)
+        sock.answer = asyncio.Event()
+        await sock.ws.send(json.dumps(sock.device.register_frame()))
+        await asyncio.wait_for(sock.answer.wait(), timeout)
+
+    async def share_keys(self, timeout: float = 30.0) -> None:
+        """E2EE: every device starts an epoch shared with every device of its room (the
+        browsers do this on join and on each ``devices`` frame)."""
+        from tests.e2ee_client import raw_public
+
+        async def share(sock: Sock, socks: list[Sock]) -> None:
+            device = sock.device
+            device.devices = {
+                s.device.id: {"ecdh": base64.b64encode(raw_public(s.device.ecdh)).decode()}
+                for s in socks
+                if s.device is not None and s.device.id
+            }
+            device.new_epoch()
+            sock.answer.clear()
+            await sock.ws.send(json.dumps(device.share_frame(list(device.devices))))
+            await asyncio.wait_for(sock.answer.wait(), timeout)
+
+        gate = asyncio.Semaphore(16)
+
+        async def one(sock: Sock, socks: list[Sock]) -> None:
+            async with gate:
+                await share(sock, socks)
+
+        await asyncio.gather(
+            *(
+                one(sock, socks)
+                for socks in self.sockets
+                for sock in socks
+                if sock.device is not None and sock.closed_code is None
+            )
+        )
 
     async def settle(self, quiet: float = 1.0, limit: float = 15.0) -> None:
         """Wait until join traffic (presence broadcasts) has died down."""
@@ -244,7 +294,8 @@ class ChatRun:
     async def _read(self, sock: Sock) -> None:
         ws = sock.ws
         pending = self.pending
-        is_room = self.kind == "room"
+        is_room = self.is_room
+        sealed = self.kind == "e2ee"
         try:
             async for raw in ws:
                 now = time.perf_counter()
@@ -252,8 +303,13 @@ class ChatRun:
                 frame = json.loads(raw)
                 kind = frame.get("type")
                 if kind == "message":
-                    body = frame.get("body") or ""
-                    token = body.split(" ", 1)[0]
+                    if sealed:
+                        # (The load generator does not decrypt: the server's cost is what
+                        # is measured; the browser's is measured in Chromium.)
+                        token = (frame.get("e2ee") or {}).get("client_id") or ""
+                    else:
+                        body = frame.get("body") or ""
+                        token = body.split(" ", 1)[0]
                     if is_room:
                         seq = frame["seq"]
                         if sock.received and seq < sock.received[-1]:
@@ -276,6 +332,11 @@ class ChatRun:
                         self.duplicate_acks += 1
                 elif kind == "hello":
                     sock.hello.set()
+                elif kind == "device_registered":
+                    sock.device.id = frame["device"]["id"]
+                    sock.answer.set()
+                elif kind == "keys_shared":
+                    sock.answer.set()
                 elif kind == "error":
                     self.errors[frame.get("code")] += 1
                 elif kind == "closed":
@@ -308,10 +369,10 @@ class ChatRun:
 
     async def send(self, room: int, seat: int, label: str = "", *, guard: bool = True) -> bool:
         """Post one message as ``seat`` of ``room``; False if the member is out of budget."""
-        if guard and self.kind == "room" and not self._has_budget(room, seat):
+        if guard and self.is_room and not self._has_budget(room, seat):
             self.skipped += 1
             return False
-        if self.kind == "room":
+        if self.is_room:
             self._has_budget(room, seat)
             self._spend(room, seat)
         sock = self.sockets[room][seat]
@@ -325,8 +386,11 @@ class ChatRun:
         msg = Msg(token=token, room=room, needed=needed, sent_at=0.0, label=label)
         self.pending[token] = msg
         self.messages.append(msg)
-        frame = json.dumps({"type": "send", "client_id": token, "body": f"{token} {FILLER}"})
         msg.sent_at = time.perf_counter()
+        if self.kind == "e2ee":
+            frame = json.dumps(sock.device.seal(f"{token} {FILLER}", token)[0])
+        else:
+            frame = json.dumps({"type": "send", "client_id": token, "body": f"{token} {FILLER}"})
         try:
             await sock.ws.send(frame)
         except Exception:  # noqa: BLE001 - the socket went away under us; counted by _read
@@ -352,7 +416,7 @@ class ChatRun:
         for msg in self.messages:
             by_room[msg.room].append(msg)
         for r, socks in enumerate(self.sockets):
-            if self.kind == "room":
+            if self.is_room:
                 expected = {m.seq for m in by_room[r] if m.seq is not None}
                 unacked += sum(1 for m in by_room[r] if m.seq is None)
                 floor = min(expected) if expected else None
@@ -476,7 +540,7 @@ async def rate_step(run: ChatRun, rate: float, duration: float, drain: float) ->
             cursor += 1
             if run.sockets[room][seat].closed_code is not None:
                 continue
-            if run.kind != "room" or run._has_budget(room, seat):
+            if not run.is_room or run._has_budget(room, seat):
                 break
         else:
             run.skipped += 1

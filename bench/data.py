@@ -103,9 +103,16 @@ def signed_in_client(user: User, *, verified: bool = False) -> Client:
 
 
 def make_group(
-    admin: User, name: str, *, guidelines: int = 3, requires_screening: bool = False
+    admin: User,
+    name: str,
+    *,
+    guidelines: int = 3,
+    requires_screening: bool = False,
+    e2ee: bool = False,
 ) -> Group:
+    # (Plain meetings unless asked: the room runs post a body; the E2EE run asks.)
     return group_services.group_create(
+        e2ee_meetings=e2ee,
         actor=admin,
         name=name,
         topic=Topic.MENTAL_HEALTH,
@@ -249,13 +256,13 @@ class Room:
     seats: list[Seat] = field(default_factory=list)
 
 
-def build_rooms(admin: User, *, prefix: str, sizes: list[int]) -> list[Room]:
+def build_rooms(admin: User, *, prefix: str, sizes: list[int], e2ee: bool = False) -> list[Room]:
     """One group per room, each with an open meeting and ``size`` members, each member
-    a distinct person with their own session."""
+    a distinct person with their own session (E2EE meetings if ``e2ee``)."""
 
     def build(numbered: tuple[int, int]) -> Room:
         r, size = numbered
-        group = make_group(admin, f"{prefix} room {r + 1}")
+        group = make_group(admin, f"{prefix} room {r + 1}", e2ee=e2ee)
         host = make_user(f"bench-{prefix}-{r + 1}-host")
         add_facilitator(group, host, "Host", actor=admin)  # who schedules its meeting
         meeting = open_meeting(group, host)

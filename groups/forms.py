@@ -30,6 +30,7 @@ class GroupForm(forms.ModelForm):
             "capacity",
             "show_member_count",
             "retention",
+            "e2ee_meetings",
             "crisis_resources",
             "reapply_cooldown_days",
         ]

@@ -74,6 +74,12 @@ class Group(models.Model):
     reapply_cooldown_days = models.PositiveIntegerField(
         default=30, help_text="Days after a declined application before the person may apply again."
     )
+    e2ee_meetings = models.BooleanField(
+        "End-to-end encrypted meetings",
+        default=True,
+        help_text="Only the people in a meeting can read it: not the facilitators afterwards, "
+        "not the people who run this site. A change applies from the next meeting.",
+    )
     requires_screening = models.BooleanField(
         default=True,
         help_text="People apply and are screened. Without screening, facilitators invite people.",

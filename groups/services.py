@@ -57,6 +57,7 @@ GROUP_FIELDS = (
     "crisis_resources",
     "reapply_cooldown_days",
     "requires_screening",
+    "e2ee_meetings",
 )
 
 
@@ -81,7 +82,13 @@ def group_create(
     group.slug = _unique_slug(group.name)
     group.set_link_token()
     group.save()
-    record_event(action=Action.GROUP_CREATED, actor=actor, target=group, group_id=group.pk)
+    record_event(
+        action=Action.GROUP_CREATED,
+        actor=actor,
+        target=group,
+        group_id=group.pk,
+        extra={"e2ee_meetings": group.e2ee_meetings},
+    )
     guidelines_replace(group=group, actor=actor, rules=guidelines)
     agreement_publish(group=group, actor=actor, text=agreement_text, summary=agreement_summary)
     return group
@@ -104,7 +111,26 @@ def group_update(*, group: Group, actor: User, **fields: Any) -> Group:
             group_id=group.pk,
             extra={"fields": changed},
         )
+    if "e2ee_meetings" in changed:
+        _e2ee_meetings_changed(group, actor=actor)
     return group
+
+
+@transaction.atomic
+def group_e2ee_meetings_set(*, group: Group, actor: User, enabled: bool) -> Group:
+    """Turn end-to-end encrypted meetings on or off for the group: it applies from the
+    next meeting (a meeting takes the setting when its room first opens)."""
+    return group_update(group=group, actor=actor, e2ee_meetings=enabled)
+
+
+def _e2ee_meetings_changed(group: Group, *, actor: User) -> None:
+    record_event(
+        action=Action.E2EE_MEETINGS_CHANGED,
+        actor=actor,
+        target=group,
+        group_id=group.pk,
+        extra={"e2ee_meetings": group.e2ee_meetings},
+    )
 
 
 @transaction.atomic

@@ -11,16 +11,26 @@ import asyncio
 import logging
 
 from channels.db import database_sync_to_async
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.consumers import CLOSE_NOT_ALLOWED, AuthenticatedConsumer
 from groups.models import Membership
 from meetings import frames, selectors, services
-from meetings.models import Meeting
-from supportgroups.realtime import room_presence_event
+from meetings.models import Device, Meeting
+from supportgroups.realtime import (
+    device_group_name,
+    e2ee_rooms_group_name,
+    room_devices_event,
+    room_presence_event,
+)
 
 logger = logging.getLogger(__name__)
 
+# Changes of the room's devices that come this close together are sent as one `devices`
+# frame: people arriving together would otherwise cost every socket a read per arrival (the
+# database calls of one Daphne run on one thread).
+DEVICES_COALESCE_SECONDS = 0.2
 CLOSE_ROOM_CLOSED = 4004
 CLOSE_MEMBERSHIP_CHANGED = 4005
 # Refusals of a message that also mean the person must leave the room.
@@ -37,6 +47,12 @@ class RoomConsumer(AuthenticatedConsumer):
     reported: set[int] = frozenset()
     closer: asyncio.Task | None = None
     unmuter: asyncio.Task | None = None
+    # End-to-end encrypted rooms (meetings/E2EE.md): this socket's session's device.
+    e2ee: bool = False
+    device: Device | None = None
+    device_group: str | None = None
+    devices_stale: bool = False
+    devices_refresh: asyncio.Task | None = None
 
     # Frame type -> method name. Layers above add theirs (moderation/consumers.py).
     FRAME_HANDLERS = {
@@ -44,7 +60,13 @@ class RoomConsumer(AuthenticatedConsumer):
         "resume": "on_resume",
         "history": "on_history",
         "ping": "on_ping",
+        "device_register": "on_device_register",
+        "keys_share": "on_keys_share",
+        "keys_fetch": "on_keys_fetch",
+        "key_request": "on_key_request",
     }
+    # Only in end-to-end encrypted rooms; other rooms keep the plain protocol.
+    E2EE_FRAMES = frozenset({"device_register", "keys_share", "keys_fetch", "key_request"})
 
     # --- joining and leaving -------------------------------------------------------------
 
@@ -57,6 +79,11 @@ class RoomConsumer(AuthenticatedConsumer):
         if entry.refusal:
             return entry.refusal
         self.meeting, self.membership = entry.meeting, entry.membership
+        self.e2ee = services.meeting_fix_e2ee(meeting=entry.meeting)
+        if self.e2ee:
+            self.device = selectors.live_device(
+                session_key=self.scope["session"].session_key, membership_id=entry.membership.pk
+            )
         self.reported = self.reported_seqs()
         self.can_send = selectors.membership_may_send(entry.membership)
         latest = entry.meeting.announcements.first()
@@ -87,14 +114,40 @@ class RoomConsumer(AuthenticatedConsumer):
     async def joined(self) -> None:
         self.room_group = services.room_group_name(self.meeting.pk)
         await self.channel_layer.group_add(self.room_group, self.channel_name)
+        if self.e2ee:
+            await self.channel_layer.group_add(
+                e2ee_rooms_group_name(self.meeting.group_id), self.channel_name
+            )
+            await self._listen_as_device()
         await database_sync_to_async(services.presence_join)(
-            meeting=self.meeting, membership=self.membership, channel_name=self.channel_name
+            meeting=self.meeting,
+            membership=self.membership,
+            channel_name=self.channel_name,
+            device=self.device,
         )
+        if self.e2ee:
+            self.hello["e2ee"] = await database_sync_to_async(self._hello_e2ee)()
         await self.send_json(self.hello)
         # Close the room for this socket when the meeting's time is up.
         seconds_left = (self.meeting.ends_at - timezone.now()).total_seconds()
         self.closer = asyncio.create_task(self._close_at_end(max(seconds_left, 0)))
         self._watch_mute_end()
+
+    def _hello_e2ee(self) -> dict:
+        return frames.hello_e2ee(
+            device=self.device,
+            joined_after_seq=selectors.joined_after_seq(self.meeting, self.device),
+            devices=selectors.room_devices(self.meeting),
+        )
+
+    async def _listen_as_device(self) -> None:
+        """Join the channel group of this socket's device (keys and key requests for it)."""
+        if self.device_group:
+            await self.channel_layer.group_discard(self.device_group, self.channel_name)
+            self.device_group = None
+        if self.device is not None:
+            self.device_group = device_group_name(self.meeting.pk, self.device.pk)
+            await self.channel_layer.group_add(self.device_group, self.channel_name)
 
     def _watch_mute_end(self) -> None:
         """A mute "for 10 minutes" lifts itself: look again the moment it ends."""
@@ -115,16 +168,22 @@ class RoomConsumer(AuthenticatedConsumer):
         await self.room_closed({"reason": "meeting_ended"})
 
     async def disconnect(self, code):
-        for task in (self.closer, self.unmuter):
+        for task in (self.closer, self.unmuter, self.devices_refresh):
             if task:
                 task.cancel()
         if self.room_group:
             await self.channel_layer.group_discard(self.room_group, self.channel_name)
+            if self.e2ee:
+                for group in (e2ee_rooms_group_name(self.meeting.group_id), self.device_group):
+                    if group:
+                        await self.channel_layer.group_discard(group, self.channel_name)
             present = await database_sync_to_async(services.presence_leave)(
                 meeting=self.meeting, membership=self.membership, channel_name=self.channel_name
             )
             try:
                 await self.channel_layer.group_send(self.room_group, room_presence_event(present))
+                if self.e2ee:
+                    await self.channel_layer.group_send(self.room_group, room_devices_event())
             except Exception:  # noqa: BLE001 - a delivery hint; the layer may be down
                 logger.info("could not announce a departure", exc_info=True)
         await super().disconnect(code)
@@ -135,37 +194,124 @@ class RoomConsumer(AuthenticatedConsumer):
         try:
             frame = frames.parse(text_data, bytes_data)
             handler = self.FRAME_HANDLERS.get(frame["type"])
-            if handler is None:
+            if handler is None or (frame["type"] in self.E2EE_FRAMES and not self.e2ee):
                 raise frames.unknown_type(frame)
             await getattr(self, handler)(frame)
         except frames.FrameError as error:
             await self.error(error.code, error.message, **error.extra)
 
     async def on_send(self, frame: dict) -> None:
-        send = frames.read_send(frame)
+        if self.e2ee:
+            client_id, sealed = frames.read_sealed_send(frame)
+            body = None
+        else:
+            if "e2ee" in frame:
+                raise frames.FrameError(
+                    "invalid_frame", "This meeting is not end-to-end encrypted."
+                )
+            send = frames.read_send(frame)
+            client_id, body, sealed = send.client_id, send.body, None
         if not await self.session_active():
             return
         try:
             posted = await database_sync_to_async(services.message_post)(
                 meeting_id=self.meeting.pk,
                 membership_id=self.membership.pk,
-                client_id=send.client_id,
-                body=send.body,
+                client_id=client_id,
+                body=body,
+                sealed=sealed,
                 session_key=self.scope["session"].session_key,
             )
         except services.RoomError as error:
-            if error.code == "signed_out":
-                # Signed out a moment ago; the notice may still be on its way.
-                return await self.signed_out("signed_out")
-            await self.error(error.code, error.message, client_id=send.client_id)
-            if error.code in LEAVING_REFUSALS:
-                await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
-            return
+            return await self._refused(error, client_id=client_id)
         await self.send_json(
-            frames.ack(
-                client_id=send.client_id, seq=posted.message.seq, duplicate=not posted.created
+            frames.ack(client_id=client_id, seq=posted.message.seq, duplicate=not posted.created)
+        )
+
+    async def _refused(self, error: services.RoomError, **extra) -> None:
+        if error.code == "signed_out":
+            # Signed out a moment ago; the notice may still be on its way.
+            return await self.signed_out("signed_out")
+        await self.error(error.code, error.message, **error.extra, **extra)
+        if error.code in LEAVING_REFUSALS:
+            await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
+        return None
+
+    # --- end-to-end encrypted rooms ------------------------------------------------------
+
+    def _e2ee_call(self, service, **kwargs):  # noqa: ANN001, ANN202
+        return database_sync_to_async(service)(
+            meeting_id=self.meeting.pk,
+            membership_id=self.membership.pk,
+            session_key=self.scope["session"].session_key,
+            **kwargs,
+        )
+
+    async def on_device_register(self, frame: dict) -> None:
+        keys = frames.read_device_register(frame)
+        try:
+            registered = await self._e2ee_call(
+                services.device_register,
+                channel_name=self.channel_name,
+                ecdh=keys.ecdh,
+                ecdsa=keys.ecdsa,
+            )
+        except services.RoomError as error:
+            return await self._refused(error)
+        self.device = registered.device
+        await self._listen_as_device()
+        await self.send_json(
+            frames.device_registered(
+                device=registered.device, joined_after_seq=registered.joined_after_seq
             )
         )
+
+    async def on_keys_share(self, frame: dict) -> None:
+        shared = frames.read_keys_share(frame)
+        try:
+            count = await self._e2ee_call(
+                services.keys_share, epoch=shared.epoch, shares=shared.shares
+            )
+        except services.RoomError as error:
+            return await self._refused(error)
+        await self.send_json(frames.keys_shared(epoch=shared.epoch, count=count))
+
+    async def on_keys_fetch(self, frame: dict) -> None:
+        after = frames.read_keys_fetch(frame)
+        try:
+            page = await database_sync_to_async(self._keys_page)(after)
+        except services.RoomError as error:
+            return await self._refused(error)
+        await self.send_json(frames.keys(shares=page.shares, cursor=page.cursor, more=page.more))
+
+    # In a transaction: the session re-check holds its row (select_for_update), which
+    # Django refuses outside one (tests wrapped in a transaction never see it; Daphne does).
+    @transaction.atomic
+    def _keys_page(self, after: int | None) -> selectors.KeyPage:
+        # The same re-check as every E2EE frame: still signed in, still allowed, and the
+        # keys are those of this session's live device.
+        meeting, membership = services.room_member_now(
+            meeting_id=self.meeting.pk,
+            membership_id=self.membership.pk,
+            session_key=self.scope["session"].session_key,
+        )
+        device = selectors.live_device(
+            session_key=self.scope["session"].session_key, membership_id=membership.pk
+        )
+        if device is None:
+            raise services.RoomError(
+                "device_required", "This browser's device is not registered here yet."
+            )
+        return selectors.keys_for_device(meeting, device, after=after)
+
+    async def on_key_request(self, frame: dict) -> None:
+        wanted = frames.read_key_request(frame)
+        try:
+            await self._e2ee_call(
+                services.key_request_relay, sender_device=wanted.sender_device, epoch=wanted.epoch
+            )
+        except services.RoomError as error:
+            return await self._refused(error)
 
     async def on_resume(self, frame: dict) -> None:
         after = frames.read_resume(frame)
@@ -245,6 +391,38 @@ class RoomConsumer(AuthenticatedConsumer):
 
     async def room_announcement(self, event: dict) -> None:
         await self.send_json(frames.announcement(event["text"]))
+
+    async def room_devices_changed(self, event: dict) -> None:
+        if not self.e2ee:
+            return
+        self.devices_stale = True
+        if self.devices_refresh is None or self.devices_refresh.done():
+            self.devices_refresh = asyncio.create_task(self._send_devices())
+
+    async def _send_devices(self) -> None:
+        # The first change goes out at once; later ones within the pause after it go out
+        # together (and a change during a read is sent by the next turn of the loop).
+        while self.devices_stale:
+            self.devices_stale = False
+            room_devices = await database_sync_to_async(self._devices_now)()
+            await self.send_json(frames.devices(room_devices))
+            await asyncio.sleep(DEVICES_COALESCE_SECONDS)
+
+    def _devices_now(self) -> list[dict]:
+        if self.device is not None:
+            # Retired meanwhile (replaced, or its session ended): it may send no more.
+            self.device = selectors.live_device(
+                session_key=self.scope["session"].session_key, membership_id=self.membership.pk
+            )
+        return selectors.room_devices(self.meeting)
+
+    async def device_keys(self, event: dict) -> None:
+        await self.send_json(frames.keys(shares=event["shares"]))
+
+    async def device_key_request(self, event: dict) -> None:
+        await self.send_json(
+            frames.key_request(requester_device=event["requester_device"], epoch=event["epoch"])
+        )
 
     async def room_presence(self, event: dict) -> None:
         await self.send_json(frames.presence(event["present"]))

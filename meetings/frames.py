@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
+from meetings import e2ee
+
 # seq and after_seq are PostgreSQL bigints; a larger number can never name a message.
 MAX_SEQ = 2**63 - 1
 MAX_NOTE_LENGTH = 1000
@@ -26,6 +28,11 @@ HISTORY_MAX_LIMIT = 100
 # Matched with fullmatch: "$" would also accept a trailing newline.
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MODERATION_ACTIONS = ("hide", "mute", "unmute", "remove")
+# E2EE rooms (meetings/E2EE.md): device ids are 22 characters of base64url.
+DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+MAX_EPOCH = 2**31 - 1  # a PostgreSQL integer
+MAX_SHARES_PER_FRAME = 50
+GCM_TAG_LENGTH = 16
 
 
 class FrameError(Exception):
@@ -95,6 +102,133 @@ def read_send(frame: dict) -> Send:
     return Send(client_id, body)
 
 
+def read_sealed_send(frame: dict) -> tuple[str, e2ee.SealedMessage]:
+    """An E2EE room's ``send``: its client id and the sealed message (no ``body``)."""
+    client_id, sealed = frame.get("client_id"), frame.get("e2ee")
+    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+        raise FrameError("invalid_client_id", "Each message needs a client_id.")
+    if "body" in frame or not isinstance(sealed, dict):
+        raise FrameError(
+            "invalid_e2ee",
+            "This meeting is end-to-end encrypted: send the encrypted message, not its text.",
+            client_id=client_id,
+        )
+    parts = {
+        name: e2ee.b64decode(sealed.get(name))
+        for name in ("iv", "ciphertext", "signature", "commitment")
+    }
+    if parts["ciphertext"] is not None and len(parts["ciphertext"]) > MAX_CIPHERTEXT_BYTES():
+        raise FrameError(
+            "body_too_long",
+            f"Messages can be at most {settings.CHAT_MAX_MESSAGE_LENGTH} characters.",
+            client_id=client_id,
+        )
+    device, epoch, index = sealed.get("sender_device"), sealed.get("epoch"), sealed.get("index")
+    if (
+        not _device_id(device)
+        or not whole(epoch, maximum=MAX_EPOCH)
+        or epoch < 1
+        or not whole(index)
+        or parts["iv"] is None
+        or len(parts["iv"]) != e2ee.IV_LENGTH
+        or parts["ciphertext"] is None
+        or len(parts["ciphertext"]) < GCM_TAG_LENGTH
+        or parts["signature"] is None
+        or len(parts["signature"]) != e2ee.SIGNATURE_LENGTH
+        or parts["commitment"] is None
+        or len(parts["commitment"]) != e2ee.COMMITMENT_LENGTH
+    ):
+        raise FrameError(
+            "invalid_e2ee", "That encrypted message is incomplete.", client_id=client_id
+        )
+    return client_id, e2ee.SealedMessage(sender_device=device, epoch=epoch, index=index, **parts)
+
+
+def MAX_CIPHERTEXT_BYTES() -> int:  # noqa: N802 - a limit, read from the settings each time
+    """The longest message, 4 bytes a character in UTF-8, with room for the franking key."""
+    return 4 * settings.CHAT_MAX_MESSAGE_LENGTH + 200
+
+
+def _device_id(value: Any) -> bool:
+    return isinstance(value, str) and DEVICE_ID.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class DeviceKeys:
+    ecdh: bytes
+    ecdsa: bytes
+
+
+def read_device_register(frame: dict) -> DeviceKeys:
+    ecdh, ecdsa = e2ee.b64decode(frame.get("ecdh")), e2ee.b64decode(frame.get("ecdsa"))
+    if (
+        ecdh is None
+        or ecdsa is None
+        or e2ee.public_key(ecdh) is None
+        or e2ee.public_key(ecdsa) is None
+    ):
+        raise FrameError(
+            "invalid_device", "A device needs two P-256 public keys (raw points, base64)."
+        )
+    return DeviceKeys(ecdh, ecdsa)
+
+
+@dataclass(frozen=True)
+class KeysShare:
+    epoch: int
+    shares: list[e2ee.ShareIn]
+
+
+def read_keys_share(frame: dict) -> KeysShare:
+    epoch, shares = frame.get("epoch"), frame.get("shares")
+    if (
+        not whole(epoch, maximum=MAX_EPOCH)
+        or epoch < 1
+        or not isinstance(shares, list)
+        or not 1 <= len(shares) <= MAX_SHARES_PER_FRAME
+    ):
+        raise FrameError(
+            "invalid_keys", f"Share an epoch (1 or more) with 1 to {MAX_SHARES_PER_FRAME} devices."
+        )
+    read = []
+    for share in shares:
+        wrapped = e2ee.b64decode(share.get("wrapped")) if isinstance(share, dict) else None
+        if (
+            wrapped is None
+            or len(wrapped) != e2ee.WRAPPED_LENGTH
+            or not _device_id(share.get("recipient_device"))
+            or not whole(share.get("first_index"))
+        ):
+            raise FrameError(
+                "invalid_keys",
+                "Each share needs a recipient_device, a first_index and the wrapped key.",
+            )
+        read.append(e2ee.ShareIn(share["recipient_device"], share["first_index"], wrapped))
+    if len({share.recipient_device for share in read}) != len(read):
+        raise FrameError("invalid_keys", "Share with each device once per frame.")
+    return KeysShare(epoch, read)
+
+
+def read_keys_fetch(frame: dict) -> int | None:
+    after = frame.get("after")
+    if after is not None and not whole(after):
+        raise FrameError("invalid_keys", "after must be the cursor of the last page.")
+    return after
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    sender_device: str
+    epoch: int
+
+
+def read_key_request(frame: dict) -> KeyRequest:
+    device, epoch = frame.get("sender_device"), frame.get("epoch")
+    if not _device_id(device) or not whole(epoch, maximum=MAX_EPOCH) or epoch < 1:
+        raise FrameError("invalid_keys", "A key request names a sender_device and an epoch.")
+    return KeyRequest(device, epoch)
+
+
 def read_resume(frame: dict) -> int:
     """``after_seq``: replay the messages after this one."""
     after = frame.get("after_seq", 0)
@@ -132,19 +266,27 @@ class Report:
     seq: int
     guideline: int
     note: str
+    # E2EE rooms: what the reporter's browser decrypted, which opens the commitment.
+    plaintext: str | None = None
+    franking_key: bytes | None = None
 
 
 def read_report(frame: dict) -> Report:
     seq, rule, note = frame.get("seq"), frame.get("guideline"), frame.get("note") or ""
+    plaintext, franking_key = frame.get("plaintext"), frame.get("franking_key")
+    key = e2ee.b64decode(franking_key) if franking_key is not None else None
     if (
         # Any size: the moderation service answers "no such message" or "no such rule".
         not whole(seq, maximum=None)
         or not whole(rule, maximum=None)
         or not isinstance(note, str)
         or len(note) > MAX_NOTE_LENGTH
+        or (plaintext is not None and not isinstance(plaintext, str))
+        or (isinstance(plaintext, str) and len(plaintext) > settings.CHAT_MAX_MESSAGE_LENGTH)
+        or (franking_key is not None and (key is None or len(key) != e2ee.FRANKING_KEY_LENGTH))
     ):
         raise FrameError("invalid_report", "A report needs a message and a guideline.")
-    return Report(seq, rule, note)
+    return Report(seq, rule, note, plaintext, key)
 
 
 @dataclass(frozen=True)
@@ -213,6 +355,7 @@ def hello(  # noqa: PLR0913
     announcement,  # noqa: ANN001
     muted: dict | None = None,
 ) -> dict:
+    """(An E2EE room adds ``e2ee``: see ``hello_e2ee``.)"""
     return {
         "type": "hello",
         "you": {
@@ -236,11 +379,52 @@ def hello(  # noqa: PLR0913
     }
 
 
+def hello_e2ee(*, device, joined_after_seq: int | None, devices: list[dict]) -> dict:  # noqa: ANN001
+    """What an E2EE room's ``hello`` carries as ``e2ee``."""
+    return {
+        "device": device_keys(device) if device is not None else None,
+        "devices": devices,
+        "joined_after_seq": joined_after_seq,
+    }
+
+
+def device_keys(device) -> dict:  # noqa: ANN001
+    return {
+        "id": device.pk,
+        "ecdh": e2ee.b64encode(device.ecdh),
+        "ecdsa": e2ee.b64encode(device.ecdsa),
+    }
+
+
+def device_registered(*, device, joined_after_seq: int) -> dict:  # noqa: ANN001
+    return {
+        "type": "device_registered",
+        "device": device_keys(device),
+        "joined_after_seq": joined_after_seq,
+    }
+
+
+def devices(room_devices: list[dict]) -> dict:
+    return {"type": "devices", "devices": room_devices}
+
+
+def keys(*, shares: list[dict], cursor: int | None = None, more: bool = False) -> dict:
+    return {"type": "keys", "shares": shares, "cursor": cursor, "more": more}
+
+
+def keys_shared(*, epoch: int, count: int) -> dict:
+    return {"type": "keys_shared", "epoch": epoch, "count": count}
+
+
+def key_request(*, requester_device: str, epoch: int) -> dict:
+    return {"type": "key_request", "requester_device": requester_device, "epoch": epoch}
+
+
 def message(event: dict, *, viewer_membership_id: int, reported: bool = False) -> dict:
     """A stored message (``meetings.services.message_event``) as this member sees it;
     ``reported``: this viewer reported it already (so a reload still shows "Reported")."""
     mine = event["author_membership"] == viewer_membership_id
-    return {
+    frame = {
         "type": "message",
         "seq": event["seq"],
         "client_id": event["client_id"] if mine else None,
@@ -251,6 +435,9 @@ def message(event: dict, *, viewer_membership_id: int, reported: bool = False) -
         "sent_at": event["sent_at"],
         "reported": reported,
     }
+    if "e2ee" in event:
+        frame["e2ee"] = event["e2ee"]
+    return frame
 
 
 def ack(*, client_id: str, seq: int, duplicate: bool) -> dict:

@@ -1,3 +1,4 @@
+import secrets
 import uuid
 from datetime import timedelta
 
@@ -5,7 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import Session
 from groups.models import Group, Membership
+from meetings.e2ee import safety_code
 from supportgroups.crypto import EncryptedTextField
 
 
@@ -34,6 +37,10 @@ class Meeting(models.Model):
     last_seq = models.BigIntegerField(default=0)
     # When the room's messages were wiped under "delete when the meeting ends".
     messages_purged_at = models.DateTimeField(null=True, blank=True)
+    # End-to-end encrypted (meetings/E2EE.md): taken from the group's setting when the room
+    # first opens to someone (None until then), and never changed after, so a change of
+    # the setting applies from the next meeting.
+    e2ee = models.BooleanField(null=True, blank=True)
 
     class Meta:
         ordering = ["starts_at"]
@@ -56,6 +63,11 @@ class Meeting(models.Model):
         now = now or timezone.now()
         return self.closed_at is not None or now >= self.ends_at
 
+    @property
+    def is_e2ee(self) -> bool:
+        """Fixed once the room has opened; before that, what the group's setting says now."""
+        return self.e2ee if self.e2ee is not None else self.group.e2ee_meetings
+
 
 class Message(models.Model):
     """A chat message, committed with its seq before anyone is told about it."""
@@ -69,6 +81,17 @@ class Message(models.Model):
     )
     body = EncryptedTextField(null=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # End-to-end encrypted messages (body None): what the sender's browser made, stored as
+    # given (meetings/E2EE.md). The server can read none of it but checks the signature.
+    sender_device = models.ForeignKey(
+        "Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    epoch = models.PositiveIntegerField(null=True, blank=True)
+    index = models.BigIntegerField(null=True, blank=True)
+    iv = models.BinaryField(null=True, blank=True)
+    ciphertext = models.BinaryField(null=True, blank=True)
+    signature = models.BinaryField(null=True, blank=True)
+    commitment = models.BinaryField(null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_by = models.ForeignKey(
         Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -115,6 +138,10 @@ class Presence(models.Model):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="presence")
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
     channel_name = models.CharField(max_length=200, unique=True)
+    # The socket's E2EE device (E2EE rooms, once known): who must hold each sender's key.
+    device = models.ForeignKey(
+        "Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -150,3 +177,108 @@ class MeetingHold(models.Model):
 
     def __str__(self) -> str:
         return f"hold {self.pk} of group {self.group_id}"
+
+
+def new_device_id() -> str:
+    """22 characters of base64url from 16 random bytes: opaque, never reused."""
+    return secrets.token_urlsafe(16)
+
+
+class Device(models.Model):
+    """One browser session's public keys for one membership (so keys never link a
+    person's pseudonyms across groups). Retired when replaced (``retired_at``) or when its
+    session ends (the session row is deleted: ``session`` becomes null)."""
+
+    id = models.CharField(primary_key=True, max_length=22, default=new_device_id)
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="devices")
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="e2ee_devices"
+    )
+    # Raw uncompressed P-256 points (65 bytes, 0x04 first).
+    ecdh = models.BinaryField()
+    ecdsa = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "membership"],
+                condition=models.Q(retired_at__isnull=True, session__isnull=False),
+                name="one_live_device_per_session_and_membership",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"device {self.pk}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.retired_at is None and self.session_id is not None
+
+    @property
+    def safety_code(self) -> str:
+        """What the room shows next to its pseudonym, for comparing face to face."""
+        return safety_code(ecdsa_public=self.ecdsa, ecdh_public=self.ecdh)
+
+
+class RoomDevice(models.Model):
+    """A device admitted to a meeting's room, and the room's last seq at that moment:
+    messages up to it were sent before the device came."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="room_devices")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="rooms")
+    joined_after_seq = models.BigIntegerField()
+    first_admitted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "device"], name="one_room_device")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} in {self.meeting_id}"
+
+
+class SenderEpoch(models.Model):
+    """A device's sending chain in one meeting: each epoch a new random chain key."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    epoch = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "device", "epoch"], name="one_sender_epoch")
+        ]
+
+    def __str__(self) -> str:
+        return f"epoch {self.epoch} of {self.device_id} in {self.meeting_id}"
+
+
+class KeyShare(models.Model):
+    """A sender's chain key (from ``first_index`` on) wrapped for one recipient device.
+    The recipient's session cascades: ending a session deletes the keys addressed to it."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="key_shares")
+    sender_device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    epoch = models.PositiveIntegerField()
+    first_index = models.BigIntegerField()
+    recipient_device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="key_shares"
+    )
+    recipient_session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="+")
+    wrapped = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["recipient_device", "meeting", "id"], name="keyshare_recipient"),
+            models.Index(
+                fields=["meeting", "sender_device", "epoch"], name="keyshare_sender_epoch"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"key share {self.pk}"

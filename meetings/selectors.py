@@ -15,11 +15,14 @@ from groups.selectors import (
     membership_refusal,
     require_place_taken,
 )
-from meetings.models import Meeting, MeetingHold, Message, Presence
+from meetings.e2ee import b64encode
+from meetings.models import Device, KeyShare, Meeting, MeetingHold, Message, Presence, RoomDevice
 
 # A replay (``resume``) sends at most this many messages at a time; the client asks for
 # the next page when ``resumed`` says ``more``.
 REPLAY_LIMIT = 500
+# keys_fetch answers this many wrapped keys at a time.
+KEYS_PAGE = 200
 
 
 def upcoming_meetings(group, *, limit: int = 5) -> QuerySet[Meeting]:  # noqa: ANN001
@@ -144,3 +147,106 @@ def present_pseudonyms(meeting: Meeting) -> list[str]:
         ),
         key=str.casefold,
     )
+
+
+def _fresh_presence_since():  # noqa: ANN202
+    return timezone.now() - timedelta(seconds=2 * settings.CHAT_HEARTBEAT_SECONDS)
+
+
+# --- end-to-end encrypted rooms -------------------------------------------------------------
+
+
+def live_device(*, session_key: str | None, membership_id: int) -> Device | None:
+    """The session's live device for this membership, if it registered one."""
+    if not session_key:
+        return None
+    return Device.objects.filter(
+        session_id=session_key, membership_id=membership_id, retired_at__isnull=True
+    ).first()
+
+
+def device_may_hold_keys(device: Device) -> bool:
+    """Whether a device may receive keys now: live, and its member allowed in the group's
+    rooms (not removed, suspended or gone, the current agreement signed).
+
+    The callers load the device with its membership and group in the same query (it is
+    asked for every device of a room at every message), so whether the current agreement
+    is signed is read from those two rows, as signed_current_agreement() would."""
+    membership = device.membership
+    if not hasattr(membership, "signed_current"):
+        current = membership.group.current_agreement_id
+        membership.signed_current = (
+            membership.signed_agreement_id is not None and membership.signed_agreement_id == current
+        )
+    return device.is_live and membership_refusal(membership) is None
+
+
+def present_device_ids(meeting: Meeting) -> set[str]:
+    """Devices with an open socket in the room now (a fresh heartbeat)."""
+    return set(
+        Presence.objects.filter(
+            meeting=meeting, seen_at__gte=_fresh_presence_since(), device__isnull=False
+        ).values_list("device_id", flat=True)
+    )
+
+
+def room_devices(meeting: Meeting) -> list[dict]:
+    """Every device admitted to this meeting so far (so history can still be verified),
+    whether it is in the room now and whether it may be."""
+    present = present_device_ids(meeting)
+    admitted = (
+        RoomDevice.objects.filter(meeting=meeting)
+        .select_related("device__membership__group")
+        .order_by("first_admitted_at", "pk")
+    )
+    return [
+        {
+            "id": room_device.device_id,
+            "pseudonym": room_device.device.membership.pseudonym,
+            "ecdh": b64encode(room_device.device.ecdh),
+            "ecdsa": b64encode(room_device.device.ecdsa),
+            "present": room_device.device_id in present,
+            "allowed": device_may_hold_keys(room_device.device),
+        }
+        for room_device in admitted
+    ]
+
+
+def joined_after_seq(meeting: Meeting, device: Device | None) -> int | None:
+    if device is None:
+        return None
+    return (
+        RoomDevice.objects.filter(meeting=meeting, device=device)
+        .values_list("joined_after_seq", flat=True)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    shares: list[dict]
+    cursor: int | None  # ask again with after=cursor while more
+    more: bool
+
+
+def share_frame(share: KeyShare) -> dict:
+    return {
+        "id": share.pk,
+        "sender_device": share.sender_device_id,
+        "epoch": share.epoch,
+        "first_index": share.first_index,
+        "wrapped": b64encode(share.wrapped),
+    }
+
+
+def keys_for_device(
+    meeting: Meeting, device: Device, *, after: int | None, limit: int = KEYS_PAGE
+) -> KeyPage:
+    """The wrapped keys addressed to this device in this meeting, oldest first."""
+    found = KeyShare.objects.filter(meeting=meeting, recipient_device=device)
+    if after is not None:
+        found = found.filter(pk__gt=after)
+    page = list(found.order_by("pk")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return KeyPage([share_frame(share) for share in page], page[-1].pk if more else None, more)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -21,18 +22,37 @@ from audit.events import Action
 from audit.services import record_event
 from groups.models import Group, Membership, Retention
 from groups.selectors import facilitation_now
-from meetings.models import Attendance, Meeting, MeetingHold, Message, Presence, Recurrence
+from meetings.e2ee import SealedMessage, ShareIn, b64encode, signature_valid, signed_text
+from meetings.models import (
+    Attendance,
+    Device,
+    KeyShare,
+    Meeting,
+    MeetingHold,
+    Message,
+    Presence,
+    Recurrence,
+    RoomDevice,
+    SenderEpoch,
+)
 from meetings.selectors import (
+    device_may_hold_keys,
+    live_device,
     meetings_on_hold,
     membership_may_send,
+    present_device_ids,
     present_pseudonyms,
     room_refusal,
+    share_frame,
 )
 from supportgroups.crypto import encrypt_str
 from supportgroups.errors import ServiceError
 from supportgroups.realtime import (
     MessageEvent,
+    send_device_key_request,
+    send_device_keys,
     send_room_closed,
+    send_room_devices_changed,
     send_room_message,
     send_room_presence,
 )
@@ -46,7 +66,12 @@ RETENTION_DAYS = {Retention.DAYS_7: 7, Retention.DAYS_30: 30, Retention.DAYS_90:
 
 
 class RoomError(ServiceError):
-    """A refused meeting or room action (its code goes to the client in an error frame)."""
+    """A refused meeting or room action (its code goes to the client in an error frame,
+    with ``extra`` as more keys of that frame, e.g. the devices still missing a key)."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, **extra):
+        super().__init__(code, message, field=field)
+        self.extra = extra
 
 
 # --- scheduling -------------------------------------------------------------------------
@@ -102,6 +127,7 @@ def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
         raise RoomError("meeting_closed", "This meeting has already ended.")
     if meetings_on_hold(meeting.group_id):
         raise RoomError("meetings_on_hold", _REFUSAL_TEXT["meetings_on_hold"])
+    meeting_fix_e2ee(meeting=meeting)
     if meeting.opened_at is None:
         meeting.opened_at = timezone.now()
         meeting.save(update_fields=["opened_at"])
@@ -207,19 +233,23 @@ def message_post(
     meeting_id: int,
     membership_id: int,
     client_id: str,
-    body: str,
+    body: str | None = None,
+    sealed: SealedMessage | None = None,
     session_key: str | None = None,
 ) -> PostedMessage:
     """Store a message once (idempotent per client id) and broadcast it after commit.
 
-    ``session_key``: the session of the socket sending it, checked (and held) in the same
-    transaction, so a session signed out a moment ago stores nothing more."""
+    ``body`` in a plain room, ``sealed`` (what the browser encrypted and signed) in an
+    end-to-end encrypted one. ``session_key``: the session of the socket sending it,
+    checked (and held) in the same transaction, so a session signed out a moment ago
+    stores nothing more (and, sealed, whose live device must have sent it)."""
     try:
         return _message_post(
             meeting_id=meeting_id,
             membership_id=membership_id,
             client_id=client_id,
             body=body,
+            sealed=sealed,
             session_key=session_key,
         )
     except (IntegrityError, RoomError) as error:
@@ -235,8 +265,14 @@ def message_post(
 
 
 @transaction.atomic
-def _message_post(
-    *, meeting_id: int, membership_id: int, client_id: str, body: str, session_key: str | None
+def _message_post(  # noqa: PLR0913
+    *,
+    meeting_id: int,
+    membership_id: int,
+    client_id: str,
+    body: str | None,
+    sealed: SealedMessage | None,
+    session_key: str | None,
 ) -> PostedMessage:
     # Every chat message costs three statements, written out in SQL below: Django's query
     # compiler was a third of a Daphne's CPU under load (make bench). A retried client id
@@ -244,7 +280,16 @@ def _message_post(
     # this transaction rolls back.
     if session_key is not None and not session_hold(session_key=session_key):
         raise RoomError("signed_out", "You are signed out.")
+    device = None
+    if sealed is not None:
+        # Before the room's row is locked: the signature check is the one costly step.
+        device = _sealed_sender(sealed, membership_id=membership_id, session_key=session_key)
+        _require_signature(sealed, device=device, meeting_id=meeting_id, client_id=client_id)
     meeting = _meeting_take_next_seq(meeting_id)
+    if meeting.e2ee and sealed is None:
+        raise RoomError("invalid_e2ee", "This meeting is end-to-end encrypted: send ciphertext.")
+    if sealed is not None and not meeting.e2ee:
+        raise RoomError("invalid_frame", "This meeting is not end-to-end encrypted.")
     since = timezone.now() - timedelta(seconds=settings.CHAT_RATE_LIMIT_SECONDS)
     membership = _sender(membership_id, recent_since=since)
     if membership is None:
@@ -252,7 +297,9 @@ def _message_post(
     refusal = _post_refusal(meeting, membership)
     if refusal:
         raise refusal
-    message = _message_insert(meeting, membership, client_id=client_id, body=body)
+    if sealed is not None:
+        _require_epoch_coverage(meeting, device, sealed.epoch)
+    message = _message_insert(meeting, membership, client_id=client_id, body=body, sealed=sealed)
     send_room_message(meeting_id=meeting.pk, message=message_event(message))
     return PostedMessage(message, created=True)
 
@@ -268,9 +315,14 @@ def _meeting_take_next_seq(meeting_id: int) -> Meeting:
     refused post rolls back and its number is not used.
     """
     table = connection.ops.quote_name(Meeting._meta.db_table)
+    groups = connection.ops.quote_name(Group._meta.db_table)
     found = list(
         Meeting.objects.raw(
-            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING *",  # noqa: S608
+            # (A meeting whose first message comes before anyone opened its room takes
+            # the group's E2EE setting here, as meeting_fix_e2ee would.)
+            f"UPDATE {table} SET last_seq = last_seq + 1,"  # noqa: S608
+            f" e2ee = COALESCE(e2ee, (SELECT e2ee_meetings FROM {groups} g WHERE g.id = group_id))"
+            " WHERE id = %s RETURNING *",
             [meeting_id],
         )
     )
@@ -304,22 +356,38 @@ def _sender(membership_id: int, *, recent_since: datetime) -> Membership | None:
 
 
 def _message_insert(
-    meeting: Meeting, membership: Membership, *, client_id: str, body: str
+    meeting: Meeting,
+    membership: Membership,
+    *,
+    client_id: str,
+    body: str | None,
+    sealed: SealedMessage | None = None,
 ) -> Message:
     quote = connection.ops.quote_name
     created_at = timezone.now()
+    sealed_columns = {
+        "sender_device_id": sealed.sender_device if sealed else None,
+        "epoch": sealed.epoch if sealed else None,
+        "index": sealed.index if sealed else None,
+        "iv": sealed.iv if sealed else None,
+        "ciphertext": sealed.ciphertext if sealed else None,
+        "signature": sealed.signature if sealed else None,
+        "commitment": sealed.commitment if sealed else None,
+    }
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(Message._meta.db_table)}"  # noqa: S608
-            " (meeting_id, seq, client_id, author_id, body, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            " (meeting_id, seq, client_id, author_id, body, created_at, sender_device_id,"
+            f" epoch, {quote('index')}, iv, ciphertext, signature, commitment)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             [
                 meeting.pk,
                 meeting.last_seq,
                 client_id,
                 membership.pk,
-                encrypt_str(body),
+                None if body is None else encrypt_str(body),
                 connection.ops.adapt_datetimefield_value(created_at),
+                *sealed_columns.values(),
             ],
         )
         (message_id,) = cursor.fetchone()
@@ -333,6 +401,7 @@ def _message_insert(
         "created_at": created_at,
         "hidden_at": None,
         "hidden_by_id": None,
+        **sealed_columns,
     }
     fields = [f.attname for f in Message._meta.concrete_fields]  # (a new field: KeyError)
     message = Message.from_db(connection.alias, fields, [stored[name] for name in fields])
@@ -359,7 +428,7 @@ def message_event(message: Message) -> MessageEvent:
     """How a message travels to sockets (and is replayed on resume)."""
     hidden = message.hidden_at is not None
     removed = message.author_id is None
-    return {
+    event: MessageEvent = {
         "seq": message.seq,
         "client_id": message.client_id,
         "author_membership": message.author_id,
@@ -367,6 +436,26 @@ def message_event(message: Message) -> MessageEvent:
         "body": None if hidden else ("[removed]" if removed else message.body),
         "hidden": hidden,
         "sent_at": message.created_at.isoformat(),
+    }
+    if message.epoch is not None:  # end-to-end encrypted
+        event["body"] = "[removed]" if removed and not hidden else None
+        event["e2ee"] = None if hidden or removed else sealed_event(message)
+    return event
+
+
+def sealed_event(message: Message) -> dict:
+    """An E2EE message's sealed parts as the browsers read them (base64)."""
+    return {
+        # Everyone needs it to check the signature and open the message (it is bound into
+        # both), not only the author.
+        "client_id": message.client_id,
+        "sender_device": message.sender_device_id,
+        "epoch": message.epoch,
+        "index": message.index,
+        "iv": b64encode(message.iv),
+        "ciphertext": b64encode(message.ciphertext),
+        "signature": b64encode(message.signature),
+        "commitment": b64encode(message.commitment),
     }
 
 
@@ -398,7 +487,11 @@ def refusal_text(code: str) -> str:
 
 
 @transaction.atomic
-def presence_join(*, meeting: Meeting, membership: Membership, channel_name: str) -> None:
+def presence_join(
+    *, meeting: Meeting, membership: Membership, channel_name: str, device: Device | None = None
+) -> None:
+    """The socket is in the room; with ``device`` (an E2EE room, the session's live device
+    for this membership) that device is admitted to the meeting too."""
     Presence.objects.update_or_create(
         channel_name=channel_name,
         defaults={"meeting": meeting, "membership": membership, "seen_at": timezone.now()},
@@ -407,6 +500,10 @@ def presence_join(*, meeting: Meeting, membership: Membership, channel_name: str
     if not created:
         attendance.last_seen_at = timezone.now()
         attendance.save(update_fields=["last_seen_at"])
+    if device is not None:
+        _device_admit(meeting_id=meeting.pk, device=device, channel_name=channel_name)
+    if meeting.e2ee:
+        send_room_devices_changed(meeting_id=meeting.pk)
     _broadcast_presence(meeting)
 
 
@@ -473,9 +570,13 @@ def messages_purge_expired(*, now: datetime | None = None) -> PurgeResult:
         deleted += _purge_meeting_messages(meeting, now=now)
         wiped += 1
     for retention, days in RETENTION_DAYS.items():
+        cutoff = now - timedelta(days=days)
         deleted += Message.objects.filter(
-            meeting__group__retention=retention, created_at__lt=now - timedelta(days=days)
+            meeting__group__retention=retention, created_at__lt=cutoff
         ).delete()[0]
+        # The wrapped keys of those days open nothing that is still kept.
+        KeyShare.objects.filter(meeting__group__retention=retention, created_at__lt=cutoff).delete()
+    _retired_devices_purge()
     if deleted or wiped:
         record_event(
             action=Action.MESSAGES_PURGED,
@@ -492,12 +593,333 @@ def _require_facilitator(actor: User, group_id: int) -> None:
 
 def _purge_meeting_messages(meeting: Meeting, *, now: datetime | None = None) -> int:
     deleted = meeting.messages.all().delete()[0]
+    # An E2EE room's keys go with its messages: who shared what with which device.
+    KeyShare.objects.filter(meeting=meeting).delete()
+    SenderEpoch.objects.filter(meeting=meeting).delete()
+    RoomDevice.objects.filter(meeting=meeting).delete()
     meeting.messages_purged_at = now or timezone.now()
     meeting.save(update_fields=["messages_purged_at"])
     return deleted
 
 
+def _retired_devices_purge() -> None:
+    """Retired devices (signed out, or replaced) that no kept message or room names any
+    more: their public keys verify nothing still stored."""
+    Device.objects.filter(Q(retired_at__isnull=False) | Q(session__isnull=True)).exclude(
+        pk__in=Message.objects.filter(sender_device__isnull=False).values("sender_device")
+    ).exclude(pk__in=RoomDevice.objects.values("device")).delete()
+
+
 @transaction.atomic
 def messages_remove_for_user(*, user: User) -> int:
     """When an account is deleted: its messages stay in place as "[removed]", with no body."""
-    return Message.objects.filter(author__user=user).update(body=None, author=None)
+    return Message.objects.filter(author__user=user).update(
+        body=None,
+        author=None,
+        sender_device=None,
+        iv=None,
+        ciphertext=None,
+        signature=None,
+        commitment=None,
+    )
+
+
+# --- end-to-end encrypted rooms (meetings/E2EE.md) -----------------------------------------
+
+
+def meeting_fix_e2ee(*, meeting: Meeting) -> bool:
+    """Take the group's E2EE setting for this meeting when its room first opens to someone
+    (or a facilitator opens it); from then on it never changes, so a change of the setting
+    applies from the next meeting. Returns whether the meeting is end-to-end encrypted."""
+    if meeting.e2ee is None:
+        meeting.e2ee = _meeting_fix_e2ee(meeting.pk)
+    return meeting.e2ee
+
+
+def _meeting_fix_e2ee(meeting_id: int) -> bool:
+    group_table = connection.ops.quote_name(Group._meta.db_table)
+    meeting_table = connection.ops.quote_name(Meeting._meta.db_table)
+    with connection.cursor() as cursor:
+        # One statement: two first sockets at once both read what the first one fixed.
+        cursor.execute(
+            f"UPDATE {meeting_table} m SET e2ee = COALESCE(m.e2ee, g.e2ee_meetings)"  # noqa: S608
+            f" FROM {group_table} g WHERE g.id = m.group_id AND m.id = %s RETURNING m.e2ee",
+            [meeting_id],
+        )
+        (e2ee,) = cursor.fetchone()
+    return e2ee
+
+
+@dataclass(frozen=True)
+class RegisteredDevice:
+    device: Device
+    joined_after_seq: int
+
+
+@transaction.atomic
+def device_register(  # noqa: PLR0913
+    *,
+    meeting_id: int,
+    membership_id: int,
+    session_key: str,
+    channel_name: str,
+    ecdh: bytes,
+    ecdsa: bytes,
+) -> RegisteredDevice:
+    """This session's device for this membership, registered (or the same keys again: the
+    device it has). Other keys retire the session's previous device: the keys addressed to
+    it are deleted and every room it was in is told. A new device is a security notice for
+    the member ("Who has seen my data", account activity)."""
+    meeting, membership = _room_member(meeting_id, membership_id, session_key)
+    current = (
+        # (NO KEY: other devices' key shares check this row's key meanwhile; a full row
+        # lock would deadlock two devices sharing with each other.)
+        Device.objects.select_for_update(no_key=True)
+        .filter(session_id=session_key, membership=membership, retired_at__isnull=True)
+        .first()
+    )
+    if current is not None and (bytes(current.ecdh), bytes(current.ecdsa)) == (ecdh, ecdsa):
+        device = current
+    else:
+        if current is not None:
+            _device_retire(current)
+        try:
+            with transaction.atomic():
+                device = Device.objects.create(
+                    membership=membership, session_id=session_key, ecdh=ecdh, ecdsa=ecdsa
+                )
+        except IntegrityError:
+            # Another tab of this session registered other keys at the same moment.
+            raise RoomError(
+                "invalid_device", "Another tab of this browser has just made a device: reload."
+            ) from None
+        record_event(
+            action=Action.E2EE_DEVICE_REGISTERED,
+            actor=membership.user,
+            subject=membership.user,
+            target=device,
+            group_id=membership.group_id,
+        )
+    joined_after = _device_admit(meeting_id=meeting.pk, device=device, channel_name=channel_name)
+    send_room_devices_changed(meeting_id=meeting.pk)
+    return RegisteredDevice(device, joined_after)
+
+
+def _device_admit(*, meeting_id: int, device: Device, channel_name: str) -> int:
+    """Admit the device to the meeting (once) and mark the socket as this device's.
+
+    Under the meeting row's lock, like a message's seq: a message stored before is at or
+    below ``joined_after_seq``, and one stored after sees this device present (so its
+    sender must share their key with it first). Returns ``joined_after_seq``."""
+    meeting = Meeting.objects.select_for_update(no_key=True).only("last_seq").get(pk=meeting_id)
+    admitted, _ = RoomDevice.objects.get_or_create(
+        meeting_id=meeting_id, device=device, defaults={"joined_after_seq": meeting.last_seq}
+    )
+    Presence.objects.filter(channel_name=channel_name).update(device=device)
+    return admitted.joined_after_seq
+
+
+def _device_retire(device: Device) -> None:
+    device.retired_at = timezone.now()
+    device.save(update_fields=["retired_at"])
+    # A retired device gets no key again, and the ones it was given are gone.
+    KeyShare.objects.filter(recipient_device=device).delete()
+    Presence.objects.filter(device=device).update(device=None)
+    for meeting_id in RoomDevice.objects.filter(device=device).values_list("meeting_id", flat=True):
+        send_room_devices_changed(meeting_id=meeting_id)
+
+
+@transaction.atomic
+def keys_share(
+    *,
+    meeting_id: int,
+    membership_id: int,
+    session_key: str,
+    epoch: int,
+    shares: list[ShareIn],
+) -> int:
+    """Store the sender device's chain key for ``epoch``, wrapped per recipient device,
+    and hand each recipient its share on commit. Recipients must be live devices admitted
+    to this meeting whose members may be in its room now; ``epoch`` above the device's
+    current one starts a new epoch. Returns how many were stored."""
+    meeting, membership = _room_member(meeting_id, membership_id, session_key)
+    sender = _sending_device(membership, session_key, lock=True)
+    current = _current_epoch(meeting.pk, sender)
+    if current is not None and epoch < current:
+        raise RoomError(
+            "invalid_keys", f"Your current epoch is {current}: share that or a newer one."
+        )
+    wanted = {share.recipient_device for share in shares}
+    recipients = {
+        device.pk: device
+        for device in Device.objects.filter(
+            pk__in=wanted, rooms__meeting_id=meeting.pk
+        ).select_related("membership__group")
+    }
+    refused = sorted(
+        device_id
+        for device_id in wanted
+        if device_id not in recipients or not device_may_hold_keys(recipients[device_id])
+    )
+    if refused:
+        raise RoomError(
+            "invalid_keys",
+            "Keys can only be shared with devices allowed in this room now.",
+            devices=refused,
+        )
+    if current is None or epoch > current:
+        SenderEpoch.objects.create(meeting_id=meeting.pk, device=sender, epoch=epoch)
+    stored = KeyShare.objects.bulk_create(
+        KeyShare(
+            meeting_id=meeting.pk,
+            sender_device=sender,
+            epoch=epoch,
+            first_index=share.first_index,
+            recipient_device_id=share.recipient_device,
+            recipient_session_id=recipients[share.recipient_device].session_id,
+            wrapped=share.wrapped,
+        )
+        for share in shares
+    )
+    by_recipient: dict[str, list[dict]] = {}
+    for share in stored:
+        by_recipient.setdefault(share.recipient_device_id, []).append(share_frame(share))
+    for device_id, frames_for_device in by_recipient.items():
+        send_device_keys(meeting_id=meeting.pk, device_id=device_id, shares=frames_for_device)
+    return len(stored)
+
+
+@transaction.atomic
+def key_request_relay(
+    *, meeting_id: int, membership_id: int, session_key: str, sender_device: str, epoch: int
+) -> None:
+    """Ask a sender device for its whole chain of ``epoch`` (from index 0), for a device
+    that could not open one of its messages. Only for a device admitted to the meeting
+    before that epoch began: a device that came later must not read what was said before."""
+    meeting, membership = _room_member(meeting_id, membership_id, session_key)
+    requester = _sending_device(membership, session_key)
+    admitted = (
+        RoomDevice.objects.filter(meeting_id=meeting.pk, device=requester)
+        .values_list("first_admitted_at", flat=True)
+        .first()
+    )
+    started = (
+        SenderEpoch.objects.filter(meeting_id=meeting.pk, device_id=sender_device, epoch=epoch)
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    if admitted is None or started is None or admitted >= started or sender_device == requester.pk:
+        raise RoomError(
+            "key_request_refused",
+            "This device came in after that key was made, so it cannot ask for it.",
+        )
+    send_device_key_request(
+        meeting_id=meeting.pk, device_id=sender_device, requester_device=requester.pk, epoch=epoch
+    )
+
+
+@transaction.atomic
+def room_member_now(
+    *, meeting_id: int, membership_id: int, session_key: str | None
+) -> tuple[Meeting, Membership]:
+    """For an E2EE read (keys_fetch): the same re-check as the E2EE services make."""
+    return _room_member(meeting_id, membership_id, session_key)
+
+
+def _room_member(
+    meeting_id: int, membership_id: int, session_key: str | None
+) -> tuple[Meeting, Membership]:
+    """The meeting and the membership, re-checked: the session still signed in, the member
+    still allowed in the room, the meeting end-to-end encrypted."""
+    if not session_key or not session_hold(session_key=session_key):
+        raise RoomError("signed_out", "You are signed out.")
+    meeting = Meeting.objects.select_related("group").get(pk=meeting_id)
+    membership = Membership.objects.select_related("group", "user").filter(pk=membership_id).first()
+    if membership is None:
+        raise RoomError("not_a_member", _REFUSAL_TEXT["not_a_member"])
+    refusal = room_refusal(meeting, membership)
+    if refusal:
+        raise RoomError(refusal, refusal_text(refusal))
+    if not meeting_fix_e2ee(meeting=meeting):
+        raise RoomError("invalid_frame", "This meeting is not end-to-end encrypted.")
+    return meeting, membership
+
+
+def _sending_device(membership: Membership, session_key: str, *, lock: bool = False) -> Device:
+    devices = Device.objects.filter(
+        session_id=session_key, membership=membership, retired_at__isnull=True
+    )
+    # NO KEY UPDATE: a share from another device to this one only takes KEY SHARE on this
+    # row (its foreign key check), which must not wait for this lock, or two devices
+    # sharing with each other at once deadlock.
+    device = (devices.select_for_update(no_key=True) if lock else devices).first()
+    if device is None:
+        raise RoomError("device_required", "This browser's device is not registered here yet.")
+    return device
+
+
+def _current_epoch(meeting_id: int, device: Device) -> int | None:
+    return SenderEpoch.objects.filter(meeting_id=meeting_id, device=device).aggregate(
+        current=Max("epoch")
+    )["current"]
+
+
+def _sealed_sender(sealed: SealedMessage, *, membership_id: int, session_key: str | None) -> Device:
+    """The device a sealed message names must be this socket's session's live device for
+    this membership: no one sends under another device's name."""
+    device = live_device(session_key=session_key, membership_id=membership_id)
+    if device is None:
+        raise RoomError("device_required", "This browser's device is not registered here yet.")
+    if device.pk != sealed.sender_device:
+        raise RoomError("invalid_device", "That is not this browser's device.")
+    return device
+
+
+def _require_signature(
+    sealed: SealedMessage, *, device: Device, meeting_id: int, client_id: str
+) -> None:
+    text = signed_text(
+        meeting_id=meeting_id,
+        sender_device=sealed.sender_device,
+        client_id=client_id,
+        epoch=sealed.epoch,
+        index=sealed.index,
+        iv=sealed.iv,
+        ciphertext=sealed.ciphertext,
+        commitment=sealed.commitment,
+    )
+    if not signature_valid(device.ecdsa, sealed.signature, text):
+        raise RoomError("invalid_e2ee", "The message's signature does not match its device.")
+
+
+def _require_epoch_coverage(meeting: Meeting, device: Device, epoch: int) -> None:
+    """The sender's epoch must reach every device in the room now (else ``keys_needed``)
+    and no device that may no longer hold keys (else ``epoch_stale``)."""
+    if _current_epoch(meeting.pk, device) != epoch:
+        raise RoomError("epoch_stale", "Start a new key for this room, share it, then resend.")
+    recipients = [
+        share.recipient_device
+        for share in KeyShare.objects.filter(
+            meeting_id=meeting.pk, sender_device=device, epoch=epoch
+        ).select_related("recipient_device__membership__group")
+    ]
+    if any(not device_may_hold_keys(recipient) for recipient in recipients):
+        raise RoomError(
+            "epoch_stale",
+            "Someone who held this key is no longer in the room: start a new key, share it, "
+            "then resend.",
+        )
+    missing = present_device_ids(meeting) - {device.pk} - {r.pk for r in recipients}
+    if missing:
+        # A socket whose member was just removed may not have left yet: it needs no key.
+        missing = {
+            other.pk
+            for other in Device.objects.filter(pk__in=missing).select_related("membership__group")
+            if device_may_hold_keys(other)
+        }
+    if missing:
+        raise RoomError(
+            "keys_needed",
+            "Share your key with everyone in the room, then resend.",
+            devices=sorted(missing),
+        )

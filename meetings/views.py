@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from groups.selectors import facilitation_for_user_or_404
 from meetings import selectors, services
+from meetings.e2ee import E2EE_ROOM_SENTENCE, PLAIN_ROOM_SENTENCE
 from meetings.forms import MeetingForm
 from meetings.models import Meeting
 
@@ -24,10 +25,14 @@ def room(request: HttpRequest, meeting_id: int) -> HttpResponse:
             "groups:sign" if membership.pseudonym else "groups:take_place", slug=meeting.group.slug
         )
     group = meeting.group
+    # The room opens to this person now: the meeting takes the group's E2EE setting.
+    e2ee = services.meeting_fix_e2ee(meeting=meeting) if refusal is None else meeting.is_e2ee
     return render(
         request,
         "meetings/room.html" if refusal is None else "meetings/not_open.html",
         {
+            "e2ee": e2ee,
+            "e2ee_sentence": E2EE_ROOM_SENTENCE if e2ee else PLAIN_ROOM_SENTENCE,
             "meeting": meeting,
             "membership": membership,
             "group": group,

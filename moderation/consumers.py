@@ -45,9 +45,13 @@ class ModeratedRoomConsumer(RoomConsumer):
                 seq=report.seq,
                 guideline_number=report.guideline,
                 note=report.note,
+                plaintext=report.plaintext,
+                franking_key=report.franking_key,
             )
         except moderation_actions.ModerationError as error:
-            return await self.error("report_refused", str(error))
+            # An E2EE report that does not open the message's commitment says so.
+            code = error.code if error.code == "report_unverifiable" else "report_refused"
+            return await self.error(code, str(error))
         self.reported = self.reported | {report.seq}
         await self.send_json(frames.reported(report.seq))
 

@@ -33,14 +33,23 @@ def _message(meeting_id: int, seq: int) -> Message:
     return message
 
 
-def report_from_room(
-    *, meeting_id: int, actor: User, seq: int, guideline_number: int, note: str
+def report_from_room(  # noqa: PLR0913
+    *,
+    meeting_id: int,
+    actor: User,
+    seq: int,
+    guideline_number: int,
+    note: str,
+    plaintext: str | None = None,
+    franking_key: bytes | None = None,
 ) -> None:
     report_file(
         actor=actor,
         message=_message(meeting_id, seq),
         guideline_number=guideline_number,
         note=note,
+        plaintext=plaintext,
+        franking_key=franking_key,
     )
 
 

@@ -22,6 +22,7 @@ from board.models import Post
 from board.selectors import board_entry_now
 from groups.models import CURRENT_STATUSES, Group, Guideline, Membership, Role, Status
 from groups.selectors import facilitation_now
+from meetings.e2ee import commitment_opens
 from meetings.models import Meeting, Message
 from meetings.services import message_event
 from moderation.models import (
@@ -61,9 +62,40 @@ class ModerationError(ServiceError):
 # --- reports ----------------------------------------------------------------------------
 
 
+def report_file(  # noqa: PLR0913
+    *,
+    actor: User,
+    message: Message,
+    guideline_number: int,
+    note: str = "",
+    plaintext: str | None = None,
+    franking_key: bytes | None = None,
+) -> Report:
+    """A member reports a message in a meeting of their group, citing a guideline.
+
+    An end-to-end encrypted message is reported with what the reporter's browser read
+    (``plaintext``) and the message's ``franking_key``: they must open the commitment
+    stored with the message (meetings/E2EE.md, "Reports"), or nothing is filed and no
+    facilitator sees anything (the refusal is audited)."""
+    body = message.body
+    if message.epoch is not None:
+        # Before the report's transaction: a refusal's audit row must stay.
+        body = _verified_plaintext(actor, message, plaintext, franking_key)
+        if body is None:
+            raise ModerationError(
+                "report_unverifiable",
+                "This report could not be checked against the message that was sent, so it "
+                "was not filed.",
+            )
+    return _report_store(
+        actor=actor, message=message, body=body, guideline_number=guideline_number, note=note
+    )
+
+
 @transaction.atomic
-def report_file(*, actor: User, message: Message, guideline_number: int, note: str = "") -> Report:
-    """A member reports a message in a meeting of their group, citing a guideline."""
+def _report_store(
+    *, actor: User, message: Message, body: str | None, guideline_number: int, note: str
+) -> Report:
     reporter = _current_membership(actor, message.meeting.group_id)
     if reporter is None:
         raise ModerationError("not_a_member", "That message is not in your group.")
@@ -77,7 +109,7 @@ def report_file(*, actor: User, message: Message, guideline_number: int, note: s
                 meeting_id=message.meeting_id,
                 message=message,
                 message_seq=message.seq,
-                message_body=message.body,
+                message_body=body,
                 reported=message.author,
                 reporter=reporter,
                 guideline_number=guideline.number,
@@ -96,6 +128,40 @@ def report_file(*, actor: User, message: Message, guideline_number: int, note: s
         extra={"rule": guideline.number},
     )
     return report
+
+
+@transaction.atomic
+def _verified_plaintext(
+    actor: User, message: Message, plaintext: str | None, franking_key: bytes | None
+) -> str | None:
+    """The reported text, once it opens the message's commitment (in constant time); None
+    (and the attempt audited, committed with nothing else) when it does not."""
+    reporter = _current_membership(actor, message.meeting.group_id)
+    if reporter is None:
+        raise ModerationError("not_a_member", "That message is not in your group.")
+    verified = (
+        plaintext is not None
+        and franking_key is not None
+        and message.commitment is not None
+        and message.sender_device_id is not None
+        and commitment_opens(
+            message.commitment,
+            franking_key=franking_key,
+            body=plaintext,
+            meeting_id=message.meeting_id,
+            sender_device=message.sender_device_id,
+            client_id=message.client_id,
+        )
+    )
+    if not verified:
+        record_event(
+            action=Action.E2EE_REPORT_UNVERIFIED,
+            actor=reporter.user,
+            target=message,
+            group_id=reporter.group_id,
+        )
+        return None
+    return plaintext
 
 
 @transaction.atomic

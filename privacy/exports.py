@@ -9,10 +9,17 @@ from typing import Any
 from accounts.models import User
 from board.selectors import posts_of_user
 from groups.models import Membership
-from meetings.models import Attendance, Message
+from meetings.models import Attendance, Device, Message
 from moderation.models import ModerationAction, Report, SafetyFlag
 from privacy.models import ConsentRequest
 from screening.models import Application
+
+# What the export says of messages in end-to-end encrypted meetings (issue 19, point 8).
+E2EE_MESSAGES_NOTE = (
+    "Messages you wrote in end-to-end encrypted meetings are not held by this site in "
+    "readable form: they were encrypted in your browser for the people in the meeting, and "
+    "the server stores only that encrypted form. So they are listed here without their text."
+)
 
 
 def _iso(value) -> str | None:  # noqa: ANN001
@@ -62,6 +69,7 @@ def user_data_from_apps(user: User) -> dict[str, Any]:
             }
             for a in applications
         ],
+        "about_end_to_end_encrypted_messages": E2EE_MESSAGES_NOTE,
         "messages": [
             {
                 "group": m.meeting.group.name,
@@ -69,9 +77,23 @@ def user_data_from_apps(user: User) -> dict[str, Any]:
                 "seq": m.seq,
                 "sent_at": _iso(m.created_at),
                 "body": m.body,
+                "end_to_end_encrypted": m.epoch is not None,
                 "hidden_by_a_facilitator": m.hidden_at is not None,
             }
             for m in Message.objects.filter(author__user=user).select_related("meeting__group")
+        ],
+        # The public keys the person's browsers made for encrypted meetings (never a
+        # private key: those stay in the browser).
+        "meeting_device_keys": [
+            {
+                "group": d.membership.group.name,
+                "made": _iso(d.created_at),
+                "safety_code": d.safety_code,
+                "in_use": d.is_live,
+            }
+            for d in Device.objects.filter(membership__user=user).select_related(
+                "membership__group"
+            )
         ],
         # On the groups' boards: each post of the person's that still has its text.
         "board_posts": [

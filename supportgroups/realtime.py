@@ -9,13 +9,16 @@ are what the consumers read.
 Two kinds of channel-layer group:
 - ``user.<id>``: every socket of one person (the account socket and their rooms);
 - ``meeting.<id>``: every socket in one meeting's room;
-- ``board.<group id>``: every socket open on one group's board.
+- ``board.<group id>``: every socket open on one group's board;
+- ``e2ee_rooms.<group id>``: every socket in an end-to-end encrypted room of one group
+  (a change of a member's place changes who may hold the rooms' keys);
+- ``device.<meeting id>.<device id>``: the sockets of one E2EE device in one room.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -34,6 +37,16 @@ def room_group_name(meeting_id: int) -> str:
     return f"meeting.{meeting_id}"
 
 
+def e2ee_rooms_group_name(group_id: int) -> str:
+    """Every socket in an end-to-end encrypted room of a group joins this group."""
+    return f"e2ee_rooms.{group_id}"
+
+
+def device_group_name(meeting_id: int, device_id: str) -> str:
+    """The sockets of one E2EE device in one meeting's room."""
+    return f"device.{meeting_id}.{device_id}"
+
+
 def board_group_name(group_id: int) -> str:
     """Every socket open on a group's board joins this group."""
     return f"board.{group_id}"
@@ -49,6 +62,8 @@ class MessageEvent(TypedDict):
     body: str | None
     hidden: bool
     sent_at: str
+    # E2EE rooms only: what the sender's browser sent (base64), None once hidden.
+    e2ee: NotRequired[dict[str, Any] | None]
 
 
 # --- to one person's sockets ------------------------------------------------------------
@@ -68,10 +83,17 @@ def send_account_closed(*, user_id: int, reason: str, session_ids: list[str] | N
 
 def send_membership_changed(*, user_id: int, group_id: int) -> None:
     """Muted, suspended, removed, reinstated, left, renamed, role changed: the person's
-    rooms in that group look again."""
+    rooms in that group look again, and so does every E2EE room of the group (whose
+    devices may hold its keys has changed)."""
     broadcast_on_commit(
         user_group_name(user_id), {"type": "group.membership_changed", "group": group_id}
     )
+    send_group_devices_changed(group_id=group_id)
+
+
+def send_group_devices_changed(*, group_id: int) -> None:
+    """Every E2EE room of the group sends its sockets the list of devices again."""
+    broadcast_on_commit(e2ee_rooms_group_name(group_id), room_devices_event())
 
 
 def send_agreement_changed(*, user_id: int, group_id: int) -> None:
@@ -115,6 +137,34 @@ def room_presence_event(present: list[str]) -> dict[str, Any]:
     """The presence event itself, for a consumer that sends it from its own event loop
     (a socket leaving: there is no transaction to wait for)."""
     return {"type": "room.presence", "present": present}
+
+
+def send_room_devices_changed(*, meeting_id: int) -> None:
+    """A device was registered, admitted, retired, came or went: the room's sockets read
+    the list of devices again (from the database, so no key travels through here)."""
+    broadcast_on_commit(room_group_name(meeting_id), room_devices_event())
+
+
+def room_devices_event() -> dict[str, Any]:
+    """The devices event itself (also sent by a consumer whose socket leaves)."""
+    return {"type": "room.devices_changed"}
+
+
+def send_device_keys(*, meeting_id: int, device_id: str, shares: list[dict[str, Any]]) -> None:
+    """Wrapped chain keys addressed to one device (only that device's key opens them)."""
+    broadcast_on_commit(
+        device_group_name(meeting_id, device_id), {"type": "device.keys", "shares": shares}
+    )
+
+
+def send_device_key_request(
+    *, meeting_id: int, device_id: str, requester_device: str, epoch: int
+) -> None:
+    """Another device of the room asks this sender device for the chain of an epoch."""
+    broadcast_on_commit(
+        device_group_name(meeting_id, device_id),
+        {"type": "device.key_request", "requester_device": requester_device, "epoch": epoch},
+    )
 
 
 def send_room_closed(*, meeting_id: int, reason: str = "meeting_closed") -> None:

@@ -86,7 +86,12 @@ def make_person(
 
 def make_group(actor, name="Evening Grief Circle", **overrides):
     """A listed grief group created by ``actor`` (an admin) through the groups service; not
-    screened unless ``requires_screening=True``."""
+    screened unless ``requires_screening=True``.
+
+    Its meetings are NOT end-to-end encrypted unless ``e2ee_meetings=True``: most room
+    tests speak the plain protocol (a body in ``send``), which an E2EE room refuses. The
+    app's own default (groups.models.Group.e2ee_meetings, group_create) stays on; the E2EE
+    tests (tests/meetings/test_e2ee_*.py) ask for it."""
     from groups import services
     from groups.models import Topic
 
@@ -97,6 +102,7 @@ def make_group(actor, name="Evening Grief Circle", **overrides):
         "meeting_rhythm": "Tuesdays, 7-8:30 pm",
         "listed": True,
         "requires_screening": False,
+        "e2ee_meetings": False,
         "crisis_resources": CRISIS_RESOURCES,
         "guidelines": GUIDELINES,
         "agreement_text": "I keep what is said here confidential.",

@@ -7,6 +7,7 @@
 // information shared about them) is shown at the top of the page with a link to read it;
 // its words never name a group or what was shared.
 
+import { clearDeviceKeys } from "./device-store.js";
 import { leaving } from "./leaving.js";
 
 const SIGNED_OUT = 4001;
@@ -49,6 +50,8 @@ function showPersonalNotice(frame) {
 }
 
 function signedOut(reason) {
+  // The session is over: the meeting device keys made for it are no use to anyone now.
+  clearDeviceKeys();
   // After "Leave quickly" the page is already on its way to the neutral site: the
   // server's sign-out notice must not bring it back to our sign-in page.
   if (leaving()) return;

@@ -2,6 +2,7 @@
 // replaces this page with a neutral site, so Back does not bring it back.
 // Without JavaScript the link itself does the same through /leave/.
 
+import { clearDeviceKeys } from "./device-store.js";
 import { markLeaving } from "./leaving.js";
 
 const ESCAPE_WINDOW_MS = 1500;
@@ -23,7 +24,8 @@ export function leaveQuickly() {
     keepalive: true,
     headers: { "X-CSRFToken": csrfToken() },
   }).catch(() => {});
-  window.location.replace(neutral);
+  // The meeting device keys go too (a moment at most: the page is already hidden).
+  clearDeviceKeys().then(() => window.location.replace(neutral));
 }
 
 let lastEscape = 0;
@@ -66,4 +68,14 @@ document.addEventListener("click", (event) => {
   if (!link) return;
   event.preventDefault();
   leaveQuickly();
+});
+
+// Signing out with the site's Sign out buttons deletes this browser's meeting device
+// keys first (signing out elsewhere does it through account-socket.js).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+  if (new URL(form.action, window.location.href).pathname !== "/accounts/logout/") return;
+  event.preventDefault();
+  clearDeviceKeys().then(() => form.submit());
 });

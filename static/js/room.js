@@ -9,8 +9,17 @@
 // Opening the room shows the latest messages (history), with earlier ones on demand;
 // after that, a reconnect replays everything after the last one shown (resume), page
 // by page until the server says nothing more follows.
+//
+// In an end-to-end encrypted meeting (data-e2ee, and the server's hello says so) the
+// keys are room-e2ee.js's: messages are sealed when they are (re)sent, and read
+// (verified, decrypted, their commitment checked) before they take their place; the
+// frames of one socket are then handled one after another, in order, each waiting for
+// its cryptography.
 
+import { clearDeviceKeys, storageAvailable } from "./device-store.js";
+import { cryptoAvailable } from "./e2ee.js";
 import { leaving } from "./leaving.js";
+import { EncryptedRoom } from "./room-e2ee.js";
 
 const room = document.getElementById("room");
 const chat = document.getElementById("chat");
@@ -24,6 +33,7 @@ const composerError = document.getElementById("composer-error");
 const myName = document.getElementById("my-name");
 const announcement = document.getElementById("announcement");
 const earlierButton = document.getElementById("show-earlier");
+const lockedLine = document.getElementById("room-locked");
 
 const meetingId = room.dataset.meeting;
 // Per membership too: someone else signing in on this tab never sends these.
@@ -53,6 +63,15 @@ let guidelines = [];
 // which would cut a pasted message off without a word.
 let maxLength = 2000;
 const early = new Map(); // seq -> frame that arrived before the ones before it
+
+// End-to-end encryption (room-e2ee.js): only where the template says the meeting has it.
+const encrypted = room.dataset.e2ee === "1";
+let keys = null; // the EncryptedRoom, once IndexedDB opened
+let keysReady = false; // this connection's device, keys and sending chain are set up
+let inbox = Promise.resolve(); // frames of an encrypted room, one at a time
+const readable = new Map(); // seq -> {body, frankingKey}: what a report sends
+const unreadable = new Map(); // seq -> frame shown as "before you joined" or "could not be unlocked"
+let presentNames = [];
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
@@ -96,14 +115,57 @@ function showPending(item) {
 }
 
 function sendItem(item) {
+  if (encrypted) {
+    sendSealed(item);
+    return;
+  }
   if (socket && socket.readyState === WebSocket.OPEN) {
     socket.send(JSON.stringify({ type: "send", client_id: item.client_id, body: item.body }));
   }
 }
 
+// Sealed now, with the next index of this device's chain: a message resent after a
+// reconnect is sealed again (the server keeps the first copy it stored).
+function sendSealed(item) {
+  if (!keysReady) return; // sent from the outbox once the keys are set up
+  const sending = socket;
+  keys.seal(item).then(
+    (e2ee) => {
+      if (sending === socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ type: "send", client_id: item.client_id, e2ee }));
+      }
+    },
+    () => {}, // the connection changed meanwhile: the outbox sends it after the reconnect
+  );
+}
+
+function sendFrame(frame) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+}
+
 // --- rendering ------------------------------------------------------------------------------
 
+// What an encrypted message shows when it cannot be read: in words, never its ciphertext.
+const UNREAD_TEXT = {
+  before: "Sent before this device joined the meeting, so it cannot be read here.",
+  locked: "This message could not be unlocked on this device.",
+  unverified: "This message could not be verified, so it is not shown. It may have been changed on its way.",
+};
+
+// Author and text as this page shows them: in an encrypted room, what room-e2ee.js read.
+function seen(frame) {
+  const view = frame.view;
+  if (!view) return { author: frame.author, body: frame.body, kind: frame.hidden ? "hidden" : "ok" };
+  if (view.kind === "ok") return { author: view.author, body: view.body, kind: "ok" };
+  if (view.kind === "hidden") return { author: view.author, body: null, kind: "hidden" };
+  if (view.kind === "removed") return { author: frame.author, body: "[removed]", kind: "ok" };
+  // A message whose signature fails is never shown under the name it claims.
+  const author = view.kind === "unverified" ? "Could not be verified" : view.author;
+  return { author, body: UNREAD_TEXT[view.kind], kind: view.kind };
+}
+
 function renderMessage(frame) {
+  const shown = seen(frame);
   const li = document.createElement("li");
   li.className = "chat__message" + (frame.mine ? " chat__message--mine" : "");
   // One Tab stop for the whole list (see "keyboard" below): messages are reached with
@@ -112,7 +174,7 @@ function renderMessage(frame) {
   const meta = document.createElement("p");
   meta.className = "chat__meta";
   const author = document.createElement("strong");
-  author.textContent = frame.author;
+  author.textContent = shown.author;
   meta.append(author);
   if (frame.sent_at) {
     const time = document.createElement("time");
@@ -122,20 +184,24 @@ function renderMessage(frame) {
   }
   const body = document.createElement("p");
   body.className = "chat__body";
-  if (frame.hidden) {
+  if (shown.kind === "hidden") {
     body.classList.add("chat__body--hidden");
     body.textContent = "Hidden by a facilitator.";
+  } else if (shown.kind !== "ok") {
+    body.classList.add(`chat__body--${shown.kind}`);
+    body.textContent = shown.body;
+    li.dataset.unread = shown.kind;
   } else {
-    body.textContent = frame.body; // text only: markup in messages is never interpreted
+    body.textContent = shown.body; // text only: markup in messages is never interpreted
   }
   li.append(meta, body);
-  if (frame.seq) li.append(messageActions(frame));
+  if (frame.seq) li.append(messageActions(frame, shown.kind));
   return li;
 }
 
 // --- reports and facilitator controls -------------------------------------------------------
 
-function messageActions(frame) {
+function messageActions(frame, kind = "ok") {
   const actions = document.createElement("div");
   actions.className = "chat__actions";
   const add = (label, kind) => {
@@ -150,8 +216,10 @@ function messageActions(frame) {
   };
   // A hidden message has nothing left to report; one this member reported says so,
   // also after a reload (the server tells, PROTOCOL.md).
+  // In an encrypted room only what was read can be reported: the report proves it with
+  // the message's franking key.
   if (!frame.mine && frame.reported) actions.append(reportedMark());
-  else if (!frame.mine && !frame.hidden) add("Report", "report");
+  else if (!frame.mine && !frame.hidden && kind === "ok") add("Report", "report");
   if (isFacilitator && !frame.hidden) add("Hide", "hide");
   if (isFacilitator && !frame.mine) {
     add("Mute author", "mute");
@@ -250,7 +318,7 @@ function openActionForm(button) {
       return;
     }
     const frame = kind === "report"
-      ? { type: "report", seq: Number(seq), guideline: Number(select.value), note: note.value }
+      ? reportFrame(Number(seq), Number(select.value), note.value)
       : {
           type: "moderate", action: kind, seq: Number(seq), guideline: Number(select.value),
           reason: note.value, minutes: minutes ? Number(minutes.value) : null,
@@ -260,6 +328,18 @@ function openActionForm(button) {
   });
   li.append(form);
   select.focus();
+}
+
+// A report in an encrypted room carries what this page read and the message's franking
+// key: the server checks them against the commitment it stored before a facilitator sees it.
+function reportFrame(seq, guideline, note) {
+  const frame = { type: "report", seq, guideline, note };
+  const text = readable.get(seq);
+  if (encrypted && text) {
+    frame.plaintext = text.body;
+    frame.franking_key = text.frankingKey;
+  }
+  return frame;
 }
 
 chat.addEventListener("click", (event) => {
@@ -348,6 +428,7 @@ function acceptMessage(frame, { live }) {
 function showMessage(frame, { live }) {
   const li = renderMessage(frame);
   li.dataset.seq = String(frame.seq);
+  remember(frame);
   if (oldestShown === null) oldestShown = frame.seq;
   const pending = frame.client_id ? pendingElement(frame.client_id) : null;
   if (pending) pending.remove();
@@ -358,7 +439,8 @@ function showMessage(frame, { live }) {
     saveOutbox(loadOutbox().filter((item) => item.client_id !== frame.client_id));
   }
   if (live && !frame.mine) {
-    announcer.textContent = `${frame.author}: ${frame.hidden ? "hidden message" : frame.body}`;
+    const shown = seen(frame);
+    announcer.textContent = `${shown.author}: ${shown.kind === "hidden" ? "hidden message" : shown.body}`;
   }
   scrollDown();
   const next = early.get(lastSeq + 1);
@@ -366,6 +448,138 @@ function showMessage(frame, { live }) {
     early.delete(next.seq);
     acceptMessage(next, { live });
   }
+}
+
+// --- encrypted rooms: what was read, what could not be, and who is who -----------------------
+
+// Keeps what a report needs of a message read here, and which ones could not be read
+// (they are read again when new keys arrive).
+function remember(frame) {
+  if (!frame.view) return;
+  if (frame.view.kind === "ok") {
+    readable.set(frame.seq, { body: frame.view.body, frankingKey: frame.view.frankingKey });
+    unreadable.delete(frame.seq);
+  } else if (frame.view.kind === "before" || frame.view.kind === "locked") {
+    unreadable.set(frame.seq, frame);
+  }
+  countLocked();
+}
+
+// The room header counts the messages that should open here but do not.
+function countLocked() {
+  if (!lockedLine) return;
+  let count = 0;
+  for (const frame of unreadable.values()) if (frame.view.kind === "locked") count += 1;
+  lockedLine.hidden = count === 0;
+  lockedLine.textContent = count === 0 ? ""
+    : `${count === 1 ? "1 message" : `${count} messages`} could not be unlocked on this device yet. ` +
+      "This device has asked the sender's device for the key again.";
+}
+
+// New keys arrived (`keys`): messages they open are read again and shown in place.
+async function readAgain(opened) {
+  for (const [seq, frame] of [...unreadable]) {
+    const e2ee = frame.e2ee;
+    if (!e2ee || !opened.has(`${e2ee.sender_device}:${e2ee.epoch}`)) continue;
+    frame.view = await keys.read(frame);
+    const old = chat.querySelector(`li[data-seq="${seq}"]`);
+    if (!old) {
+      unreadable.delete(seq);
+      continue;
+    }
+    const li = renderMessage(frame);
+    li.dataset.seq = String(seq);
+    li.tabIndex = old.tabIndex;
+    const hadFocus = old === document.activeElement;
+    old.replaceWith(li);
+    if (hadFocus) li.focus();
+    if (frame.view.kind !== "before" && frame.view.kind !== "locked") unreadable.delete(seq);
+    remember(frame);
+  }
+  countLocked();
+}
+
+// Reads every message of a frame before it is shown (in order: one at a time).
+async function read(messages) {
+  if (!encrypted) return;
+  for (const message of messages) {
+    if (!message.view) message.view = await keys.read(message);
+  }
+}
+
+// "Here now": each name, and in an encrypted room each of their devices' safety codes,
+// to compare face to face.
+function showPresent() {
+  const open = new Set([...presentList.querySelectorAll("details[open]")].map((d) => d.dataset.name));
+  presentList.replaceChildren(
+    ...presentNames.map((name) => {
+      const li = document.createElement("li");
+      li.textContent = name;
+      const codes = keys && keysReady
+        ? [...keys.devices.values()].filter((d) => d.pseudonym === name && d.present && d.allowed).map((d) => d.code)
+        : [];
+      if (codes.length) {
+        const details = document.createElement("details");
+        details.className = "safety-code";
+        details.dataset.name = name;
+        details.open = open.has(name);
+        const summary = document.createElement("summary");
+        summary.textContent = "Safety code";
+        const whose = document.createElement("span");
+        whose.className = "visually-hidden";
+        whose.textContent = ` of ${name}`;
+        summary.append(whose);
+        details.append(summary);
+        for (const code of codes) {
+          const p = document.createElement("p");
+          p.className = "safety-code__digits";
+          p.textContent = code;
+          details.append(p);
+        }
+        li.append(" ", details);
+      }
+      return li;
+    }),
+  );
+}
+
+// A line in the conversation that is not a message (a participant's device changed).
+function showNotice(text) {
+  const li = document.createElement("li");
+  li.className = "chat__notice";
+  li.tabIndex = -1;
+  const p = document.createElement("p");
+  p.className = "chat__body";
+  p.textContent = text;
+  li.append(p);
+  chat.append(li);
+  offerTabStop(li);
+  announcer.textContent = text;
+  scrollDown();
+}
+
+function devicesChanged(devices, myDevice, changed) {
+  showPresent();
+  for (const { pseudonym, code } of changed) {
+    showNotice(
+      `${pseudonym} is using a new device now; its safety code is ${code}. ` +
+      "If they did not expect that, tell a facilitator.",
+    );
+  }
+}
+
+// This browser cannot keep keys (no WebCrypto, or IndexedDB refused): say so plainly,
+// and offer no room that would half work.
+function cannotEncrypt() {
+  finish(
+    "This meeting is end-to-end encrypted, so this browser has to keep secret keys, and it " +
+    "cannot here (private browsing, or a setting that blocks site storage, often stops it). " +
+    "Please join from another browser, or from this one outside private browsing.",
+    { href: room.dataset.groupUrl, text: "Back to the group" },
+  );
+  chat.hidden = true;
+  composer.hidden = true;
+  earlierButton.hidden = true;
 }
 
 // Messages held back that the server says are next (nothing is stored between them).
@@ -401,6 +615,7 @@ function showEarlier(frame) {
     .map((message) => {
       const li = renderMessage(message);
       li.dataset.seq = String(message.seq);
+      remember(message);
       return li;
     });
   if (first) first.before(...items);
@@ -514,7 +729,25 @@ function finish(text, link) {
 // --- the socket -------------------------------------------------------------------------------
 
 const handlers = {
-  hello(frame) {
+  async hello(frame) {
+    if (encrypted) {
+      // The keys first: nothing is read or sent before they are.
+      keysReady = false;
+      if (!frame.e2ee) {
+        cannotEncrypt();
+        return;
+      }
+      setStatus("Setting up this device's keys…");
+      try {
+        await keys.connect(frame.e2ee, frame.last_seq);
+      } catch {
+        setStatus("Could not set up the keys. Trying again…");
+        socket.close();
+        return;
+      }
+      keysReady = true;
+      showPresent();
+    }
     reconnectDelay = 1000;
     myName.textContent = frame.you.pseudonym;
     isFacilitator = frame.you.is_facilitator;
@@ -539,10 +772,15 @@ const handlers = {
       requestResume();
     }
   },
-  message(frame) {
+  async message(frame) {
+    if (encrypted) {
+      if (frame.seq <= lastSeq) return; // already shown: nothing to read
+      await read([frame]);
+    }
     acceptMessage(frame, { live: !resuming });
   },
-  history(frame) {
+  async history(frame) {
+    if (encrypted) await read(frame.messages);
     if (!loadingLatest) {
       showEarlier(frame);
       return;
@@ -585,10 +823,17 @@ const handlers = {
     if (frame.seq > lastSeq) window.setTimeout(() => { if (frame.seq > lastSeq) requestResume(); }, 1500);
   },
   message_changed(frame) {
+    if (frame.hidden) {
+      readable.delete(frame.seq);
+      unreadable.delete(frame.seq);
+      countLocked();
+    }
     const li = chat.querySelector(`li[data-seq="${frame.seq}"]`);
     if (!li) return;
     const body = li.querySelector(".chat__body");
     if (frame.hidden) {
+      body.className = "chat__body";
+      delete li.dataset.unread;
       body.classList.add("chat__body--hidden");
       body.textContent = "Hidden by a facilitator.";
       // Leave nothing of it for a screen reader to read out later.
@@ -613,19 +858,15 @@ const handlers = {
     setPassingStatus("Done.");
   },
   presence(frame) {
-    presentList.replaceChildren(
-      ...frame.present.map((name) => {
-        const li = document.createElement("li");
-        li.textContent = name;
-        return li;
-      }),
-    );
+    presentNames = frame.present;
+    showPresent();
   },
   status(frame) {
     setCanSend(frame.can_send, frame.muted);
     if (frame.pseudonym) myName.textContent = frame.pseudonym;
   },
   error(frame) {
+    if (encrypted && encryptionError(frame)) return;
     lastError = frame;
     if (frame.client_id) {
       const item = loadOutbox().find((entry) => entry.client_id === frame.client_id);
@@ -651,10 +892,13 @@ const handlers = {
   },
   pong() {},
   signed_out(frame) {
+    // This session's device keys are of no use any more: none are left behind.
+    if (encrypted) clearDeviceKeys();
     signedOut(SIGNED_OUT_TEXT[frame.reason] || "You have been signed out.");
   },
   refused(frame) {
     if (["signed_out", "idle", "absolute", "two_factor_required"].includes(frame.reason)) {
+      if (encrypted && frame.reason !== "two_factor_required") clearDeviceKeys();
       signedOut(frame.message);
     } else if (frame.reason === "agreement_required") {
       finish(frame.message, { href: room.dataset.signUrl, text: "Read and sign" });
@@ -663,6 +907,35 @@ const handlers = {
     }
   },
 };
+
+// Refusals about keys, answered here rather than shown: true when handled.
+function encryptionError(frame) {
+  // My message needs its epoch shared first (or a new epoch): then it is sent again.
+  const handled = frame.client_id && keys.handleSendError(frame, () => {
+    const item = loadOutbox().find((entry) => entry.client_id === frame.client_id);
+    if (item) sendItem(item);
+  });
+  if (handled) return true;
+  if (frame.code === "device_required" || frame.code === "invalid_device") {
+    // The server no longer knows this device: connect again, which registers one.
+    keysReady = false;
+    socket.close();
+    return true;
+  }
+  // A refused share or key request changes nothing on the page: the message it was
+  // for stays counted as not unlocked.
+  return ["invalid_keys", "key_request_refused"].includes(frame.code);
+}
+
+function dispatch(frame) {
+  const handler = handlers[frame.type];
+  if (!encrypted) {
+    if (handler) handler(frame);
+    return;
+  }
+  if (keys.handle(frame) || !handler) return;
+  inbox = inbox.then(() => handler(frame)).catch(() => {});
+}
 
 function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -674,13 +947,17 @@ function connect() {
     } catch {
       return;
     }
-    const handler = handlers[frame.type];
-    if (handler) handler(frame);
+    dispatch(frame);
   });
   socket.addEventListener("close", (event) => {
     clearInterval(heartbeat);
+    if (encrypted) {
+      keysReady = false;
+      keys?.disconnected();
+    }
     if (finished) return;
     if (event.code === SIGNED_OUT) {
+      if (encrypted) clearDeviceKeys();
       signedOut("You have been signed out.");
       return;
     }
@@ -743,4 +1020,19 @@ window.addEventListener("resize", fitRoom);
 
 // Opening the room puts the person in the message box (the skip link also leads there).
 input.focus({ preventScroll: true });
-connect();
+if (!encrypted) {
+  connect();
+} else if (!cryptoAvailable() || !storageAvailable()) {
+  cannotEncrypt();
+} else {
+  keys = new EncryptedRoom({
+    meeting: meetingId,
+    member: room.dataset.member,
+    send: sendFrame,
+    onDevices: devicesChanged,
+    onKeys: (opened) => {
+      inbox = inbox.then(() => readAgain(opened)).catch(() => {});
+    },
+  });
+  keys.open().then(connect, cannotEncrypt);
+}

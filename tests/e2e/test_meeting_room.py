@@ -57,6 +57,8 @@ def room():
         crisis_resources="Call your local emergency number.",
         guidelines=["What is shared here stays here."],
         agreement_text="I keep what is said here confidential.",
+        # The plain protocol (issue 19's E2EE rooms have tests of their own: test_e2ee_*).
+        e2ee_meetings=False,
     )
     for handle, pseudonym in ((FERN_HANDLE, "Fern"), (RIVER_HANDLE, "River")):
         user = User.objects.create_user(username=handle, password=PASSWORD)

@@ -60,6 +60,8 @@ def build():
         crisis_resources="Call the Night Line on 0800 555 0199, any time.",
         guidelines=RULES,
         agreement_text="I keep what is said here confidential.",
+        # The plain protocol (issue 19's E2EE rooms have tests of their own: test_e2ee_*).
+        e2ee_meetings=False,
     )
     lantern_user = User.objects.create_user(username="fac-login-handle", password=PASSWORD)
     device = TOTPDevice.objects.create(user=lantern_user, name="Phone", confirmed=True)

@@ -480,6 +480,8 @@ def open_meeting():
         crisis_resources="Call your local emergency number.",
         guidelines=["What is shared here stays here."],
         agreement_text="I keep what is said here confidential.",
+        # The plain protocol (issue 19's E2EE rooms have tests of their own: test_e2ee_*).
+        e2ee_meetings=False,
     )
     people = {}
     for handle, pseudonym in (("alice-login-handle", "Fern"), ("bob-login-handle", "River")):

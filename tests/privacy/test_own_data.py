@@ -290,6 +290,8 @@ def test_it_ends_memberships_and_leaves_messages_as_removed_when_the_account_is_
         description="A gentle weekly space.",
         guidelines=["What is shared here stays here."],
         agreement_text="I keep what is said here confidential.",
+        # Plain meetings: the messages below are posted as text (tests/factories.py says why).
+        e2ee_meetings=False,
     )
     places = {}
     for person, pseudonym in [(owner, "Lantern Moth"), (outsider, "River Stone")]:
