@@ -19,6 +19,12 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+from playwright.sync_api import expect
+
+# Two workers each drive up to three Chromiums on a two-core box; an end-to-end encrypted
+# room's key set-up (three devices registering and sharing) once took longer than the
+# default 5 s there. A longer wait changes nothing for a passing test.
+expect.set_options(timeout=10_000)
 
 E2E_DIR = Path(__file__).resolve().parent
 REPO_ROOT = E2E_DIR.parent.parent

@@ -48,6 +48,8 @@ def build():
         crisis_resources="Call your local emergency number.",
         guidelines=["What is shared here stays here."],
         agreement_text="I keep what is said here confidential.",
+        # The test posts a message from the server side, which only a plain meeting takes.
+        e2ee_meetings=False,
     )
     lantern = take_place(
         group_services.facilitator_appoint(group=group, actor=admin, user=person("fac-lantern")),
