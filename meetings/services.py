@@ -741,14 +741,25 @@ def keys_share(
     """Store the sender device's chain key for ``epoch``, wrapped per recipient device,
     and hand each recipient its share on commit. Recipients must be live devices admitted
     to this meeting whose members may be in its room now; ``epoch`` above the device's
-    current one starts a new epoch. Returns how many were stored."""
+    current one starts a new epoch, an earlier one it started goes only to devices that
+    were admitted before that epoch began. Returns how many were stored."""
     meeting, membership = _room_member(meeting_id, membership_id, session_key)
     sender = _sending_device(membership, session_key, lock=True)
     current = _current_epoch(meeting.pk, sender)
+    # An earlier epoch may be shared again (the answer to a key_request after the sender
+    # moved on, e.g. it reconnected), but only with devices admitted before it began:
+    # a device that came later must not read what was said before it came.
+    earlier_started = None
     if current is not None and epoch < current:
-        raise RoomError(
-            "invalid_keys", f"Your current epoch is {current}: share that or a newer one."
+        earlier_started = (
+            SenderEpoch.objects.filter(meeting_id=meeting.pk, device=sender, epoch=epoch)
+            .values_list("started_at", flat=True)
+            .first()
         )
+        if earlier_started is None:
+            raise RoomError(
+                "invalid_keys", f"Your current epoch is {current}: share that or a newer one."
+            )
     wanted = {share.recipient_device for share in shares}
     recipients = {
         device.pk: device
@@ -761,6 +772,13 @@ def keys_share(
         for device_id in wanted
         if device_id not in recipients or not device_may_hold_keys(recipients[device_id])
     )
+    if earlier_started is not None:
+        came_later = set(
+            RoomDevice.objects.filter(
+                meeting_id=meeting.pk, device_id__in=wanted, first_admitted_at__gte=earlier_started
+            ).values_list("device_id", flat=True)
+        )
+        refused = sorted(set(refused) | came_later)
     if refused:
         raise RoomError(
             "invalid_keys",

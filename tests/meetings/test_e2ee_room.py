@@ -148,6 +148,41 @@ async def test_a_present_device_may_ask_the_sender_again(world):
         await fern.leave()
 
 
+async def test_a_sender_that_moved_on_answers_a_key_request_for_its_earlier_epoch(world):
+    river = await enter(world, world.river)
+    fern = await enter(world, world.fern)
+    try:
+        await river.drain()
+        await river.say("Hello", "hello-0002")
+        # River's device moves on to epoch 2 (as after a reconnect); Fern asks for epoch 1.
+        await river.start_epoch()
+        await fern.socket.send(
+            {"type": "key_request", "sender_device": river.device.id, "epoch": 1}
+        )
+        await river.wait_for("key_request")
+        await river.socket.send(river.device.share_frame([fern.device.id], from_start_of=1))
+        assert (await river.wait_for("keys_shared", "error"))["type"] == "keys_shared"
+        keys = await fern.wait_for("keys")
+        assert [(s["epoch"], s["first_index"]) for s in keys["shares"]] == [(1, 0)]
+        # A device that came after epoch 1 began gets no share of it, whoever sends one.
+        moss = await enter(world, world.moss)
+        try:
+            await river.drain()
+            await river.socket.send(river.device.share_frame([moss.device.id], from_start_of=1))
+            refused = await river.wait_for("keys_shared", "error")
+            assert refused["code"] == "invalid_keys"
+            assert refused["devices"] == [moss.device.id]
+            stored = await run(
+                lambda: KeyShare.objects.filter(recipient_device_id=moss.device.id, epoch=1).count()
+            )
+            assert stored == 0
+        finally:
+            await moss.leave()
+    finally:
+        await river.leave()
+        await fern.leave()
+
+
 async def test_a_member_who_leaves_gets_no_key_of_the_next_epoch(world):
     river = await enter(world, world.river)
     fern = await enter(world, world.fern)
