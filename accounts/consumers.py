@@ -6,11 +6,12 @@ import time
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from accounts.models import session_public_id
 from accounts.selectors import user_may_use_sockets, user_must_renew_credentials
 from accounts.services import session_touch
-from accounts.sessions import last_seen_resolution, session_expired
+from accounts.sessions import STARTED_KEY, last_seen_resolution, session_expired
 from supportgroups.realtime import user_group_name
 
 # Close codes (4000-4999 are for applications): the client must not reconnect on these.
@@ -66,6 +67,8 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     user_group = None
     # When this socket last counted as activity of its session (time.monotonic()).
     activity_seen = 0.0
+    # When it last counted as activity (a touch with active=True: "last seen" refreshed).
+    activity_counted = float("-inf")
 
     async def connect(self):
         refusal = await self._session_refusal()
@@ -118,15 +121,27 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
         if self.user_group:
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
 
-    async def session_active(self, *, active: bool = True) -> bool:
+    async def session_active(self, *, active: bool = True, held_by_caller: bool = False) -> bool:
         """Count activity on this socket as activity of its session (same rules as pages);
         ``active=False`` only checks that the session has not timed out.
 
         False when the session has ended: the socket is then told (``signed_out`` with
         the reason: "idle", "absolute", "signed_out") and closed. The session row is read
-        at most every few seconds; the send path checks the session for every message.
+        at most every few seconds.
+
+        ``held_by_caller``: the caller's own transaction checks and holds the session row
+        (the chat send path: meetings.services.message_post), so a sign-out is caught
+        there and this row is read only for the clock's rules, at most every
+        ``last_seen_resolution()``: a session whose "last seen" was refreshed that
+        recently cannot be idle, and its absolute end is known from its start. Reading it
+        every few seconds was a second transaction for almost every chat message.
         """
-        if time.monotonic() - self.activity_seen < min(5.0, last_seen_resolution()):
+        now = time.monotonic()
+        if held_by_caller:
+            counted = now - self.activity_counted
+            if counted < last_seen_resolution() and not self._past_absolute_timeout():
+                return True
+        elif now - self.activity_seen < min(5.0, last_seen_resolution()):
             return True
         ended = await database_sync_to_async(session_touch)(
             session_key=self.scope["session"].session_key, active=active
@@ -135,7 +150,14 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.signed_out(ended)
             return False
         self.activity_seen = time.monotonic()
+        if active:
+            self.activity_counted = self.activity_seen
         return True
+
+    def _past_absolute_timeout(self) -> bool:
+        # The session's start never changes, so the socket's own copy of it is enough.
+        started = self.scope["session"].get(STARTED_KEY)
+        return started is not None and time.time() - started > settings.SESSION_ABSOLUTE_TIMEOUT
 
     async def signed_out(self, reason: str) -> None:
         await self.send_json({"type": "signed_out", "reason": reason})

@@ -211,7 +211,7 @@ class RoomConsumer(AuthenticatedConsumer):
                 )
             send = frames.read_send(frame)
             client_id, body, sealed = send.client_id, send.body, None
-        if not await self.session_active():
+        if not await self.session_active(held_by_caller=True):
             return
         try:
             posted = await database_sync_to_async(services.message_post)(

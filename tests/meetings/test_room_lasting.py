@@ -193,6 +193,24 @@ async def test_a_socket_whose_session_was_just_signed_out_stores_nothing(world):
     assert [m.client_id for m in stored] == ["before-signout-1"]
 
 
+async def test_a_message_sent_after_the_sessions_absolute_end_is_refused_at_once(world, settings):
+    # The send path reads the session row for the clock's rules only every minute or so
+    # (issue 22: a second transaction per message); the absolute end is known from the
+    # session's start, so a message a moment past it is still refused.
+    value = await run(aged_cookie, world.river.user, started_ago=2 * MINUTE, last_seen_ago=0)
+    async with Socket(world.path, value) as river:
+        await river.send_and_ack("Just in time.", "absolute-00001")
+        settings.SESSION_ABSOLUTE_TIMEOUT = MINUTE  # (the session started two minutes ago)
+        await river.post("A moment too late.", "absolute-00002")
+        assert (await river.expect("signed_out"))["reason"] == "absolute"
+        await river.expect_close(CLOSE_SIGNED_OUT)
+    stored = await run(lambda: list(Message.objects.filter(meeting=world.meeting)))
+    assert [m.client_id for m in stored] == ["absolute-00001"]
+    assert await run(session_of, value) is None
+    [ended] = await run(events, Action.LOGGED_OUT)
+    assert ended.extra == {"timeout": "absolute"}
+
+
 async def test_the_idle_timeout_seen_on_a_page_closes_the_sessions_sockets(world):
     """Issue 18, finding 5: expiry signs out like every other sign-out."""
     value = await run(session_cookie, world.river.user)
