@@ -44,7 +44,7 @@ export class EncryptedRoom {
     this.member = String(member);
     this.send = send; // (frame) => void, on the room's socket
     this.onDevices = onDevices; // (devices, myDeviceId, changed: [{pseudonym, code}]) => void
-    this.onKeys = onKeys; // (Set of "device:epoch") => void: re-read what they open
+    this.onKeys = onKeys; // (Set of "device:epoch", or of device ids now known) => void: re-read what they open
     this.db = null;
     this.device = null; // {id, ecdhPrivate, ecdsaPrivate, ecdhPublic, ecdsaPublic}
     this.joinedAfterSeq = 0;
@@ -264,6 +264,8 @@ export class EncryptedRoom {
       this.knownDevicesOf.set(raw.pseudonym, seen);
     }
     if (this.device) this.addMyself();
+    // Messages from devices that were not known yet may be read now.
+    if (!initial) this.onKeys(new Set(list.map((raw) => raw.id)));
     const waiting = this.waitingShares;
     this.waitingShares = [];
     await this.takeShares(waiting);
@@ -439,7 +441,11 @@ export class EncryptedRoom {
     if (!e2ee) return { kind: "removed", author: frame.author };
     const clientId = e2ee.client_id ?? frame.client_id;
     const sender = this.devices.get(e2ee.sender_device);
-    if (!sender || typeof clientId !== "string") return { kind: "unverified" };
+    // A device the room has not described to this page yet (its `devices` frame is on the
+    // way, sent a moment after the message): not a forgery, so it waits like a locked
+    // message and is read again when the device is known.
+    if (!sender) return { kind: "locked", author: "Checking who sent this…", waitingFor: e2ee.sender_device };
+    if (typeof clientId !== "string") return { kind: "unverified" };
     const genuine = await verifyMessage({ e2ee, meeting: this.meeting, clientId, ecdsaRaw: sender.ecdsa });
     if (!genuine) return { kind: "unverified" };
     const author = sender.pseudonym || frame.author;

@@ -476,11 +476,14 @@ function countLocked() {
       "This device has asked the sender's device for the key again.";
 }
 
-// New keys arrived (`keys`): messages they open are read again and shown in place.
+// New keys arrived (`keys`: "device:epoch" in `opened`), or devices became known (their
+// ids in `opened`): messages they may open are read again and shown in place.
 async function readAgain(opened) {
   for (const [seq, frame] of [...unreadable]) {
     const e2ee = frame.e2ee;
-    if (!e2ee || !opened.has(`${e2ee.sender_device}:${e2ee.epoch}`)) continue;
+    if (!e2ee) continue;
+    const waiting = frame.view && frame.view.waitingFor;
+    if (!opened.has(`${e2ee.sender_device}:${e2ee.epoch}`) && !(waiting && opened.has(waiting))) continue;
     frame.view = await keys.read(frame);
     const old = chat.querySelector(`li[data-seq="${seq}"]`);
     if (!old) {

@@ -499,3 +499,49 @@ def test_a_message_that_cannot_be_unlocked_says_so_is_counted_and_its_key_is_ask
     expect(item.locator(".chat__body")).to_have_text("Can everyone read this?")
     expect(item).not_to_have_attribute("data-unread", "locked")
     expect(fern.locator("#room-locked")).to_be_hidden()
+
+
+def test_a_message_from_a_device_not_yet_described_is_read_once_the_device_is(
+    browsers, live_server_url, world
+):
+    """The room tells the others about a new device a moment after it registers (its
+    `devices` frames are coalesced), so its first message can arrive first: that is not a
+    forgery, and the message opens once the device is known."""
+    fern = browsers()
+    sign_in(fern, live_server_url, HANDLES["Fern"])
+    state = {"held": [], "hold": False, "page": None}
+
+    def hold_devices(text):
+        frame = json.loads(text)
+        if state["hold"] and frame.get("type") == "devices":
+            state["held"].append(text)
+            return None
+        return text
+
+    def relay(ws):
+        server = ws.connect_to_server()
+        state["page"] = ws
+        ws.on_message(server.send)
+
+        def downwards(message):
+            passed = hold_devices(message)
+            if passed is not None:
+                ws.send(passed)
+
+        server.on_message(downwards)
+
+    fern.route_web_socket(re.compile(r"/ws/meetings/"), relay)
+    fern.goto(live_server_url + world.path)
+    expect_connected(fern)
+    state["hold"] = True  # from now on Fern's page hears of no device until released
+    river = member(browsers, live_server_url, world, "River")
+    say(river, "River", "Am I early?")
+    item = fern.locator("#chat li[data-seq]")
+    expect(item).to_have_count(1)
+    expect(item).not_to_have_attribute("data-unread", "unverified")
+    state["hold"] = False
+    for text in state["held"]:
+        state["page"].send(text)
+    expect(item.locator(".chat__body")).to_have_text("Am I early?")
+    expect(item.locator(".chat__meta strong")).to_have_text("River")
+    expect(fern.locator("#room-locked")).to_be_hidden()
