@@ -772,19 +772,24 @@ def keys_share(
         for device_id in wanted
         if device_id not in recipients or not device_may_hold_keys(recipients[device_id])
     )
-    if earlier_started is not None:
-        came_later = set(
-            RoomDevice.objects.filter(
-                meeting_id=meeting.pk, device_id__in=wanted, first_admitted_at__gte=earlier_started
-            ).values_list("device_id", flat=True)
-        )
-        refused = sorted(set(refused) | came_later)
     if refused:
         raise RoomError(
             "invalid_keys",
             "Keys can only be shared with devices allowed in this room now.",
             devices=refused,
         )
+    if earlier_started is not None:
+        came_later = sorted(
+            RoomDevice.objects.filter(
+                meeting_id=meeting.pk, device_id__in=wanted, first_admitted_at__gte=earlier_started
+            ).values_list("device_id", flat=True)
+        )
+        if came_later:
+            raise RoomError(
+                "came_after_epoch",
+                "These devices came in after that key was made: they may not have it.",
+                devices=came_later,
+            )
     if current is None or epoch > current:
         SenderEpoch.objects.create(meeting_id=meeting.pk, device=sender, epoch=epoch)
     stored = KeyShare.objects.bulk_create(

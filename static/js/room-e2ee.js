@@ -189,6 +189,17 @@ export class EncryptedRoom {
         return true;
       case "keys_shared":
         return true;
+      case "error":
+        // My share went to a device the server says may no longer hold keys (its member
+        // was removed a moment ago and this page's devices frame is still on the way):
+        // take the server's word for it and share again without it.
+        if (frame.code !== "invalid_keys" || !Array.isArray(frame.devices)) return false;
+        for (const id of frame.devices) {
+          const device = this.devices.get(id);
+          if (device) device.allowed = false;
+        }
+        this.onChain(() => this.reconcile());
+        return true;
       case "devices":
         this.updateDevices(frame.devices || [], { initial: false }).then(() => {
           if (this.chain) this.onChain(() => this.reconcile());
@@ -211,6 +222,8 @@ export class EncryptedRoom {
     if (attempts > MAX_RESENDS) return false;
     this.resends.set(frame.client_id, attempts);
     this.onChain(async () => {
+      // Give the room's devices frame time to arrive before trying again.
+      if (attempts > 1) await new Promise((resolve) => window.setTimeout(resolve, 200 * attempts));
       if (frame.code === "epoch_stale" || !this.chain) {
         await this.startEpoch();
       } else {

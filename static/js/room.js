@@ -927,7 +927,7 @@ function encryptionError(frame) {
   }
   // A refused share or key request changes nothing on the page: the message it was
   // for stays counted as not unlocked.
-  return ["invalid_keys", "key_request_refused"].includes(frame.code);
+  return ["invalid_keys", "came_after_epoch", "key_request_refused"].includes(frame.code);
 }
 
 function dispatch(frame) {

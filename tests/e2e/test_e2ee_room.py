@@ -545,3 +545,58 @@ def test_a_message_from_a_device_not_yet_described_is_read_once_the_device_is(
     expect(item.locator(".chat__body")).to_have_text("Am I early?")
     expect(item.locator(".chat__meta strong")).to_have_text("River")
     expect(fern.locator("#room-locked")).to_be_hidden()
+
+
+def test_a_page_not_yet_told_of_a_removal_shares_again_without_the_removed_device(
+    browsers, live_server_url, world
+):
+    """Wren is removed while Fern's page has not heard of it yet (its devices frame is late):
+    Fern's next message needs a new epoch, Fern's page shares it with Wren's device too,
+    the server refuses that share naming Wren's device, and the page shares again without
+    it: the message goes out, and Wren's device gets no key of it."""
+    fern = browsers()
+    sign_in(fern, live_server_url, HANDLES["Fern"])
+    state = {"hold": False}
+
+    def relay(ws):
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+
+        def downwards(message):
+            if state["hold"] and json.loads(message).get("type") == "devices":
+                return  # this page is never told of the removal
+            ws.send(message)
+
+        server.on_message(downwards)
+
+    fern.route_web_socket(re.compile(r"/ws/meetings/"), relay)
+    fern.goto(live_server_url + world.path)
+    expect_connected(fern)
+    wren = member(browsers, live_server_url, world, "Wren")
+    say(wren, "Wren", "Hello from Wren.")
+    expect(readable(fern)).to_have_count(1)
+    wren_device = live_device(world.members["Wren"])
+    state["hold"] = True
+
+    def remove():
+        try:
+            moderation_services.action_take(
+                membership=Membership.objects.get(pk=world.members["Wren"].pk),
+                actor=world.admin,
+                kind=ActionKind.REMOVE,
+                guideline_number=1,
+                reason="Test removal.",
+            )
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as other:
+        other.submit(remove).result()
+    expect(wren.locator("#room-status")).to_contain_text("not a member", timeout=15_000)
+
+    say(fern, "Fern", "Said after Wren was removed.")
+    device = live_device(world.members["Fern"])
+    sent = Message.objects.get(meeting=world.meeting, sender_device=device)
+    assert not KeyShare.objects.filter(
+        sender_device=device, epoch=sent.epoch, recipient_device=wren_device
+    ).exists()

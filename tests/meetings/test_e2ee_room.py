@@ -170,7 +170,7 @@ async def test_a_sender_that_moved_on_answers_a_key_request_for_its_earlier_epoc
             await river.drain()
             await river.socket.send(river.device.share_frame([moss.device.id], from_start_of=1))
             refused = await river.wait_for("keys_shared", "error")
-            assert refused["code"] == "invalid_keys"
+            assert refused["code"] == "came_after_epoch"
             assert refused["devices"] == [moss.device.id]
             stored = await run(
                 lambda: KeyShare.objects.filter(recipient_device_id=moss.device.id, epoch=1).count()
