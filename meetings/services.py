@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -637,17 +637,12 @@ def meeting_fix_e2ee(*, meeting: Meeting) -> bool:
 
 
 def _meeting_fix_e2ee(meeting_id: int) -> bool:
-    group_table = connection.ops.quote_name(Group._meta.db_table)
-    meeting_table = connection.ops.quote_name(Meeting._meta.db_table)
-    with connection.cursor() as cursor:
-        # One statement: two first sockets at once both read what the first one fixed.
-        cursor.execute(
-            f"UPDATE {meeting_table} m SET e2ee = COALESCE(m.e2ee, g.e2ee_meetings)"  # noqa: S608
-            f" FROM {group_table} g WHERE g.id = m.group_id AND m.id = %s RETURNING m.e2ee",
-            [meeting_id],
-        )
-        (e2ee,) = cursor.fetchone()
-    return e2ee
+    # One conditional UPDATE: when two first sockets come at once, the second waits for
+    # the first's row lock, finds the setting already fixed and changes nothing; both then
+    # read what the first fixed. (In the ORM, so the embedded SQLite default runs it too.)
+    setting = Group.objects.filter(pk=OuterRef("group_id")).values("e2ee_meetings")[:1]
+    Meeting.objects.filter(pk=meeting_id, e2ee__isnull=True).update(e2ee=Subquery(setting))
+    return Meeting.objects.filter(pk=meeting_id).values_list("e2ee", flat=True).get()
 
 
 @dataclass(frozen=True)
