@@ -7,6 +7,7 @@ screening, and the applicant is told that such notes may exist.
 from typing import Any
 
 from accounts.models import User
+from board.models import ThreadRead
 from board.selectors import posts_of_user
 from groups.models import Membership
 from meetings.models import Attendance, Device, Message
@@ -107,6 +108,17 @@ def user_data_from_apps(user: User) -> dict[str, Any]:
                 "hidden_by_a_facilitator": p.hidden_at is not None,
             }
             for p in posts_of_user(user)
+        ],
+        # How far you have read each thread (for the unread counts on "My groups").
+        "board_threads_read": [
+            {
+                "group": r.thread.group.name,
+                "thread": r.thread.number,
+                "read_up_to_post": r.read_up_to,
+            }
+            for r in ThreadRead.objects.filter(membership__user=user)
+            .select_related("thread__group")
+            .order_by("thread__group__name", "thread__number")
         ],
         "meetings_attended": [
             {

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.events import Action
 from board.models import Post, Thread
-from board.services import post_delete, post_reply, posts_purge_expired
+from board.services import post_delete, post_reply, posts_purge_expired, thread_mark_read
 from groups.models import Group, Retention
 from meetings.services import meeting_close
 from tests.board.conftest import dump_every_table, events, signed_in_client
@@ -91,6 +91,18 @@ def test_the_export_holds_the_members_own_posts_and_nobody_elses(scene):
     ]
     assert data["board_posts"][0]["group"] == scene.group.name
     assert "Birch" not in json.dumps(data)
+
+
+def test_the_export_holds_how_far_the_member_has_read_each_thread(scene):
+    thread = scene.start(scene.birch, title="Birch's thread", body="Birch's words")
+    post_reply(actor=scene.birch.user, thread=thread, body="More from Birch")
+    thread_mark_read(actor=scene.ash.user, thread=Thread.objects.get(pk=thread.pk), up_to=2)
+    client = signed_in_client(scene.ash.user)
+    reauthenticate(client)
+    data = json.loads(client.post("/account/export/").content)
+    assert data["board_threads_read"] == [
+        {"group": scene.group.name, "thread": thread.number, "read_up_to_post": 2}
+    ]
 
 
 def test_deleting_the_account_removes_the_text_of_the_persons_posts(scene):
