@@ -54,7 +54,18 @@ def room_refusal(meeting: Meeting, membership: Membership) -> str | None:
         return refusal
     if not meeting.is_open():
         return "meeting_closed"
+    # Asked for every message and key frame too, not only at the door: a socket that
+    # missed the hold's closing broadcast must not keep writing into a held group.
+    if meeting_on_hold(meeting):
+        return "meetings_on_hold"
     return None
+
+
+def meeting_on_hold(meeting: Meeting) -> bool:
+    """Whether the meeting's group is on hold; the send path's one statement brings the
+    answer with the meeting row (``on_hold``), so a message costs no extra query."""
+    known = getattr(meeting, "on_hold", None)
+    return bool(known) if known is not None else meetings_on_hold(meeting.group_id)
 
 
 @dataclass(frozen=True)
@@ -80,12 +91,7 @@ def room_entry(user, meeting_id: int) -> RoomEntry:  # noqa: ANN001
     )
     if membership is None:
         return RoomEntry(meeting, None, "not_a_member")
-    refusal = room_refusal(meeting, membership)
-    if refusal is None and meetings_on_hold(meeting.group_id):
-        # Asked when a page or socket enters, not for every message: a hold closes the
-        # rooms' open sockets itself (meetings.services.meetings_hold).
-        refusal = "meetings_on_hold"
-    return RoomEntry(meeting, membership, refusal)
+    return RoomEntry(meeting, membership, room_refusal(meeting, membership))
 
 
 def meetings_on_hold(group_id: int) -> bool:

@@ -316,13 +316,16 @@ def _meeting_take_next_seq(meeting_id: int) -> Meeting:
     """
     table = connection.ops.quote_name(Meeting._meta.db_table)
     groups = connection.ops.quote_name(Group._meta.db_table)
+    holds = connection.ops.quote_name(MeetingHold._meta.db_table)
     found = list(
         Meeting.objects.raw(
             # (A meeting whose first message comes before anyone opened its room takes
-            # the group's E2EE setting here, as meeting_fix_e2ee would.)
+            # the group's E2EE setting here, as meeting_fix_e2ee would; whether its group
+            # is on hold comes back with the row, for room_refusal.)
             f"UPDATE {table} SET last_seq = last_seq + 1,"  # noqa: S608
             f" e2ee = COALESCE(e2ee, (SELECT e2ee_meetings FROM {groups} g WHERE g.id = group_id))"
-            " WHERE id = %s RETURNING *",
+            f" WHERE id = %s RETURNING *, EXISTS (SELECT 1 FROM {holds} h"
+            f" WHERE h.group_id = {table}.group_id AND h.lifted_at IS NULL) AS on_hold",
             [meeting_id],
         )
     )

@@ -65,6 +65,19 @@ def test_held_groups_rooms_stay_shut_until_the_hold_is_lifted(world, incident, a
 
 
 @pytest.mark.django_db
+def test_a_socket_that_missed_the_closing_cannot_post_into_a_held_group(world, incident):
+    meeting = schedule(world.group, world.lantern.user)
+    services.incident_hold_meetings(actor=world.admin, incident=incident, ip=None)
+    # As a socket let in before the hold, whose "closed" broadcast was lost, would ask.
+    with pytest.raises(RoomError) as refused:
+        meeting_services.message_post(
+            meeting_id=meeting.pk, membership_id=world.river.pk, client_id="late-0001", body="Hi"
+        )
+    assert refused.value.code == "meetings_on_hold"
+    assert not meeting.messages.exists()
+
+
+@pytest.mark.django_db
 def test_a_group_held_by_two_incidents_waits_for_both(world, incident, admin_client):
     meeting = schedule(world.group, world.lantern.user)
     second = open_incident(world, title="A second problem")

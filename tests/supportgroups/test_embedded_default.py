@@ -25,11 +25,24 @@ SCRIPT = textwrap.dedent(
     first = services.meeting_fix_e2ee(meeting=Meeting.objects.get(pk=meeting.pk))
     again = services.meeting_fix_e2ee(meeting=Meeting.objects.get(pk=meeting.pk))
     print("E2EE", first, again, Meeting.objects.get(pk=meeting.pk).e2ee)
+
+    # The send path's hand-written statements, in a plain meeting that is open now.
+    from django.utils import timezone
+    from groups.models import Membership
+
+    open_now = [m for m in Meeting.objects.all() if m.is_open(timezone.now())][0]
+    Meeting.objects.filter(pk=open_now.pk).update(e2ee=False)
+    member = Membership.objects.get(group=open_now.group, user__username="demo-member")
+    posted = services.message_post(
+        meeting_id=open_now.pk, membership_id=member.pk, client_id="sqlite-0001", body="Hello"
+    )
+    print("POSTED", posted.message.seq > 0)
     """
 )
 
 
-def test_a_demo_meeting_takes_its_groups_e2ee_setting_on_sqlite(tmp_path):
+def test_a_demo_meeting_takes_its_e2ee_setting_and_a_message_on_sqlite(tmp_path):
     result = run(["-c", SCRIPT, str(tmp_path / "db.sqlite3")], DEBUG="true")
     assert result.returncode == 0, result.output
     assert "E2EE True True True" in result.stdout, result.output
+    assert "POSTED True" in result.stdout, result.output
