@@ -143,15 +143,18 @@ class BoardConsumer(AuthenticatedConsumer):
             # A marker only moves forward: an older or repeated one costs no query (so a
             # page that floods them does not load the database).
             if post > self.read_sent and await self.session_active(active=False):
-                self.read_sent = post
-                await database_sync_to_async(self._mark_read)(post)
+                # What the marker became (at most the thread's last post): a number past
+                # the end must not stop the real ones that follow.
+                self.read_sent = await database_sync_to_async(self._mark_read)(post)
         else:
             await self.error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
 
-    def _mark_read(self, post: int) -> None:
+    def _mark_read(self, post: int) -> int:
         thread = selectors.thread_or_none(self.membership.group_id, self.thread_number)
-        if thread is not None:
-            services.thread_mark_read(actor=self.scope["user"], thread=thread, up_to=post)
+        if thread is None:
+            return self.read_sent
+        services.thread_mark_read(actor=self.scope["user"], thread=thread, up_to=post)
+        return max(self.read_sent, min(post, thread.last_post_number))
 
     async def error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

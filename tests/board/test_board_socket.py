@@ -289,6 +289,12 @@ async def test_a_reply_read_live_moves_the_read_marker(scene):
         await page.send({"type": "read", "post": 1})
         await page.still_usable()
         assert await run(lambda: ThreadRead.objects.get(membership=scene.birch).read_up_to) == 2
+        # A real reply read after that still moves it.
+        await run(services.post_reply, actor=scene.ash.user, thread=thread, body="Three")
+        assert (await page.expect("post"))["post"] == 3
+        await page.send({"type": "read", "post": 3})
+        await page.still_usable()
+        assert await run(lambda: ThreadRead.objects.get(membership=scene.birch).read_up_to) == 3
 
 
 def mute_briefly(membership, seconds: float) -> None:
