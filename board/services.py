@@ -273,6 +273,11 @@ def _purge_group_board(group_id: int, now: datetime) -> tuple[int, int]:
         cutoff = max(ends)
     posts = Post.objects.filter(thread__group_id=group_id, created_at__lt=cutoff).delete()[0]
     threads = Thread.objects.filter(group_id=group_id, posts__isnull=True).delete()[0]
+    # The title is the first post's text too: it goes with that post even where newer
+    # replies keep the thread.
+    Thread.objects.filter(group_id=group_id, title__isnull=False).exclude(posts__number=1).update(
+        title=None
+    )
     if posts:
         record_event(
             action=Action.BOARD_POSTS_PURGED,

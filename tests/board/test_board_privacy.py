@@ -63,6 +63,19 @@ def test_retention_deletes_posts_older_than_the_groups_policy(scene, capsys):
     assert len(events(Action.BOARD_POSTS_PURGED)) == 1
 
 
+def test_retention_takes_a_threads_title_with_its_first_post(scene):
+    Group.objects.filter(pk=scene.group.pk).update(retention=Retention.DAYS_7)
+    thread = scene.start(scene.ash, title="An old title", body="Old words")
+    age(thread.posts.get(), 8)
+    post_reply(actor=scene.birch.user, thread=thread, body="A recent reply")
+
+    posts_purge_expired()
+
+    kept = Thread.objects.get(pk=thread.pk)
+    assert kept.title is None
+    assert list(kept.posts.values_list("body", flat=True)) == ["A recent reply"]
+
+
 def test_under_delete_when_the_meeting_ends_posts_go_once_a_meeting_has_ended(scene):
     Group.objects.filter(pk=scene.group.pk).update(retention=Retention.MEETING_END)
     before = scene.start(scene.ash, body="Before the meeting")
