@@ -11,10 +11,15 @@ sends it rendered by the page's own templates (one markup, with or without JavaS
 Frames to the browser (JSON, each with a ``type``):
 - ``hello {pseudonym, may_post, heartbeat_seconds}``: once, when let in.
 - ``thread {thread, pinned, html}``: on the list: a thread started, or changed (a reply,
-  a post hidden or deleted, pinned, locked, closed); ``html`` is its list item.
+  a post hidden, deleted or removed, pinned, locked, closed); ``html`` is its list item.
 - ``post {thread, post, html}``: on a thread's page: a reply to it.
-- ``post_changed {thread, post, html, title}``: on a thread's page: a post hidden or
-  deleted (``title``: the thread's, which goes with its first post).
+- ``post_changed {thread, post, html, title, removed}``: on a thread's page: a post
+  hidden, deleted by its author or emptied with its author's account (``title``: the
+  thread's, which goes with its first post; ``removed``: why its text is gone, a
+  ``board.models.Removal`` code, or None).
+- ``posts_removed {thread, posts, title}``: on a thread's page: posts the group's
+  retention deleted (their numbers).
+- ``thread_removed {thread}``: on the list: a thread the group's retention emptied.
 - ``thread_changed {thread, title, state, may_reply}``: on a thread's page: pinned,
   locked, closed or reopened (``title`` and ``state`` are the heading's text and the
   line under it, as HTML).
@@ -49,7 +54,6 @@ from supportgroups.realtime import board_group_name
 
 CLOSE_MEMBERSHIP_CHANGED = 4005
 MAX_FRAME_BYTES = 1024
-MUTED_TEXT = "A facilitator has muted you: you can read the board but not post."
 UNMUTED_TEXT = "You can post on the board again."
 
 
@@ -173,6 +177,50 @@ class BoardConsumer(AuthenticatedConsumer):
     async def board_thread_changed(self, event: dict) -> None:
         await self._tell(event["thread"], None, "thread_changed")
 
+    async def board_posts_changed(self, event: dict) -> None:
+        """Several posts of a thread at once (account deletion, retention)."""
+        if self.thread_number is None:
+            return await self._tell(event["thread"], None, "thread")
+        if event["thread"] != self.thread_number:
+            return
+        if not await self.session_active(active=False):
+            return
+        refusal, frames = await database_sync_to_async(self._post_frames)(event["posts"])
+        if refusal:
+            return await self._leave(refusal)
+        for frame in frames:
+            await self.send_json(frame)
+
+    def _post_frames(self, numbers: list[int]) -> tuple[str | None, list[dict]]:
+        entry = selectors.board_entry_now(self.scope["user"], self.membership.group_id)
+        if entry.refusal:
+            return entry.refusal, []
+        self.membership = entry.membership
+        thread = selectors.thread_or_none(self.membership.group_id, self.thread_number)
+        if thread is None:
+            return "no_such_thread", []
+        context = {"group": self.membership.group, "membership": self.membership, "thread": thread}
+        title = render_to_string("board/_title.html", context)
+        posts = Post.objects.filter(thread=thread, number__in=numbers).select_related("author")
+        frames = [self._post_changed_frame(context, post, title) for post in posts]
+        gone = sorted(set(numbers) - {post.number for post in posts})
+        if gone:
+            frames.append(
+                {"type": "posts_removed", "thread": thread.number, "posts": gone, "title": title}
+            )
+        return None, frames
+
+    @staticmethod
+    def _post_changed_frame(context: dict, post: Post, title: str) -> dict:
+        return {
+            "type": "post_changed",
+            "thread": context["thread"].number,
+            "post": post.number,
+            "html": render_to_string("board/_post.html", {**context, "post": post}),
+            "title": title,
+            "removed": post.removed or None,
+        }
+
     async def _tell(self, thread_number: int, post_number: int | None, kind: str) -> None:
         """Look again at the reader (their place, their session), then send what changed
         as the page shows it; nothing about a post reaches a reader who may no longer see
@@ -199,7 +247,10 @@ class BoardConsumer(AuthenticatedConsumer):
         self.membership = entry.membership
         thread = selectors.thread_or_none(self.membership.group_id, thread_number)
         if thread is None:
-            return (None if self.thread_number is None else "no_such_thread"), None
+            if self.thread_number is None:
+                # The list drops a thread the group's retention emptied.
+                return None, {"type": "thread_removed", "thread": thread_number}
+            return "no_such_thread", None
         context = {"group": self.membership.group, "membership": self.membership, "thread": thread}
         if kind == "thread":
             html = render_to_string("board/_thread.html", context)
@@ -222,12 +273,12 @@ class BoardConsumer(AuthenticatedConsumer):
         )
         if post is None:
             return None, None
-        html = render_to_string("board/_post.html", {**context, "post": post})
-        frame = {"type": kind, "thread": thread.number, "post": post.number, "html": html}
         if kind == "post_changed":
             # Hiding or deleting the first post takes the thread's title with it.
-            frame["title"] = render_to_string("board/_title.html", context)
-        return None, frame
+            title = render_to_string("board/_title.html", context)
+            return None, self._post_changed_frame(context, post, title)
+        html = render_to_string("board/_post.html", {**context, "post": post})
+        return None, {"type": kind, "thread": thread.number, "post": post.number, "html": html}
 
     @staticmethod
     def _may_reply(thread: Thread, entry: BoardEntry) -> bool:
@@ -252,7 +303,7 @@ class BoardConsumer(AuthenticatedConsumer):
                 {
                     "type": "status",
                     "may_post": may_post,
-                    "message": UNMUTED_TEXT if may_post else MUTED_TEXT,
+                    "message": UNMUTED_TEXT if may_post else services.muted_text(self.membership),
                 }
             )
         self._watch_mute_end()

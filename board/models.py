@@ -12,11 +12,27 @@ from groups.models import Group, Membership
 from supportgroups.crypto import EncryptedTextField
 
 
+class Removal(models.TextChoices):
+    """Why a post's text (or a thread's title, the first post's text) is gone, stored
+    when it goes: each page, frame and export says the honest reason, never a guess."""
+
+    AUTHOR = "author", "[deleted by its author]"
+    RETENTION = "retention", "[removed under the group's retention period]"
+    ACCOUNT_DELETED = "account_deleted", "[removed: the author's account was deleted]"
+
+
+def removal_label(reason: str) -> str:
+    return Removal(reason).label if reason in Removal.values else "[removed]"
+
+
 class Thread(models.Model):
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="threads")
     number = models.PositiveIntegerField()
-    # Null once its text is gone (retention left no post in it, or its author deleted it).
+    # Null once its text is gone with the first post's (its author deleted it, the
+    # group's retention took it, or the author's account was deleted): why, in
+    # ``title_removed``.
     title = EncryptedTextField(null=True)
+    title_removed = models.CharField(max_length=16, choices=Removal.choices, blank=True)
     author = models.ForeignKey(
         Membership, null=True, on_delete=models.SET_NULL, related_name="threads_started"
     )
@@ -47,17 +63,24 @@ class Thread(models.Model):
     def open_for_replies(self) -> bool:
         return not (self.locked or self.closed)
 
+    @property
+    def title_removed_label(self) -> str:
+        return removal_label(self.title_removed)
+
 
 class Post(models.Model):
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="posts")
     number = models.PositiveIntegerField()
-    # Null once the author's account is deleted: the post then shows as "[removed]".
+    # Null once the author's account is deleted: the author then shows as "[removed]".
     author = models.ForeignKey(
         Membership, null=True, on_delete=models.SET_NULL, related_name="board_posts"
     )
-    # Null once deleted by its author (or with their account): the text is gone.
+    # Null once deleted by its author or with their account: the text is gone, and
+    # ``removed`` says why. (The group's retention deletes the whole post.)
     body = EncryptedTextField(null=True)
+    removed = models.CharField(max_length=16, choices=Removal.choices, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When its author deleted it.
     deleted_at = models.DateTimeField(null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_by = models.ForeignKey(
@@ -73,6 +96,11 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return f"post {self.number} of thread {self.thread_id}"
+
+    @property
+    def removed_label(self) -> str | None:
+        """What shows in place of its text, once the text is gone (else None)."""
+        return removal_label(self.removed) if self.body is None else None
 
 
 class ThreadRead(models.Model):

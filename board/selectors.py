@@ -171,9 +171,10 @@ def thread_posts(thread: Thread, *, after: int = 0) -> PostPage:
 
 
 def posts_of_user(user) -> QuerySet[Post]:  # noqa: ANN001
-    """The person's own posts that still hold text, for their export."""
+    """The person's own posts, for their export: with their text, or, for those they
+    deleted, where they were and why the text is gone (``Post.removed_label``)."""
     return (
-        Post.objects.filter(author__user=user, body__isnull=False)
+        Post.objects.filter(author__user=user)
         .select_related("thread__group")
         .order_by("thread__group__name", "thread__number", "number")
     )

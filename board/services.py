@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Max, Q
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.models import User
 from audit.events import Action
 from audit.services import record_event
-from board.models import Post, Thread, ThreadRead
+from board.models import Post, Removal, Thread, ThreadRead
 from board.selectors import board_entry_now
 from groups.models import CURRENT_STATUSES, Group, Membership, Retention, Role
 from groups.selectors import membership_may_write
@@ -27,6 +27,7 @@ from supportgroups.errors import ServiceError
 from supportgroups.realtime import (
     send_board_post,
     send_board_post_changed,
+    send_board_posts_changed,
     send_board_thread,
     send_board_thread_changed,
 )
@@ -56,13 +57,24 @@ def refusal_text(code: str) -> str:
     return _REFUSAL_TEXT.get(code, "You can't use this board now.")
 
 
+def muted_text(membership: Membership) -> str:
+    """What a muted member is told, with until when (as board/_muted.html says it)."""
+    until = membership.muted_until
+    if until is None:
+        return _REFUSAL_TEXT["muted"]
+    when = dateformat.format(timezone.localtime(until), "j M Y, H:i e")
+    return (
+        f"A facilitator has muted you until {when}: you can read the board but not post until then."
+    )
+
+
 def _writer(actor: User, group_id: int) -> Membership:
     """The actor's place, if it lets them write on the board now (from the database)."""
     entry = board_entry_now(actor, group_id)
     if entry.refusal:
         raise BoardError(entry.refusal, refusal_text(entry.refusal))
     if not membership_may_write(entry.membership):
-        raise BoardError("muted", refusal_text("muted"))
+        raise BoardError("muted", muted_text(entry.membership))
     since = timezone.now() - timedelta(seconds=RATE_LIMIT_SECONDS)
     if Post.objects.filter(author=entry.membership, created_at__gte=since).count() >= (
         RATE_LIMIT_POSTS
@@ -139,12 +151,14 @@ def post_delete(*, actor: User, post: Post) -> Post:
         raise BoardError("not_author", "Only its author can delete a post.")
     if post.deleted_at is None:
         post.body = None
+        post.removed = Removal.AUTHOR
         post.deleted_at = timezone.now()
-        post.save(update_fields=["body", "deleted_at"])
+        post.save(update_fields=["body", "removed", "deleted_at"])
         if post.number == 1:
             # The title is the first post's text too.
             post.thread.title = None
-            post.thread.save(update_fields=["title"])
+            post.thread.title_removed = Removal.AUTHOR
+            post.thread.save(update_fields=["title", "title_removed"])
         record_event(
             action=Action.BOARD_POST_DELETED,
             actor=actor,
@@ -271,12 +285,17 @@ def _purge_group_board(group_id: int, now: datetime) -> tuple[int, int]:
         if not ends:
             return 0, 0
         cutoff = max(ends)
-    posts = Post.objects.filter(thread__group_id=group_id, created_at__lt=cutoff).delete()[0]
+    expired = Post.objects.filter(thread__group_id=group_id, created_at__lt=cutoff)
+    # Which posts go, by thread number, to tell open boards after commit (numbers only).
+    gone: dict[int, list[int]] = {}
+    for thread_number, post_number in expired.values_list("thread__number", "number"):
+        gone.setdefault(thread_number, []).append(post_number)
+    posts = expired.delete()[0]
     threads = Thread.objects.filter(group_id=group_id, posts__isnull=True).delete()[0]
     # The title is the first post's text too: it goes with that post even where newer
     # replies keep the thread.
     Thread.objects.filter(group_id=group_id, title__isnull=False).exclude(posts__number=1).update(
-        title=None
+        title=None, title_removed=Removal.RETENTION
     )
     if posts:
         record_event(
@@ -284,12 +303,31 @@ def _purge_group_board(group_id: int, now: datetime) -> tuple[int, int]:
             group_id=group_id,
             extra={"posts_deleted": posts, "threads_deleted": threads},
         )
+    for thread_number, post_numbers in sorted(gone.items()):
+        send_board_posts_changed(
+            group_id=group_id, thread_number=thread_number, post_numbers=sorted(post_numbers)
+        )
     return posts, threads
 
 
 @transaction.atomic
 def posts_remove_for_user(*, user: User) -> int:
-    """When an account is deleted: its posts stay in place as "[removed]", with no text,
-    and the titles of its threads go too."""
-    Thread.objects.filter(author__user=user).update(title=None, author=None)
-    return Post.objects.filter(author__user=user).update(body=None, author=None)
+    """When an account is deleted: its posts stay in place without their text ("[removed:
+    the author's account was deleted]"; one its author had deleted keeps saying so), the
+    titles of its threads go too, and open boards are told after commit."""
+    threads = Thread.objects.filter(author__user=user)
+    threads.filter(title__isnull=False).update(title=None, title_removed=Removal.ACCOUNT_DELETED)
+    threads.update(author=None)
+    posts = Post.objects.filter(author__user=user)
+    changed: dict[tuple[int, int], list[int]] = {}
+    for group_id, thread_number, post_number in posts.values_list(
+        "thread__group_id", "thread__number", "number"
+    ):
+        changed.setdefault((group_id, thread_number), []).append(post_number)
+    posts.filter(body__isnull=False).update(body=None, removed=Removal.ACCOUNT_DELETED)
+    count = posts.update(author=None)
+    for (group_id, thread_number), post_numbers in sorted(changed.items()):
+        send_board_posts_changed(
+            group_id=group_id, thread_number=thread_number, post_numbers=sorted(post_numbers)
+        )
+    return count

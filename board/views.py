@@ -95,7 +95,14 @@ def new_thread(request: HttpRequest, entry: BoardEntry) -> HttpResponse:
     return render(
         request,
         "board/new_thread.html",
-        {"group": group, "membership": entry.membership, "form": form},
+        {
+            "group": group,
+            "membership": entry.membership,
+            "form": form,
+            # A muted member is told until when, and offered no form (posting is refused
+            # by the service anyway).
+            "may_write": membership_may_write(entry.membership),
+        },
     )
 
 

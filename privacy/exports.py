@@ -96,7 +96,8 @@ def user_data_from_apps(user: User) -> dict[str, Any]:
                 "membership__group"
             )
         ],
-        # On the groups' boards: each post of the person's that still has its text.
+        # On the groups' boards: each post of the person's, with its text, or why the
+        # text is gone (the words its thread's page shows in its place).
         "board_posts": [
             {
                 "group": p.thread.group.name,
@@ -105,6 +106,7 @@ def user_data_from_apps(user: User) -> dict[str, Any]:
                 "post": p.number,
                 "written_at": _iso(p.created_at),
                 "body": p.body,
+                "text_removed": p.removed_label,
                 "hidden_by_a_facilitator": p.hidden_at is not None,
             }
             for p in posts_of_user(user)

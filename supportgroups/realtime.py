@@ -199,6 +199,15 @@ def send_board_post_changed(*, group_id: int, thread_number: int, post_number: i
     )
 
 
+def send_board_posts_changed(*, group_id: int, thread_number: int, post_numbers: list[int]) -> None:
+    """Posts of one thread lost their text with their author's account, or were deleted
+    by the group's retention (one event per thread, however many posts)."""
+    broadcast_on_commit(
+        board_group_name(group_id),
+        {"type": "board.posts_changed", "thread": thread_number, "posts": post_numbers},
+    )
+
+
 def send_board_thread_changed(*, group_id: int, thread_number: int) -> None:
     """A thread was pinned, locked or closed (or the reverse)."""
     broadcast_on_commit(

@@ -82,6 +82,12 @@ function changePost(frame) {
   }
 }
 
+// Posts the group's retention deleted: they leave the page (a reload would not show them).
+function removePosts(frame) {
+  for (const number of frame.posts) document.getElementById(`post-${number}`)?.remove();
+  if (frame.title !== undefined) document.querySelector("h1").innerHTML = frame.title;
+}
+
 function changeThread(frame) {
   document.querySelector("h1").innerHTML = frame.title;
   const state = document.getElementById("thread-state");
@@ -175,6 +181,12 @@ function onFrame(frame) {
       break;
     case "post_changed":
       if (posts) changePost(frame);
+      break;
+    case "posts_removed":
+      if (posts) removePosts(frame);
+      break;
+    case "thread_removed":
+      if (list) document.getElementById(`thread-${frame.thread}`)?.remove();
       break;
     case "thread_changed":
       if (posts) changeThread(frame);
