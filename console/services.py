@@ -24,7 +24,7 @@ from groups.models import Group
 from meetings.services import meetings_hold, meetings_hold_lift
 from supportgroups.crypto import count_encrypted_rows, rotate_next_batch
 from supportgroups.errors import ServiceError
-from supportgroups.mail import email_body, email_on_commit
+from supportgroups.mail import email_body, email_people_on_commit
 
 ROTATION_BATCH_SIZE = 500
 
@@ -223,37 +223,36 @@ def incident_notify(*, actor: User, incident: Incident, ip: str | None) -> dict[
     people = [person for person in incident_members(incident) if person.pk not in already]
     if not people:
         raise IncidentError("nothing_to_send", "Everyone affected has been told already.")
-    emailed = 0
+    emailed = {
+        person.pk
+        for person in email_people_on_commit(
+            people=people,
+            subject=notices.EMAIL_SUBJECT,
+            body=email_body(
+                "console/email/security_notice.txt",
+                {"notice": notices.notice_words(incident=incident, steps=steps)},
+            ),
+        )
+    }
     for person in people:
-        email = person.recovery_email if person.recovery_email_verified else None
         SecurityNotice.objects.create(
-            incident=incident, user=person, steps=steps, emailed=bool(email)
+            incident=incident, user=person, steps=steps, emailed=person.pk in emailed
         )
         record_event(
             action=Action.SECURITY_NOTICE_SENT,
             actor=actor,
             subject=person,
             target=incident,
-            extra={"emailed": bool(email)},
+            extra={"emailed": person.pk in emailed},
         )
-        if email:
-            email_on_commit(
-                to=email,
-                subject=notices.EMAIL_SUBJECT,
-                body=email_body(
-                    "console/email/security_notice.txt",
-                    {"notice": notices.notice_words(incident=incident, steps=steps)},
-                ),
-            )
-            emailed += 1
     record_event(
         action=Action.INCIDENT_MEMBERS_NOTIFIED,
         actor=actor,
         target=incident,
         ip=ip,
-        extra={"people": len(people), "emailed": emailed},
+        extra={"people": len(people), "emailed": len(emailed)},
     )
-    return {"people": len(people), "emailed": emailed}
+    return {"people": len(people), "emailed": len(emailed)}
 
 
 @transaction.atomic

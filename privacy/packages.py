@@ -14,6 +14,7 @@ from groups.models import Group
 from meetings.models import Attendance
 from privacy.models import Item
 from screening.models import Application, ApplicationStatus
+from supportgroups.mail import confirmed_address
 
 NOT_GIVEN = "not given"
 
@@ -26,9 +27,7 @@ def item_content(
     for item in items:
         if item == Item.CONTACT_DETAILS:
             content[item] = {
-                "recovery_email": user.recovery_email
-                if user.recovery_email and user.recovery_email_verified
-                else NOT_GIVEN,
+                "recovery_email": confirmed_address(user) or NOT_GIVEN,
                 "phone": user.phone or NOT_GIVEN,
                 "emergency_contact": user.emergency_contact or NOT_GIVEN,
             }

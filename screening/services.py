@@ -36,7 +36,7 @@ from screening.models import (
 )
 from screening.selectors import current_questionnaire
 from supportgroups.errors import ServiceError
-from supportgroups.mail import email_on_commit
+from supportgroups.mail import email_people_on_commit
 
 S = ApplicationStatus
 
@@ -527,13 +527,11 @@ def _transition(
 
 
 def _email_news(application: Application) -> None:
-    user = application.applicant
-    if not (user.recovery_email and user.recovery_email_verified):
-        return
-    address = user.recovery_email
     # Never the group's name or topic: an email can be seen by someone else.
     body = (
         f"Hello,\n\nThere is news about your application at {settings.SITE_NAME}. "
         f"Sign in to read it: {settings.SITE_URL}{reverse('screening:mine')}\n"
     )
-    email_on_commit(to=address, subject="News about your application", body=body)
+    email_people_on_commit(
+        people=[application.applicant], subject="News about your application", body=body
+    )

@@ -22,13 +22,20 @@ def email_on_commit(*, to: str | Iterable[str], subject: str, body: str) -> None
         transaction.on_commit(lambda: send_mass_mail(messages), robust=True)
 
 
-def email_people_on_commit(*, people: Iterable[Any], subject: str, body: str) -> None:
-    """To each person's recovery email, only where they confirmed it (``people`` are users)."""
-    email_on_commit(
-        to=[p.recovery_email for p in people if p.recovery_email and p.recovery_email_verified],
-        subject=subject,
-        body=body,
-    )
+def confirmed_address(person: Any) -> str | None:
+    """The person's recovery email if they confirmed it (the only kind the app writes to
+    or hands over), else None."""
+    if person.recovery_email and person.recovery_email_verified:
+        return person.recovery_email
+    return None
+
+
+def email_people_on_commit(*, people: Iterable[Any], subject: str, body: str) -> list[Any]:
+    """To each person's recovery email, only where they confirmed it (``people`` are users).
+    Returns the people written to."""
+    reached = [person for person in people if confirmed_address(person)]
+    email_on_commit(to=[confirmed_address(p) for p in reached], subject=subject, body=body)
+    return reached
 
 
 def email_body(template: str, context: dict[str, Any] | None = None) -> str:
