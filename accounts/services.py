@@ -705,26 +705,21 @@ def sessions_end_by_admin(
         sessions = sessions.filter(user__in=[user.pk for user in users])
     if keep_session_key:
         sessions = sessions.exclude(session_key=keep_session_key)
-    by_user: dict[int, list[str]] = {}
-    for user_id, key in sessions.values_list("user_id", "session_key"):
-        by_user.setdefault(user_id, []).append(key)
-    sessions.delete()
-    for user_id, keys in sorted(by_user.items()):
-        own = user_id == actor.pk and bool(keep_session_key)
-        send_account_closed(
-            user_id=user_id,
-            reason="signed_out",
-            session_ids=[session_public_id(key) for key in keys] if own else None,
-        )
+    # Every socket of each person closes, but the admin's own: only those of the
+    # sessions ended (their current one stays open).
+    ended = _end_sessions_of_people(
+        sessions, reason="signed_out", by_session_only=actor.pk if keep_session_key else None
+    )
+    for user_id, count in sorted(ended.items()):
         record_event(
             action=Action.SESSION_REVOKED,
             actor=actor,
             subject=User(pk=user_id),
             target=cause,
             ip=ip,
-            extra={"sessions_ended": len(keys), "by_admin": True},
+            extra={"sessions_ended": count, "by_admin": True},
         )
-    return {"people": len(by_user), "sessions": sum(len(keys) for keys in by_user.values())}
+    return {"people": len(ended), "sessions": sum(ended.values())}
 
 
 @transaction.atomic
@@ -767,15 +762,41 @@ def credentials_renewal_require(
 
 
 def _end_sessions(sessions, *, reason: str, user: User, everything: bool = False) -> int:  # noqa: ANN001
-    """Delete sessions and, after commit, close the sockets they opened."""
-    keys = list(sessions.values_list("session_key", flat=True))
-    sessions.delete()
-    send_account_closed(
-        user_id=user.pk,
+    """Delete sessions of one person and, after commit, close the sockets they opened
+    (``everything``: every socket of the person, told even when no session was left)."""
+    ended = _end_sessions_of_people(
+        sessions.filter(user_id=user.pk),
         reason=reason,
-        session_ids=None if everything else [session_public_id(key) for key in keys],
+        by_session_only=None if everything else user.pk,
     )
-    return len(keys)
+    if everything and not ended:
+        send_account_closed(user_id=user.pk, reason=reason, session_ids=None)
+    return ended.get(user.pk, 0)
+
+
+def _end_sessions_of_people(
+    sessions,  # noqa: ANN001
+    *,
+    reason: str,
+    by_session_only: int | None,
+) -> dict[int, int]:
+    """The one way sessions end: delete them (one statement, whoever's they are) and,
+    after commit, close their owners' sockets: every socket of each owner, but for the
+    person ``by_session_only`` (a user id), whose other sessions stay signed in: only the
+    sockets the ended sessions opened. Returns how many sessions each person lost."""
+    by_user: dict[int, list[str]] = {}
+    for user_id, key in sessions.filter(user__isnull=False).values_list("user_id", "session_key"):
+        by_user.setdefault(user_id, []).append(key)
+    sessions.delete()
+    for user_id, keys in sorted(by_user.items()):
+        send_account_closed(
+            user_id=user_id,
+            reason=reason,
+            session_ids=(
+                [session_public_id(key) for key in keys] if user_id == by_session_only else None
+            ),
+        )
+    return {user_id: len(keys) for user_id, keys in by_user.items()}
 
 
 def _require_admin(actor: User) -> None:
