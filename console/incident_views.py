@@ -62,11 +62,14 @@ def _prefill(request: HttpRequest) -> dict:
         what = (
             "failed sign-ins" if signal == "failed_sign_ins" else "sign-ins refused by throttling"
         )
+        # The handle goes in the affected accounts only, a link that goes with the
+        # account if it is deleted; the incident's words (kept for the regulator's
+        # report) name no account, so they never outlive it.
         initial.update(
-            title=f"Many {what} against {user.username}",
+            title=f"Many {what} against one account",
             description=(
-                f"The security signals showed {count} {what} against the account "
-                f"{user.username} in the 24 hours before {now:%Y-%m-%d %H:%M} UTC. "
+                f"The security signals showed {count} {what} against the affected account "
+                f"in the 24 hours before {now:%Y-%m-%d %H:%M} UTC. "
                 "Someone may be trying to take the account over."
             ),
             accounts=user.username,
