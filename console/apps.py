@@ -6,3 +6,10 @@ class ConsoleConfig(AppConfig):
     names, so it sits above every app (the log itself, ``audit``, sits below them)."""
 
     name = "console"
+
+    def ready(self) -> None:
+        from console.exports import security_notices_of
+        from supportgroups.exports import export_part_register
+
+        # The member's export (privacy, beside console in the layers) asks for this.
+        export_part_register("security_notices", security_notices_of)

@@ -37,6 +37,7 @@ from privacy.packages import content_sha256, item_content, package_file, package
 from privacy.selectors import accounting_for_member
 from screening.models import Application
 from supportgroups.errors import ServiceError
+from supportgroups.exports import export_parts
 from supportgroups.mail import email_body, email_people_on_commit
 from supportgroups.realtime import send_account_notice
 
@@ -56,6 +57,9 @@ def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
             "joined": user.date_joined.isoformat(),
             "last_login": user.last_login.isoformat() if user.last_login else None,
             "is_admin": user.is_staff,
+            # Set by an admin responding to a security incident, until done.
+            "must_choose_a_new_password": user.password_renewal_required,
+            "must_set_up_two_factor_again": user.two_factor_renewal_required,
         },
         "two_factor": {
             "authenticator_app": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
@@ -81,6 +85,8 @@ def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
             for e in events_about_user(user)
         ],
         **user_data_from_apps(user),
+        # From the apps beside this one in the layers (the security notices).
+        **export_parts(user),
         # The accounting of disclosures, as "Who has seen my data" shows it.
         "information_shared_outside_this_site": [
             {
