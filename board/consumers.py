@@ -201,7 +201,11 @@ class BoardConsumer(AuthenticatedConsumer):
             return "no_such_thread", []
         context = {"group": self.membership.group, "membership": self.membership, "thread": thread}
         title = render_to_string("board/_title.html", context)
-        posts = Post.objects.filter(thread=thread, number__in=numbers).select_related("author")
+        posts = list(
+            Post.objects.filter(thread=thread, number__in=numbers)
+            .select_related("author")
+            .order_by("number")
+        )
         frames = [self._post_changed_frame(context, post, title) for post in posts]
         gone = sorted(set(numbers) - {post.number for post in posts})
         if gone:
