@@ -6,3 +6,10 @@ class ConsoleConfig(AppConfig):
     names, so it sits above every app (the log itself, ``audit``, sits below them)."""
 
     name = "console"
+
+    def ready(self) -> None:
+        # The security notices at the top of every page: read only when there are some.
+        from accounts.facts import page_fact_register
+        from console.selectors import unread_security_notices_fact
+
+        page_fact_register("unread_security_notices", unread_security_notices_fact)

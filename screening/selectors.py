@@ -2,7 +2,8 @@
 
 import hmac
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from groups.models import CURRENT_STATUSES, Group, Membership
@@ -61,16 +62,20 @@ def application_for_applicant_or_404(user, application_id: int) -> Application: 
     return application
 
 
-def applications_with_news(user) -> int:  # noqa: ANN001
-    if not user.is_authenticated:
-        return 0
-    return sum(
-        1
-        for a in Application.objects.filter(applicant=user).only(
-            "updated_at", "seen_by_applicant_at"
+def applications_with_news_fact() -> Coalesce:
+    """How many of the person's applications changed since they last looked (in-app
+    news; ``Application.has_news``), as an expression about a user row (OuterRef "pk"),
+    for the navigation's facts (accounts/facts.py): a subquery, not a query of its own."""
+    news = (
+        Application.objects.filter(
+            applicant=OuterRef("pk"), updated_at__gt=F("seen_by_applicant_at")
         )
-        if a.has_news
+        .order_by()
+        .values("applicant")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
+    return Coalesce(Subquery(news, output_field=IntegerField()), 0)
 
 
 def application_for_facilitator_or_404(
