@@ -2,7 +2,7 @@
 
 import hmac
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -97,16 +97,35 @@ def application_for_facilitator_or_404(
     return application, facilitator
 
 
-def review_queue(group: Group, status: str) -> QuerySet[Application]:
-    """Oldest first: the person who has waited longest comes first."""
-    queryset = Application.objects.filter(group=group, submitted_at__isnull=False).exclude(
-        status=ApplicationStatus.DRAFT
+# Applications per page of the review queue.
+QUEUE_PAGE_SIZE = 50
+
+
+def review_queue(group: Group, status: str, *, after: int | None = None) -> list[Application]:
+    """Oldest first: the person who has waited longest comes first. One page,
+    ``QUEUE_PAGE_SIZE + 1`` rows (the extra one says there is a next page), keyset-paged
+    after the application ``after`` (as fast on the last page as on the first). Each row
+    carries ``waiting_since`` and only the columns the list shows: the answers and
+    messages stay encrypted (a decryption per row for nothing)."""
+    queryset = (
+        Application.objects.filter(group=group, submitted_at__isnull=False)
+        .exclude(status=ApplicationStatus.DRAFT)
+        .only("pk", "group_id", "status", "created_at", "submitted_at", "waitlisted_at")
     )
     if status:
         queryset = queryset.filter(status=status)
-    if status == ApplicationStatus.WAITLISTED:
-        return queryset.order_by("waitlisted_at", "pk")
-    return queryset.order_by("submitted_at", "pk")
+    since = (
+        Coalesce("waitlisted_at", "submitted_at")
+        if status == ApplicationStatus.WAITLISTED
+        else F("submitted_at")
+    )
+    queryset = queryset.annotate(waiting_since=since)
+    if after is not None:
+        last = queryset.filter(pk=after).values("waiting_since")
+        queryset = queryset.filter(
+            Q(waiting_since__gt=Subquery(last)) | Q(waiting_since=Subquery(last), pk__gt=after)
+        )
+    return list(queryset.order_by("waiting_since", "pk")[: QUEUE_PAGE_SIZE + 1])
 
 
 def current_questionnaire(group: Group) -> Questionnaire | None:
