@@ -61,12 +61,7 @@ def profile(args) -> None:  # noqa: ANN001
 
     plan = [("healthz", "/healthz", Client(HTTP_HOST=data.HOST))]
     for rows, page_set in page_sets.items():
-        clients = {
-            "member": data.signed_in_client(page_set.member_user),
-            "home": data.signed_in_client(page_set.home_user),
-            "facilitator": data.signed_in_client(page_set.facilitator_user, verified=True),
-            "board": data.signed_in_client(page_set.board_user),
-        }
+        clients = data.page_set_clients(page_set)
         for name, attribute, who in PAGES:
             url = getattr(page_set, attribute) if attribute else "/groups/mine/"
             plan.append((f"{name}_{rows}", url, clients[who]))
