@@ -12,10 +12,9 @@ from django.urls import resolve
 from django.urls.exceptions import Resolver404
 
 from accounts.selectors import (
-    user_has_two_factor,
     user_may_use_sockets,
     user_must_renew_credentials,
-    user_requires_two_factor,
+    user_two_factor_standing,
 )
 from accounts.services import session_expire
 from accounts.sessions import LAST_SEEN_KEY, session_expired, session_needs_touch
@@ -99,14 +98,16 @@ class TwoFactorMiddleware:
             # Set-up stays closed to such a session: enrolling there would replace the
             # person's authenticator without ever asking for a code from it.
             if not exempt or self._is_set_up(request):
-                if user_has_two_factor(user):
+                # Both facts in one query (this runs on every page a member opens).
+                has_two_factor, requires_two_factor = user_two_factor_standing(user)
+                if has_two_factor:
                     logout(request)
                     return _tell(
                         request,
                         redirect("account_login"),
                         "Please sign in again with your authenticator app.",
                     )
-                if not exempt and user_requires_two_factor(user):
+                if not exempt and requires_two_factor:
                     return _tell(
                         request,
                         redirect("account_two_factor_setup"),

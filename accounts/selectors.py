@@ -1,10 +1,10 @@
 """Reads about accounts, each named after the rule it applies."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import BackupCodeDevice, Session, TOTPDevice, User
-from accounts.roles import user_has_two_factor_role
+from accounts.roles import two_factor_role_facts, user_has_two_factor_role
 from audit.events import Action
 from audit.models import Event
 from supportgroups.crypto import email_blind_index
@@ -41,6 +41,23 @@ def user_requires_two_factor(user: User) -> bool:
 
 def user_has_two_factor(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def user_two_factor_standing(user: User) -> tuple[bool, bool]:
+    """(``user_has_two_factor``, ``user_requires_two_factor``) asked in one query: the
+    check of every page a session not verified by a second factor opens
+    (accounts/middleware.py), read fresh on each request."""
+    roles = two_factor_role_facts()
+    row = (
+        User.objects.filter(pk=user.pk)
+        .values(
+            has_two_factor=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+            **roles,
+        )
+        .first()
+    ) or {}
+    requires = user.is_staff or user.is_superuser or any(row.get(name) for name in roles)
+    return bool(row.get("has_two_factor")), bool(requires)
 
 
 def backup_codes_left(user: User) -> int:

@@ -391,12 +391,7 @@ def measure_pages(daphnes, page_sets, config, data, pages) -> dict:  # noqa: ANN
     }
     queries = {}
     for rows, page_set in page_sets.items():
-        clients = {
-            "member": data.signed_in_client(page_set.member_user),
-            "home": data.signed_in_client(page_set.home_user),
-            "facilitator": data.signed_in_client(page_set.facilitator_user, verified=True),
-            "board": data.signed_in_client(page_set.board_user),
-        }
+        clients = data.page_set_clients(page_set)
         queries[rows] = {
             name: pages.count_queries(clients[who], url(page_set, attribute))
             for name, attribute, who in PAGES

@@ -318,6 +318,17 @@ class PageSet:
     board_user: User | None = None
 
 
+def page_set_clients(page_set: PageSet) -> dict[str, Client]:
+    """In-process clients on the sessions of a page set's people, by who opens a page
+    (bench/__main__.py PAGES): for counting and profiling its queries."""
+    return {
+        "member": signed_in_client(page_set.member_user),
+        "home": signed_in_client(page_set.home_user),
+        "facilitator": signed_in_client(page_set.facilitator_user, verified=True),
+        "board": signed_in_client(page_set.board_user),
+    }
+
+
 # Posts on the benchmarked board, by the page set's rows.
 BOARD_POSTS = {10: 10, 100: 1000}
 

@@ -3,7 +3,10 @@
 Throwaway PostgreSQL and Redis come from tests/harness.py (the same OS binaries and the
 same cleanup as `make test`); on top of them run two Daphne processes started like the
 production image's command (no access log, no ``--proxy-headers``) with DEBUG off, real
-keys and the bench-only echo route switched on.
+keys and the bench-only echo route switched on. The benchmark stands where production's
+reverse proxy stands, so its address is the one trusted proxy (``TRUSTED_PROXIES``): the
+login storm's people come from their own addresses (``X-Forwarded-For``), as they would
+in production, and the per-address login rate limit counts each of them, not the bench.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def app_env(services: Services) -> dict[str, str]:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "BENCHMARK_ENDPOINTS": "true",
             "PYTHONUNBUFFERED": "1",
+            # The bench is the proxy (supportgroups/hardening.py ForwardedHeadersMiddleware).
+            "TRUSTED_PROXIES": HOST,
         }
     )
     return env

@@ -4,7 +4,7 @@ the security incidents, their people, counts and deadline."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -246,6 +246,13 @@ def incident_counts(incident: Incident) -> IncidentCounts:
         notices_emailed=notices.filter(emailed=True).count(),
         notices_read=notices.filter(read_at__isnull=False).count(),
     )
+
+
+def unread_security_notices_fact() -> Exists:
+    """Whether the person has unread security notices, as an expression about a user row
+    (OuterRef "pk"), for the page's facts (accounts/facts.py): most pages then read no
+    notices at all."""
+    return Exists(SecurityNotice.objects.filter(user=OuterRef("pk"), read_at__isnull=True))
 
 
 def unread_security_notices(user: User) -> list[SecurityNotice]:

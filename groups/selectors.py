@@ -4,7 +4,16 @@ A person who may not see a group gets a 404, never a 403: a 403 would confirm th
 unlisted group (or someone's membership) exists.
 """
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.http import Http404
 
 from accounts.models import User
@@ -19,14 +28,22 @@ from groups.models import (
 )
 
 
+def _facilitations(user) -> QuerySet[Membership]:  # noqa: ANN001 - a user or OuterRef
+    return Membership.objects.filter(user=user, role=Role.FACILITATOR, status__in=CURRENT_STATUSES)
+
+
 def user_facilitates_any_group(user) -> bool:  # noqa: ANN001
-    # Asked twice on most pages (the 2FA middleware, then the navigation), so it is kept
-    # on the user object, which lives for one request (as Django keeps permissions).
+    # Asked twice on some pages (the 2FA middleware, then a view), so it is kept on the
+    # user object, which lives for one request (as Django keeps permissions).
     if not hasattr(user, "_facilitates_any_group"):
-        user._facilitates_any_group = Membership.objects.filter(
-            user=user, role=Role.FACILITATOR, status__in=CURRENT_STATUSES
-        ).exists()
+        user._facilitates_any_group = _facilitations(user).exists()
     return user._facilitates_any_group
+
+
+def facilitates_any_group_fact() -> Exists:
+    """``user_facilitates_any_group`` as an expression about a user row (OuterRef "pk"),
+    for the navigation's facts (accounts/facts.py) and the 2FA check's (accounts/roles.py)."""
+    return Exists(_facilitations(OuterRef("pk")))
 
 
 def listed_groups(*, topic: str = "", query: str = "") -> QuerySet[Group]:

@@ -84,7 +84,12 @@ def _render_public_page(request: HttpRequest, group) -> HttpResponse:  # noqa: A
 @login_required
 def my_groups(request: HttpRequest) -> HttpResponse:
     return render(
-        request, "groups/mine.html", {"memberships": selectors.memberships_of_user(request.user)}
+        request,
+        "groups/mine.html",
+        {
+            "memberships": selectors.memberships_of_user(request.user),
+            "groups_root": reverse("groups:directory"),
+        },
     )
 
 

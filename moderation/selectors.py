@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -74,47 +74,6 @@ def group_summaries(groups: list[Group]) -> list[GroupSummary]:
     ]
 
 
-def _count_of(queryset: QuerySet) -> Coalesce:
-    """``queryset``'s row count as a scalar subquery (0 when empty)."""
-    counted = queryset.order_by().values("group_id").annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted), 0)
-
-
-def group_counts(group: Group) -> GroupSummary:
-    """One group's counts for its "needs you now" page in one query: four scalar
-    subqueries instead of group_summaries' four round trips (on a busy box each round trip
-    waited longer than PostgreSQL took to count; pyinstrument on the bench's data)."""
-    here = OuterRef("pk")
-    applications = Application.objects.filter(group=here, status=ApplicationStatus.SUBMITTED)
-    row = (
-        Group.objects.filter(pk=group.pk)
-        .annotate(
-            open_reports=_count_of(Report.objects.filter(group=here, status=Report.Status.OPEN)),
-            open_flags=_count_of(
-                SafetyFlag.objects.filter(group=here, status=SafetyFlag.Status.OPEN)
-            ),
-            waiting_applications=_count_of(applications),
-            oldest_application_at=Subquery(
-                applications.order_by("submitted_at").values("submitted_at")[:1]
-            ),
-            unsigned_members=_count_of(
-                Membership.objects.filter(group=here, status__in=CURRENT_STATUSES)
-                .annotate(signed_current=signed_current_agreement())
-                .filter(signed_current=False)
-            ),
-        )
-        .values(
-            "open_reports",
-            "open_flags",
-            "waiting_applications",
-            "oldest_application_at",
-            "unsigned_members",
-        )
-        .get()
-    )
-    return GroupSummary(group=group, **row)
-
-
 def members_with_signature_state(groups) -> QuerySet[Membership]:  # noqa: ANN001
     return Membership.objects.filter(group__in=groups, status__in=CURRENT_STATUSES).annotate(
         signed_current=signed_current_agreement()
@@ -168,16 +127,16 @@ NEWEST_FEW = 5
 PAGE_SIZE = 50
 
 
-def newest_reports(group: Group, *, limit: int = NEWEST_FEW) -> QuerySet[Report]:
+def newest_reports(group: Group, *, limit: int | None = NEWEST_FEW) -> QuerySet[Report]:
     """Open reports of any kind that land in the group's queue, newest first."""
     return open_reports(group).order_by("-created_at", "-pk")[:limit]
 
 
-def newest_flags(group: Group, *, limit: int = NEWEST_FEW) -> QuerySet[SafetyFlag]:
+def newest_flags(group: Group, *, limit: int | None = NEWEST_FEW) -> QuerySet[SafetyFlag]:
     return open_flags(group).order_by("-created_at", "-pk")[:limit]
 
 
-def newest_applications(group: Group, *, limit: int = NEWEST_FEW) -> QuerySet[Application]:
+def newest_applications(group: Group, *, limit: int | None = NEWEST_FEW) -> QuerySet[Application]:
     return (
         Application.objects.filter(group=group, status=ApplicationStatus.SUBMITTED)
         .only("pk", "group_id", "submitted_at")
@@ -185,13 +144,47 @@ def newest_applications(group: Group, *, limit: int = NEWEST_FEW) -> QuerySet[Ap
     )
 
 
-def newest_unsigned(group: Group, *, limit: int = NEWEST_FEW) -> QuerySet[Membership]:
+def newest_unsigned(group: Group, *, limit: int | None = NEWEST_FEW) -> QuerySet[Membership]:
     return (
         members_with_signature_state([group])
         .filter(signed_current=False)
         .only("pk", "pseudonym", "joined_at")
         .order_by("-joined_at", "-pk")[:limit]
     )
+
+
+def _with_total(rows: QuerySet) -> QuerySet:
+    """``rows`` (filtered, ordered, not yet sliced), each carrying ``total``: how many rows
+    the filter matched before any LIMIT (``COUNT(*) OVER ()``). A "newest few" list then
+    brings its own count, instead of a count query beside it."""
+    return rows.annotate(total=Window(Count("pk")))
+
+
+def _total(rows: list) -> int:
+    return rows[0].total if rows else 0
+
+
+def needs_you_now(group: Group) -> tuple[GroupSummary, dict[str, list]]:
+    """The "needs you now" page's counts and newest few of each kind: one query per kind,
+    each list carrying its kind's count (``_with_total``)."""
+    flags = list(_with_total(newest_flags(group, limit=None))[:NEWEST_FEW])
+    reports = list(_with_total(newest_reports(group, limit=None))[:NEWEST_FEW])
+    applications = list(
+        _with_total(newest_applications(group, limit=None)).annotate(
+            oldest=Window(Min("submitted_at"))
+        )[:NEWEST_FEW]
+    )
+    unsigned = list(_with_total(newest_unsigned(group, limit=None))[:NEWEST_FEW])
+    counts = GroupSummary(
+        group=group,
+        open_reports=_total(reports),
+        open_flags=_total(flags),
+        waiting_applications=_total(applications),
+        oldest_application_at=applications[0].oldest if applications else None,
+        unsigned_members=_total(unsigned),
+    )
+    lists = {"flags": flags, "reports": reports, "applications": applications}
+    return counts, {**lists, "unsigned": unsigned}
 
 
 def member_page(

@@ -59,6 +59,7 @@ def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     the full lists. The member list and the moderation log have pages of their own."""
     facilitator = facilitation_for_user_or_404(request.user, slug)
     group = facilitator.group
+    counts, newest = selectors.needs_you_now(group)
     return render(
         request,
         "moderation/group.html",
@@ -66,11 +67,8 @@ def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "group": group,
             "FACILITATES": True,  # (the navigation's question, answered already)
             "here": reverse("moderation:group", args=[group.slug]),
-            "counts": selectors.group_counts(group),
-            "flags": list(selectors.newest_flags(group)),
-            "reports": list(selectors.newest_reports(group)),
-            "applications": list(selectors.newest_applications(group)),
-            "unsigned": list(selectors.newest_unsigned(group)),
+            "counts": counts,
+            **newest,
             "meetings": list(selectors.upcoming(group)),
             "now": timezone.now(),
         },

@@ -2,7 +2,8 @@
 
 import hmac
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from groups.models import CURRENT_STATUSES, Group, Membership
@@ -61,16 +62,20 @@ def application_for_applicant_or_404(user, application_id: int) -> Application: 
     return application
 
 
-def applications_with_news(user) -> int:  # noqa: ANN001
-    if not user.is_authenticated:
-        return 0
-    return sum(
-        1
-        for a in Application.objects.filter(applicant=user).only(
-            "updated_at", "seen_by_applicant_at"
+def applications_with_news_fact() -> Coalesce:
+    """How many of the person's applications changed since they last looked (in-app
+    news; ``Application.has_news``), as an expression about a user row (OuterRef "pk"),
+    for the navigation's facts (accounts/facts.py): a subquery, not a query of its own."""
+    news = (
+        Application.objects.filter(
+            applicant=OuterRef("pk"), updated_at__gt=F("seen_by_applicant_at")
         )
-        if a.has_news
+        .order_by()
+        .values("applicant")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
+    return Coalesce(Subquery(news, output_field=IntegerField()), 0)
 
 
 def application_for_facilitator_or_404(
@@ -92,16 +97,35 @@ def application_for_facilitator_or_404(
     return application, facilitator
 
 
-def review_queue(group: Group, status: str) -> QuerySet[Application]:
-    """Oldest first: the person who has waited longest comes first."""
-    queryset = Application.objects.filter(group=group, submitted_at__isnull=False).exclude(
-        status=ApplicationStatus.DRAFT
+# Applications per page of the review queue.
+QUEUE_PAGE_SIZE = 50
+
+
+def review_queue(group: Group, status: str, *, after: int | None = None) -> list[Application]:
+    """Oldest first: the person who has waited longest comes first. One page,
+    ``QUEUE_PAGE_SIZE + 1`` rows (the extra one says there is a next page), keyset-paged
+    after the application ``after`` (as fast on the last page as on the first). Each row
+    carries ``waiting_since`` and only the columns the list shows: the answers and
+    messages stay encrypted (a decryption per row for nothing)."""
+    queryset = (
+        Application.objects.filter(group=group, submitted_at__isnull=False)
+        .exclude(status=ApplicationStatus.DRAFT)
+        .only("pk", "group_id", "status", "created_at", "submitted_at", "waitlisted_at")
     )
     if status:
         queryset = queryset.filter(status=status)
-    if status == ApplicationStatus.WAITLISTED:
-        return queryset.order_by("waitlisted_at", "pk")
-    return queryset.order_by("submitted_at", "pk")
+    since = (
+        Coalesce("waitlisted_at", "submitted_at")
+        if status == ApplicationStatus.WAITLISTED
+        else F("submitted_at")
+    )
+    queryset = queryset.annotate(waiting_since=since)
+    if after is not None:
+        last = queryset.filter(pk=after).values("waiting_since")
+        queryset = queryset.filter(
+            Q(waiting_since__gt=Subquery(last)) | Q(waiting_since=Subquery(last), pk__gt=after)
+        )
+    return list(queryset.order_by("waiting_since", "pk")[: QUEUE_PAGE_SIZE + 1])
 
 
 def current_questionnaire(group: Group) -> Questionnaire | None:

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -191,25 +192,28 @@ def queue(request: HttpRequest, slug: str) -> HttpResponse:
     status = request.GET.get("status", S.SUBMITTED)
     if status not in S.values and status != "":
         status = S.SUBMITTED
+    try:
+        after = int(request.GET["after"]) if request.GET.get("after") else None
+    except ValueError:
+        after = None  # a hand-edited address: the first page
+    rows = selectors.review_queue(facilitator.group, status, after=after)
+    next_page = None
+    if len(rows) > selectors.QUEUE_PAGE_SIZE:
+        del rows[selectors.QUEUE_PAGE_SIZE :]
+        query = request.GET.copy()
+        query["after"] = str(rows[-1].pk)
+        next_page = f"?{query.urlencode()}"
     now = timezone.now()
-    applications = [
-        (
-            a,
-            now
-            - (
-                a.waitlisted_at
-                if status == S.WAITLISTED and a.waitlisted_at
-                else a.submitted_at or a.created_at
-            ),
-        )
-        for a in selectors.review_queue(facilitator.group, status)
-    ]
+    applications = [(a, now - (a.waiting_since or a.created_at)) for a in rows]
     return render(
         request,
         "screening/queue.html",
         {
             "group": facilitator.group,
             "applications": applications,
+            "next_page": next_page,
+            # Each row's link is built on the queue's own address, without a reverse() per row.
+            "review_root": reverse("screening:queue", args=[facilitator.group.slug]),
             "status": status,
             "statuses": [
                 (value, label) for value, label in STATUS_FOR_REVIEWERS.items() if value != S.DRAFT

@@ -4,6 +4,8 @@ to it at 10 and 300 in tests/moderation/test_dashboard.py; the board's pages in
 tests/board/test_board_queries.py). The rows grow as the bench's data do (bench/data.py):
 a person's groups, a group's guidelines and upcoming meetings, applications waiting."""
 
+import html
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,6 +18,8 @@ from groups import services as group_services
 from groups.models import Group
 from meetings import services as meeting_services
 from meetings.models import Recurrence
+from screening.models import Application
+from screening.selectors import QUEUE_PAGE_SIZE
 from tests.factories import (
     appoint,
     give_place,
@@ -100,7 +104,10 @@ def test_the_same_number_of_queries_at_10_and_100_rows(scene, page):
     assert large == small, f"{small} queries at 10 rows, {large} at 100"
     # ...and the page did grow with its rows.
     if page == "review_queue":
-        assert small_page.count("Application #") == 10 and large_page.count("Application #") == 100
+        # (A page of the queue holds QUEUE_PAGE_SIZE; the rest are on the next pages.)
+        assert small_page.count("Application #") == 10
+        assert large_page.count("Application #") == QUEUE_PAGE_SIZE
+        assert 'rel="next"' in large_page and 'rel="next"' not in small_page
     else:
         last_small, last_large = {
             "my_groups": ("Reader 9", "Reader 99"),
@@ -108,3 +115,36 @@ def test_the_same_number_of_queries_at_10_and_100_rows(scene, page):
         }[page]
         assert last_small in small_page and last_large in large_page
         assert last_large not in small_page
+
+
+NEXT_LINK = re.compile(r'href="(\?[^"]*)" rel="next"')
+
+
+def test_the_review_queue_is_keyset_paged_longest_waiting_first(scene):
+    """Each page asks as many queries as the first; following "next" walks every
+    application once, the longest waiting first, and the last page has no "next"."""
+    grow(scene, 10, 100)
+    client = signed_in_client(scene.facilitator)
+    url = f"/screening/review/{scene.screened.slug}/"
+    first_count, page = queries(client, url)
+    seen = []
+    while True:
+        seen += [int(n) for n in re.findall(r"Application #(\d+)<", page)]
+        found = NEXT_LINK.search(page)
+        if not found:
+            break
+        count, page = queries(client, url + html.unescape(found.group(1)))
+        assert count == first_count
+    expected = list(
+        Application.objects.filter(group=scene.screened)
+        .order_by("submitted_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    assert len(expected) == 100 and seen == expected
+
+
+def test_a_review_queue_address_with_a_bad_page_shows_the_first_page(scene):
+    client = signed_in_client(scene.facilitator)
+    response = client.get(f"/screening/review/{scene.screened.slug}/?after=nonsense")
+    assert response.status_code == 200
+    assert response.content.decode().count("Application #") == 10
