@@ -260,6 +260,9 @@ def _broadcast_groups_on_commit(events: dict[str, list[dict[str, Any]]]) -> None
         layer = get_channel_layer()
         if layer is None or not events:
             return
-        async_to_sync(send_all)(layer)
+        try:
+            async_to_sync(send_all)(layer)
+        except Exception:  # noqa: BLE001 - only a hint, as above
+            logger.warning("broadcast to %s failed", ", ".join(events), exc_info=True)
 
     transaction.on_commit(send)
