@@ -16,6 +16,7 @@ Each send keeps its own outcome (its ack, or its refusal), known only after the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import weakref
 
 from channels.db import database_sync_to_async
@@ -38,7 +39,8 @@ class GroupCommit:
         """Store ``send`` in the next transaction; its PostedMessage once committed, or
         the RoomError that refused it."""
         future = asyncio.get_running_loop().create_future()
-        self.waiting.append((send, future))
+        # Not waiting for a room another process holds: see services.messages_post.
+        self.waiting.append((dataclasses.replace(send, wait_for_room=False), future))
         if self.flusher is None or self.flusher.done():
             self.flusher = asyncio.create_task(self._flush())
         return await future
@@ -53,13 +55,20 @@ class GroupCommit:
                 )
             except Exception as error:  # noqa: BLE001 - the commit failed: every send's error
                 outcomes = [error] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
+            busy_rooms = []
+            for (send, future), outcome in zip(batch, outcomes, strict=True):
+                if outcome is None:
+                    # Its room was held by another process's transaction: first in the
+                    # next transaction, which waits for the room.
+                    busy_rooms.append((dataclasses.replace(send, wait_for_room=True), future))
+                    continue
                 if future.done():  # its socket went away meanwhile (the send was stored)
                     continue
                 if isinstance(outcome, Exception):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+            self.waiting[:0] = busy_rooms
 
 
 _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit] = (

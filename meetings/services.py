@@ -238,6 +238,9 @@ class MessageSend:
     body: str | None = None
     sealed: SealedMessage | None = None
     session_key: str | None = None
+    # False: if another transaction holds the room's row now, do not wait for it; the send
+    # is then left for the next transaction (its outcome is None), which waits.
+    wait_for_room: bool = True
 
 
 def message_post(
@@ -273,21 +276,31 @@ def message_post(
 
 
 @transaction.atomic
-def messages_post(*, sends: list[MessageSend]) -> list[PostedMessage | Exception]:
+def messages_post(*, sends: list[MessageSend]) -> list[PostedMessage | Exception | None]:
     """Store several messages in one transaction, so one commit (one wait for the disk)
     stores them all: the chat's group commit (meetings/group_commit.py). Each is checked
     exactly as message_post checks one and has its own outcome, in the order given: its
-    PostedMessage, or the RoomError that refused it (or the error it met). A refused one
-    is rolled back to its own savepoint and undoes nothing of the others; the stored ones
-    are broadcast only after the commit, each room's in seq order.
+    PostedMessage, or the RoomError that refused it (or the error it met), or None when it
+    was not tried (``wait_for_room`` False and its room busy). A refused one is rolled
+    back to its own savepoint and undoes nothing of the others; the stored ones are
+    broadcast only after the commit, each room's in seq order.
 
     Locks are taken in one order whatever the batch, so two processes' batches cannot
-    deadlock: first the sending sessions' rows (in key order, one statement), then the
-    rooms' rows (in meeting id order; each room's sends keep their order of arrival)."""
+    deadlock: the sending sessions' rows (in key order, one statement), then the rooms'
+    rows (in meeting id order, one statement), those that may be skipped last and without
+    waiting. A room another process's batch holds is thus not waited for while this batch
+    holds rooms of its own (the two would otherwise take turns, each waiting for the
+    other's whole batch); each room's sends keep their order of arrival."""
     outcomes: list[PostedMessage | Exception | None] = [None] * len(sends)
     held = sessions_hold(session_keys=sorted({s.session_key for s in sends if s.session_key}))
+    busy = _rooms_hold(
+        wait={s.meeting_id for s in sends if s.wait_for_room},
+        skip_if_busy={s.meeting_id for s in sends if not s.wait_for_room},
+    )
     for index in sorted(range(len(sends)), key=lambda n: sends[n].meeting_id):
         send = sends[index]
+        if send.meeting_id in busy:
+            continue
         try:
             # (_message_post is atomic: inside this transaction, a savepoint.)
             outcomes[index] = _message_post(
@@ -312,6 +325,22 @@ def messages_post(*, sends: list[MessageSend]) -> list[PostedMessage | Exception
             messages=[(message.meeting_id, message_event(message)) for message in stored]
         )
     return outcomes
+
+
+def _rooms_hold(*, wait: set[int], skip_if_busy: set[int]) -> set[int]:
+    """Hold the rooms' rows until the transaction ends (their seqs are taken under them):
+    those of ``wait`` whoever holds them now, those of ``skip_if_busy`` only if no other
+    transaction does. Returns the rooms of ``skip_if_busy`` left alone (busy, or gone)."""
+    skip_if_busy = skip_if_busy - wait
+    if not skip_if_busy:
+        # (The sends take their rooms' rows in meeting id order themselves.)
+        return set()
+    if wait:
+        # Before any room taken without waiting: only then may a transaction wait.
+        rooms = Meeting.objects.select_for_update(no_key=True).order_by("pk")
+        list(rooms.filter(pk__in=wait).values_list("pk", flat=True))
+    free = Meeting.objects.select_for_update(no_key=True, skip_locked=True).order_by("pk")
+    return skip_if_busy - set(free.filter(pk__in=skip_if_busy).values_list("pk", flat=True))
 
 
 def _message_stored_before(send: MessageSend, error: Exception) -> PostedMessage | Exception:

@@ -233,6 +233,59 @@ def test_two_processes_batches_over_the_same_rooms_and_sessions_never_deadlock(s
         assert [seq for seq, _ in stored(meeting)] == list(range(1, 2 * rounds + 1))
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_room_another_transaction_holds_is_left_for_the_next_batch_not_waited_for(world):
+    """A batch that may skip busy rooms stores the others at once and leaves the busy
+    room's sends untried (outcome None, no seq taken); sent again waiting, they are stored
+    once the room is free."""
+    busy_room = world.meeting
+    free_room = schedule(world.group, world.facilitator.user)
+
+    def send(meeting: Meeting, client_id: str, *, wait: bool) -> MessageSend:
+        return MessageSend(
+            meeting_id=meeting.pk,
+            membership_id=world.river.pk,
+            client_id=client_id,
+            body="Hello.",
+            wait_for_room=wait,
+        )
+
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_room() -> None:
+        try:
+            with transaction.atomic():
+                Meeting.objects.select_for_update().get(pk=busy_room.pk)
+                locked.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_room)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        outcomes = services.messages_post(
+            sends=[
+                send(busy_room, "busy-0001", wait=False),
+                send(free_room, "free-0001", wait=False),
+                send(busy_room, "busy-0002", wait=False),
+            ]
+        )
+        assert outcomes[0] is None and outcomes[2] is None
+        assert outcome_code(outcomes[1]) == "seq 1"
+        assert stored(busy_room) == []
+        assert Meeting.objects.get(pk=busy_room.pk).last_seq == 0
+    finally:
+        release.set()
+        holder.join(10)
+    outcomes = services.messages_post(
+        sends=[send(busy_room, "busy-0001", wait=True), send(busy_room, "busy-0002", wait=True)]
+    )
+    assert [outcome_code(o) for o in outcomes] == ["seq 1", "seq 2"]
+    assert stored(busy_room) == [(1, "busy-0001"), (2, "busy-0002")]
+
+
 # --- through the sockets ------------------------------------------------------------------
 
 
