@@ -233,6 +233,29 @@ def test_two_processes_batches_over_the_same_rooms_and_sessions_never_deadlock(s
         assert [seq for seq, _ in stored(meeting)] == list(range(1, 2 * rounds + 1))
 
 
+class RoomHeldElsewhere:
+    """Another connection (a thread of its own) holds a room's row until ``release``."""
+
+    def __init__(self, meeting: Meeting):
+        self.meeting = meeting
+        self.locked, self.released = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+        self.thread.start()
+
+    def _hold(self) -> None:
+        try:
+            with transaction.atomic():
+                Meeting.objects.select_for_update().get(pk=self.meeting.pk)
+                self.locked.set()
+                self.released.wait(20)
+        finally:
+            connections.close_all()
+
+    def release(self) -> None:
+        self.released.set()
+        self.thread.join(10)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_room_another_transaction_holds_is_left_for_the_next_batch_not_waited_for(world):
     """A batch that may skip busy rooms stores the others at once and leaves the busy
@@ -250,21 +273,9 @@ def test_a_room_another_transaction_holds_is_left_for_the_next_batch_not_waited_
             wait_for_room=wait,
         )
 
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_room() -> None:
-        try:
-            with transaction.atomic():
-                Meeting.objects.select_for_update().get(pk=busy_room.pk)
-                locked.set()
-                release.wait(20)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold_the_room)
-    holder.start()
+    holder = RoomHeldElsewhere(busy_room)
     try:
-        assert locked.wait(10)
+        assert holder.locked.wait(10)
         outcomes = services.messages_post(
             sends=[
                 send(busy_room, "busy-0001", wait=False),
@@ -277,8 +288,7 @@ def test_a_room_another_transaction_holds_is_left_for_the_next_batch_not_waited_
         assert stored(busy_room) == []
         assert Meeting.objects.get(pk=busy_room.pk).last_seq == 0
     finally:
-        release.set()
-        holder.join(10)
+        holder.release()
     outcomes = services.messages_post(
         sends=[send(busy_room, "busy-0001", wait=True), send(busy_room, "busy-0002", wait=True)]
     )
@@ -354,6 +364,7 @@ async def test_sends_arriving_during_a_commit_share_the_next_and_are_acked_after
     members = [world.river, world.fern, heron, moss, world.river]
     sockets = [Socket(world.path, await cookie(m)) for m in members]
     river, fern, heron_socket, moss_socket, river_again = sockets
+    holder = None
     for socket in sockets:
         await socket.__aenter__()
     try:
@@ -365,20 +376,8 @@ async def test_sends_arriving_during_a_commit_share_the_next_and_are_acked_after
             await socket.expect_quiet()
 
         # Another connection holds the room's row: the next transaction waits for it.
-        locked, release = threading.Event(), threading.Event()
-
-        def hold_the_room() -> None:
-            try:
-                with transaction.atomic():
-                    Meeting.objects.select_for_update().get(pk=world.meeting.pk)
-                    locked.set()
-                    release.wait(20)
-            finally:
-                connections.close_all()
-
-        holder = threading.Thread(target=hold_the_room)
-        holder.start()
-        await asyncio.to_thread(locked.wait, 10)
+        holder = RoomHeldElsewhere(world.meeting)
+        await asyncio.to_thread(holder.locked.wait, 10)
         await river.post("in flight", "second-river")
         await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
         # These arrive while that transaction is in flight: they wait for the next one.
@@ -395,8 +394,7 @@ async def test_sends_arriving_during_a_commit_share_the_next_and_are_acked_after
             await socket.expect_quiet()
         assert await asyncio.to_thread(stored_count, world.meeting) == 5
 
-        release.set()
-        await asyncio.to_thread(holder.join, 10)
+        await asyncio.to_thread(holder.release)
         assert (await river.expect_ignoring("ack", ("message",), timeout=5))["seq"] == 6
         assert (await fern.expect_ignoring("ack", ("message",), timeout=5))["seq"] == 7
         assert (await heron_socket.expect_ignoring("ack", ("message",), timeout=5))["seq"] == 8
@@ -412,6 +410,7 @@ async def test_sends_arriving_during_a_commit_share_the_next_and_are_acked_after
         first, *together = await run(session_lockers, [s.cookie for s in sockets])
         assert len(set(together)) == 1 and first not in together, (first, together)
     finally:
-        release.set()
+        if holder is not None:
+            holder.released.set()
         for socket in sockets:
             await socket.__aexit__(None, None, None)
