@@ -209,6 +209,22 @@ def session_hold(*, session_key: str | None) -> bool:
     return bool(list(held[:1]))
 
 
+def sessions_hold(*, session_keys: list[str]) -> set[str]:
+    """``session_hold`` for several sessions at once, in one statement: those still signed
+    in, each row held until the transaction ends. The rows are locked in key order, so two
+    transactions holding overlapping sets (the chat's group commit in two processes) take
+    them in the same order and cannot deadlock on them."""
+    if not session_keys:
+        return set()
+    held = (
+        Session.objects.select_for_update(no_key=True)
+        .filter(session_key__in=session_keys, expire_date__gt=timezone.now(), user__isnull=False)
+        .order_by("session_key")
+        .values_list("session_key", flat=True)
+    )
+    return set(held)
+
+
 def _session_expired(*, user: User, session_key: str, reason: str, ip: str | None) -> None:
     # Signed out by the clock, not by the person: no actor.
     record_event(action=Action.LOGGED_OUT, subject=user, ip=ip, extra={"timeout": reason})

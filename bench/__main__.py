@@ -1,7 +1,8 @@
 """`make bench`: the benchmarks of DESIGN.md ("Performance targets"), measured in one run.
 
-    python -m bench [--quick] [--pages-only] [--output PATH]
+    python -m bench [--quick] [--pages-only | --capacity-only] [--output PATH]
     make bench BENCH_ARGS=--pages-only     # step 3 alone, into bench/results/pages.json
+    make bench BENCH_ARGS=--capacity-only  # step 2's capacity alone, bench/results/capacity.json
 
 Starts throwaway PostgreSQL and Redis (tests/harness.py), migrates, builds data through
 the app's services, starts two Daphne processes as in production and measures:
@@ -65,6 +66,9 @@ FULL = {
     "room_steps_until": 450.0,
     "echo_steps_until": 540.0,
 }
+# When a whole run's capacity steps begin (roughly): a --capacity-only run gives its steps
+# the time a whole run leaves them.
+FULL_CHAT_STARTS_AT = 330.0
 QUICK = {
     **FULL,
     "audit_rows": 50_000,
@@ -121,12 +125,30 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="only the pages against /healthz (about 2 minutes); writes results/pages.json",
     )
+    parser.add_argument(
+        "--capacity-only",
+        action="store_true",
+        help="only the chat capacity against the echo's (about 5 minutes); "
+        "writes results/capacity.json",
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    config = {**(QUICK if args.quick else FULL), "pages_only": args.pages_only}
+    if args.pages_only and args.capacity_only:
+        parser.error("--pages-only and --capacity-only: one or the other")
+    config = {
+        **(QUICK if args.quick else FULL),
+        "pages_only": args.pages_only,
+        "capacity_only": args.capacity_only,
+    }
     if args.output is None:
-        # A pages-only run leaves latest.json, the whole run's figures, alone.
-        args.output = RESULTS / ("pages.json" if args.pages_only else "latest.json")
+        # A partial run leaves latest.json, the whole run's figures, alone.
+        args.output = RESULTS / (
+            "pages.json"
+            if args.pages_only
+            else "capacity.json"
+            if args.capacity_only
+            else "latest.json"
+        )
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -198,6 +220,8 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
 
     if config["pages_only"]:
         return run_pages(stack, config, results, data, pages)
+    if config["capacity_only"]:
+        return run_capacity(stack, config, results, data)
 
     # --- the audit console at ~1,000 events, then at 1,000,000 ------------------------------
     t = time.monotonic()
@@ -317,6 +341,41 @@ def run_pages(stack, config: dict, results: dict, data, pages) -> dict:  # noqa:
     quiet_collector()
     results["pages"] = measure_pages(daphnes, page_sets, config, data, pages)
     log(f"pages: {summary_line(results['pages']['timings'])}")
+    stack.check_alive()
+    return results
+
+
+def run_capacity(stack, config: dict, results: dict, data) -> dict:  # noqa: ANN001
+    """The capacity steps alone (BENCH_ARGS=--capacity-only): the same 60 rooms of 10 as a
+    whole run's, the room's ceiling and then the echo's, each with the time a whole run
+    leaves them."""
+    from bench import chat
+
+    t = time.monotonic()
+    admin = data.build_audit_people().admin
+    rooms = data.build_rooms(admin, prefix="talk", sizes=[10] * 20)
+    rooms += data.build_rooms(admin, prefix="load", sizes=[10] * config["capacity_rooms"])
+    log(f"data: {len(rooms)} rooms of 10 with sessions ({time.monotonic() - t:.1f}s)")
+    daphnes = stack.start_daphnes(2)
+    quiet_collector()
+    chat.Usage.services = stack.service_cpu_seconds
+    began = time.monotonic()
+    room_budget = config["room_steps_until"] - FULL_CHAT_STARTS_AT
+    capacity = asyncio.run(
+        capacity_phase(
+            daphnes,
+            rooms,
+            config,
+            room_deadline=began + room_budget,
+            echo_deadline=began
+            + room_budget
+            + config["echo_steps_until"]
+            - config["room_steps_until"],
+        )
+    )
+    dropped = capacity.pop("dropped")
+    results["sockets_dropped_by_server"] = {"total": sum(dropped.values()), **dropped}
+    results.update(capacity)
     stack.check_alive()
     return results
 
@@ -580,7 +639,35 @@ async def chat_phases(  # noqa: ANN201
     }
 
     # 3. Capacity: idle sockets, then persisted messages/s, then the echo's ceiling.
-    capacity_rooms = delivery_rooms[:20] + extra_rooms
+    capacity = await capacity_phase(
+        daphnes,
+        delivery_rooms[:20] + extra_rooms,
+        config,
+        room_deadline=started + config["room_steps_until"],
+        echo_deadline=started + config["echo_steps_until"],
+    )
+    dropped = {
+        "delivery_echo": echo_check["sockets_dropped"],
+        "delivery_rooms": check["sockets_dropped"],
+        **capacity.pop("dropped"),
+    }
+    out["sockets_dropped_by_server"] = {"total": sum(dropped.values()), **dropped}
+    out.update(capacity)
+    return out
+
+
+async def capacity_phase(  # noqa: ANN201
+    daphnes,  # noqa: ANN001
+    capacity_rooms,  # noqa: ANN001
+    config: dict,
+    *,
+    room_deadline: float,
+    echo_deadline: float,
+):
+    """Idle sockets and their CPU, then the highest rate of persisted messages to
+    10-member rooms with p99 <= 500 ms, then the echo's ceiling on the same rooms."""
+    from bench import chat
+
     rooms_run = chat.ChatRun("room", capacity_rooms, daphnes)
     took = await rooms_run.connect()
     accounts = await open_account_sockets(capacity_rooms, daphnes)
@@ -599,6 +686,7 @@ async def chat_phases(  # noqa: ANN201
         + idle.get("redis_cpu_percent_of_one_core", 0)
         + idle["load_generator_cpu_percent_of_one_core"]
     ) / (os.cpu_count() or 1)
+    out: dict = {}
     out["other_work_on_box_percent_during_idle"] = round(
         max(0.0, idle["box_busy_percent"] - ours), 1
     )
@@ -610,7 +698,7 @@ async def chat_phases(  # noqa: ANN201
         duration=config["step_seconds"],
         drain=config["step_drain"],
         p99_limit_ms=TARGETS["p99_limit_ms"],
-        deadline=started + config["room_steps_until"],
+        deadline=room_deadline,
         log=log,
     )
     room_ceiling["delivery_check"] = rooms_run.delivery_check()
@@ -626,21 +714,18 @@ async def chat_phases(  # noqa: ANN201
         duration=config["step_seconds"],
         drain=config["step_drain"],
         p99_limit_ms=TARGETS["p99_limit_ms"],
-        deadline=started + config["echo_steps_until"],
+        deadline=echo_deadline,
         log=log,
     )
     echo_ceiling["delivery_check"] = echo_run.delivery_check()
     await echo_run.close()
 
     rate_cap = len(capacity_rooms) * 10 * chat.RATE_BUDGET / chat.RATE_WINDOW_SECONDS
-    dropped = {
-        "delivery_echo": echo_check["sockets_dropped"],
-        "delivery_rooms": check["sockets_dropped"],
+    out["dropped"] = {
         "idle_rooms_and_accounts": held - still_open,
         "capacity_rooms": room_ceiling["delivery_check"]["sockets_dropped"],
         "capacity_echo": echo_ceiling["delivery_check"]["sockets_dropped"],
     }
-    out["sockets_dropped_by_server"] = {"total": sum(dropped.values()), **dropped}
     out["capacity"] = {
         "open_sockets": min(held, still_open),
         "idle_cpu_percent": idle["daphne_cpu_percent_of_box"],
@@ -767,6 +852,8 @@ def e2ee_rows(e: dict | None) -> list[tuple[str, str, str, str]]:
 def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
     if r["meta"]["config"].get("pages_only"):
         return page_rows(r["pages"])
+    if r["meta"]["config"].get("capacity_only"):
+        return capacity_rows(r["capacity"], r["sockets_dropped_by_server"])
     d, c, p, s, e, a = (
         r["delivery"],
         r["capacity"],
@@ -774,11 +861,6 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
         r["login_storm"],
         r["encryption"],
         r["audit"],
-    )
-    ceiling_note = (
-        f" (the last step; members' rate limit allows {c['members_rate_limit_cap_per_s']:g}/s)"
-        if c["room_steps"]["bounded_by_last_step"]
-        else ""
     )
     return [
         (
@@ -806,30 +888,7 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
             "0",
             verdict(r["sockets_dropped_by_server"]["total"] == 0),
         ),
-        (
-            "Open sockets held idle (2 Daphnes)",
-            f"{c['open_sockets']} (of {c['room_sockets'] + c['account_sockets']} opened)",
-            f">= {TARGETS['open_sockets']:,}",
-            verdict(c["open_sockets"] >= TARGETS["open_sockets"]),
-        ),
-        (
-            "Idle CPU of both Daphnes (share of box)",
-            f"{c['idle_cpu_percent']}%",
-            f"< {TARGETS['idle_cpu_percent']:g}%",
-            verdict(c["idle_cpu_percent"] < TARGETS["idle_cpu_percent"]),
-        ),
-        (
-            f"Persisted msgs/s to 10-member rooms, p99 <= {TARGETS['p99_limit_ms']} ms",
-            f"{c['messages_per_s']}/s{ceiling_note}",
-            f">= {TARGETS['messages_per_s']}/s",
-            verdict(c["messages_per_s"] >= TARGETS["messages_per_s"]),
-        ),
-        (
-            "  ... as a fraction of the echo's ceiling",
-            f"{_shown(c['fraction_of_echo_ceiling'])} (echo {c['echo_ceiling_per_s']}/s)",
-            "(reported)",
-            "info",
-        ),
+        *capacity_rows(c),
         *page_rows(p),
         (
             "Chat p99 during 50-login storm / before",
@@ -861,6 +920,52 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
             f"{a['filtered_p95_ms_small']} ms)",
             f"< {TARGETS['audit_ratio']:g}x",
             verdict(a["filtered_p95_ratio_large_to_small"] < TARGETS["audit_ratio"]),
+        ),
+    ]
+
+
+def capacity_rows(c: dict, dropped: dict | None = None) -> list[tuple[str, str, str, str]]:
+    ceiling_note = (
+        f" (the last step; members' rate limit allows {c['members_rate_limit_cap_per_s']:g}/s)"
+        if c["room_steps"]["bounded_by_last_step"]
+        else ""
+    )
+    rows = (
+        [
+            (
+                "Sockets closed by the server during the runs",
+                f"{dropped['total']}",
+                "0",
+                verdict(dropped["total"] == 0),
+            )
+        ]
+        if dropped is not None
+        else []
+    )
+    return rows + [
+        (
+            "Open sockets held idle (2 Daphnes)",
+            f"{c['open_sockets']} (of {c['room_sockets'] + c['account_sockets']} opened)",
+            f">= {TARGETS['open_sockets']:,}",
+            verdict(c["open_sockets"] >= TARGETS["open_sockets"]),
+        ),
+        (
+            "Idle CPU of both Daphnes (share of box)",
+            f"{c['idle_cpu_percent']}%",
+            f"< {TARGETS['idle_cpu_percent']:g}%",
+            verdict(c["idle_cpu_percent"] < TARGETS["idle_cpu_percent"]),
+        ),
+        (
+            f"Persisted msgs/s to 10-member rooms, p99 <= {TARGETS['p99_limit_ms']} ms",
+            f"{c['messages_per_s']}/s{ceiling_note}",
+            f">= {TARGETS['messages_per_s']}/s",
+            verdict(c["messages_per_s"] >= TARGETS["messages_per_s"]),
+        ),
+        (
+            "  ... as a fraction of the echo's ceiling",
+            f"{_shown(c['fraction_of_echo_ceiling'])} (echo {c['echo_ceiling_per_s']}/s)",
+            "(reported)",
+            "info",
         ),
     ]
 

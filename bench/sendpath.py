@@ -1,24 +1,74 @@
 """The chat send path counted rather than timed: per persisted message at one fixed rate,
 PostgreSQL's commits and WAL flushes (pg_stat_database, pg_stat_wal) and the Daphnes' CPU.
 
-    python -m bench.sendpath RATE SECONDS      # e.g. 50 15
+    python -m bench.sendpath RATE SECONDS [--rooms N] [--profile DIR]   # e.g. 50 15
+    python -m bench.sendpath --summary DIR                              # the profile, summed
 
 The bench's own stack (throwaway PostgreSQL with production's durability, Redis, two
-Daphnes) and 20 rooms x 10 members; one short warm-up step (every socket's first session
-check), then one step at RATE messages/s for SECONDS. Counts mean the same on a busy box,
-where latencies do not (issue 22). Prints one JSON line; not part of `make bench`.
+Daphnes) and N rooms x 10 members (20 by default; the members' rate limit allows N x 4
+messages/s); one short warm-up step (every socket's first session check), then one step
+at RATE messages/s for SECONDS. Counts mean the same on a busy box, where latencies do
+not (issue 22). Prints one JSON line; not part of `make bench`.
+
+With ``--profile DIR``, py-spy samples both Daphnes through the measured step (every
+thread, idle ones too, so time spent waiting shows; with ``--on-cpu`` only samples on the
+CPU), one folded-stack file per Daphne;
+``--summary DIR`` then prints, per thread kind, the share of samples in which each of the
+send path's frames was on the stack.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
+SAMPLES_PER_SECOND = 100
+# Frames worth naming in the summary: where a Daphne's time goes per message.
+WATCHED = (
+    "message_post",
+    "messages_post",
+    "_message_post",
+    "_message_item",
+    "session_hold",
+    "sessions_hold",
+    "_meeting_take_next_seq",
+    "_sender",
+    "_message_insert",
+    "encrypt_str",
+    "_commit",
+    "commit",
+    "wait (psycopg",
+    "_check_connection",
+    "close_old_connections",
+    "ensure_connection",
+    "send_room_message",
+    "send_room_messages",
+    "group_send",
+    "async_to_sync",
+    "__call__ (asgiref/sync.py",
+    "session_touch",
+    "session_active",
+    "presence_heartbeat",
+    "on_send",
+    "on_ping",
+    "room_message",
+    "send_message",
+    "send_json",
+    "message (meetings/frames.py",
+    "dumps",
+    "receive (channels_redis",
+    "run_once (asyncio",
+    "select (selectors.py",
+)
 
-def main(rate: float, seconds: float) -> dict:
+
+def main(rate: float, seconds: float, rooms: int, profile: Path | None, on_cpu: bool) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.stack import Stack
 
@@ -34,9 +84,10 @@ def main(rate: float, seconds: float) -> dict:
         from bench import chat, data
 
         admin = data.build_audit_people().admin
-        rooms = data.build_rooms(admin, prefix="probe", sizes=[10] * 20)
+        built = data.build_rooms(admin, prefix="probe", sizes=[10] * rooms)
         daphnes = stack.start_daphnes(2)
-        return asyncio.run(_measure(rooms, daphnes, rate, seconds, chat))
+        chat.Usage.services = stack.service_cpu_seconds
+        return asyncio.run(_measure(built, daphnes, rate, seconds, chat, profile, on_cpu))
     finally:
         stack.stop()
 
@@ -57,29 +108,120 @@ def _database_counts() -> dict[str, int]:
     }
 
 
-async def _measure(rooms, daphnes, rate: float, seconds: float, chat) -> dict:  # noqa: ANN001
+def _start_profilers(
+    daphnes,  # noqa: ANN001
+    seconds: float,
+    profile: Path,
+    *,
+    on_cpu: bool,
+) -> list[subprocess.Popen]:
+    profile.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(daphne.pid),
+                "--rate",
+                str(SAMPLES_PER_SECOND),
+                "--duration",
+                str(max(1, int(seconds))),
+                *([] if on_cpu else ["--idle"]),
+                "--threads",
+                "--format",
+                "raw",
+                "--output",
+                str(profile / f"{daphne.name}.folded"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for daphne in daphnes
+    ]
+
+
+async def _measure(rooms, daphnes, rate: float, seconds: float, chat, profile, on_cpu) -> dict:  # noqa: ANN001, PLR0913
     run = chat.ChatRun("room", rooms, daphnes)
     await run.connect()
     await run.settle()
     await chat.rate_step(run, rate, 3.0, 2.0)
     await asyncio.sleep(1.0)
     before = await asyncio.to_thread(_database_counts)
+    profilers = _start_profilers(daphnes, seconds, profile, on_cpu=on_cpu) if profile else []
     usage = chat.Usage(daphnes)
     step = await chat.rate_step(run, rate, seconds, 2.0)
     cpu = usage.stop()
     after = await asyncio.to_thread(_database_counts)
+    for profiler in profilers:
+        await asyncio.to_thread(profiler.wait)
     await run.close()
     sent = step["messages"]
     result = {f"{k}_per_message": round((after[k] - before[k]) / sent, 2) for k in before}
     result.update(
         rate=rate,
+        rooms=len(rooms),
         messages=sent,
+        p50_ms=step["p50_ms"],
         p99_ms=step["p99_ms"],
+        incomplete=step["incomplete"],
         daphne_cpu_percent_of_one_core=cpu["daphne_cpu_percent_of_one_core"],
+        postgres_cpu_percent_of_one_core=cpu.get("postgres_cpu_percent_of_one_core"),
+        redis_cpu_percent_of_one_core=cpu.get("redis_cpu_percent_of_one_core"),
+        load_generator_cpu_percent_of_one_core=cpu["load_generator_cpu_percent_of_one_core"],
         box_busy_percent=cpu["box_busy_percent"],
     )
     return result
 
 
+def thread_kind(stack: str) -> str:
+    """The event loop's thread, the database thread (database_sync_to_async), or other."""
+    if "run_forever" in stack or "run_until_complete" in stack or "twisted" in stack:
+        return "event loop"
+    if "thread_handler" in stack or "sync.py" in stack:
+        return "database thread"
+    return "other"
+
+
+def summary(profile: Path) -> dict:
+    """Per thread kind: how many samples, and the share of them with each watched frame on
+    the stack (frames nest, so the shares overlap)."""
+    totals: Counter = Counter()
+    frames: dict[str, Counter] = {}
+    for path in sorted(profile.glob("*.folded")):
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            kind = thread_kind(stack)
+            totals[kind] += int(count)
+            seen = frames.setdefault(kind, Counter())
+            for name in WATCHED:
+                if name in stack:
+                    seen[name] += int(count)
+    return {
+        kind: {
+            "samples": totals[kind],
+            "share": {
+                name: round(count / totals[kind], 3) for name, count in frames[kind].most_common()
+            },
+        }
+        for kind in totals
+    }
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(float(sys.argv[1]), float(sys.argv[2]))))
+    parser = argparse.ArgumentParser(prog="python -m bench.sendpath")
+    parser.add_argument("rate", type=float, nargs="?")
+    parser.add_argument("seconds", type=float, nargs="?")
+    parser.add_argument("--rooms", type=int, default=20)
+    parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--summary", type=Path, default=None)
+    parser.add_argument(
+        "--on-cpu", action="store_true", help="profile only samples on the CPU (no waiting)"
+    )
+    args = parser.parse_args()
+    if args.summary:
+        print(json.dumps(summary(args.summary), indent=1))
+    else:
+        print(json.dumps(main(args.rate, args.seconds, args.rooms, args.profile, args.on_cpu)))

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.consumers import CLOSE_NOT_ALLOWED, AuthenticatedConsumer
 from groups.models import Membership
-from meetings import frames, selectors, services
+from meetings import frames, group_commit, selectors, services
 from meetings.models import Device, Meeting
 from supportgroups.realtime import (
     device_group_name,
@@ -214,13 +214,16 @@ class RoomConsumer(AuthenticatedConsumer):
         if not await self.session_active(held_by_caller=True):
             return
         try:
-            posted = await database_sync_to_async(services.message_post)(
-                meeting_id=self.meeting.pk,
-                membership_id=self.membership.pk,
-                client_id=client_id,
-                body=body,
-                sealed=sealed,
-                session_key=self.scope["session"].session_key,
+            # Stored with this process's other sends of the moment, in one transaction.
+            posted = await group_commit.message_post(
+                services.MessageSend(
+                    meeting_id=self.meeting.pk,
+                    membership_id=self.membership.pk,
+                    client_id=client_id,
+                    body=body,
+                    sealed=sealed,
+                    session_key=self.scope["session"].session_key,
+                )
             )
         except services.RoomError as error:
             return await self._refused(error, client_id=client_id)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_is_admin_now
-from accounts.services import session_hold
+from accounts.services import session_hold, sessions_hold
 from audit.events import Action
 from audit.services import record_event
 from groups.models import Group, Membership, Retention
@@ -53,7 +53,7 @@ from supportgroups.realtime import (
     send_device_keys,
     send_room_closed,
     send_room_devices_changed,
-    send_room_message,
+    send_room_messages,
     send_room_presence,
 )
 from supportgroups.realtime import room_group_name as room_group_name  # (the consumer's)
@@ -228,6 +228,21 @@ class PostedMessage:
     created: bool  # False when the client id was already stored (a retry)
 
 
+@dataclass(frozen=True)
+class MessageSend:
+    """One message to store: a socket's ``send`` frame, read (see message_post)."""
+
+    meeting_id: int
+    membership_id: int
+    client_id: str
+    body: str | None = None
+    sealed: SealedMessage | None = None
+    session_key: str | None = None
+    # False: if another transaction holds the room's row now, do not wait for it; the send
+    # is then left for the next transaction (its outcome is None), which waits.
+    wait_for_room: bool = True
+
+
 def message_post(
     *,
     meeting_id: int,
@@ -243,25 +258,101 @@ def message_post(
     end-to-end encrypted one. ``session_key``: the session of the socket sending it,
     checked (and held) in the same transaction, so a session signed out a moment ago
     stores nothing more (and, sealed, whose live device must have sent it)."""
-    try:
-        return _message_post(
-            meeting_id=meeting_id,
-            membership_id=membership_id,
-            client_id=client_id,
-            body=body,
-            sealed=sealed,
-            session_key=session_key,
+    (outcome,) = messages_post(
+        sends=[
+            MessageSend(
+                meeting_id=meeting_id,
+                membership_id=membership_id,
+                client_id=client_id,
+                body=body,
+                sealed=sealed,
+                session_key=session_key,
+            )
+        ]
+    )
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+@transaction.atomic
+def messages_post(*, sends: list[MessageSend]) -> list[PostedMessage | Exception | None]:
+    """Store several messages in one transaction, so one commit (one wait for the disk)
+    stores them all: the chat's group commit (meetings/group_commit.py). Each is checked
+    exactly as message_post checks one and has its own outcome, in the order given: its
+    PostedMessage, or the RoomError that refused it (or the error it met), or None when it
+    was not tried (``wait_for_room`` False and its room busy). A refused one is rolled
+    back to its own savepoint and undoes nothing of the others; the stored ones are
+    broadcast only after the commit, each room's in seq order.
+
+    Locks are taken in one order whatever the batch, so two processes' batches cannot
+    deadlock: the sending sessions' rows (in key order, one statement), then the rooms'
+    rows (in meeting id order, one statement), those that may be skipped last and without
+    waiting. A room another process's batch holds is thus not waited for while this batch
+    holds rooms of its own (the two would otherwise take turns, each waiting for the
+    other's whole batch); each room's sends keep their order of arrival."""
+    outcomes: list[PostedMessage | Exception | None] = [None] * len(sends)
+    held = sessions_hold(session_keys=sorted({s.session_key for s in sends if s.session_key}))
+    busy = _rooms_hold(
+        wait={s.meeting_id for s in sends if s.wait_for_room},
+        skip_if_busy={s.meeting_id for s in sends if not s.wait_for_room},
+    )
+    for index in sorted(range(len(sends)), key=lambda n: sends[n].meeting_id):
+        send = sends[index]
+        if send.meeting_id in busy:
+            continue
+        try:
+            # (_message_post is atomic: inside this transaction, a savepoint.)
+            outcomes[index] = _message_post(
+                meeting_id=send.meeting_id,
+                membership_id=send.membership_id,
+                client_id=send.client_id,
+                body=send.body,
+                sealed=send.sealed,
+                session_key=send.session_key,
+                sessions_held=held,
+            )
+        except (IntegrityError, RoomError) as error:
+            outcomes[index] = _message_stored_before(send, error)
+        except Exception as error:  # noqa: BLE001 - this send's own outcome, not the batch's
+            outcomes[index] = error
+    stored = sorted(
+        (o.message for o in outcomes if isinstance(o, PostedMessage) and o.created),
+        key=lambda message: (message.meeting_id, message.seq),
+    )
+    if stored:
+        send_room_messages(
+            messages=[(message.meeting_id, message_event(message)) for message in stored]
         )
-    except (IntegrityError, RoomError) as error:
-        # The client id may be stored already: a retry whose ack was lost (perhaps from
-        # two sockets at once, or sent again just after a mute). The message was not
-        # lost, so it is acknowledged rather than refused, and not broadcast again.
-        existing = Message.objects.filter(meeting_id=meeting_id, client_id=client_id).first()
-        if existing is not None and existing.author_id == membership_id:
-            return PostedMessage(existing, created=False)
-        if existing is not None and isinstance(error, IntegrityError):
-            raise RoomError("duplicate_client_id", "That message id is already used.") from None
-        raise
+    return outcomes
+
+
+def _rooms_hold(*, wait: set[int], skip_if_busy: set[int]) -> set[int]:
+    """Hold the rooms' rows until the transaction ends (their seqs are taken under them):
+    those of ``wait`` whoever holds them now, those of ``skip_if_busy`` only if no other
+    transaction does. Returns the rooms of ``skip_if_busy`` left alone (busy, or gone)."""
+    skip_if_busy = skip_if_busy - wait
+    if not skip_if_busy:
+        # (The sends take their rooms' rows in meeting id order themselves.)
+        return set()
+    if wait:
+        # Before any room taken without waiting: only then may a transaction wait.
+        rooms = Meeting.objects.select_for_update(no_key=True).order_by("pk")
+        list(rooms.filter(pk__in=wait).values_list("pk", flat=True))
+    free = Meeting.objects.select_for_update(no_key=True, skip_locked=True).order_by("pk")
+    return skip_if_busy - set(free.filter(pk__in=skip_if_busy).values_list("pk", flat=True))
+
+
+def _message_stored_before(send: MessageSend, error: Exception) -> PostedMessage | Exception:
+    # The client id may be stored already: a retry whose ack was lost (perhaps from
+    # two sockets at once, or sent again just after a mute). The message was not
+    # lost, so it is acknowledged rather than refused, and not broadcast again.
+    existing = Message.objects.filter(meeting_id=send.meeting_id, client_id=send.client_id).first()
+    if existing is not None and existing.author_id == send.membership_id:
+        return PostedMessage(existing, created=False)
+    if existing is not None and isinstance(error, IntegrityError):
+        return RoomError("duplicate_client_id", "That message id is already used.")
+    return error
 
 
 @transaction.atomic
@@ -273,12 +364,13 @@ def _message_post(  # noqa: PLR0913
     body: str | None,
     sealed: SealedMessage | None,
     session_key: str | None,
+    sessions_held: set[str],
 ) -> PostedMessage:
     # Every chat message costs three statements, written out in SQL below: Django's query
     # compiler was a third of a Daphne's CPU under load (make bench). A retried client id
-    # is caught by the unique constraint, or after a refusal by message_post; either way
-    # this transaction rolls back.
-    if session_key is not None and not session_hold(session_key=session_key):
+    # is caught by the unique constraint, or after a refusal by messages_post; either way
+    # this savepoint rolls back. The session was held by messages_post (sessions_held).
+    if session_key is not None and session_key not in sessions_held:
         raise RoomError("signed_out", "You are signed out.")
     device = None
     if sealed is not None:
@@ -300,7 +392,6 @@ def _message_post(  # noqa: PLR0913
     if sealed is not None:
         _require_epoch_coverage(meeting, device, sealed.epoch)
     message = _message_insert(meeting, membership, client_id=client_id, body=body, sealed=sealed)
-    send_room_message(meeting_id=meeting.pk, message=message_event(message))
     return PostedMessage(message, created=True)
 
 

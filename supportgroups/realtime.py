@@ -17,6 +17,7 @@ Two kinds of channel-layer group:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, NotRequired, TypedDict
 
@@ -117,6 +118,19 @@ def send_account_notice(*, user_id: int, text: str, url: str) -> None:
 
 def send_room_message(*, meeting_id: int, message: MessageEvent) -> None:
     broadcast_on_commit(room_group_name(meeting_id), {"type": "room.message", **message})
+
+
+def send_room_messages(*, messages: list[tuple[int, MessageEvent]]) -> None:
+    """Several new messages, perhaps of several rooms (``(meeting id, message)``, each
+    room's in seq order): what ``send_room_message`` sends for each, handed to the channel
+    layer in one go after the commit that stored them all (the chat's group commit), each
+    room's in the order given, the rooms side by side."""
+    by_room: dict[str, list[dict[str, Any]]] = {}
+    for meeting_id, message in messages:
+        by_room.setdefault(room_group_name(meeting_id), []).append(
+            {"type": "room.message", **message}
+        )
+    _broadcast_groups_on_commit(by_room)
 
 
 def send_room_message_changed(*, meeting_id: int, message: MessageEvent) -> None:
@@ -231,5 +245,33 @@ def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:
         except Exception:  # noqa: BLE001
             # Only a hint: the change is committed, and clients resume from the database.
             logger.warning("broadcast to %s failed", group, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def _broadcast_groups_on_commit(events: dict[str, list[dict[str, Any]]]) -> None:
+    """Like ``broadcast_on_commit`` for several groups at once: one hop from the database
+    thread to the event loop for all of them (each hop waits for the loop's turn), each
+    group's events sent one after another (so they arrive in order), the groups at once."""
+
+    async def send_group(layer, group: str, group_events: list[dict[str, Any]]) -> None:  # noqa: ANN001
+        for event in group_events:
+            try:
+                await layer.group_send(group, event)
+            except Exception:  # noqa: BLE001 - only a hint, as above
+                logger.warning("broadcast to %s failed", group, exc_info=True)
+                return
+
+    async def send_all(layer) -> None:  # noqa: ANN001
+        await asyncio.gather(*(send_group(layer, g, e) for g, e in events.items()))
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None or not events:
+            return
+        try:
+            async_to_sync(send_all)(layer)
+        except Exception:  # noqa: BLE001 - only a hint, as above
+            logger.warning("broadcast to %s failed", ", ".join(events), exc_info=True)
 
     transaction.on_commit(send)

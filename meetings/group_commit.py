@@ -1,0 +1,86 @@
+"""Group commit for the chat's send path (issue 22).
+
+A Daphne runs its database work on one thread (``database_sync_to_async``), and a
+message's transaction holds that thread until its commit is on disk and its broadcast
+handed to the channel layer. One message per transaction therefore made every send wait
+behind every other of the process, one commit each. Here the sends that arrive while a
+transaction is in flight wait together, and the next transaction stores all of them
+(``meetings.services.messages_post``): one hop to the database thread, one commit (one
+wait for the disk), one hand-over of the broadcasts, for the whole batch.
+
+Nothing waits on a timer: a send that finds no transaction in flight is stored at once,
+so a quiet room pays nothing for this, and under load the batches grow by themselves.
+Each send keeps its own outcome (its ack, or its refusal), known only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import weakref
+
+from channels.db import database_sync_to_async
+
+from meetings import services
+
+# At most this many sends in one transaction: the rest go in the next one. (Its row locks
+# of the rooms and sessions it stores for are held until its commit.)
+MAX_BATCH = 64
+
+
+class GroupCommit:
+    """The sends of one event loop (one Daphne process) waiting for their transaction."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[services.MessageSend, asyncio.Future]] = []
+        self.flusher: asyncio.Task | None = None
+
+    async def post(self, send: services.MessageSend) -> services.PostedMessage:
+        """Store ``send`` in the next transaction; its PostedMessage once committed, or
+        the RoomError that refused it."""
+        future = asyncio.get_running_loop().create_future()
+        # Not waiting for a room another process holds: see services.messages_post.
+        self.waiting.append((dataclasses.replace(send, wait_for_room=False), future))
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self.waiting:
+            batch = self.waiting[:MAX_BATCH]
+            del self.waiting[:MAX_BATCH]
+            try:
+                outcomes = await database_sync_to_async(services.messages_post)(
+                    sends=[send for send, _ in batch]
+                )
+            except Exception as error:  # noqa: BLE001 - the commit failed: every send's error
+                outcomes = [error] * len(batch)
+            busy_rooms = []
+            for (send, future), outcome in zip(batch, outcomes, strict=True):
+                if outcome is None:
+                    # Its room was held by another process's transaction: first in the
+                    # next transaction, which waits for the room.
+                    busy_rooms.append((dataclasses.replace(send, wait_for_room=True), future))
+                    continue
+                if future.done():  # its socket went away meanwhile (the send was stored)
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+            self.waiting[:0] = busy_rooms
+
+
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def message_post(send: services.MessageSend) -> services.PostedMessage:
+    """``services.message_post`` for a consumer: stored with the other sends of this
+    process that wait for the same transaction."""
+    loop = asyncio.get_running_loop()
+    group = _per_loop.get(loop)
+    if group is None:
+        group = _per_loop[loop] = GroupCommit()
+    return await group.post(send)

@@ -1,0 +1,416 @@
+"""The chat's group commit (issue 22): the sends a Daphne gets while one transaction is in
+flight are stored together in the next one (meetings/group_commit.py,
+meetings.services.messages_post). Each is still checked exactly as if it came alone, with
+its own refusal; nothing is acknowledged or broadcast before the commit that stored it."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
+from django.db import connection, connections, transaction
+from django.test import Client
+
+from accounts.models import Session
+from groups.models import Status
+from meetings import group_commit, services
+from meetings.models import Meeting
+from meetings.services import MessageSend, PostedMessage, RoomError, room_group_name
+from tests.meetings.conftest import (
+    Socket,
+    build_world,
+    cookie,
+    give_place,
+    make_person,
+    run,
+    schedule,
+    set_status,
+)
+
+
+def session_key_of(membership) -> str:  # noqa: ANN001
+    client = Client()
+    client.force_login(membership.user)
+    return client.session.session_key
+
+
+def outcome_code(outcome) -> str:  # noqa: ANN001
+    if isinstance(outcome, PostedMessage):
+        return f"seq {outcome.message.seq}" + ("" if outcome.created else " again")
+    assert isinstance(outcome, RoomError), outcome
+    return outcome.code
+
+
+def stored(meeting: Meeting) -> list[tuple[int, str]]:
+    return list(meeting.messages.order_by("seq").values_list("seq", "client_id"))
+
+
+class Listener:
+    """A channel-layer channel in a room's group, as a socket in the room would be."""
+
+    def __init__(self, meeting: Meeting):
+        self.channel = f"listener-{secrets.token_hex(8)}"
+        async_to_sync(get_channel_layer().group_add)(room_group_name(meeting.pk), self.channel)
+
+    def seqs(self) -> list[int]:
+        """What reached the channel so far (a layer of its own for each look: a layer's
+        receive belongs to the event loop it first ran in)."""
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+
+        async def drain() -> list[int]:
+            got = []
+            while True:
+                try:
+                    event = await asyncio.wait_for(layer.receive(self.channel), 0.5)
+                except TimeoutError:
+                    return got
+                assert event["type"] == "room.message", event
+                got.append(event["seq"])
+
+        return async_to_sync(drain)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_send_in_a_batch_undoes_nothing_of_the_others(world, settings):
+    settings.CHAT_RATE_LIMIT_MESSAGES = 3
+    heron = give_place(world.group, make_person("heron-login-handle"), "Heron")
+    set_status(world.fern, Status.MUTED, notify=False)
+    held_meeting = schedule(world.other_group, world.admin)
+    services.meetings_hold(actor=world.admin, groups=[world.other_group], ip=None)
+    river, fern, stranger = (session_key_of(m) for m in (world.river, world.fern, world.stranger))
+    gone = session_key_of(world.river)
+    Session.objects.filter(session_key=gone).delete()  # signed out (a second browser)
+    heron_key = session_key_of(heron)
+    meeting = world.meeting
+
+    def send(membership, client_id, key):  # noqa: ANN001, ANN202
+        return MessageSend(
+            meeting_id=(held_meeting if membership == world.stranger else meeting).pk,
+            membership_id=membership.pk,
+            client_id=client_id,
+            body=f"{client_id} said",
+            session_key=key,
+        )
+
+    listener = Listener(meeting)
+    held_listener = Listener(held_meeting)
+    outcomes = services.messages_post(
+        sends=[
+            send(world.river, "batch-0001", river),
+            send(heron, "batch-0001", heron_key),  # someone else's client id
+            send(world.fern, "batch-fern", fern),  # muted
+            send(world.river, "batch-0002", gone),  # signed out a moment ago
+            send(world.stranger, "batch-held", stranger),  # the group's meetings on hold
+            send(world.river, "batch-0001", river),  # a retry: stored already
+            send(world.river, "batch-0003", river),
+            send(world.river, "batch-0004", river),
+            send(world.river, "batch-0005", river),  # a fourth in the window: over the limit
+            send(heron, "batch-heron", heron_key),
+        ]
+    )
+
+    assert [outcome_code(o) for o in outcomes] == [
+        "seq 1",
+        "duplicate_client_id",
+        "muted",
+        "signed_out",
+        "meetings_on_hold",
+        "seq 1 again",
+        "seq 2",
+        "seq 3",
+        "rate_limited",
+        "seq 4",
+    ]
+    # Every refusal rolled back only itself: the seqs stay gapless, in order of arrival.
+    assert stored(meeting) == [
+        (1, "batch-0001"),
+        (2, "batch-0003"),
+        (3, "batch-0004"),
+        (4, "batch-heron"),
+    ]
+    assert Meeting.objects.get(pk=meeting.pk).last_seq == 4
+    assert Meeting.objects.get(pk=held_meeting.pk).last_seq == 0
+    assert not held_meeting.messages.exists()
+    # Broadcast once each, in seq order; the retry and the refused ones not at all.
+    assert listener.seqs() == [1, 2, 3, 4]
+    assert held_listener.seqs() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_of_a_batch_is_broadcast_before_its_commit(world):
+    listener = Listener(world.meeting)
+    with transaction.atomic():
+        outcomes = services.messages_post(
+            sends=[
+                MessageSend(
+                    meeting_id=world.meeting.pk,
+                    membership_id=member.pk,
+                    client_id=f"pending-{n:04d}",
+                    body="Not yet.",
+                )
+                for n, member in enumerate([world.river, world.fern])
+            ]
+        )
+        assert [outcome_code(o) for o in outcomes] == ["seq 1", "seq 2"]
+        assert listener.seqs() == []
+    assert listener.seqs() == [1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_rolled_back_as_a_whole_broadcasts_nothing(world):
+    listener = Listener(world.meeting)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.messages_post(
+            sends=[
+                MessageSend(
+                    meeting_id=world.meeting.pk,
+                    membership_id=world.river.pk,
+                    client_id="lost-0001",
+                    body="Gone.",
+                )
+            ]
+        )
+        raise RuntimeError("the commit never came")
+    assert listener.seqs() == []
+    assert not world.meeting.messages.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_batches_over_the_same_rooms_and_sessions_never_deadlock(settings):
+    """Two batches that name the same sessions and rooms in opposite orders, at the same
+    moment, from two connections (as two Daphnes would): locks are taken sessions first
+    in key order, then rooms in id order, so neither waits for the other for ever."""
+    settings.CHAT_RATE_LIMIT_MESSAGES = 10_000
+    world = build_world()
+    second = schedule(world.group, world.facilitator.user)
+    keys = {m.pk: session_key_of(m) for m in (world.river, world.fern)}
+    rounds = 8
+    start = threading.Barrier(2)
+    results: dict[str, list] = {}
+
+    def batches(name: str, order) -> None:  # noqa: ANN001
+        got = []
+        try:
+            for n in range(rounds):
+                start.wait(timeout=20)
+                got += services.messages_post(
+                    sends=[
+                        MessageSend(
+                            meeting_id=meeting.pk,
+                            membership_id=member.pk,
+                            client_id=f"{name}-{n}-{meeting.pk}-{member.pk}",
+                            body="Crossing.",
+                            session_key=keys[member.pk],
+                        )
+                        for meeting, member in order
+                    ]
+                )
+        except Exception as error:  # noqa: BLE001 - reported in the test's thread
+            got.append(error)
+        finally:
+            results[name] = got
+            connections.close_all()
+
+    one = threading.Thread(
+        target=batches, args=("one", [(second, world.river), (world.meeting, world.fern)])
+    )
+    other = threading.Thread(
+        target=batches, args=("other", [(world.meeting, world.fern), (second, world.river)])
+    )
+    for thread in (one, other):
+        thread.start()
+    for thread in (one, other):
+        thread.join(timeout=120)
+
+    for name in ("one", "other"):
+        assert all(isinstance(o, PostedMessage) for o in results[name]), results[name]
+    for meeting in (world.meeting, second):
+        assert [seq for seq, _ in stored(meeting)] == list(range(1, 2 * rounds + 1))
+
+
+class RoomHeldElsewhere:
+    """Another connection (a thread of its own) holds a room's row until ``release``."""
+
+    def __init__(self, meeting: Meeting):
+        self.meeting = meeting
+        self.locked, self.released = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+        self.thread.start()
+
+    def _hold(self) -> None:
+        try:
+            with transaction.atomic():
+                Meeting.objects.select_for_update().get(pk=self.meeting.pk)
+                self.locked.set()
+                self.released.wait(20)
+        finally:
+            connections.close_all()
+
+    def release(self) -> None:
+        self.released.set()
+        self.thread.join(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_room_another_transaction_holds_is_left_for_the_next_batch_not_waited_for(world):
+    """A batch that may skip busy rooms stores the others at once and leaves the busy
+    room's sends untried (outcome None, no seq taken); sent again waiting, they are stored
+    once the room is free."""
+    busy_room = world.meeting
+    free_room = schedule(world.group, world.facilitator.user)
+
+    def send(meeting: Meeting, client_id: str, *, wait: bool) -> MessageSend:
+        return MessageSend(
+            meeting_id=meeting.pk,
+            membership_id=world.river.pk,
+            client_id=client_id,
+            body="Hello.",
+            wait_for_room=wait,
+        )
+
+    holder = RoomHeldElsewhere(busy_room)
+    try:
+        assert holder.locked.wait(10)
+        outcomes = services.messages_post(
+            sends=[
+                send(busy_room, "busy-0001", wait=False),
+                send(free_room, "free-0001", wait=False),
+                send(busy_room, "busy-0002", wait=False),
+            ]
+        )
+        assert outcomes[0] is None and outcomes[2] is None
+        assert outcome_code(outcomes[1]) == "seq 1"
+        assert stored(busy_room) == []
+        assert Meeting.objects.get(pk=busy_room.pk).last_seq == 0
+    finally:
+        holder.release()
+    outcomes = services.messages_post(
+        sends=[send(busy_room, "busy-0001", wait=True), send(busy_room, "busy-0002", wait=True)]
+    )
+    assert [outcome_code(o) for o in outcomes] == ["seq 1", "seq 2"]
+    assert stored(busy_room) == [(1, "busy-0001"), (2, "busy-0002")]
+
+
+# --- through the sockets ------------------------------------------------------------------
+
+
+def pending_sends() -> int:
+    """How many sends wait for the next transaction in this event loop."""
+    batcher = group_commit._per_loop.get(asyncio.get_running_loop())
+    return len(batcher.waiting) if batcher else 0
+
+
+def wait_for_lock_waiter(meeting: Meeting) -> None:
+    """Until some backend waits for a row lock (the batch in flight, on the room's row).
+    On a thread of its own: the consumers' database thread is the one that waits."""
+    deadline = time.monotonic() + 10
+    try:
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    return
+                time.sleep(0.02)
+    finally:
+        connection.close()
+    raise AssertionError(f"no transaction waited for the row of meeting {meeting.pk}")
+
+
+def stored_count(meeting: Meeting) -> int:
+    """(On a thread of its own, as above.)"""
+    try:
+        return meeting.messages.count()
+    finally:
+        connection.close()
+
+
+async def messages_seen(socket: Socket, count: int) -> None:
+    """Read on until the socket has been given ``count`` messages in all."""
+    socket.pending = [f for f in socket.pending if f["type"] not in ("message", "presence")]
+    while len(socket.of_type("message")) < count:
+        frame = await socket.receive(timeout=5)
+        assert frame["type"] in ("message", "presence"), frame
+
+
+def session_lockers(session_keys: list[str]) -> list[str]:
+    """The transaction that last held each session's row (a row lock leaves its id in the
+    row's xmax; the messages' own rows were written in savepoints, with ids of their own)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT session_key, xmax::text FROM {Session._meta.db_table}"  # noqa: S608
+            " WHERE session_key = ANY(%s)",
+            [session_keys],
+        )
+        lockers = dict(cursor.fetchall())
+    return [lockers[key] for key in session_keys]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_worker_connections")
+async def test_sends_arriving_during_a_commit_share_the_next_and_are_acked_after_it(world):
+    heron = await run(give_place, world.group, await run(make_person, "heron-login"), "Heron")
+    moss = await run(give_place, world.group, await run(make_person, "moss-login"), "Moss")
+    # (River twice: a second tab. A socket handles its frames one at a time, so one
+    # socket's next send waits for its ack: it takes several sockets to fill a batch.)
+    members = [world.river, world.fern, heron, moss, world.river]
+    sockets = [Socket(world.path, await cookie(m)) for m in members]
+    river, fern, heron_socket, moss_socket, river_again = sockets
+    holder = None
+    for socket in sockets:
+        await socket.__aenter__()
+    try:
+        # One message each first (each socket's session is then known to be active).
+        for n, socket in enumerate(sockets):
+            assert (await socket.send_and_ack(f"Hello {n}", f"first-{n:04d}"))["seq"] == n + 1
+        for socket in sockets:
+            await messages_seen(socket, 5)
+            await socket.expect_quiet()
+
+        # Another connection holds the room's row: the next transaction waits for it.
+        holder = RoomHeldElsewhere(world.meeting)
+        await asyncio.to_thread(holder.locked.wait, 10)
+        await river.post("in flight", "second-river")
+        await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
+        # These arrive while that transaction is in flight: they wait for the next one.
+        await fern.post("waits", "second-fern")
+        await heron_socket.post("waits too", "second-heron")
+        await moss_socket.post("not mine", "second-fern")  # fern's client id
+        await river_again.post("Hello 0", "first-0000")  # a retry of a stored one
+        deadline = time.monotonic() + 10
+        while pending_sends() < 4:
+            assert time.monotonic() < deadline, pending_sends()
+            await asyncio.sleep(0.01)
+        # Nothing acknowledged, nothing broadcast, nothing stored yet.
+        for socket in sockets:
+            await socket.expect_quiet()
+        assert await asyncio.to_thread(stored_count, world.meeting) == 5
+
+        await asyncio.to_thread(holder.release)
+        assert (await river.expect_ignoring("ack", ("message",), timeout=5))["seq"] == 6
+        assert (await fern.expect_ignoring("ack", ("message",), timeout=5))["seq"] == 7
+        assert (await heron_socket.expect_ignoring("ack", ("message",), timeout=5))["seq"] == 8
+        refused = await moss_socket.expect_ignoring("error", ("message",), timeout=5)
+        assert (refused["code"], refused["client_id"]) == ("duplicate_client_id", "second-fern")
+        again = await river_again.expect_ignoring("ack", ("message",), timeout=5)
+        assert (again["client_id"], again["seq"], again["duplicate"]) == ("first-0000", 1, True)
+        for socket in sockets:
+            await messages_seen(socket, 8)
+            assert [f["seq"] for f in socket.of_type("message")] == list(range(1, 9))
+            await socket.expect_quiet()
+        # The first waited alone; the four that came meanwhile were one transaction.
+        first, *together = await run(session_lockers, [s.cookie for s in sockets])
+        assert len(set(together)) == 1 and first not in together, (first, together)
+    finally:
+        if holder is not None:
+            holder.released.set()
+        for socket in sockets:
+            await socket.__aexit__(None, None, None)
