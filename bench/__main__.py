@@ -1,7 +1,8 @@
 """`make bench`: the benchmarks of DESIGN.md ("Performance targets"), measured in one run.
 
-    python -m bench [--quick] [--pages-only] [--output PATH]
+    python -m bench [--quick] [--pages-only | --e2ee-only] [--output PATH]
     make bench BENCH_ARGS=--pages-only     # step 3 alone, into bench/results/pages.json
+    make bench BENCH_ARGS=--e2ee-only      # echo, E2EE and plain delivery, into e2ee.json
 
 Starts throwaway PostgreSQL and Redis (tests/harness.py), migrates, builds data through
 the app's services, starts two Daphne processes as in production and measures:
@@ -121,12 +122,23 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="only the pages against /healthz (about 2 minutes); writes results/pages.json",
     )
+    parser.add_argument(
+        "--e2ee-only",
+        action="store_true",
+        help="only delivery on the echo, in E2EE rooms and in plain rooms, one after another "
+        "(about 3 minutes); writes results/e2ee.json",
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    config = {**(QUICK if args.quick else FULL), "pages_only": args.pages_only}
+    config = {
+        **(QUICK if args.quick else FULL),
+        "pages_only": args.pages_only,
+        "e2ee_only": args.e2ee_only,
+    }
     if args.output is None:
-        # A pages-only run leaves latest.json, the whole run's figures, alone.
-        args.output = RESULTS / ("pages.json" if args.pages_only else "latest.json")
+        # A partial run leaves latest.json, the whole run's figures, alone.
+        partial = "pages.json" if args.pages_only else "e2ee.json" if args.e2ee_only else None
+        args.output = RESULTS / (partial or "latest.json")
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -198,6 +210,8 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
 
     if config["pages_only"]:
         return run_pages(stack, config, results, data, pages)
+    if config["e2ee_only"]:
+        return run_e2ee(stack, config, results, data)
 
     # --- the audit console at ~1,000 events, then at 1,000,000 ------------------------------
     t = time.monotonic()
@@ -319,6 +333,59 @@ def run_pages(stack, config: dict, results: dict, data, pages) -> dict:  # noqa:
     log(f"pages: {summary_line(results['pages']['timings'])}")
     stack.check_alive()
     return results
+
+
+def run_e2ee(stack, config: dict, results: dict, data) -> dict:  # noqa: ANN001
+    """Delivery alone (BENCH_ARGS=--e2ee-only): the echo, the E2EE rooms and the plain rooms
+    with the same sizes and schedule, one after another, as in a whole run (no login storm)."""
+    t = time.monotonic()
+    admin = data.build_audit_people().admin
+    plain_rooms = data.build_rooms(admin, prefix="talk", sizes=DELIVERY_SIZES)
+    sealed_rooms = data.build_rooms(admin, prefix="sealed", sizes=DELIVERY_SIZES, e2ee=True)
+    log(f"data: plain and E2EE delivery rooms ({time.monotonic() - t:.1f}s)")
+    daphnes = stack.start_daphnes(2)
+    quiet_collector()
+    results.update(asyncio.run(e2ee_phases(daphnes, plain_rooms, sealed_rooms, config)))
+    stack.check_alive()
+    return results
+
+
+async def e2ee_phases(daphnes, plain_rooms, sealed_rooms, config) -> dict:  # noqa: ANN001
+    from bench import chat
+
+    sizes = [len(r.seats) for r in plain_rooms]
+    out = {}
+    stats = {}
+    for kind, rooms in (("echo", plain_rooms), ("room", plain_rooms)):
+        stats[kind] = await plain_delivery(chat, kind, rooms, daphnes, config, sizes)
+        if kind == "echo":
+            out["e2ee_delivery"] = await e2ee_delivery(
+                chat, sealed_rooms, daphnes, config, stats["echo"], sizes
+            )
+    out["plain_delivery"] = {
+        **stats["room"],
+        "echo_p99_ms": stats["echo"]["p99_ms"],
+        "p99_ratio_to_echo": ratio(stats["room"]["p99_ms"], stats["echo"]["p99_ms"]),
+    }
+    return out
+
+
+async def plain_delivery(chat, kind, rooms, daphnes, config, sizes) -> dict:  # noqa: ANN001, PLR0913
+    warm, before = config["warm"], config["before"]
+    run = chat.ChatRun(kind, rooms, daphnes)
+    took = await run.connect()
+    await run.settle()
+    log(f"delivery ({kind}): {run.open_sockets} sockets open ({took:.1f}s)")
+    schedule = chat.conversation_schedule(
+        sizes, warm + before, mean_gap=MEAN_GAP, burst_every=BURST_EVERY, seed=11
+    )
+    await chat.play(run, schedule, lambda at: "warm" if at < warm else "before")
+    await run.drain(run.messages, 5.0)
+    stats = chat.latency_summary([m for m in run.messages if m.label == "before"])
+    check = run.delivery_check()
+    await run.close()
+    log(f"  {kind}: {stats} {check}")
+    return {**stats, "lost": check["lost"], "duplicated": check["duplicated"]}
 
 
 def quiet_collector() -> None:
@@ -772,6 +839,17 @@ def e2ee_rows(e: dict | None) -> list[tuple[str, str, str, str]]:
 def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
     if r["meta"]["config"].get("pages_only"):
         return page_rows(r["pages"])
+    if r["meta"]["config"].get("e2ee_only"):
+        plain = r["plain_delivery"]
+        return [
+            *e2ee_rows(r["e2ee_delivery"]),
+            (
+                "Plain-room delivery p99 / echo p99 (same run)",
+                f"{plain['p99_ratio_to_echo']}x ({plain['p99_ms']} / {plain['echo_p99_ms']} ms)",
+                f"<= {TARGETS['delivery_ratio']:g}x",
+                verdict(_le(plain["p99_ratio_to_echo"], TARGETS["delivery_ratio"])),
+            ),
+        ]
     d, c, p, s, e, a = (
         r["delivery"],
         r["capacity"],
