@@ -22,7 +22,7 @@ from audit.events import Action
 from audit.services import record_event
 from groups.models import Group, Membership, Retention
 from groups.selectors import facilitation_now
-from meetings.e2ee import SealedMessage, ShareIn, b64encode, signature_valid, signed_text
+from meetings.e2ee import SealedMessage, SealRefused, ShareIn, b64encode, sealed_send_check
 from meetings.models import (
     Attendance,
     Device,
@@ -37,10 +37,9 @@ from meetings.models import (
 )
 from meetings.selectors import (
     device_may_hold_keys,
-    live_device,
+    devices_with_members,
     meetings_on_hold,
     membership_may_send,
-    present_device_ids,
     present_pseudonyms,
     room_refusal,
     share_frame,
@@ -280,11 +279,6 @@ def _message_post(  # noqa: PLR0913
     # this transaction rolls back.
     if session_key is not None and not session_hold(session_key=session_key):
         raise RoomError("signed_out", "You are signed out.")
-    device = None
-    if sealed is not None:
-        # Before the room's row is locked: the signature check is the one costly step.
-        device = _sealed_sender(sealed, membership_id=membership_id, session_key=session_key)
-        _require_signature(sealed, device=device, meeting_id=meeting_id, client_id=client_id)
     meeting = _meeting_take_next_seq(meeting_id)
     if meeting.e2ee and sealed is None:
         raise RoomError("invalid_e2ee", "This meeting is end-to-end encrypted: send ciphertext.")
@@ -298,7 +292,17 @@ def _message_post(  # noqa: PLR0913
     if refusal:
         raise refusal
     if sealed is not None:
-        _require_epoch_coverage(meeting, device, sealed.epoch)
+        # One statement (meetings/e2ee.py), under the room's lock like the seq.
+        try:
+            sealed_send_check(
+                sealed,
+                meeting_id=meeting.pk,
+                membership_id=membership.pk,
+                session_key=session_key,
+                client_id=client_id,
+            )
+        except SealRefused as refused:
+            raise RoomError(refused.code, refused.message, **refused.extra) from None
     message = _message_insert(meeting, membership, client_id=client_id, body=body, sealed=sealed)
     send_room_message(meeting_id=meeting.pk, message=message_event(message))
     return PostedMessage(message, created=True)
@@ -761,9 +765,9 @@ def keys_share(
     wanted = {share.recipient_device for share in shares}
     recipients = {
         device.pk: device
-        for device in Device.objects.filter(
-            pk__in=wanted, rooms__meeting_id=meeting.pk
-        ).select_related("membership__group")
+        for device in devices_with_members(
+            Device.objects.filter(pk__in=wanted, rooms__meeting_id=meeting.pk)
+        )
     }
     refused = sorted(
         device_id
@@ -883,64 +887,3 @@ def _current_epoch(meeting_id: int, device: Device) -> int | None:
     return SenderEpoch.objects.filter(meeting_id=meeting_id, device=device).aggregate(
         current=Max("epoch")
     )["current"]
-
-
-def _sealed_sender(sealed: SealedMessage, *, membership_id: int, session_key: str | None) -> Device:
-    """The device a sealed message names must be this socket's session's live device for
-    this membership: no one sends under another device's name."""
-    device = live_device(session_key=session_key, membership_id=membership_id)
-    if device is None:
-        raise RoomError("device_required", "This browser's device is not registered here yet.")
-    if device.pk != sealed.sender_device:
-        raise RoomError("invalid_device", "That is not this browser's device.")
-    return device
-
-
-def _require_signature(
-    sealed: SealedMessage, *, device: Device, meeting_id: int, client_id: str
-) -> None:
-    text = signed_text(
-        meeting_id=meeting_id,
-        sender_device=sealed.sender_device,
-        client_id=client_id,
-        epoch=sealed.epoch,
-        index=sealed.index,
-        iv=sealed.iv,
-        ciphertext=sealed.ciphertext,
-        commitment=sealed.commitment,
-    )
-    if not signature_valid(device.ecdsa, sealed.signature, text):
-        raise RoomError("invalid_e2ee", "The message's signature does not match its device.")
-
-
-def _require_epoch_coverage(meeting: Meeting, device: Device, epoch: int) -> None:
-    """The sender's epoch must reach every device in the room now (else ``keys_needed``)
-    and no device that may no longer hold keys (else ``epoch_stale``)."""
-    if _current_epoch(meeting.pk, device) != epoch:
-        raise RoomError("epoch_stale", "Start a new key for this room, share it, then resend.")
-    recipients = [
-        share.recipient_device
-        for share in KeyShare.objects.filter(
-            meeting_id=meeting.pk, sender_device=device, epoch=epoch
-        ).select_related("recipient_device__membership__group")
-    ]
-    if any(not device_may_hold_keys(recipient) for recipient in recipients):
-        raise RoomError(
-            "epoch_stale",
-            "Someone who held this key is no longer in the room: start a new key, share it, "
-            "then resend.",
-        )
-    missing = present_device_ids(meeting) - {device.pk} - {r.pk for r in recipients}
-    if missing:
-        # A socket whose member was just removed may not have left yet: it needs no key.
-        missing = {
-            other.pk
-            for other in Device.objects.filter(pk__in=missing).select_related("membership__group")
-            if device_may_hold_keys(other)
-        }
-    if missing:
-        raise RoomError(
-            "keys_needed",
-            "Share your key with everyone in the room, then resend.",
-            devices=sorted(missing),
-        )

@@ -163,33 +163,3 @@ def test_a_deleted_accounts_sealed_messages_keep_no_ciphertext(world):
     assert (message.ciphertext, message.signature, message.commitment) == (None, None, None)
     event = services.message_event(message)
     assert event["body"] == "[removed]" and event["e2ee"] is None
-
-
-def test_the_epoch_check_at_send_costs_the_same_for_a_larger_room(world):
-    """Every message checks its epoch against every device of the room: that must not be a
-    query per device (the agreement check used to be)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    def statements_for(people):
-        river_client, river_device = registered(world, world.river)
-        others = [registered(world, person)[1] for person in people]
-        epoch = 1 + SenderEpoch.objects.filter(device=river_device).count()
-        services.keys_share(
-            meeting_id=world.meeting.pk,
-            membership_id=world.river.pk,
-            session_key=cookie_of(river_client),
-            epoch=epoch,
-            shares=[ShareIn(d.pk, 0, bytes(60)) for d in [river_device, *others]],
-        )
-        meeting = Meeting.objects.get(pk=world.meeting.pk)
-        with CaptureQueriesContext(connection) as queries:
-            services._require_epoch_coverage(meeting, river_device, epoch)
-        return len(queries)
-
-    small = statements_for([world.fern])
-    extra = [
-        factories.give_place(world.group, factories.make_person(f"extra-login-{n}"), f"Guest {n}")
-        for n in range(4)
-    ]
-    assert statements_for([world.fern, world.moss, *extra]) == small
