@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -17,7 +17,16 @@ from groups.selectors import (
     signed_current_agreement,
 )
 from meetings.e2ee import b64encode
-from meetings.models import Device, KeyShare, Meeting, MeetingHold, Message, Presence, RoomDevice
+from meetings.models import (
+    Device,
+    KeyShare,
+    Meeting,
+    MeetingHold,
+    Message,
+    Presence,
+    RoomDevice,
+    SenderEpoch,
+)
 
 # A replay (``resume``) sends at most this many messages at a time; the client asks for
 # the next page when ``resumed`` says ``more``.
@@ -222,6 +231,16 @@ def room_devices(meeting: Meeting) -> list[dict]:
     ]
 
 
+def sender_epoch(meeting_id: int, device: Device | None) -> int | None:
+    """The device's current sending epoch in this meeting (the highest it started), or None
+    before its first."""
+    if device is None:
+        return None
+    return SenderEpoch.objects.filter(meeting_id=meeting_id, device=device).aggregate(
+        current=Max("epoch")
+    )["current"]
+
+
 def joined_after_seq(meeting: Meeting, device: Device | None) -> int | None:
     if device is None:
         return None
@@ -230,6 +249,23 @@ def joined_after_seq(meeting: Meeting, device: Device | None) -> int | None:
         .values_list("joined_after_seq", flat=True)
         .first()
     )
+
+
+def device_was_given_key(message: Message, *, session_key: str | None, membership_id: int) -> bool:
+    """Whether this session's device for the membership was given the key that opens an
+    end-to-end encrypted message: a share of its sender's epoch from an index at or before
+    the message's (the device read it, or could have)."""
+    if not session_key or message.sender_device_id is None:
+        return False
+    return KeyShare.objects.filter(
+        meeting_id=message.meeting_id,
+        sender_device_id=message.sender_device_id,
+        epoch=message.epoch,
+        first_index__lte=message.index,
+        recipient_device__session_id=session_key,
+        recipient_device__membership_id=membership_id,
+        recipient_device__retired_at__isnull=True,
+    ).exists()
 
 
 @dataclass(frozen=True)

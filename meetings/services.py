@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -36,12 +36,15 @@ from meetings.models import (
     SenderEpoch,
 )
 from meetings.selectors import (
+    KeyPage,
     device_may_hold_keys,
     devices_with_members,
+    keys_for_device,
     meetings_on_hold,
     membership_may_send,
     present_pseudonyms,
     room_refusal,
+    sender_epoch,
     share_frame,
 )
 from supportgroups.crypto import encrypt_str
@@ -126,7 +129,7 @@ def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
         raise RoomError("meeting_closed", "This meeting has already ended.")
     if meetings_on_hold(meeting.group_id):
         raise RoomError("meetings_on_hold", _REFUSAL_TEXT["meetings_on_hold"])
-    meeting_fix_e2ee(meeting=meeting)
+    meeting_fix_e2ee(meeting=meeting, actor=actor)
     if meeting.opened_at is None:
         meeting.opened_at = timezone.now()
         meeting.save(update_fields=["opened_at"])
@@ -634,22 +637,34 @@ def messages_remove_for_user(*, user: User) -> int:
 # --- end-to-end encrypted rooms (meetings/E2EE.md) -----------------------------------------
 
 
-def meeting_fix_e2ee(*, meeting: Meeting) -> bool:
+def meeting_fix_e2ee(*, meeting: Meeting, actor: User | None = None) -> bool:
     """Take the group's E2EE setting for this meeting when its room first opens to someone
-    (or a facilitator opens it); from then on it never changes, so a change of the setting
-    applies from the next meeting. Returns whether the meeting is end-to-end encrypted."""
+    (or a facilitator opens it: ``actor``); from then on it never changes, so a change of
+    the setting applies from the next meeting. Returns whether the meeting is end-to-end
+    encrypted. Fixing it is audited, once."""
     if meeting.e2ee is None:
-        meeting.e2ee = _meeting_fix_e2ee(meeting.pk)
+        meeting.e2ee = _meeting_fix_e2ee(meeting, actor)
     return meeting.e2ee
 
 
-def _meeting_fix_e2ee(meeting_id: int) -> bool:
+@transaction.atomic
+def _meeting_fix_e2ee(meeting: Meeting, actor: User | None) -> bool:
     # One conditional UPDATE: when two first sockets come at once, the second waits for
     # the first's row lock, finds the setting already fixed and changes nothing; both then
-    # read what the first fixed. (In the ORM, so the embedded SQLite default runs it too.)
+    # read what the first fixed, and only the first records it. (In the ORM, so the
+    # embedded SQLite default runs it too.)
     setting = Group.objects.filter(pk=OuterRef("group_id")).values("e2ee_meetings")[:1]
-    Meeting.objects.filter(pk=meeting_id, e2ee__isnull=True).update(e2ee=Subquery(setting))
-    return Meeting.objects.filter(pk=meeting_id).values_list("e2ee", flat=True).get()
+    fixed = Meeting.objects.filter(pk=meeting.pk, e2ee__isnull=True).update(e2ee=Subquery(setting))
+    e2ee = Meeting.objects.filter(pk=meeting.pk).values_list("e2ee", flat=True).get()
+    if fixed:
+        record_event(
+            action=Action.E2EE_MEETING_FIXED,
+            actor=actor,
+            target=meeting,
+            group_id=meeting.group_id,
+            extra={"e2ee": e2ee},
+        )
+    return e2ee
 
 
 @dataclass(frozen=True)
@@ -684,7 +699,7 @@ def device_register(  # noqa: PLR0913
         device = current
     else:
         if current is not None:
-            _device_retire(current)
+            _device_retire(current, membership=membership)
         try:
             with transaction.atomic():
                 device = Device.objects.create(
@@ -721,9 +736,19 @@ def _device_admit(*, meeting_id: int, device: Device, channel_name: str) -> int:
     return admitted.joined_after_seq
 
 
-def _device_retire(device: Device) -> None:
+def _device_retire(device: Device, *, membership: Membership) -> None:
+    """Retire the device replaced by other keys of the same session (a device whose session
+    ends is retired with it, audited as the session's end)."""
     device.retired_at = timezone.now()
     device.save(update_fields=["retired_at"])
+    record_event(
+        action=Action.E2EE_DEVICE_RETIRED,
+        actor=membership.user,
+        subject=membership.user,
+        target=device,
+        group_id=membership.group_id,
+        extra={"reason": "replaced"},
+    )
     # A retired device gets no key again, and the ones it was given are gone.
     KeyShare.objects.filter(recipient_device=device).delete()
     Presence.objects.filter(device=device).update(device=None)
@@ -747,7 +772,7 @@ def keys_share(
     were admitted before that epoch began. Returns how many were stored."""
     meeting, membership = _room_member(meeting_id, membership_id, session_key)
     sender = _sending_device(membership, session_key, lock=True)
-    current = _current_epoch(meeting.pk, sender)
+    current = sender_epoch(meeting.pk, sender)
     # An earlier epoch may be shared again (the answer to a key_request after the sender
     # moved on, e.g. it reconnected), but only with devices admitted before it began:
     # a device that came later must not read what was said before it came.
@@ -844,11 +869,15 @@ def key_request_relay(
 
 
 @transaction.atomic
-def room_member_now(
-    *, meeting_id: int, membership_id: int, session_key: str | None
-) -> tuple[Meeting, Membership]:
-    """For an E2EE read (keys_fetch): the same re-check as the E2EE services make."""
-    return _room_member(meeting_id, membership_id, session_key)
+def keys_fetch(
+    *, meeting_id: int, membership_id: int, session_key: str | None, after: int | None
+) -> KeyPage:
+    """The next page of wrapped keys addressed to this session's live device in the
+    meeting, after the same re-check as every E2EE frame (still signed in, still allowed
+    in the room). In a transaction: the session re-check holds its row."""
+    meeting, membership = _room_member(meeting_id, membership_id, session_key)
+    device = _sending_device(membership, session_key)
+    return keys_for_device(meeting, device, after=after)
 
 
 def _room_member(
@@ -881,9 +910,3 @@ def _sending_device(membership: Membership, session_key: str, *, lock: bool = Fa
     if device is None:
         raise RoomError("device_required", "This browser's device is not registered here yet.")
     return device
-
-
-def _current_epoch(meeting_id: int, device: Device) -> int | None:
-    return SenderEpoch.objects.filter(meeting_id=meeting_id, device=device).aggregate(
-        current=Max("epoch")
-    )["current"]

@@ -10,11 +10,13 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import session_public_id
+from audit.events import Action
 from groups.models import Retention
 from meetings import selectors, services
 from meetings.e2ee import SealedMessage, ShareIn
 from meetings.models import Device, KeyShare, Meeting, Message, RoomDevice, SenderEpoch
 from tests import factories
+from tests.database import events
 from tests.e2ee_client import E2EEDevice, raw_public, unb64
 from tests.meetings.e2ee_members import e2ee_world
 from tests.sockets import cookie_of
@@ -163,3 +165,51 @@ def test_a_deleted_accounts_sealed_messages_keep_no_ciphertext(world):
     assert (message.ciphertext, message.signature, message.commitment) == (None, None, None)
     event = services.message_event(message)
     assert event["body"] == "[removed]" and event["e2ee"] is None
+
+
+def test_replacing_a_device_is_audited(world):
+    client, device = registered(world, world.river)
+    keys = E2EEDevice(world.meeting.pk)
+    replacement = services.device_register(
+        meeting_id=world.meeting.pk,
+        membership_id=world.river.pk,
+        session_key=cookie_of(client),
+        channel_name=f"test.{world.river.pk}",
+        ecdh=raw_public(keys.ecdh),
+        ecdsa=raw_public(keys.ecdsa),
+    ).device
+    assert replacement.pk != device.pk
+    retired = events(Action.E2EE_DEVICE_RETIRED)
+    assert [(e.target_id, e.actor_id, e.subject_id) for e in retired] == [
+        (str(device.pk), world.river.user_id, world.river.user_id)
+    ]
+    assert retired[0].group_id == world.group.pk and retired[0].extra == {"reason": "replaced"}
+    # The same keys again are the same device: nothing retired, nothing more audited.
+    services.device_register(
+        meeting_id=world.meeting.pk,
+        membership_id=world.river.pk,
+        session_key=cookie_of(client),
+        channel_name=f"test.{world.river.pk}",
+        ecdh=raw_public(keys.ecdh),
+        ecdsa=raw_public(keys.ecdsa),
+    )
+    assert len(events(Action.E2EE_DEVICE_RETIRED)) == 1
+
+
+def test_a_meeting_taking_its_encryption_setting_is_audited_once(world):
+    assert Meeting.objects.get(pk=world.meeting.pk).e2ee is None
+    for _ in range(2):  # two first sockets
+        assert services.meeting_fix_e2ee(meeting=Meeting.objects.get(pk=world.meeting.pk))
+    fixed = events(Action.E2EE_MEETING_FIXED)
+    assert [(e.target_id, e.actor_id, e.extra) for e in fixed] == [
+        (str(world.meeting.pk), None, {"e2ee": True})
+    ]
+    # Opened by a facilitator: the facilitator is the actor; a plain group's meeting says so.
+    world.group.e2ee_meetings = False
+    world.group.save(update_fields=["e2ee_meetings"])
+    later = factories.schedule(world.group, world.facilitator.user)
+    services.meeting_open(meeting=later, actor=world.facilitator.user)
+    fixed = events(Action.E2EE_MEETING_FIXED)
+    assert [(e.target_id, e.actor_id, e.extra) for e in fixed[1:]] == [
+        (str(later.pk), world.facilitator.user_id, {"e2ee": False})
+    ]
