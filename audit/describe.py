@@ -53,6 +53,10 @@ _SUBJECT_TEXT = {
         "A new device key for the encrypted meetings of {group} was made in one of your "
         "browsers. If that was not you, sign that session out and change your password."
     ),
+    Action.E2EE_DEVICE_RETIRED: (
+        "A device key for the encrypted meetings of {group} was replaced by a new one in "
+        "one of your browsers; the keys given to the old one were deleted."
+    ),
     # Looks at your data by someone else:
     Action.APPLICATION_ANSWERS_VIEWED: "A facilitator of {group} read your application answers.",
     Action.CONTACT_DETAILS_REVEALED: (
@@ -208,6 +212,8 @@ _ADMIN_TEXT = {
     Action.E2EE_MEETINGS_CHANGED: "{actor} changed end-to-end encryption of the meetings of {group}",
     Action.E2EE_DEVICE_REGISTERED: "{actor} made a new device key for the meetings of {group}",
     Action.E2EE_REPORT_UNVERIFIED: "{actor} sent a report in {group} that did not match the message",
+    Action.E2EE_DEVICE_RETIRED: "{actor} replaced a device key for the meetings of {group}",
+    Action.E2EE_MEETING_FIXED: "A meeting of {group} took the group's end-to-end encryption setting as its room opened",
     Action.BOARD_THREAD_STARTED: "{actor} started a thread on the board of {group}",
     Action.BOARD_POST_DELETED: "{actor} deleted their post on the board of {group}",
     Action.BOARD_THREAD_CHANGED: "{actor} pinned, locked or closed a thread of {group}",

@@ -1,8 +1,9 @@
 """`make bench`: the benchmarks of DESIGN.md ("Performance targets"), measured in one run.
 
-    python -m bench [--quick] [--pages-only | --capacity-only] [--output PATH]
+    python -m bench [--quick] [--pages-only | --capacity-only | --e2ee-only] [--output PATH]
     make bench BENCH_ARGS=--pages-only     # step 3 alone, into bench/results/pages.json
     make bench BENCH_ARGS=--capacity-only  # step 2's capacity alone, bench/results/capacity.json
+    make bench BENCH_ARGS=--e2ee-only      # echo, E2EE and plain delivery, into e2ee.json
 
 Starts throwaway PostgreSQL and Redis (tests/harness.py), migrates, builds data through
 the app's services, starts two Daphne processes as in production and measures:
@@ -131,24 +132,26 @@ def main(argv: list[str]) -> int:
         help="only the chat capacity against the echo's (about 5 minutes); "
         "writes results/capacity.json",
     )
+    parser.add_argument(
+        "--e2ee-only",
+        action="store_true",
+        help="only delivery on the echo, in E2EE rooms and in plain rooms, one after another "
+        "(about 3 minutes); writes results/e2ee.json",
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    if args.pages_only and args.capacity_only:
-        parser.error("--pages-only and --capacity-only: one or the other")
-    config = {
-        **(QUICK if args.quick else FULL),
-        "pages_only": args.pages_only,
-        "capacity_only": args.capacity_only,
+    partials = {
+        "pages_only": "pages.json",
+        "capacity_only": "capacity.json",
+        "e2ee_only": "e2ee.json",
     }
+    chosen = [name for name in partials if getattr(args, name)]
+    if len(chosen) > 1:
+        parser.error("--pages-only, --capacity-only and --e2ee-only: one at most")
+    config = {**(QUICK if args.quick else FULL)} | {name: name in chosen for name in partials}
     if args.output is None:
         # A partial run leaves latest.json, the whole run's figures, alone.
-        args.output = RESULTS / (
-            "pages.json"
-            if args.pages_only
-            else "capacity.json"
-            if args.capacity_only
-            else "latest.json"
-        )
+        args.output = RESULTS / (partials[chosen[0]] if chosen else "latest.json")
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -222,6 +225,8 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
         return run_pages(stack, config, results, data, pages)
     if config["capacity_only"]:
         return run_capacity(stack, config, results, data)
+    if config["e2ee_only"]:
+        return run_e2ee(stack, config, results, data)
 
     # --- the audit console at ~1,000 events, then at 1,000,000 ------------------------------
     t = time.monotonic()
@@ -378,6 +383,59 @@ def run_capacity(stack, config: dict, results: dict, data) -> dict:  # noqa: ANN
     results.update(capacity)
     stack.check_alive()
     return results
+
+
+def run_e2ee(stack, config: dict, results: dict, data) -> dict:  # noqa: ANN001
+    """Delivery alone (BENCH_ARGS=--e2ee-only): the echo, the E2EE rooms and the plain rooms
+    with the same sizes and schedule, one after another, as in a whole run (no login storm)."""
+    t = time.monotonic()
+    admin = data.build_audit_people().admin
+    plain_rooms = data.build_rooms(admin, prefix="talk", sizes=DELIVERY_SIZES)
+    sealed_rooms = data.build_rooms(admin, prefix="sealed", sizes=DELIVERY_SIZES, e2ee=True)
+    log(f"data: plain and E2EE delivery rooms ({time.monotonic() - t:.1f}s)")
+    daphnes = stack.start_daphnes(2)
+    quiet_collector()
+    results.update(asyncio.run(e2ee_phases(daphnes, plain_rooms, sealed_rooms, config)))
+    stack.check_alive()
+    return results
+
+
+async def e2ee_phases(daphnes, plain_rooms, sealed_rooms, config) -> dict:  # noqa: ANN001
+    from bench import chat
+
+    sizes = [len(r.seats) for r in plain_rooms]
+    out = {}
+    stats = {}
+    for kind, rooms in (("echo", plain_rooms), ("room", plain_rooms)):
+        stats[kind] = await plain_delivery(chat, kind, rooms, daphnes, config, sizes)
+        if kind == "echo":
+            out["e2ee_delivery"] = await e2ee_delivery(
+                chat, sealed_rooms, daphnes, config, stats["echo"], sizes
+            )
+    out["plain_delivery"] = {
+        **stats["room"],
+        "echo_p99_ms": stats["echo"]["p99_ms"],
+        "p99_ratio_to_echo": ratio(stats["room"]["p99_ms"], stats["echo"]["p99_ms"]),
+    }
+    return out
+
+
+async def plain_delivery(chat, kind, rooms, daphnes, config, sizes) -> dict:  # noqa: ANN001, PLR0913
+    warm, before = config["warm"], config["before"]
+    run = chat.ChatRun(kind, rooms, daphnes)
+    took = await run.connect()
+    await run.settle()
+    log(f"delivery ({kind}): {run.open_sockets} sockets open ({took:.1f}s)")
+    schedule = chat.conversation_schedule(
+        sizes, warm + before, mean_gap=MEAN_GAP, burst_every=BURST_EVERY, seed=11
+    )
+    await chat.play(run, schedule, lambda at: "warm" if at < warm else "before")
+    await run.drain(run.messages, 5.0)
+    stats = chat.latency_summary([m for m in run.messages if m.label == "before"])
+    check = run.delivery_check()
+    await run.close()
+    log(f"  {kind}: {stats} {check}")
+    return {**stats, "lost": check["lost"], "duplicated": check["duplicated"]}
 
 
 def quiet_collector() -> None:
@@ -854,6 +912,17 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
         return page_rows(r["pages"])
     if r["meta"]["config"].get("capacity_only"):
         return capacity_rows(r["capacity"], r["sockets_dropped_by_server"])
+    if r["meta"]["config"].get("e2ee_only"):
+        plain = r["plain_delivery"]
+        return [
+            *e2ee_rows(r["e2ee_delivery"]),
+            (
+                "Plain-room delivery p99 / echo p99 (same run)",
+                f"{plain['p99_ratio_to_echo']}x ({plain['p99_ms']} / {plain['echo_p99_ms']} ms)",
+                f"<= {TARGETS['delivery_ratio']:g}x",
+                verdict(_le(plain["p99_ratio_to_echo"], TARGETS["delivery_ratio"])),
+            ),
+        ]
     d, c, p, s, e, a = (
         r["delivery"],
         r["capacity"],

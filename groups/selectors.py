@@ -192,18 +192,25 @@ def current_agreement(group: Group) -> AgreementVersion | None:
     return group.agreements.order_by("-version").first()
 
 
-def _signed_current_condition() -> Q:
-    return Q(signed_agreement__isnull=False, signed_agreement=F("group__current_agreement"))
+def _signed_current_condition(through: str = "") -> Q:
+    return Q(
+        **{
+            f"{through}signed_agreement__isnull": False,
+            f"{through}signed_agreement": F(f"{through}group__current_agreement"),
+        }
+    )
 
 
-def signed_current_agreement() -> ExpressionWrapper:
+def signed_current_agreement(*, through: str = "") -> ExpressionWrapper:
     """For annotating memberships: has this membership signed its group's latest agreement?
 
     ``Membership.objects.annotate(signed_current=signed_current_agreement())`` answers it
     for a whole list in the same query (and membership_has_signed_current then reads it).
     Both sides are kept by the agreement services; no agreement means nothing to sign.
+    ``through``: the path to the membership when annotating rows that point to one (e.g.
+    ``"membership__"`` for a meeting device).
     """
-    return ExpressionWrapper(_signed_current_condition(), output_field=BooleanField())
+    return ExpressionWrapper(_signed_current_condition(through), output_field=BooleanField())
 
 
 def membership_has_signed_current(membership: Membership) -> bool:

@@ -11,13 +11,13 @@ import asyncio
 import logging
 
 from channels.db import database_sync_to_async
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.consumers import CLOSE_NOT_ALLOWED, AuthenticatedConsumer
 from groups.models import Membership
 from meetings import frames, group_commit, selectors, services
 from meetings.models import Device, Meeting
+from supportgroups.errors import ServiceError
 from supportgroups.realtime import (
     device_group_name,
     e2ee_rooms_group_name,
@@ -136,6 +136,7 @@ class RoomConsumer(AuthenticatedConsumer):
     def _hello_e2ee(self) -> dict:
         return frames.hello_e2ee(
             device=self.device,
+            epoch=selectors.sender_epoch(self.meeting.pk, self.device),
             joined_after_seq=selectors.joined_after_seq(self.meeting, self.device),
             devices=selectors.room_devices(self.meeting),
         )
@@ -231,11 +232,11 @@ class RoomConsumer(AuthenticatedConsumer):
             frames.ack(client_id=client_id, seq=posted.message.seq, duplicate=not posted.created)
         )
 
-    async def _refused(self, error: services.RoomError, **extra) -> None:
+    async def _refused(self, error: ServiceError, **extra) -> None:
         if error.code == "signed_out":
             # Signed out a moment ago; the notice may still be on its way.
             return await self.signed_out("signed_out")
-        await self.error(error.code, error.message, **error.extra, **extra)
+        await self.error(error.code, error.message, **getattr(error, "extra", {}), **extra)
         if error.code in LEAVING_REFUSALS:
             await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
         return None
@@ -282,30 +283,10 @@ class RoomConsumer(AuthenticatedConsumer):
     async def on_keys_fetch(self, frame: dict) -> None:
         after = frames.read_keys_fetch(frame)
         try:
-            page = await database_sync_to_async(self._keys_page)(after)
+            page = await self._e2ee_call(services.keys_fetch, after=after)
         except services.RoomError as error:
             return await self._refused(error)
         await self.send_json(frames.keys(shares=page.shares, cursor=page.cursor, more=page.more))
-
-    # In a transaction: the session re-check holds its row (select_for_update), which
-    # Django refuses outside one (tests wrapped in a transaction never see it; Daphne does).
-    @transaction.atomic
-    def _keys_page(self, after: int | None) -> selectors.KeyPage:
-        # The same re-check as every E2EE frame: still signed in, still allowed, and the
-        # keys are those of this session's live device.
-        meeting, membership = services.room_member_now(
-            meeting_id=self.meeting.pk,
-            membership_id=self.membership.pk,
-            session_key=self.scope["session"].session_key,
-        )
-        device = selectors.live_device(
-            session_key=self.scope["session"].session_key, membership_id=membership.pk
-        )
-        if device is None:
-            raise services.RoomError(
-                "device_required", "This browser's device is not registered here yet."
-            )
-        return selectors.keys_for_device(meeting, device, after=after)
 
     async def on_key_request(self, frame: dict) -> None:
         wanted = frames.read_key_request(frame)

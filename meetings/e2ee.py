@@ -2,20 +2,31 @@
 checking a sender's signature and opening a franking commitment. It never sees a key that
 opens a message. The encodings are those of the wire protocol (PROTOCOL.md, "End-to-end
 encrypted rooms"), byte for byte as the browsers make them.
+
+Also the sealed send's checks (``sealed_send_check``): the device, the epoch and its
+coverage in one statement, which meetings.services._message_post runs for a sealed message.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from django.apps import apps
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from supportgroups.errors import ServiceError
 
 # The room header's sentence, in plain words (issue 19; the group setting's help says it too).
 E2EE_ROOM_SENTENCE = (
@@ -166,3 +177,168 @@ def safety_code(*, ecdsa_public: bytes, ecdh_public: bytes) -> str:
     number = int.from_bytes(digest[:5], "big") % 10**12
     digits = f"{number:012d}"
     return " ".join(digits[i : i + 4] for i in range(0, 12, 4))
+
+
+# --- the sealed send's checks ---------------------------------------------------------------
+
+
+class SealRefused(ServiceError):
+    """A sealed message refused by its checks (the code goes to the client in an error
+    frame, with ``extra`` as more keys of it: the devices still missing the key)."""
+
+    def __init__(self, code: str, message: str, **extra):
+        super().__init__(code, message)
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class SealCheck:
+    """What the sealed send's statement found: the session's live device for the
+    membership (id and signing key), the device's current epoch in the meeting, and the
+    devices its epoch must not reach (stale) or must reach and does not (missing)."""
+
+    device_id: str | None
+    ecdsa: bytes | None
+    current_epoch: int | None
+    stale: frozenset[str]
+    missing: frozenset[str]
+
+
+def sealed_send_check(
+    sealed: SealedMessage,
+    *,
+    meeting_id: int,
+    membership_id: int,
+    session_key: str | None,
+    client_id: str,
+) -> None:
+    """Refuse a sealed message unless it comes from this session's live device for this
+    membership, its signature verifies against that device's key, its epoch is the
+    device's current one and that epoch reaches every device present whose member may be
+    in the room and no device that may no longer hold keys (meetings/E2EE.md).
+
+    Run under the meeting row's lock (after the seq is taken): a device admitted to the
+    room takes that lock too, so one admitted before this message is seen present here."""
+    found = _seal_check(
+        sealed, meeting_id=meeting_id, membership_id=membership_id, session_key=session_key
+    )
+    if found.device_id is None:
+        raise SealRefused("device_required", "This browser's device is not registered here yet.")
+    if found.device_id != sealed.sender_device:
+        raise SealRefused("invalid_device", "That is not this browser's device.")
+    text = signed_text(
+        meeting_id=meeting_id,
+        sender_device=sealed.sender_device,
+        client_id=client_id,
+        epoch=sealed.epoch,
+        index=sealed.index,
+        iv=sealed.iv,
+        ciphertext=sealed.ciphertext,
+        commitment=sealed.commitment,
+    )
+    if not signature_valid(found.ecdsa, sealed.signature, text):
+        raise SealRefused("invalid_e2ee", "The message's signature does not match its device.")
+    if found.current_epoch != sealed.epoch:
+        raise SealRefused("epoch_stale", "Start a new key for this room, share it, then resend.")
+    if found.stale:
+        raise SealRefused(
+            "epoch_stale",
+            "Someone who held this key is no longer in the room: start a new key, share it, "
+            "then resend.",
+        )
+    if found.missing:
+        raise SealRefused(
+            "keys_needed",
+            "Share your key with everyone in the room, then resend.",
+            devices=sorted(found.missing),
+        )
+
+
+def _seal_check(
+    sealed: SealedMessage, *, meeting_id: int, membership_id: int, session_key: str | None
+) -> SealCheck:
+    now = timezone.now()
+    fresh = now - timedelta(seconds=2 * settings.CHAT_HEARTBEAT_SECONDS)
+    at = connection.ops.adapt_datetimefield_value
+    sender, epoch = sealed.sender_device, sealed.epoch
+    params = [
+        *(meeting_id, session_key or "", membership_id),
+        *(meeting_id, sender, epoch, at(now)),
+        *(meeting_id, at(fresh), sender, at(now), meeting_id, sender, epoch),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_seal_check_sql(), params)
+        rows = cursor.fetchall()
+    device = next((row for row in rows if row[0] == "device"), None)
+    return SealCheck(
+        device_id=device[1] if device else None,
+        ecdsa=bytes(device[2]) if device else None,
+        current_epoch=device[3] if device else None,
+        stale=frozenset(row[1] for row in rows if row[0] == "stale"),
+        missing=frozenset(row[1] for row in rows if row[0] == "missing"),
+    )
+
+
+def may_hold_keys_sql(device: str, membership: str, group: str) -> str:
+    """meetings.selectors.device_may_hold_keys in SQL, for the device, membership and
+    group rows under these aliases, at the time given as its one parameter: the device
+    live, its member current, active or muted (a lapsed mute or suspension counts as
+    active), named, and signed up to the group's current agreement (groups.selectors:
+    membership_refusal). tests/meetings/test_e2ee_send.py holds the two to the same
+    answers."""
+    return (
+        f"({device}.retired_at IS NULL AND {device}.session_id IS NOT NULL"
+        f" AND ({membership}.status IN ('active', 'muted')"
+        f" OR ({membership}.status = 'suspended' AND {membership}.suspended_until IS NOT NULL"
+        f" AND {membership}.suspended_until <= %s))"
+        f" AND {membership}.pseudonym <> ''"
+        f" AND {membership}.signed_agreement_id IS NOT NULL"
+        f" AND {membership}.signed_agreement_id = {group}.current_agreement_id)"
+    )
+
+
+@functools.cache
+def _seal_check_sql() -> str:
+    """One statement, three kinds of row: ``device`` (the session's live device for the
+    membership, its key and its current epoch in the meeting; none when it has none),
+    ``stale`` (a device the epoch was shared with that may no longer hold keys) and
+    ``missing`` (a device present now, whose member may be in the room, without a share of
+    the epoch). Present and shared devices are few (a room's), each found by an index."""
+    table = {
+        name: connection.ops.quote_name(apps.get_model(app, name)._meta.db_table)
+        for app, name in (
+            ("meetings", "Device"),
+            ("meetings", "SenderEpoch"),
+            ("meetings", "KeyShare"),
+            ("meetings", "Presence"),
+            ("groups", "Membership"),
+            ("groups", "Group"),
+        )
+    }
+    member_of = (
+        f" JOIN {table['Membership']} m ON m.id = d.membership_id"
+        f" JOIN {table['Group']} g ON g.id = m.group_id"
+    )
+    allowed = may_hold_keys_sql("d", "m", "g")
+    return (
+        "SELECT 'device', d.id, d.ecdsa,"  # noqa: S608 - table names from the models
+        f" (SELECT MAX(e.epoch) FROM {table['SenderEpoch']} e"
+        "  WHERE e.meeting_id = %s AND e.device_id = d.id)"
+        f" FROM {table['Device']} d"
+        " WHERE d.session_id = %s AND d.membership_id = %s AND d.retired_at IS NULL"
+        " UNION ALL"
+        " SELECT 'stale', d.id, NULL, NULL"
+        f" FROM {table['KeyShare']} k JOIN {table['Device']} d ON d.id = k.recipient_device_id"
+        f"{member_of}"
+        f" WHERE k.meeting_id = %s AND k.sender_device_id = %s AND k.epoch = %s"
+        f" AND NOT {allowed}"
+        " UNION ALL"
+        " SELECT 'missing', d.id, NULL, NULL"
+        f" FROM {table['Presence']} p JOIN {table['Device']} d ON d.id = p.device_id"
+        f"{member_of}"
+        " WHERE p.meeting_id = %s AND p.seen_at >= %s AND d.id <> %s"
+        f" AND {allowed}"
+        f" AND NOT EXISTS (SELECT 1 FROM {table['KeyShare']} k"
+        "  WHERE k.meeting_id = %s AND k.sender_device_id = %s AND k.epoch = %s"
+        "  AND k.recipient_device_id = d.id)"
+    )

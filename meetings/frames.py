@@ -379,11 +379,19 @@ def hello(  # noqa: PLR0913
     }
 
 
-def hello_e2ee(*, device, joined_after_seq: int | None, devices: list[dict]) -> dict:  # noqa: ANN001
-    """What an E2EE room's ``hello`` carries as ``e2ee``."""
+def hello_e2ee(
+    *,
+    device,  # noqa: ANN001
+    epoch: int | None,
+    joined_after_seq: int | None,
+    devices: list[dict],
+) -> dict:
+    """What an E2EE room's ``hello`` carries as ``e2ee``; ``epoch``: the device's current
+    sending epoch in this meeting (its next one is ``epoch + 1``), null before its first."""
     return {
         "device": device_keys(device) if device is not None else None,
         "devices": devices,
+        "epoch": epoch,
         "joined_after_seq": joined_after_seq,
     }
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -14,9 +14,19 @@ from groups.selectors import (
     membership_may_write,
     membership_refusal,
     require_place_taken,
+    signed_current_agreement,
 )
 from meetings.e2ee import b64encode
-from meetings.models import Device, KeyShare, Meeting, MeetingHold, Message, Presence, RoomDevice
+from meetings.models import (
+    Device,
+    KeyShare,
+    Meeting,
+    MeetingHold,
+    Message,
+    Presence,
+    RoomDevice,
+    SenderEpoch,
+)
 
 # A replay (``resume``) sends at most this many messages at a time; the client asks for
 # the next page when ``resumed`` says ``more``.
@@ -171,19 +181,24 @@ def live_device(*, session_key: str | None, membership_id: int) -> Device | None
     ).first()
 
 
+def devices_with_members(devices: QuerySet[Device]) -> QuerySet[Device]:
+    """Devices with their membership and group in the same query, and whether the member
+    signed the group's current agreement (groups.selectors: signed_current_agreement), as
+    device_may_hold_keys reads them: a room's devices are asked about at once."""
+    return devices.select_related("membership__group").annotate(
+        member_signed_current=signed_current_agreement(through="membership__")
+    )
+
+
 def device_may_hold_keys(device: Device) -> bool:
     """Whether a device may receive keys now: live, and its member allowed in the group's
-    rooms (not removed, suspended or gone, the current agreement signed).
-
-    The callers load the device with its membership and group in the same query (it is
-    asked for every device of a room at every message), so whether the current agreement
-    is signed is read from those two rows, as signed_current_agreement() would."""
+    private spaces (groups.selectors.membership_refusal: not removed, suspended or gone,
+    named, the current agreement signed). Load devices with devices_with_members() to ask
+    about many without a query each. (The sealed send asks the same in SQL:
+    meetings.e2ee.may_hold_keys_sql, held to these answers by a test.)"""
     membership = device.membership
-    if not hasattr(membership, "signed_current"):
-        current = membership.group.current_agreement_id
-        membership.signed_current = (
-            membership.signed_agreement_id is not None and membership.signed_agreement_id == current
-        )
+    if hasattr(device, "member_signed_current"):
+        membership.signed_current = device.member_signed_current
     return device.is_live and membership_refusal(membership) is None
 
 
@@ -200,22 +215,30 @@ def room_devices(meeting: Meeting) -> list[dict]:
     """Every device admitted to this meeting so far (so history can still be verified),
     whether it is in the room now and whether it may be."""
     present = present_device_ids(meeting)
-    admitted = (
-        RoomDevice.objects.filter(meeting=meeting)
-        .select_related("device__membership__group")
-        .order_by("first_admitted_at", "pk")
+    admitted = devices_with_members(Device.objects.filter(rooms__meeting=meeting)).order_by(
+        "rooms__first_admitted_at", "rooms__pk"
     )
     return [
         {
-            "id": room_device.device_id,
-            "pseudonym": room_device.device.membership.pseudonym,
-            "ecdh": b64encode(room_device.device.ecdh),
-            "ecdsa": b64encode(room_device.device.ecdsa),
-            "present": room_device.device_id in present,
-            "allowed": device_may_hold_keys(room_device.device),
+            "id": device.pk,
+            "pseudonym": device.membership.pseudonym,
+            "ecdh": b64encode(device.ecdh),
+            "ecdsa": b64encode(device.ecdsa),
+            "present": device.pk in present,
+            "allowed": device_may_hold_keys(device),
         }
-        for room_device in admitted
+        for device in admitted
     ]
+
+
+def sender_epoch(meeting_id: int, device: Device | None) -> int | None:
+    """The device's current sending epoch in this meeting (the highest it started), or None
+    before its first."""
+    if device is None:
+        return None
+    return SenderEpoch.objects.filter(meeting_id=meeting_id, device=device).aggregate(
+        current=Max("epoch")
+    )["current"]
 
 
 def joined_after_seq(meeting: Meeting, device: Device | None) -> int | None:
@@ -226,6 +249,23 @@ def joined_after_seq(meeting: Meeting, device: Device | None) -> int | None:
         .values_list("joined_after_seq", flat=True)
         .first()
     )
+
+
+def device_was_given_key(message: Message, *, session_key: str | None, membership_id: int) -> bool:
+    """Whether this session's device for the membership was given the key that opens an
+    end-to-end encrypted message: a share of its sender's epoch from an index at or before
+    the message's (the device read it, or could have)."""
+    if not session_key or message.sender_device_id is None:
+        return False
+    return KeyShare.objects.filter(
+        meeting_id=message.meeting_id,
+        sender_device_id=message.sender_device_id,
+        epoch=message.epoch,
+        first_index__lte=message.index,
+        recipient_device__session_id=session_key,
+        recipient_device__membership_id=membership_id,
+        recipient_device__retired_at__isnull=True,
+    ).exists()
 
 
 @dataclass(frozen=True)

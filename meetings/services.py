@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -22,7 +22,7 @@ from audit.events import Action
 from audit.services import record_event
 from groups.models import Group, Membership, Retention
 from groups.selectors import facilitation_now
-from meetings.e2ee import SealedMessage, ShareIn, b64encode, signature_valid, signed_text
+from meetings.e2ee import SealedMessage, SealRefused, ShareIn, b64encode, sealed_send_check
 from meetings.models import (
     Attendance,
     Device,
@@ -36,13 +36,15 @@ from meetings.models import (
     SenderEpoch,
 )
 from meetings.selectors import (
+    KeyPage,
     device_may_hold_keys,
-    live_device,
+    devices_with_members,
+    keys_for_device,
     meetings_on_hold,
     membership_may_send,
-    present_device_ids,
     present_pseudonyms,
     room_refusal,
+    sender_epoch,
     share_frame,
 )
 from supportgroups.crypto import encrypt_str
@@ -127,7 +129,7 @@ def meeting_open(*, meeting: Meeting, actor: User) -> Meeting:
         raise RoomError("meeting_closed", "This meeting has already ended.")
     if meetings_on_hold(meeting.group_id):
         raise RoomError("meetings_on_hold", _REFUSAL_TEXT["meetings_on_hold"])
-    meeting_fix_e2ee(meeting=meeting)
+    meeting_fix_e2ee(meeting=meeting, actor=actor)
     if meeting.opened_at is None:
         meeting.opened_at = timezone.now()
         meeting.save(update_fields=["opened_at"])
@@ -372,11 +374,6 @@ def _message_post(  # noqa: PLR0913
     # this savepoint rolls back. The session was held by messages_post (sessions_held).
     if session_key is not None and session_key not in sessions_held:
         raise RoomError("signed_out", "You are signed out.")
-    device = None
-    if sealed is not None:
-        # Before the room's row is locked: the signature check is the one costly step.
-        device = _sealed_sender(sealed, membership_id=membership_id, session_key=session_key)
-        _require_signature(sealed, device=device, meeting_id=meeting_id, client_id=client_id)
     meeting = _meeting_take_next_seq(meeting_id)
     if meeting.e2ee and sealed is None:
         raise RoomError("invalid_e2ee", "This meeting is end-to-end encrypted: send ciphertext.")
@@ -390,7 +387,17 @@ def _message_post(  # noqa: PLR0913
     if refusal:
         raise refusal
     if sealed is not None:
-        _require_epoch_coverage(meeting, device, sealed.epoch)
+        # One statement (meetings/e2ee.py), under the room's lock like the seq.
+        try:
+            sealed_send_check(
+                sealed,
+                meeting_id=meeting.pk,
+                membership_id=membership.pk,
+                session_key=session_key,
+                client_id=client_id,
+            )
+        except SealRefused as refused:
+            raise RoomError(refused.code, refused.message, **refused.extra) from None
     message = _message_insert(meeting, membership, client_id=client_id, body=body, sealed=sealed)
     return PostedMessage(message, created=True)
 
@@ -721,22 +728,34 @@ def messages_remove_for_user(*, user: User) -> int:
 # --- end-to-end encrypted rooms (meetings/E2EE.md) -----------------------------------------
 
 
-def meeting_fix_e2ee(*, meeting: Meeting) -> bool:
+def meeting_fix_e2ee(*, meeting: Meeting, actor: User | None = None) -> bool:
     """Take the group's E2EE setting for this meeting when its room first opens to someone
-    (or a facilitator opens it); from then on it never changes, so a change of the setting
-    applies from the next meeting. Returns whether the meeting is end-to-end encrypted."""
+    (or a facilitator opens it: ``actor``); from then on it never changes, so a change of
+    the setting applies from the next meeting. Returns whether the meeting is end-to-end
+    encrypted. Fixing it is audited, once."""
     if meeting.e2ee is None:
-        meeting.e2ee = _meeting_fix_e2ee(meeting.pk)
+        meeting.e2ee = _meeting_fix_e2ee(meeting, actor)
     return meeting.e2ee
 
 
-def _meeting_fix_e2ee(meeting_id: int) -> bool:
+@transaction.atomic
+def _meeting_fix_e2ee(meeting: Meeting, actor: User | None) -> bool:
     # One conditional UPDATE: when two first sockets come at once, the second waits for
     # the first's row lock, finds the setting already fixed and changes nothing; both then
-    # read what the first fixed. (In the ORM, so the embedded SQLite default runs it too.)
+    # read what the first fixed, and only the first records it. (In the ORM, so the
+    # embedded SQLite default runs it too.)
     setting = Group.objects.filter(pk=OuterRef("group_id")).values("e2ee_meetings")[:1]
-    Meeting.objects.filter(pk=meeting_id, e2ee__isnull=True).update(e2ee=Subquery(setting))
-    return Meeting.objects.filter(pk=meeting_id).values_list("e2ee", flat=True).get()
+    fixed = Meeting.objects.filter(pk=meeting.pk, e2ee__isnull=True).update(e2ee=Subquery(setting))
+    e2ee = Meeting.objects.filter(pk=meeting.pk).values_list("e2ee", flat=True).get()
+    if fixed:
+        record_event(
+            action=Action.E2EE_MEETING_FIXED,
+            actor=actor,
+            target=meeting,
+            group_id=meeting.group_id,
+            extra={"e2ee": e2ee},
+        )
+    return e2ee
 
 
 @dataclass(frozen=True)
@@ -771,7 +790,7 @@ def device_register(  # noqa: PLR0913
         device = current
     else:
         if current is not None:
-            _device_retire(current)
+            _device_retire(current, membership=membership)
         try:
             with transaction.atomic():
                 device = Device.objects.create(
@@ -808,9 +827,19 @@ def _device_admit(*, meeting_id: int, device: Device, channel_name: str) -> int:
     return admitted.joined_after_seq
 
 
-def _device_retire(device: Device) -> None:
+def _device_retire(device: Device, *, membership: Membership) -> None:
+    """Retire the device replaced by other keys of the same session (a device whose session
+    ends is retired with it, audited as the session's end)."""
     device.retired_at = timezone.now()
     device.save(update_fields=["retired_at"])
+    record_event(
+        action=Action.E2EE_DEVICE_RETIRED,
+        actor=membership.user,
+        subject=membership.user,
+        target=device,
+        group_id=membership.group_id,
+        extra={"reason": "replaced"},
+    )
     # A retired device gets no key again, and the ones it was given are gone.
     KeyShare.objects.filter(recipient_device=device).delete()
     Presence.objects.filter(device=device).update(device=None)
@@ -834,7 +863,7 @@ def keys_share(
     were admitted before that epoch began. Returns how many were stored."""
     meeting, membership = _room_member(meeting_id, membership_id, session_key)
     sender = _sending_device(membership, session_key, lock=True)
-    current = _current_epoch(meeting.pk, sender)
+    current = sender_epoch(meeting.pk, sender)
     # An earlier epoch may be shared again (the answer to a key_request after the sender
     # moved on, e.g. it reconnected), but only with devices admitted before it began:
     # a device that came later must not read what was said before it came.
@@ -852,9 +881,9 @@ def keys_share(
     wanted = {share.recipient_device for share in shares}
     recipients = {
         device.pk: device
-        for device in Device.objects.filter(
-            pk__in=wanted, rooms__meeting_id=meeting.pk
-        ).select_related("membership__group")
+        for device in devices_with_members(
+            Device.objects.filter(pk__in=wanted, rooms__meeting_id=meeting.pk)
+        )
     }
     refused = sorted(
         device_id
@@ -931,11 +960,15 @@ def key_request_relay(
 
 
 @transaction.atomic
-def room_member_now(
-    *, meeting_id: int, membership_id: int, session_key: str | None
-) -> tuple[Meeting, Membership]:
-    """For an E2EE read (keys_fetch): the same re-check as the E2EE services make."""
-    return _room_member(meeting_id, membership_id, session_key)
+def keys_fetch(
+    *, meeting_id: int, membership_id: int, session_key: str | None, after: int | None
+) -> KeyPage:
+    """The next page of wrapped keys addressed to this session's live device in the
+    meeting, after the same re-check as every E2EE frame (still signed in, still allowed
+    in the room). In a transaction: the session re-check holds its row."""
+    meeting, membership = _room_member(meeting_id, membership_id, session_key)
+    device = _sending_device(membership, session_key)
+    return keys_for_device(meeting, device, after=after)
 
 
 def _room_member(
@@ -968,70 +1001,3 @@ def _sending_device(membership: Membership, session_key: str, *, lock: bool = Fa
     if device is None:
         raise RoomError("device_required", "This browser's device is not registered here yet.")
     return device
-
-
-def _current_epoch(meeting_id: int, device: Device) -> int | None:
-    return SenderEpoch.objects.filter(meeting_id=meeting_id, device=device).aggregate(
-        current=Max("epoch")
-    )["current"]
-
-
-def _sealed_sender(sealed: SealedMessage, *, membership_id: int, session_key: str | None) -> Device:
-    """The device a sealed message names must be this socket's session's live device for
-    this membership: no one sends under another device's name."""
-    device = live_device(session_key=session_key, membership_id=membership_id)
-    if device is None:
-        raise RoomError("device_required", "This browser's device is not registered here yet.")
-    if device.pk != sealed.sender_device:
-        raise RoomError("invalid_device", "That is not this browser's device.")
-    return device
-
-
-def _require_signature(
-    sealed: SealedMessage, *, device: Device, meeting_id: int, client_id: str
-) -> None:
-    text = signed_text(
-        meeting_id=meeting_id,
-        sender_device=sealed.sender_device,
-        client_id=client_id,
-        epoch=sealed.epoch,
-        index=sealed.index,
-        iv=sealed.iv,
-        ciphertext=sealed.ciphertext,
-        commitment=sealed.commitment,
-    )
-    if not signature_valid(device.ecdsa, sealed.signature, text):
-        raise RoomError("invalid_e2ee", "The message's signature does not match its device.")
-
-
-def _require_epoch_coverage(meeting: Meeting, device: Device, epoch: int) -> None:
-    """The sender's epoch must reach every device in the room now (else ``keys_needed``)
-    and no device that may no longer hold keys (else ``epoch_stale``)."""
-    if _current_epoch(meeting.pk, device) != epoch:
-        raise RoomError("epoch_stale", "Start a new key for this room, share it, then resend.")
-    recipients = [
-        share.recipient_device
-        for share in KeyShare.objects.filter(
-            meeting_id=meeting.pk, sender_device=device, epoch=epoch
-        ).select_related("recipient_device__membership__group")
-    ]
-    if any(not device_may_hold_keys(recipient) for recipient in recipients):
-        raise RoomError(
-            "epoch_stale",
-            "Someone who held this key is no longer in the room: start a new key, share it, "
-            "then resend.",
-        )
-    missing = present_device_ids(meeting) - {device.pk} - {r.pk for r in recipients}
-    if missing:
-        # A socket whose member was just removed may not have left yet: it needs no key.
-        missing = {
-            other.pk
-            for other in Device.objects.filter(pk__in=missing).select_related("membership__group")
-            if device_may_hold_keys(other)
-        }
-    if missing:
-        raise RoomError(
-            "keys_needed",
-            "Share your key with everyone in the room, then resend.",
-            devices=sorted(missing),
-        )

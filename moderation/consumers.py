@@ -9,7 +9,7 @@ supportgroups/routing.py serves at ``ws/meetings/<id>/``.
 from channels.db import database_sync_to_async
 
 from meetings import frames
-from meetings.consumers import RoomConsumer
+from meetings.consumers import LEAVING_REFUSALS, RoomConsumer
 from moderation import room as moderation_actions
 from moderation import selectors
 
@@ -47,8 +47,12 @@ class ModeratedRoomConsumer(RoomConsumer):
                 note=report.note,
                 plaintext=report.plaintext,
                 franking_key=report.franking_key,
+                session_key=self.scope["session"].session_key,
             )
         except moderation_actions.ModerationError as error:
+            if error.code == "signed_out" or error.code in LEAVING_REFUSALS:
+                # As for every frame: signed out, or no longer allowed in the room.
+                return await self._refused(error)
             # An E2EE report that does not open the message's commitment says so.
             code = error.code if error.code == "report_unverifiable" else "report_refused"
             return await self.error(code, str(error))

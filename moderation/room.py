@@ -42,6 +42,7 @@ def report_from_room(  # noqa: PLR0913
     note: str,
     plaintext: str | None = None,
     franking_key: bytes | None = None,
+    session_key: str | None = None,
 ) -> None:
     report_file(
         actor=actor,
@@ -50,6 +51,7 @@ def report_from_room(  # noqa: PLR0913
         note=note,
         plaintext=plaintext,
         franking_key=franking_key,
+        session_key=session_key,
     )
 
 

@@ -16,15 +16,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import session_hold
 from audit.events import Action
 from audit.services import record_event
 from board.models import Post
 from board.selectors import board_entry_now
 from groups.models import CURRENT_STATUSES, Group, Guideline, Membership, Role, Status
-from groups.selectors import facilitation_now
+from groups.selectors import facilitation_now, membership_refusal
 from meetings.e2ee import commitment_opens
 from meetings.models import Meeting, Message
-from meetings.services import message_event
+from meetings.selectors import device_was_given_key
+from meetings.services import message_event, refusal_text
 from moderation.models import (
     ActionKind,
     Announcement,
@@ -70,17 +72,23 @@ def report_file(  # noqa: PLR0913
     note: str = "",
     plaintext: str | None = None,
     franking_key: bytes | None = None,
+    session_key: str | None = None,
 ) -> Report:
-    """A member reports a message in a meeting of their group, citing a guideline.
+    """A member reports a message in a meeting of their group, citing a guideline. The
+    reporter must be allowed in the group's rooms now (not suspended, removed or gone, the
+    current agreement signed); from the room, ``session_key`` is the reporting socket's
+    session, which must still be signed in.
 
     An end-to-end encrypted message is reported with what the reporter's browser read
-    (``plaintext``) and the message's ``franking_key``: they must open the commitment
-    stored with the message (meetings/E2EE.md, "Reports"), or nothing is filed and no
-    facilitator sees anything (the refusal is audited)."""
+    (``plaintext``) and the message's ``franking_key``: the session's device must have
+    been given the key that opens that message (a device that came later never read it),
+    and they must open the commitment stored with the message (meetings/E2EE.md,
+    "Reports"), or nothing is filed and no facilitator sees anything (a commitment that
+    does not open is audited)."""
     body = message.body
     if message.epoch is not None:
         # Before the report's transaction: a refusal's audit row must stay.
-        body = _verified_plaintext(actor, message, plaintext, franking_key)
+        body = _verified_plaintext(actor, message, plaintext, franking_key, session_key)
         if body is None:
             raise ModerationError(
                 "report_unverifiable",
@@ -88,17 +96,26 @@ def report_file(  # noqa: PLR0913
                 "was not filed.",
             )
     return _report_store(
-        actor=actor, message=message, body=body, guideline_number=guideline_number, note=note
+        actor=actor,
+        message=message,
+        body=body,
+        guideline_number=guideline_number,
+        note=note,
+        session_key=session_key,
     )
 
 
 @transaction.atomic
-def _report_store(
-    *, actor: User, message: Message, body: str | None, guideline_number: int, note: str
+def _report_store(  # noqa: PLR0913
+    *,
+    actor: User,
+    message: Message,
+    body: str | None,
+    guideline_number: int,
+    note: str,
+    session_key: str | None,
 ) -> Report:
-    reporter = _current_membership(actor, message.meeting.group_id)
-    if reporter is None:
-        raise ModerationError("not_a_member", "That message is not in your group.")
+    reporter = _reporter(actor, message, session_key)
     if message.author_id == reporter.pk:
         raise ModerationError("own_message", "You can't report your own message.")
     guideline = _guideline(reporter.group_id, guideline_number)
@@ -130,15 +147,39 @@ def _report_store(
     return report
 
 
+def _reporter(actor: User, message: Message, session_key: str | None) -> Membership:
+    """The reporter's membership, re-checked as every frame of the room is: the session
+    still signed in (when the report comes from a socket), and the member allowed in the
+    group's rooms now (groups.selectors.membership_refusal)."""
+    if session_key is not None and not session_hold(session_key=session_key):
+        raise ModerationError("signed_out", "You are signed out.")
+    reporter = _current_membership(actor, message.meeting.group_id)
+    refusal = membership_refusal(reporter)
+    if refusal == "not_a_member":
+        raise ModerationError("not_a_member", "That message is not in your group.")
+    if refusal:
+        raise ModerationError(refusal, refusal_text(refusal))
+    return reporter
+
+
 @transaction.atomic
 def _verified_plaintext(
-    actor: User, message: Message, plaintext: str | None, franking_key: bytes | None
+    actor: User,
+    message: Message,
+    plaintext: str | None,
+    franking_key: bytes | None,
+    session_key: str | None,
 ) -> str | None:
     """The reported text, once it opens the message's commitment (in constant time); None
-    (and the attempt audited, committed with nothing else) when it does not."""
-    reporter = _current_membership(actor, message.meeting.group_id)
-    if reporter is None:
-        raise ModerationError("not_a_member", "That message is not in your group.")
+    (and the attempt audited, committed with nothing else) when it does not. Only a device
+    that was given the message's key may claim to have read it: anyone else is refused
+    before the commitment is looked at (so no one can test guesses against it)."""
+    reporter = _reporter(actor, message, session_key)
+    if not device_was_given_key(message, session_key=session_key, membership_id=reporter.pk):
+        raise ModerationError(
+            "not_a_reader",
+            "This browser was not given the key to that message, so it cannot report it.",
+        )
     verified = (
         plaintext is not None
         and franking_key is not None

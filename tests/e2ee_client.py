@@ -164,6 +164,8 @@ class E2EEDevice:
     devices: dict[str, dict] = field(default_factory=dict)
     # Each epoch's first chain key (a browser keeps it through its self-share).
     epoch_starts: dict[int, bytes] = field(default_factory=dict)
+    # The device's current epoch in the meeting as the server last said (hello.e2ee.epoch).
+    server_epoch: int = 0
 
     def register_frame(self) -> dict:
         return {
@@ -173,7 +175,7 @@ class E2EEDevice:
         }
 
     def new_epoch(self) -> Chain:
-        epoch = self.sending.epoch + 1 if self.sending else 1
+        epoch = max(self.sending.epoch if self.sending else 0, self.server_epoch) + 1
         self.sending = Chain(epoch, os.urandom(32))
         self.epoch_starts[epoch] = self.sending.chain_key
         return self.sending

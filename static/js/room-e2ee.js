@@ -124,7 +124,9 @@ export class EncryptedRoom {
     if (device) {
       this.device = device;
       this.joinedAfterSeq = hello.joined_after_seq ?? lastSeq;
-      this.highestEpoch = Math.max(this.highestEpoch, Number(hello.epoch) || 0);
+      // The server says which epoch this device is at in this meeting (null before its
+      // first): the next one is one more, whatever this page remembers.
+      this.highestEpoch = Number(hello.epoch ?? 0);
     } else {
       await this.register();
     }
@@ -298,10 +300,6 @@ export class EncryptedRoom {
   }
 
   async startEpoch() {
-    for (const key of this.received.keys()) {
-      const [device, epoch] = key.split(":");
-      if (device === this.device.id) this.highestEpoch = Math.max(this.highestEpoch, Number(epoch));
-    }
     const epoch = this.highestEpoch + 1;
     this.highestEpoch = epoch;
     const chainKey = newChainKey();
@@ -414,6 +412,7 @@ export class EncryptedRoom {
           opened.add(key);
         }
         if (share.sender_device === this.device.id) {
+          // Another tab of this browser (the same device) started an epoch meanwhile.
           this.highestEpoch = Math.max(this.highestEpoch, Number(share.epoch));
         }
       } catch {

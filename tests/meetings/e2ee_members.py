@@ -41,6 +41,7 @@ class Member:
         e2ee = socket.hello["e2ee"]
         member.take_devices(e2ee["devices"])
         known = e2ee["device"]
+        member.device.server_epoch = e2ee["epoch"] or 0
         if known is None or known["id"] != member.device.id:
             await socket.send(member.device.register_frame())
             registered = await member.wait_for("device_registered")

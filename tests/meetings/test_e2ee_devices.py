@@ -10,11 +10,13 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import session_public_id
+from audit.events import Action
 from groups.models import Retention
 from meetings import selectors, services
 from meetings.e2ee import SealedMessage, ShareIn
 from meetings.models import Device, KeyShare, Meeting, Message, RoomDevice, SenderEpoch
 from tests import factories
+from tests.database import events
 from tests.e2ee_client import E2EEDevice, raw_public, unb64
 from tests.meetings.e2ee_members import e2ee_world
 from tests.sockets import cookie_of
@@ -165,31 +167,49 @@ def test_a_deleted_accounts_sealed_messages_keep_no_ciphertext(world):
     assert event["body"] == "[removed]" and event["e2ee"] is None
 
 
-def test_the_epoch_check_at_send_costs_the_same_for_a_larger_room(world):
-    """Every message checks its epoch against every device of the room: that must not be a
-    query per device (the agreement check used to be)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    def statements_for(people):
-        river_client, river_device = registered(world, world.river)
-        others = [registered(world, person)[1] for person in people]
-        epoch = 1 + SenderEpoch.objects.filter(device=river_device).count()
-        services.keys_share(
-            meeting_id=world.meeting.pk,
-            membership_id=world.river.pk,
-            session_key=cookie_of(river_client),
-            epoch=epoch,
-            shares=[ShareIn(d.pk, 0, bytes(60)) for d in [river_device, *others]],
-        )
-        meeting = Meeting.objects.get(pk=world.meeting.pk)
-        with CaptureQueriesContext(connection) as queries:
-            services._require_epoch_coverage(meeting, river_device, epoch)
-        return len(queries)
-
-    small = statements_for([world.fern])
-    extra = [
-        factories.give_place(world.group, factories.make_person(f"extra-login-{n}"), f"Guest {n}")
-        for n in range(4)
+def test_replacing_a_device_is_audited(world):
+    client, device = registered(world, world.river)
+    keys = E2EEDevice(world.meeting.pk)
+    replacement = services.device_register(
+        meeting_id=world.meeting.pk,
+        membership_id=world.river.pk,
+        session_key=cookie_of(client),
+        channel_name=f"test.{world.river.pk}",
+        ecdh=raw_public(keys.ecdh),
+        ecdsa=raw_public(keys.ecdsa),
+    ).device
+    assert replacement.pk != device.pk
+    retired = events(Action.E2EE_DEVICE_RETIRED)
+    assert [(e.target_id, e.actor_id, e.subject_id) for e in retired] == [
+        (str(device.pk), world.river.user_id, world.river.user_id)
     ]
-    assert statements_for([world.fern, world.moss, *extra]) == small
+    assert retired[0].group_id == world.group.pk and retired[0].extra == {"reason": "replaced"}
+    # The same keys again are the same device: nothing retired, nothing more audited.
+    services.device_register(
+        meeting_id=world.meeting.pk,
+        membership_id=world.river.pk,
+        session_key=cookie_of(client),
+        channel_name=f"test.{world.river.pk}",
+        ecdh=raw_public(keys.ecdh),
+        ecdsa=raw_public(keys.ecdsa),
+    )
+    assert len(events(Action.E2EE_DEVICE_RETIRED)) == 1
+
+
+def test_a_meeting_taking_its_encryption_setting_is_audited_once(world):
+    assert Meeting.objects.get(pk=world.meeting.pk).e2ee is None
+    for _ in range(2):  # two first sockets
+        assert services.meeting_fix_e2ee(meeting=Meeting.objects.get(pk=world.meeting.pk))
+    fixed = events(Action.E2EE_MEETING_FIXED)
+    assert [(e.target_id, e.actor_id, e.extra) for e in fixed] == [
+        (str(world.meeting.pk), None, {"e2ee": True})
+    ]
+    # Opened by a facilitator: the facilitator is the actor; a plain group's meeting says so.
+    world.group.e2ee_meetings = False
+    world.group.save(update_fields=["e2ee_meetings"])
+    later = factories.schedule(world.group, world.facilitator.user)
+    services.meeting_open(meeting=later, actor=world.facilitator.user)
+    fixed = events(Action.E2EE_MEETING_FIXED)
+    assert [(e.target_id, e.actor_id, e.extra) for e in fixed[1:]] == [
+        (str(later.pk), world.facilitator.user_id, {"e2ee": False})
+    ]

@@ -8,6 +8,7 @@ import pytest
 from groups import services as group_services
 from groups.models import Membership, Status
 from meetings.models import KeyShare, Message
+from moderation.models import Report
 from tests.e2ee_client import E2EEDevice, b64
 from tests.meetings.conftest import (
     CLOSE_MEMBERSHIP_CHANGED,
@@ -143,19 +144,32 @@ async def test_an_unverified_facilitator_session_is_refused_at_the_door(world):
     await lantern.leave()
 
 
-@pytest.mark.parametrize("kind", ["device_register", "keys_share", "keys_fetch", "key_request"])
+@pytest.mark.parametrize(
+    "kind", ["device_register", "keys_share", "keys_fetch", "key_request", "send", "report"]
+)
 async def test_a_removed_member_can_use_no_e2ee_frame(world, kind):
     moss = await enter(world, world.moss)
     river = await enter(world, world.river)
     try:
         await river.drain()
         await moss.drain()
+        said = await river.say("Before Moss was removed", "before-rm-1")
+        await moss.read_until(said["seq"])
+        opened = moss.read(said["seq"])
         moss.device.new_epoch()
         frame = {
             "device_register": E2EEDevice(world.meeting.pk).register_frame(),
             "keys_share": moss.device.share_frame([moss.device.id]),
             "keys_fetch": {"type": "keys_fetch"},
             "key_request": {"type": "key_request", "sender_device": river.device.id, "epoch": 1},
+            "send": moss.device.seal("Said after removal", "after-rm-1")[0],
+            "report": {
+                "type": "report",
+                "seq": said["seq"],
+                "guideline": 1,
+                "plaintext": opened["shown"],
+                "franking_key": b64(opened["franking_key"]),
+            },
         }[kind]
         # Removed, and the notice lost (so the socket is still open): every frame re-checks.
         await run(lambda: Membership.objects.filter(pk=world.moss.pk).update(status=Status.REMOVED))
@@ -165,6 +179,8 @@ async def test_a_removed_member_can_use_no_e2ee_frame(world, kind):
         await moss.socket.expect_close(CLOSE_MEMBERSHIP_CHANGED)
         await moss.socket.hang_up()
         assert await run(KeyShare.objects.filter(sender_device_id=moss.device.id).count) == 0
+        assert await run(Message.objects.filter(author_id=world.moss.pk).count) == 0
+        assert await run(Report.objects.count) == 0
     finally:
         await river.leave()
         await moss.leave()

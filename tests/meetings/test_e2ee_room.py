@@ -267,6 +267,29 @@ async def test_a_reconnect_fetches_the_keys_again(world):
         await fern.leave()
 
 
+async def test_hello_tells_a_device_its_current_epoch(world):
+    """After a reload the page knows nothing of its sending chain: hello says at which epoch
+    the device is in this meeting, so its next one is new (an old number would be taken as
+    a share of that earlier epoch)."""
+    river_cookie = await cookie(world.river)
+    river = await Member.enter(world.path, river_cookie, world.meeting.pk)
+    try:
+        assert river.socket.hello["e2ee"]["epoch"] is None
+        await river.start_epoch()
+        await river.start_epoch()
+        keys = river.device
+        await river.leave()
+        # A reload: the same keys (IndexedDB), no chain in memory.
+        reloaded = E2EEDevice(world.meeting.pk, ecdh=keys.ecdh, ecdsa=keys.ecdsa, id=keys.id)
+        river = await Member.enter(world.path, river_cookie, world.meeting.pk, device=reloaded)
+        assert river.socket.hello["e2ee"]["epoch"] == 2
+        await river.start_epoch()
+        said = await river.say("After a reload", "reloaded-01")
+        assert (said["type"], reloaded.sending.epoch) == ("ack", 3)
+    finally:
+        await river.leave()
+
+
 async def test_a_bad_signature_is_refused_and_nothing_is_stored(world):
     river = await enter(world, world.river)
     try:

@@ -3,17 +3,22 @@ report opens the commitment stored with the message and the facilitator reads th
 text; a changed text, a changed franking key or another message's commitment is refused
 (`report_unverifiable`), audited, and no facilitator sees anything."""
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from accounts.models import Session
 from audit.events import Action
 from groups import services as group_services
-from meetings.models import Message
+from groups.models import Membership, Status
+from meetings.models import Device, Message
 from moderation.models import Report
 from moderation.services import ModerationError, report_file
 from tests.database import events
 from tests.e2ee_client import b64
 from tests.meetings.e2ee_members import e2ee_world, enter
-from tests.sockets import run
+from tests.sockets import CLOSE_MEMBERSHIP_CHANGED, CLOSE_SIGNED_OUT, run
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -125,3 +130,59 @@ async def test_outsiders_cannot_file_or_probe_a_report(world):
         assert refused.value.code == "not_a_member"
     assert await run(events, Action.E2EE_REPORT_UNVERIFIED) == []
     assert await run(Report.objects.count) == 0
+
+
+@pytest.mark.parametrize("change", ["suspended", "signed_out"])
+async def test_a_member_suspended_or_signed_out_meanwhile_cannot_report(world, change):
+    """The report frame re-checks the session and the member, as every frame does: a
+    socket whose notice was lost still cannot report."""
+    river, fern, unkind, seq, _, _ = await two_messages(world)
+    try:
+        if change == "suspended":
+            await run(
+                lambda: Membership.objects.filter(pk=world.river.pk).update(
+                    status=Status.SUSPENDED, suspended_until=timezone.now() + timedelta(days=1)
+                )
+            )
+        else:
+            session = await run(lambda: Device.objects.get(pk=river.device.id).session_id)
+            await run(lambda: Session.objects.filter(session_key=session).delete())
+        await river.socket.send(report_frame(seq, unkind["shown"], unkind["franking_key"]))
+        if change == "suspended":
+            refused = await river.wait_for("error")
+            assert refused["code"] == "suspended"
+            await river.socket.expect_close(CLOSE_MEMBERSHIP_CHANGED)
+        else:
+            await river.wait_for("signed_out")
+            await river.socket.expect_close(CLOSE_SIGNED_OUT)
+        await river.socket.hang_up()
+    finally:
+        await river.leave()
+        await fern.leave()
+    assert await run(Report.objects.count) == 0
+    assert await run(events, Action.E2EE_REPORT_UNVERIFIED) == []
+
+
+async def test_a_device_that_was_never_given_the_key_cannot_report_the_message(world):
+    """Moss came after Fern's message: even handed its text and franking key (both open
+    the commitment), Moss's device never read it, so Moss cannot report it; and the
+    commitment is not even tried (nothing audited)."""
+    river, fern, unkind, seq, _, _ = await two_messages(world)
+    moss = await enter(world, world.moss)
+    try:
+        await moss.drain()
+        await moss.socket.send(report_frame(seq, unkind["shown"], unkind["franking_key"]))
+        refused = await moss.wait_for("reported", "error")
+        assert refused["type"] == "error" and refused["code"] == "report_refused", refused
+        await moss.socket.still_usable()
+        # River, who was there, can.
+        await river.socket.send(report_frame(seq, unkind["shown"], unkind["franking_key"]))
+        assert (await river.wait_for("reported", "error"))["type"] == "reported"
+    finally:
+        await moss.leave()
+        await river.leave()
+        await fern.leave()
+    assert await run(lambda: list(Report.objects.values_list("reporter_id", flat=True))) == [
+        world.river.pk
+    ]
+    assert await run(events, Action.E2EE_REPORT_UNVERIFIED) == []
