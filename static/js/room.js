@@ -565,8 +565,8 @@ function devicesChanged(devices, myDevice, changed) {
   showPresent();
   for (const { pseudonym, code } of changed) {
     showNotice(
-      `${pseudonym} is using a new device now; its safety code is ${code}. ` +
-      "If they did not expect that, tell a facilitator.",
+      `${pseudonym} is now here from another browser or phone, so their safety code is ` +
+      `now ${code}. If they tell you that was not them, tell a facilitator.`,
     );
   }
 }
