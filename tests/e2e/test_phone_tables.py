@@ -33,14 +33,14 @@ def lines_of(locator) -> int:
     )
 
 
-def test_a_member_on_a_phone_reaches_the_request_to_answer_without_scrolling_sideways(
-    browser, live_server_url
-):
+def lantern_asks_river() -> tuple:
+    """Evening Grief Circle, its facilitator Lantern and River, whom Lantern asked for
+    consent to share a summary with a clinic."""
     admin = make_person("site-keeper", staff=True)
     group = make_group(admin, "Evening Grief Circle")
     lantern = appoint(group, make_person("fac-lantern"), "Lantern", actor=admin)
     river = give_place(group, make_person("member-river"), "River")
-    privacy_services.consent_request(
+    consent = privacy_services.consent_request(
         actor=lantern.user,
         membership=river,
         items=["summary"],
@@ -49,6 +49,13 @@ def test_a_member_on_a_phone_reaches_the_request_to_answer_without_scrolling_sid
         summary="River comes to every meeting.",
         valid_until=timezone.localdate() + timedelta(days=14),
     )
+    return group, lantern, river, consent
+
+
+def test_a_member_on_a_phone_reaches_the_request_to_answer_without_scrolling_sideways(
+    browser, live_server_url
+):
+    _, _, river, _ = lantern_asks_river()
 
     context = signed_in_context(browser, live_server_url, river.user, verified=False)
     try:
@@ -68,10 +75,7 @@ def test_a_member_on_a_phone_reaches_the_request_to_answer_without_scrolling_sid
 
 
 def test_the_member_list_on_a_phone_keeps_its_words_whole(browser, live_server_url):
-    admin = make_person("site-keeper", staff=True)
-    group = make_group(admin, "Evening Grief Circle")
-    lantern = appoint(group, make_person("fac-lantern"), "Lantern", actor=admin)
-    give_place(group, make_person("member-river"), "River")
+    group, lantern, _, _ = lantern_asks_river()
 
     context = signed_in_context(browser, live_server_url, lantern.user, verified=True)
     try:
