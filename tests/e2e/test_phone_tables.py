@@ -2,16 +2,22 @@
 scrolls sideways, what there is to do in a row stays in view, and no column is squeezed
 until its words break between letters."""
 
+import re
 from datetime import timedelta
 
+from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from privacy import services as privacy_services
 from tests.e2e.test_consent_journey import signed_in_context
-from tests.factories import appoint, give_place, make_group, make_person
+from tests.factories import appoint, give_place, make_group, make_person, sign_in
 
 PHONE = {"width": 375, "height": 812}
+PHONE_BROWSER = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0 Mobile Safari/537.36"
+)
 
 
 def sideways(page) -> tuple[int, int]:
@@ -86,5 +92,27 @@ def test_the_member_list_on_a_phone_keeps_its_words_whole(browser, live_server_u
         for word in ("Status", "Warnings"):
             assert lines_of(page.get_by_role("columnheader", name=word)) == 1, word
         assert lines_of(page.get_by_role("cell", name="Active").first) == 1
+    finally:
+        context.close()
+
+
+def test_a_member_on_a_phone_reaches_the_sign_out_of_another_browser(browser, live_server_url):
+    """A phone that was stolen is signed out from here: its "Sign out" must be in view."""
+    _, _, river, _ = lantern_asks_river()
+    # The other browser, signed in and seen once (a page load records what browser it is).
+    sign_in(Client(HTTP_USER_AGENT=PHONE_BROWSER), river.user, verified=False).get("/account/")
+    context = signed_in_context(browser, live_server_url, river.user, verified=False)
+    try:
+        page = context.new_page()
+        page.set_viewport_size(PHONE)
+        page.goto(live_server_url + "/account/sessions/")
+        assert sideways(page) == (PHONE["width"], PHONE["width"])
+        other = page.locator("tbody tr").filter(has_not_text="(this browser)")
+        sign_out = other.get_by_role("button", name=re.compile(r"^Sign out "))
+        box = sign_out.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        sign_out.click()
+        expect(page.locator("tbody tr")).to_have_count(1)
+        expect(page.get_by_role("row").filter(has_text="(this browser)")).to_have_count(1)
     finally:
         context.close()
