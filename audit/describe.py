@@ -50,8 +50,8 @@ _SUBJECT_TEXT = {
     Action.APPLICATION_WITHDRAWN: "You withdrew your application to {group}.",
     Action.MODERATION_ACTION_TAKEN: "A facilitator of {group} took a moderation step about you.",
     Action.E2EE_DEVICE_REGISTERED: (
-        "A new device key for the encrypted meetings of {group} was made in one of your "
-        "browsers. If that was not you, sign that session out and change your password."
+        "One of your browsers was set up to read the encrypted meetings of {group}. If that "
+        "was not you, sign that browser out under Your sessions and change your password."
     ),
     Action.E2EE_DEVICE_RETIRED: (
         "A device key for the encrypted meetings of {group} was replaced by a new one in "

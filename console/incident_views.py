@@ -486,6 +486,8 @@ def incident_report(request: HttpRequest, incident_id: int) -> HttpResponse:
             "now": timezone.now(),
             "checkpoint": audit_selectors.latest_checkpoint(),
         },
+        # The request brings the context processors: the report opens with SITE_NAME.
+        request=request,
     )
     response = HttpResponse(body, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="incident-{incident.pk}-report.txt"'

@@ -125,12 +125,21 @@ class SafetyFlagForm(forms.Form):
         ]
 
 
-class ReportPostForm(forms.Form):
-    """A member reports a post on the board, citing one of the group's guidelines."""
+class CitingPostForm(forms.Form):
+    """A step about a board post that cites one of the group's guidelines."""
 
     guideline = forms.TypedChoiceField(
         label="Which guideline does it break?", coerce=int, widget=forms.RadioSelect
     )
+
+    def __init__(self, guidelines, *args, **kwargs):  # noqa: ANN001
+        super().__init__(*args, **kwargs)
+        self.fields["guideline"].choices = [(g.number, f"{g.number}. {g.text}") for g in guidelines]
+
+
+class ReportPostForm(CitingPostForm):
+    """A member reports a post on the board, citing one of the group's guidelines."""
+
     note = forms.CharField(
         label="Anything the facilitators should know",
         required=False,
@@ -138,9 +147,17 @@ class ReportPostForm(forms.Form):
         widget=Textarea(attrs={"rows": 3}),
     )
 
-    def __init__(self, guidelines, *args, **kwargs):  # noqa: ANN001
-        super().__init__(*args, **kwargs)
-        self.fields["guideline"].choices = [(g.number, f"{g.number}. {g.text}") for g in guidelines]
+
+class HidePostForm(CitingPostForm):
+    """A facilitator hides a post straight from its thread (as "Hide" in a meeting room),
+    citing the guideline the author will read."""
+
+    reason = forms.CharField(
+        label="Reason the member will read",
+        required=False,
+        max_length=1000,
+        widget=Textarea(attrs={"rows": 3}),
+    )
 
 
 class HandleFlagForm(forms.Form):
@@ -167,7 +184,14 @@ class MemberFilterForm(forms.Form):
 
 class LogFilterForm(forms.Form):
     kind = forms.ChoiceField(
-        required=False, label="Step", choices=[("", "Every step")] + ActionKind.choices
+        required=False,
+        label="Step",
+        # Hiding covers board posts too ("Board post hidden" in the log).
+        choices=[("", "Every step")]
+        + [
+            (kind, "Message or post hidden" if kind == ActionKind.HIDE_MESSAGE else label)
+            for kind, label in ActionKind.choices
+        ],
     )
     member = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

@@ -267,6 +267,12 @@ def seqs_reported_by(membership: Membership, meeting: Meeting) -> set[int]:
     )
 
 
+def own_report_of_post(membership: Membership, post_id: int) -> Report | None:
+    """The member's report of this board post, if they made one (a post is reported once
+    per member): the report page says so instead of offering the form again."""
+    return Report.objects.filter(reporter=membership, post_id=post_id).first()
+
+
 def latest_mute(membership: Membership) -> ModerationAction | None:
     """The step that muted this member (for the rule and reason the room shows them)."""
     return (

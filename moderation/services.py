@@ -370,6 +370,10 @@ def action_take(
                 "guideline_required", "Please choose the guideline this is about."
             )
         guideline = _guideline(membership.group_id, guideline_number)
+    if kind not in (ActionKind.MUTE, ActionKind.SUSPEND):
+        # Only a mute or a suspension lasts; the forms offer a length beside every step
+        # (1 hour chosen), which a warning or a removal must not carry ("Warning until …").
+        minutes = until = None
     if minutes is not None:
         if minutes > MAX_ACTION_MINUTES:
             # Also keeps the end date inside what datetimes can hold (a room frame may

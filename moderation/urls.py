@@ -19,5 +19,10 @@ urlpatterns = [
         views.report_post,
         name="report_post",
     ),
+    path(
+        "<slug:slug>/board/<int:number>/<int:post_number>/hide/",
+        views.hide_post,
+        name="hide_post",
+    ),
     path("<slug:slug>/flags/<int:flag_id>/handled/", views.handle_flag, name="handle_flag"),
 ]

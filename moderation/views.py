@@ -19,6 +19,7 @@ from moderation import selectors, services
 from moderation.forms import (
     ActionForm,
     HandleFlagForm,
+    HidePostForm,
     LogFilterForm,
     MemberFilterForm,
     ReportPostForm,
@@ -227,6 +228,7 @@ def report(request: HttpRequest, slug: str, report_id: int) -> HttpResponse:
     if found is None:
         raise Http404
     form = ResolveForm(request.POST or None)
+    form.fields["hide_message"].label = "Hide the post" if found.post_id else "Hide the message"
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -259,8 +261,9 @@ def report_post(request: HttpRequest, slug: str, number: int, post_number: int) 
         raise Http404
     group = entry.membership.group
     post = post_or_404(thread_or_404(group.pk, number), post_number)
+    already = selectors.own_report_of_post(entry.membership, post.pk)
     form = ReportPostForm(group.guidelines.all(), request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and already is None and form.is_valid():
         try:
             services.post_report_file(
                 actor=request.user,
@@ -274,7 +277,47 @@ def report_post(request: HttpRequest, slug: str, number: int, post_number: int) 
             messages.success(request, "Thank you. The group's facilitators will look at it.")
             return redirect("board:thread", slug=slug, number=number)
     return render(
-        request, "moderation/report_post.html", {"group": group, "post": post, "form": form}
+        request,
+        "moderation/report_post.html",
+        {"group": group, "post": post, "form": form, "already": already},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def hide_post(request: HttpRequest, slug: str, number: int, post_number: int) -> HttpResponse:
+    """A facilitator hides a post straight from its thread, as "Hide" in a meeting room:
+    it reads "Hidden by a facilitator." and its author reads the step and its rule. (A
+    report is not needed first.)"""
+    facilitator = facilitation_for_user_or_404(request.user, slug)
+    group = facilitator.group
+    post = post_or_404(thread_or_404(group.pk, number), post_number)
+    thread_url = reverse("board:thread", kwargs={"slug": slug, "number": number})
+    hideable = post.body is not None and post.hidden_at is None and post.author_id is not None
+    form = HidePostForm(group.guidelines.all(), request.POST or None)
+    if request.method == "POST" and hideable and form.is_valid():
+        try:
+            services.post_hide(
+                post=post,
+                actor=request.user,
+                guideline_number=form.cleaned_data["guideline"],
+                reason=form.cleaned_data["reason"],
+            )
+        except services.ModerationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "The post is hidden. Its author can read why.")
+            return redirect(f"{thread_url}#post-{post.number}")
+    return render(
+        request,
+        "moderation/hide_post.html",
+        {
+            "group": group,
+            "post": post,
+            "form": form,
+            "hideable": hideable,
+            "thread_url": thread_url,
+        },
     )
 
 

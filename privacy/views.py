@@ -3,6 +3,7 @@ that share a member's information outside the app, under /disclosures/ (a facili
 consent requests and packages, an admin's disclosures required by law)."""
 
 import json
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -28,6 +29,9 @@ from privacy.forms import (
 from privacy.models import Item
 from privacy.packages import content_sha256, readable_lines
 from supportgroups.decorators import admin_required
+
+# The token a form that downloads a file sends (static/js/download-form.js): 16 random bytes.
+DOWNLOAD_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
 @login_required
@@ -214,7 +218,12 @@ def consent_package(request: HttpRequest, slug: str, consent_id: int) -> HttpRes
     except services.PrivacyError as error:
         messages.error(request, error.message)
         return redirect("disclosures:group_consents", slug=slug)
-    return _attachment(package)
+    return _attachment(
+        request,
+        package,
+        done=f"The file is made ({package.filename}): your browser downloaded it, and it "
+        "is listed under Files made. Hand it over only to the person named.",
+    )
 
 
 # --- disclosures required by law: the admins' side -----------------------------------------
@@ -255,7 +264,12 @@ def legal_disclosure_new(request: HttpRequest) -> HttpResponse:
             except services.PrivacyError as error:
                 _show_error(form, error)
             else:
-                return _attachment(package)
+                return _attachment(
+                    request,
+                    package,
+                    done=f"Recorded. Your browser downloaded the file ({package.filename}); "
+                    "only its fingerprint is kept here.",
+                )
         elif form.password_failed:
             # A wrong password is recorded like any failed confirmation of identity.
             login_record_failure(
@@ -269,10 +283,24 @@ def _show_error(form, error: services.PrivacyError) -> None:  # noqa: ANN001
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
-def _attachment(package: services.Package) -> HttpResponse:
+def _attachment(request: HttpRequest, package: services.Package, *, done: str) -> HttpResponse:
+    """The package file itself. ``done`` is the message the next page shows; the page that
+    sent the form learns the download happened from the ``sg_download`` cookie carrying the
+    token it sent (static/js/download-form.js), and moves on to that page."""
+    messages.success(request, done)
     response = HttpResponse(package.data, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{package.filename}"'
     response["X-Package-SHA256"] = package.disclosure.package_sha256
+    token = request.POST.get("download_token", "")
+    if DOWNLOAD_TOKEN.fullmatch(token):
+        response.set_cookie(
+            "sg_download",
+            token,
+            max_age=120,
+            secure=request.is_secure(),
+            httponly=False,  # read by the page that sent the form
+            samesite="Strict",
+        )
     return response
 
 

@@ -454,6 +454,8 @@ URLS: dict[str, Route | Public] = {
     ),
     # A member reports a post on the board (behind the board's door).
     "moderation:report_post": members(lambda world: {**thread_number(world), "post_number": 1}),
+    # A facilitator hides a post straight from its thread.
+    "moderation:hide_post": facilitators(lambda world: {**thread_number(world), "post_number": 1}),
     "moderation:handle_flag": facilitators(
         lambda world: {"slug": world.group.slug, "flag_id": world.flag.pk}, method="post"
     ),

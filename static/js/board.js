@@ -7,6 +7,7 @@
 // the socket was down is fetched again from the page itself on reconnecting.
 
 import { leaving } from "./leaving.js";
+import { showLocalTimes } from "./local-time.js";
 
 const list = document.getElementById("board-threads");
 const posts = document.getElementById("board-posts");
@@ -29,6 +30,7 @@ let mayReply = true; // the thread takes replies now (its thread_changed says)
 function fromHtml(html) {
   const template = document.createElement("template");
   template.innerHTML = html.trim();
+  showLocalTimes(template.content);
   return template.content.firstElementChild;
 }
 

@@ -17,12 +17,17 @@ function formatterFor(element) {
   return dateTime;
 }
 
-for (const element of document.querySelectorAll("time[data-local]")) {
-  const when = new Date(element.dateTime);
-  if (Number.isNaN(when.getTime())) continue;
-  element.textContent = formatterFor(element).format(when);
-  if (!element.title) element.title = `${when.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+// Also for what a page adds later (board.js: a reply arriving live), so it reads like the rest.
+export function showLocalTimes(root = document) {
+  for (const element of root.querySelectorAll("time[data-local]")) {
+    const when = new Date(element.dateTime);
+    if (Number.isNaN(when.getTime())) continue;
+    element.textContent = formatterFor(element).format(when);
+    if (!element.title) element.title = `${when.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  }
 }
+
+showLocalTimes();
 
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 for (const field of document.querySelectorAll('[data-timezone-form] input[name="timezone"]')) {

@@ -327,7 +327,12 @@ function openActionForm(button) {
     close();
   });
   li.append(form);
-  select.focus();
+  // The whole form in view inside the message list (its Send button too, not only the
+  // guideline the focus goes to), also when it opens on the last message; where the list
+  // is shorter than the form (a laptop's 720 px), its end, with the guideline and Send.
+  const fits = form.offsetHeight <= chat.clientHeight;
+  form.scrollIntoView({ block: fits ? "nearest" : "end" });
+  select.focus({ preventScroll: true });
 }
 
 // A report in an encrypted room carries what this page read and the message's franking
@@ -565,8 +570,8 @@ function devicesChanged(devices, myDevice, changed) {
   showPresent();
   for (const { pseudonym, code } of changed) {
     showNotice(
-      `${pseudonym} is using a new device now; its safety code is ${code}. ` +
-      "If they did not expect that, tell a facilitator.",
+      `${pseudonym} is now here from another browser or phone, so their safety code is ` +
+      `now ${code}. If they tell you that was not them, tell a facilitator.`,
     );
   }
 }

@@ -56,6 +56,26 @@ def test_it_signs_up_with_only_a_handle_and_a_password():
     assert events(Action.LOGIN_SUCCEEDED, subject_id=user.pk)
 
 
+def test_someone_sent_to_sign_in_who_creates_an_account_instead_lands_where_they_were_going():
+    """A visitor who pressed "Apply to join" is sent to sign in; following "Create an
+    account" from there must not lose the application they set out for."""
+    client = new_client()
+    wanted = "/screening/apply/carers-circle/"
+    login_page = client.get(f"/accounts/login/?next={wanted}").content.decode()
+    assert 'href="/accounts/signup/?next=%2Fscreening%2Fapply%2Fcarers-circle%2F"' in login_page
+
+    signup_page = client.get(f"/accounts/signup/?next={wanted}").content.decode()
+    assert f'name="next" value="{wanted}"' in signup_page
+    assert 'href="/accounts/login/?next=%2Fscreening%2Fapply%2Fcarers-circle%2F"' in signup_page
+
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "quiet-heron", "password1": PASSWORD, "password2": PASSWORD, "next": wanted},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == wanted
+
+
 def test_it_hashes_passwords_with_argon2id_at_full_cost(settings):
     settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS
 

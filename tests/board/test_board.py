@@ -32,7 +32,8 @@ def test_it_starts_a_thread_under_the_pseudonym_and_shows_it_to_the_group(scene)
     birch = signed_in_client(scene.birch.user)
     board = birch.get(board_url(scene)).content.decode()
     assert "A hard night" in board and "Ash" in board
-    assert "encrypted at rest with this site's keys, not end to end" in board
+    assert "the board is not end-to-end encrypted" in board
+    assert "the people who run this site could read it" in board
     page = birch.get(board_url(scene, "board:thread", number=1)).content.decode()
     assert "I could not sleep at all." in page
     assert "member-ash" not in page  # the account handle never shows

@@ -137,3 +137,11 @@ def test_an_incident_is_closed_only_once_its_hold_is_lifted_and_then_takes_no_st
     # Still readable, and its report still downloads.
     assert admin_client.get(f"/audit/incidents/{incident.pk}/").status_code == 200
     assert admin_client.get(f"/audit/incidents/{incident.pk}/report/").status_code == 200
+
+
+def test_the_report_for_the_regulator_opens_with_the_name_of_the_service(
+    world, incident, admin_client, settings
+):
+    settings.SITE_NAME = "Harbour Peer Support"
+    report = admin_client.get(f"/audit/incidents/{incident.pk}/report/").content.decode()
+    assert report.startswith(f"Harbour Peer Support: report on security incident {incident.pk}\n")

@@ -112,7 +112,7 @@ def test_a_thread_and_a_reply_appear_live_then_a_reported_post_is_hidden_and_mut
     lantern_page.goto(f"{live_server_url}/moderation/{group.slug}/")
     lantern_page.get_by_role("link", name="Board post by River").click()
     expect(lantern_page.get_by_text(BODY)).to_be_visible()
-    lantern_page.get_by_label("Hide the message or post").check()
+    lantern_page.get_by_label("Hide the post").check()
     lantern_page.get_by_label("Outcome for the author").select_option(label="Mute the member")
     lantern_page.get_by_label("Note").fill("Please take a break; rule 2.")
     lantern_page.get_by_role("button", name="Resolve").click()

@@ -438,7 +438,9 @@ def test_a_participants_new_device_is_noticed_in_the_room(browsers, live_server_
     assert after != before
     notice = fern.locator("#chat li.chat__notice")
     expect(notice).to_have_count(1)
-    expect(notice).to_contain_text(f"River is using a new device now; its safety code is {after}")
+    expect(notice).to_contain_text(
+        f"River is now here from another browser or phone, so their safety code is now {after}"
+    )
     say(river, "River", "Back, on a new device.")
     expect_read(fern, [("River", "Back, on a new device.")])
 

@@ -396,7 +396,10 @@ async def test_a_new_device_is_a_security_notice_for_the_member(world):
 
             return [e.text for e in who_has_seen_my_data(world.river.user)["account_activity"]]
 
-        assert any("new device key" in text for text in await run(account_activity))
+        assert any(
+            "One of your browsers was set up to read the encrypted meetings" in text
+            for text in await run(account_activity)
+        )
         # The same keys again (a reconnect) are no new device.
         await river.socket.send(river.device.register_frame())
         again = await river.wait_for("device_registered")

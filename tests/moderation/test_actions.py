@@ -86,6 +86,21 @@ def test_a_warning_cites_a_rule_and_the_member_reads_it_with_the_reason(world, f
     assert "Lantern" not in activity
 
 
+def test_a_length_chosen_beside_a_warning_or_a_removal_is_not_kept(world, fac):
+    """The forms offer "For" beside every step, with 1 hour chosen; only a mute or a
+    suspension lasts, so a warning must not read "Warning until …" to the member."""
+    act(fac, world, "warn", duration="60")
+    act(fac, world, "remove", duration="60")
+    assert [(a.kind, a.until) for a in ModerationAction.objects.order_by("pk")] == [
+        (ActionKind.WARN, None),
+        (ActionKind.REMOVE, None),
+    ]
+    assert [e.extra["minutes"] for e in events(Action.MODERATION_ACTION_TAKEN)] == [None, None]
+    mine = text_of(member_client(world.fern.user).get("/moderation/about-me/"))
+    assert "Warning" in mine
+    assert "until" not in mine
+
+
 def test_the_dashboard_counts_warnings_per_member(world, fac):
     act(fac, world, "warn")
     act(fac, world, "warn", rule="3")

@@ -53,7 +53,10 @@ def test_the_combined_view_lists_each_facilitated_group_with_its_counts(world, f
     evening = text.split("Evening Grief Circle", 1)[1]
     carers = text.split("Carers Evening", 1)[1].split("Evening Grief Circle")[0]
     assert "1 safety concern 1 open report 0 applications waiting 1 member to sign" in evening
-    assert "0 safety concerns 0 open reports 1 application waiting (oldest" in carers
+    # (Sent a moment ago: "just now", never "0 minutes".)
+    assert "0 safety concerns 0 open reports 1 application waiting (the oldest sent just now)" in (
+        carers
+    )
     # Groups Lantern doesn't facilitate are not there.
     assert "Morning Recovery Circle" not in text
     content = response.content.decode()

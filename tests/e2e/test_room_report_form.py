@@ -1,0 +1,47 @@
+"""The Report form of a message opens whole in view inside the message list: its "Send
+report" button was left below the list's edge when the form opened on one of the last
+messages, so a member saw a guideline to choose and no way to send."""
+
+from playwright.sync_api import expect
+
+from groups.models import Membership
+from meetings import services as meeting_services
+from tests.e2e.test_meeting_room import (  # noqa: F401 (fixtures)
+    FERN_HANDLE,
+    _cheap_argon2,
+    expect_connected,
+    room,
+    sign_in,
+)
+
+
+def test_the_report_form_opens_with_its_send_button_in_view(
+    page,
+    live_server_url,
+    room,  # noqa: F811
+    settings,
+):
+    settings.CHAT_RATE_LIMIT_MESSAGES = 50  # River's messages, written here all at once
+    river = Membership.objects.get(pseudonym="River")
+    for n in range(15):
+        meeting_services.message_post(
+            meeting_id=room.meeting_id,
+            membership_id=river.pk,
+            client_id=f"filler-{n}",
+            body=f"Message number {n} about a long week.",
+        )
+    page.set_viewport_size({"width": 1280, "height": 720})
+    sign_in(page, live_server_url, FERN_HANDLE)
+    page.goto(live_server_url + room.path)
+    expect_connected(page)
+    last = page.locator("#chat li", has_text="Message number 14")
+    last.get_by_role("button", name="Report").click()
+    send = last.get_by_role("button", name="Send report")
+    expect(send).to_be_visible()
+    chat = page.locator("#chat").bounding_box()
+    button = send.bounding_box()
+    assert button["y"] >= chat["y"], (button, chat)
+    assert button["y"] + button["height"] <= chat["y"] + chat["height"], (button, chat)
+    guideline = last.get_by_label("Guideline")
+    expect(guideline).to_be_focused()
+    assert guideline.bounding_box()["y"] >= chat["y"]
