@@ -62,6 +62,12 @@ function placeThread(frame) {
   say(`Updated just now: ${title}`);
 }
 
+// A thread's item changed where it stands (a post lost its text): replaced in place, so
+// the list does not reorder and nothing says it was updated. A page without it is left.
+function updateThread(frame) {
+  document.getElementById(`thread-${frame.thread}`)?.replaceWith(fromHtml(frame.html));
+}
+
 // --- a thread ---------------------------------------------------------------------------------
 
 function showPost(frame) {
@@ -175,6 +181,9 @@ function onFrame(frame) {
       break;
     case "thread":
       if (list) placeThread(frame);
+      break;
+    case "thread_updated":
+      if (list) updateThread(frame);
       break;
     case "post":
       if (posts) showPost(frame);

@@ -102,7 +102,8 @@ async def test_a_hidden_post_and_a_hidden_thread_start_are_hidden_live(scene):
         changed = await page.expect("post_changed")
         assert "Hidden by a facilitator." in changed["html"]
         assert "Words to hide" not in changed["html"]
-        listed = await board.expect("thread")
+        # In place on the list: hiding a post moves no thread to the top.
+        listed = await board.expect("thread_updated")
         assert "Hidden by a facilitator" in listed["html"]
         assert "A title to hide" not in listed["html"]
 
