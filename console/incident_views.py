@@ -335,7 +335,8 @@ def incident_notify(request: HttpRequest, incident_id: int) -> HttpResponse:
         sent = services.incident_notify(
             actor=request.user, incident=incident, ip=request_ip(request)
         )
-        return f"{sent['people']} people ({sent['emailed']} also by email)"
+        # Emailed after commit: the incident's counts say how many the mail server took.
+        return f"{sent['people']} people ({sent['emails_queued']} with a confirmed email)"
 
     return _run_step(
         request,
