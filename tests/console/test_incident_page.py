@@ -84,7 +84,8 @@ def test_the_timeline_and_the_report_hold_the_steps_and_counts_but_no_content(
         f"site-keeper signed accounts out for incident {incident.pk}"
         " (everyone: no, people: 0, sessions: 0)",
         "site-keeper put the meetings of Evening Grief Circle on hold",
-        f"site-keeper sent security notices for incident {incident.pk} (emails queued: 1, people: 2)",
+        f"site-keeper sent security notices for incident {incident.pk}"
+        " (emails queued: 1, people: 2)",
     ]
     viewed = events(Action.AUDIT_LOG_VIEWED)[-1]
     assert viewed.extra == {"page": "incident", "filters": ["incident"]}
