@@ -196,13 +196,20 @@ def thread_mark_read(*, actor: User, thread: Thread, up_to: int) -> None:
         known is not None or mine.exists()
     ):
         return
-    membership = Membership.objects.filter(
-        user=actor, group_id=thread.group_id, status__in=CURRENT_STATUSES
-    ).first()
-    if membership is not None:
-        ThreadRead.objects.get_or_create(
-            membership=membership, thread=thread, defaults={"read_up_to": up_to}
+    with transaction.atomic():
+        # The place's row is locked while the marker is written: a leave or removal
+        # committing in between would run the database rule that deletes a place's
+        # markers before this one existed and leave it behind. Locked, this waits for
+        # that change and reads the place's status again (then finds it ended).
+        membership = (
+            Membership.objects.select_for_update(no_key=True)
+            .filter(user=actor, group_id=thread.group_id, status__in=CURRENT_STATUSES)
+            .first()
         )
+        if membership is not None:
+            ThreadRead.objects.get_or_create(
+                membership=membership, thread=thread, defaults={"read_up_to": up_to}
+            )
 
 
 THREAD_STATES = ("pinned", "locked", "closed")
