@@ -4,7 +4,6 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages.storage import default_storage
 from django.shortcuts import redirect
@@ -17,7 +16,7 @@ from accounts.selectors import (
     user_must_renew_credentials,
     user_requires_two_factor,
 )
-from accounts.services import session_expire
+from accounts.services import session_end_unverified, session_expire
 from accounts.sessions import LAST_SEEN_KEY, session_expired, session_needs_touch
 
 __all__ = [
@@ -100,7 +99,7 @@ class TwoFactorMiddleware:
             # person's authenticator without ever asking for a code from it.
             if not exempt or self._is_set_up(request):
                 if user_has_two_factor(user):
-                    logout(request)
+                    session_end_unverified(request=request)
                     return _tell(
                         request,
                         redirect("account_login"),
