@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -128,6 +129,18 @@ def test_leaving_a_group_deletes_ones_read_markers(scene):
     assert list(ThreadRead.objects.values_list("membership", "thread")) == [
         (scene.ash.pk, other.pk)
     ]
+
+
+def test_the_rule_that_forgets_read_markers_is_on_the_membership_table():
+    """The rule lives in the database (board/migrations/0003): a migration that rebuilds
+    groups_membership must not lose it (SQLite drops triggers on a rebuild; the SQLite
+    side: tests/supportgroups/test_embedded_default.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger"
+            " WHERE tgname = 'board_forget_reads_of_ended_place' AND NOT tgisinternal"
+        )
+        assert cursor.fetchall() == [("groups_membership", "O")]
 
 
 def test_being_removed_deletes_ones_read_markers_but_a_mute_or_suspension_keeps_them(scene):
