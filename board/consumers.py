@@ -23,10 +23,11 @@ Frames to the browser (JSON, each with a ``type``):
 - ``posts_removed {thread, posts, title}``: on a thread's page: posts the group's
   retention deleted (their numbers).
 - ``thread_removed {thread}``: on the list: a thread the group's retention emptied.
-- ``thread_changed {thread, title, state, may_reply}``: on a thread's page: pinned,
-  locked, closed or reopened (``title`` and ``state`` are the heading's text and the
-  line under it, as HTML).
-- ``status {may_post, message}``: the reader was muted, or may post again.
+- ``thread_changed {thread, title, state, may_reply, no_reply}``: on a thread's page:
+  pinned, locked, closed or reopened (``title`` and ``state`` are the heading's text and
+  the line under it, as HTML; ``no_reply`` why it takes no replies, locked or closed).
+- ``status {may_post, message, notice}``: the reader was muted, or may post again
+  (``notice``: while muted, the page's muted notice as HTML, its time to show locally).
 - ``closed {reason, message}`` then close 4005: suspended, removed, left, a new
   agreement to sign, the thread gone; ``signed_out {reason}`` then close 4001.
 - ``pong``; ``error {code, message}`` for a bad frame (the socket stays open).
@@ -297,6 +298,8 @@ class BoardConsumer(AuthenticatedConsumer):
                 "title": render_to_string("board/_title.html", context),
                 "state": render_to_string("board/_thread_state.html", context),
                 "may_reply": self._may_reply(thread, entry),
+                # Why not, as the page says it (locked or closed).
+                "no_reply": render_to_string("board/_no_reply.html", context).strip(),
             }
         post = (
             Post.objects.filter(thread=thread, number=post_number).select_related("author").first()
@@ -334,6 +337,11 @@ class BoardConsumer(AuthenticatedConsumer):
                     "type": "status",
                     "may_post": may_post,
                     "message": UNMUTED_TEXT if may_post else services.muted_text(self.membership),
+                    # The page's own notice, whose <time data-local> the page shows in the
+                    # reader's zone (``message`` says it in the server's).
+                    "notice": None
+                    if may_post
+                    else render_to_string("board/_muted.html", {"membership": self.membership}),
                 }
             )
         self._watch_mute_end()

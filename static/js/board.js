@@ -7,6 +7,7 @@
 // the socket was down is fetched again from the page itself on reconnecting.
 
 import { leaving } from "./leaving.js";
+import { showLocalTimes } from "./local-time.js";
 
 const list = document.getElementById("board-threads");
 const posts = document.getElementById("board-posts");
@@ -111,7 +112,7 @@ function changeThread(frame) {
     notice.hidden = frame.may_reply && Boolean(form);
     notice.textContent = frame.may_reply
       ? "This thread takes replies again: reload the page to write one."
-      : "This thread takes no replies now.";
+      : frame.no_reply;
   }
 }
 
@@ -129,10 +130,21 @@ document.addEventListener("visibilitychange", () => {
 
 // --- the reader's standing --------------------------------------------------------------------
 
-function setMayPost(allowed, message) {
-  mayPost = allowed;
+// Muted (with the page's notice, its time in the reader's zone) or free to post again
+// (the muted notice goes).
+function setMayPost(frame) {
+  mayPost = frame.may_post;
   showWriteControls();
-  say(message);
+  const shown = document.getElementById("board-muted");
+  if (frame.may_post || !frame.notice) {
+    if (shown && frame.may_post) shown.hidden = true;
+    say(frame.message);
+    return;
+  }
+  const notice = fromHtml(frame.notice);
+  showLocalTimes(notice);
+  shown?.replaceWith(notice);
+  say(notice.textContent);
 }
 
 function stop(message) {
@@ -201,7 +213,7 @@ function onFrame(frame) {
       if (posts) changeThread(frame);
       break;
     case "status":
-      setMayPost(frame.may_post, frame.message);
+      setMayPost(frame);
       break;
     case "closed":
     case "refused":

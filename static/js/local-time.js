@@ -17,12 +17,17 @@ function formatterFor(element) {
   return dateTime;
 }
 
-for (const element of document.querySelectorAll("time[data-local]")) {
-  const when = new Date(element.dateTime);
-  if (Number.isNaN(when.getTime())) continue;
-  element.textContent = formatterFor(element).format(when);
-  if (!element.title) element.title = `${when.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+// Also for HTML a page adds later (the board's live notices).
+export function showLocalTimes(root) {
+  for (const element of root.querySelectorAll("time[data-local]")) {
+    const when = new Date(element.dateTime);
+    if (Number.isNaN(when.getTime())) continue;
+    element.textContent = formatterFor(element).format(when);
+    if (!element.title) element.title = `${when.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  }
 }
+
+showLocalTimes(document);
 
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 for (const field of document.querySelectorAll('[data-timezone-form] input[name="timezone"]')) {
