@@ -5,6 +5,7 @@ markers go when a place ends; a muted member and a locked or closed thread are t
 plainly instead of offered forms the server refuses."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -210,3 +211,38 @@ def test_a_locked_or_closed_thread_offers_no_reply_box_and_says_why(scene, state
     # A facilitator may still reply to a locked thread, not to a closed one.
     page = thread_page(signed_in_client(scene.facilitator.user), scene, thread)
     assert ('id="board-reply"' in page) is (state == "locked")
+
+
+def kept(page: str, name: str) -> str | None:
+    """The read-only copy of a refused post's field, as the page shows it."""
+    found = re.search(rf'<textarea id="kept-{name}" readonly[^>]*>(.*?)</textarea>', page, re.S)
+    return found.group(1) if found else None
+
+
+def test_a_thread_refused_because_of_a_mute_keeps_what_was_written(scene):
+    """Muted while the form was open: the refusal says why and gives the text back."""
+    birch = signed_in_client(scene.birch.user)
+    url = reverse("board:new_thread", kwargs={"slug": scene.group.slug})
+    take_step(scene, scene.birch, "mute", minutes=60)
+    page = birch.post(url, {"title": "My own title", "body": "Words I took time over."})
+    page = page.content.decode()
+    assert "A facilitator has muted you" in page
+    assert kept(page, "title") == "My own title"
+    assert kept(page, "body") == "Words I took time over."
+    assert not Thread.objects.exists()
+
+
+@pytest.mark.parametrize("state", ["locked", "closed", "muted"])
+def test_a_refused_reply_keeps_what_was_written(scene, state):
+    thread = scene.start(scene.ash)
+    birch = signed_in_client(scene.birch.user)
+    if state == "muted":
+        take_step(scene, scene.birch, "mute", minutes=60)
+    else:
+        services.thread_set_state(
+            actor=scene.facilitator.user, thread=thread, state=state, value=True
+        )
+    url = reverse("board:reply", kwargs={"slug": scene.group.slug, "number": thread.number})
+    page = birch.post(url, {"body": "A reply I took time over."}).content.decode()
+    assert kept(page, "body") == "A reply I took time over."
+    assert Post.objects.filter(thread=thread).count() == 1
