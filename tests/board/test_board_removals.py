@@ -18,6 +18,7 @@ from board import services
 from board.models import Post, Removal, Thread, ThreadRead
 from groups import services as group_services
 from groups.models import Group, Membership, Retention
+from moderation import services as moderation_services
 from tests.board.conftest import signed_in_client, take_step
 from tests.factories import PASSWORD
 
@@ -246,3 +247,20 @@ def test_a_refused_reply_keeps_what_was_written(scene, state):
     page = birch.post(url, {"body": "A reply I took time over."}).content.decode()
     assert kept(page, "body") == "A reply I took time over."
     assert Post.objects.filter(thread=thread).count() == 1
+
+
+def test_a_reported_posts_text_stays_in_the_open_report_until_it_is_resolved(scene):
+    """The README's promise: account deletion takes the post's text, but an open report's
+    copy stays as evidence until a facilitator resolves the report, then goes."""
+    thread = scene.start(scene.ash, "A title", "Words that were reported.")
+    post = Post.objects.get(thread=thread, number=1)
+    report = moderation_services.post_report_file(
+        actor=scene.birch.user, post=post, guideline_number=1
+    )
+    delete_account(scene.ash.user)
+    assert Post.objects.get(pk=post.pk).body is None
+    report.refresh_from_db()
+    assert report.message_body == "Words that were reported."
+    moderation_services.report_resolve(report=report, actor=scene.facilitator.user, action="none")
+    report.refresh_from_db()
+    assert report.message_body is None
