@@ -4,7 +4,6 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages.storage import default_storage
 from django.shortcuts import redirect
@@ -16,7 +15,7 @@ from accounts.selectors import (
     user_must_renew_credentials,
     user_two_factor_standing,
 )
-from accounts.services import session_expire
+from accounts.services import session_end_unverified, session_expire
 from accounts.sessions import LAST_SEEN_KEY, session_expired, session_needs_touch
 
 __all__ = [
@@ -101,7 +100,7 @@ class TwoFactorMiddleware:
                 # Both facts in one query (this runs on every page a member opens).
                 has_two_factor, requires_two_factor = user_two_factor_standing(user)
                 if has_two_factor:
-                    logout(request)
+                    session_end_unverified(request=request)
                     return _tell(
                         request,
                         redirect("account_login"),

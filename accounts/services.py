@@ -44,7 +44,7 @@ from audit.events import Action
 from audit.services import record_event, request_ip
 from supportgroups.crypto import DecryptionError, decrypt_str, email_blind_index, encrypt_str
 from supportgroups.errors import ServiceError
-from supportgroups.mail import email_body, email_on_commit
+from supportgroups.mail import confirmed_address, email_body, email_on_commit
 from supportgroups.realtime import send_account_closed
 
 BACKUP_CODE_COUNT = 10
@@ -156,6 +156,24 @@ def session_expire(*, request: HttpRequest, reason: str) -> None:
     key = request.session.session_key
     if user.is_authenticated and key:
         _session_expired(user=user, session_key=key, reason=reason, ip=_ip(request))
+    logout(request)
+
+
+@transaction.atomic
+def session_end_unverified(*, request: HttpRequest) -> None:
+    """A session of someone who has two-factor authentication but was never verified by
+    it (signed in before they turned it on elsewhere) is ended by that rule: audited as a
+    sign-out without an actor, and any socket it opened is closed, like a timeout."""
+    user = request.user
+    key = request.session.session_key
+    if user.is_authenticated and key:
+        record_event(
+            action=Action.LOGGED_OUT,
+            subject=user,
+            ip=_ip(request),
+            extra={"two_factor_not_verified": True},
+        )
+        _end_sessions(Session.objects.filter(session_key=key), reason="signed_out", user=user)
     logout(request)
 
 
@@ -323,7 +341,7 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
         kwargs={"uidb36": int_to_base36(user.pk), "key": default_token_generator.make_token(user)},
     )
     email_on_commit(
-        to=user.recovery_email,
+        to=confirmed_address(user),
         subject="Reset your password",
         body=email_body(
             "accounts/email/password_reset.txt",

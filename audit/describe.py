@@ -34,6 +34,7 @@ _SUBJECT_TEXT = {
         "authentication again, after a security problem."
     ),
     Action.SECURITY_NOTICE_SENT: "We sent you a security notice.",
+    Action.SECURITY_NOTICE_EMAILED: "We emailed you a security notice.",
     Action.SECURITY_NOTICE_READ: "You read a security notice.",
     Action.DATA_EXPORTED: "You downloaded a copy of your data.",
     Action.ACCOUNT_DELETED: "Your account was deleted.",
@@ -250,6 +251,7 @@ _ADMIN_TEXT = {
     Action.INCIDENT_KEY_ROTATION_STARTED: "{actor} started re-encrypting with the first key",
     Action.INCIDENT_MEMBERS_NOTIFIED: "{actor} sent security notices for incident {target}",
     Action.SECURITY_NOTICE_SENT: "{subject} was sent a security notice",
+    Action.SECURITY_NOTICE_EMAILED: "{subject}'s security notice was handed to the mail server",
     Action.SECURITY_NOTICE_READ: "{actor} read a security notice",
     Action.INCIDENT_REPORT_EXPORTED: "{actor} exported the report of incident {target}",
     Action.INCIDENT_REGULATOR_NOTIFIED: (

@@ -115,6 +115,7 @@ class Action(IntEnum):
     INCIDENT_REPORT_EXPORTED = 9110
     INCIDENT_REGULATOR_NOTIFIED = 9111
     INCIDENT_CLOSED = 9112
+    SECURITY_NOTICE_EMAILED = 9113
 
     @classmethod
     def access_actions(cls) -> frozenset["Action"]:

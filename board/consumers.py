@@ -10,8 +10,11 @@ sends it rendered by the page's own templates (one markup, with or without JavaS
 
 Frames to the browser (JSON, each with a ``type``):
 - ``hello {pseudonym, may_post, heartbeat_seconds}``: once, when let in.
-- ``thread {thread, pinned, html}``: on the list: a thread started, or changed (a reply,
-  a post hidden, deleted or removed, pinned, locked, closed); ``html`` is its list item.
+- ``thread {thread, pinned, html}``: on the list: a thread started or replied to (it
+  moves to the top of the first page); ``html`` is its list item.
+- ``thread_updated {thread, pinned, html}``: on the list: a thread's item changed where
+  it stands (a post hidden, deleted by its author, emptied with its author's account or
+  taken by the group's retention); the page replaces it in place, its order unchanged.
 - ``post {thread, post, html}``: on a thread's page: a reply to it.
 - ``post_changed {thread, post, html, title, removed}``: on a thread's page: a post
   hidden, deleted by its author or emptied with its author's account (``title``: the
@@ -20,10 +23,11 @@ Frames to the browser (JSON, each with a ``type``):
 - ``posts_removed {thread, posts, title}``: on a thread's page: posts the group's
   retention deleted (their numbers).
 - ``thread_removed {thread}``: on the list: a thread the group's retention emptied.
-- ``thread_changed {thread, title, state, may_reply}``: on a thread's page: pinned,
-  locked, closed or reopened (``title`` and ``state`` are the heading's text and the
-  line under it, as HTML).
-- ``status {may_post, message}``: the reader was muted, or may post again.
+- ``thread_changed {thread, title, state, may_reply, no_reply}``: on a thread's page:
+  pinned, locked, closed or reopened (``title`` and ``state`` are the heading's text and
+  the line under it, as HTML; ``no_reply`` why it takes no replies, locked or closed).
+- ``status {may_post, message, notice}``: the reader was muted, or may post again
+  (``notice``: while muted, the page's muted notice as HTML, its time to show locally).
 - ``closed {reason, message}`` then close 4005: suspended, removed, left, a new
   agreement to sign, the thread gone; ``signed_out {reason}`` then close 4001.
 - ``pong``; ``error {code, message}`` for a bad frame (the socket stays open).
@@ -178,18 +182,45 @@ class BoardConsumer(AuthenticatedConsumer):
         await self._tell(event["thread"], None, "thread_changed")
 
     async def board_posts_changed(self, event: dict) -> None:
-        """Several posts of a thread at once (account deletion, retention)."""
-        if self.thread_number is None:
-            return await self._tell(event["thread"], None, "thread")
-        if event["thread"] != self.thread_number:
+        """Posts of several threads at once (account deletion, retention): one event per
+        group, so each socket checks its reader and reads the database once."""
+        changes = {thread: posts for thread, posts in event["threads"]}
+        if self.thread_number is not None and self.thread_number not in changes:
             return
         if not await self.session_active(active=False):
             return
-        refusal, frames = await database_sync_to_async(self._post_frames)(event["posts"])
+        if self.thread_number is None:
+            read = database_sync_to_async(self._list_frames)(list(changes))
+        else:
+            read = database_sync_to_async(self._post_frames)(changes[self.thread_number])
+        refusal, frames = await read
         if refusal:
             return await self._leave(refusal)
         for frame in frames:
             await self.send_json(frame)
+
+    def _list_frames(self, numbers: list[int]) -> tuple[str | None, list[dict]]:
+        """The list's items of these threads, to replace in place (``thread_updated``: a
+        post losing its text moves no thread, the newest post stays the newest), and
+        ``thread_removed`` for those the group's retention emptied. One query."""
+        entry = selectors.board_entry_now(self.scope["user"], self.membership.group_id)
+        if entry.refusal:
+            return entry.refusal, []
+        self.membership = entry.membership
+        threads = selectors.threads_by_number(self.membership.group_id, numbers)
+        frames = [self._thread_frame("thread_updated", thread) for thread in threads]
+        gone = sorted(set(numbers) - {thread.number for thread in threads})
+        frames += [{"type": "thread_removed", "thread": number} for number in gone]
+        return None, frames
+
+    def _thread_frame(self, kind: str, thread: Thread) -> dict:
+        context = {"group": self.membership.group, "membership": self.membership, "thread": thread}
+        return {
+            "type": kind,
+            "thread": thread.number,
+            "pinned": thread.pinned,
+            "html": render_to_string("board/_thread.html", context),
+        }
 
     def _post_frames(self, numbers: list[int]) -> tuple[str | None, list[dict]]:
         entry = selectors.board_entry_now(self.scope["user"], self.membership.group_id)
@@ -232,8 +263,10 @@ class BoardConsumer(AuthenticatedConsumer):
         on_list = self.thread_number is None
         if not on_list and thread_number != self.thread_number:
             return
-        if on_list and kind in ("post", "post_changed"):
-            kind = "thread"  # the list shows the thread's count, last time and title
+        if on_list and kind == "post":
+            kind = "thread"  # a reply: the thread moves up, with its count and last time
+        elif on_list and kind == "post_changed":
+            kind = "thread_updated"  # its title may change, its place does not
         if not await self.session_active(active=False):
             return
         refusal, frame = await database_sync_to_async(self._frame)(thread_number, post_number, kind)
@@ -255,15 +288,9 @@ class BoardConsumer(AuthenticatedConsumer):
                 # The list drops a thread the group's retention emptied.
                 return None, {"type": "thread_removed", "thread": thread_number}
             return "no_such_thread", None
+        if kind in ("thread", "thread_updated"):
+            return None, self._thread_frame(kind, thread)
         context = {"group": self.membership.group, "membership": self.membership, "thread": thread}
-        if kind == "thread":
-            html = render_to_string("board/_thread.html", context)
-            return None, {
-                "type": "thread",
-                "thread": thread.number,
-                "pinned": thread.pinned,
-                "html": html,
-            }
         if kind == "thread_changed":
             return None, {
                 "type": "thread_changed",
@@ -271,6 +298,8 @@ class BoardConsumer(AuthenticatedConsumer):
                 "title": render_to_string("board/_title.html", context),
                 "state": render_to_string("board/_thread_state.html", context),
                 "may_reply": self._may_reply(thread, entry),
+                # Why not, as the page says it (locked or closed).
+                "no_reply": render_to_string("board/_no_reply.html", context).strip(),
             }
         post = (
             Post.objects.filter(thread=thread, number=post_number).select_related("author").first()
@@ -308,6 +337,11 @@ class BoardConsumer(AuthenticatedConsumer):
                     "type": "status",
                     "may_post": may_post,
                     "message": UNMUTED_TEXT if may_post else services.muted_text(self.membership),
+                    # The page's own notice, whose <time data-local> the page shows in the
+                    # reader's zone (``message`` says it in the server's).
+                    "notice": None
+                    if may_post
+                    else render_to_string("board/_muted.html", {"membership": self.membership}),
                 }
             )
         self._watch_mute_end()

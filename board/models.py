@@ -76,7 +76,10 @@ class Post(models.Model):
         Membership, null=True, on_delete=models.SET_NULL, related_name="board_posts"
     )
     # Null once deleted by its author or with their account: the text is gone, and
-    # ``removed`` says why. (The group's retention deletes the whole post.)
+    # ``removed`` says why. (The group's retention deletes the whole post.) A post that
+    # was reported has its text copied into the report (moderation Report.message_body),
+    # kept there as evidence until the report is resolved, as a reported chat message's
+    # is: the facilitators decide on what was said even if its author deletes it.
     body = EncryptedTextField(null=True)
     removed = models.CharField(max_length=16, choices=Removal.choices, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

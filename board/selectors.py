@@ -108,6 +108,11 @@ def board_threads(group_id: int, *, after: str | None = None) -> ThreadPage:
     return ThreadPage(found, _thread_key(found[-1]) if more else None)
 
 
+def threads_by_number(group_id: int, numbers: list[int]) -> list[Thread]:
+    """Those of these threads still on the board, in one query."""
+    return list(_threads().filter(group_id=group_id, number__in=numbers).order_by("number"))
+
+
 def thread_or_none(group_id: int, number: int) -> Thread | None:
     return _threads().filter(group_id=group_id, number=number).first()
 

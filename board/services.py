@@ -196,13 +196,20 @@ def thread_mark_read(*, actor: User, thread: Thread, up_to: int) -> None:
         known is not None or mine.exists()
     ):
         return
-    membership = Membership.objects.filter(
-        user=actor, group_id=thread.group_id, status__in=CURRENT_STATUSES
-    ).first()
-    if membership is not None:
-        ThreadRead.objects.get_or_create(
-            membership=membership, thread=thread, defaults={"read_up_to": up_to}
+    with transaction.atomic():
+        # The place's row is locked while the marker is written: a leave or removal
+        # committing in between would run the database rule that deletes a place's
+        # markers before this one existed and leave it behind. Locked, this waits for
+        # that change and reads the place's status again (then finds it ended).
+        membership = (
+            Membership.objects.select_for_update(no_key=True)
+            .filter(user=actor, group_id=thread.group_id, status__in=CURRENT_STATUSES)
+            .first()
         )
+        if membership is not None:
+            ThreadRead.objects.get_or_create(
+                membership=membership, thread=thread, defaults={"read_up_to": up_to}
+            )
 
 
 THREAD_STATES = ("pinned", "locked", "closed")
@@ -303,10 +310,8 @@ def _purge_group_board(group_id: int, now: datetime) -> tuple[int, int]:
             group_id=group_id,
             extra={"posts_deleted": posts, "threads_deleted": threads},
         )
-    for thread_number, post_numbers in sorted(gone.items()):
-        send_board_posts_changed(
-            group_id=group_id, thread_number=thread_number, post_numbers=sorted(post_numbers)
-        )
+    if gone:
+        send_board_posts_changed(group_id=group_id, posts_by_thread=gone)
     return posts, threads
 
 
@@ -316,18 +321,20 @@ def posts_remove_for_user(*, user: User) -> int:
     the author's account was deleted]"; one its author had deleted keeps saying so), the
     titles of its threads go too, and open boards are told after commit."""
     threads = Thread.objects.filter(author__user=user)
+    # Group -> thread -> its changed posts; a thread of theirs whose posts retention took
+    # still changes on the list (its starter's name goes).
+    changed: dict[int, dict[int, list[int]]] = {}
+    for group_id, thread_number in threads.values_list("group_id", "number"):
+        changed.setdefault(group_id, {}).setdefault(thread_number, [])
     threads.filter(title__isnull=False).update(title=None, title_removed=Removal.ACCOUNT_DELETED)
     threads.update(author=None)
     posts = Post.objects.filter(author__user=user)
-    changed: dict[tuple[int, int], list[int]] = {}
     for group_id, thread_number, post_number in posts.values_list(
         "thread__group_id", "thread__number", "number"
     ):
-        changed.setdefault((group_id, thread_number), []).append(post_number)
+        changed.setdefault(group_id, {}).setdefault(thread_number, []).append(post_number)
     posts.filter(body__isnull=False).update(body=None, removed=Removal.ACCOUNT_DELETED)
     count = posts.update(author=None)
-    for (group_id, thread_number), post_numbers in sorted(changed.items()):
-        send_board_posts_changed(
-            group_id=group_id, thread_number=thread_number, post_numbers=sorted(post_numbers)
-        )
+    for group_id, posts_by_thread in sorted(changed.items()):
+        send_board_posts_changed(group_id=group_id, posts_by_thread=posts_by_thread)
     return count

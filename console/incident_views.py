@@ -76,11 +76,15 @@ def _prefill(request: HttpRequest) -> dict:
         )
     elif signal in ("failed_sign_ins_address", "rate_limits_address") and address:
         what = "failed sign-ins" if signal == "failed_sign_ins_address" else "rate limits hit"
+        # The address itself stays only in the signals' audit rows, which go with the audit
+        # log's retention (audit_log_prune); the incident's words are kept for the
+        # regulator's report, so they only say that it was one address.
         initial.update(
-            title=f"Many {what} from {address}",
+            title=f"Many {what} from one address",
             description=(
-                f"The security signals showed many {what} from the address {address} in "
-                f"the 24 hours before {now:%Y-%m-%d %H:%M} UTC."
+                f"The security signals showed many {what} from one address in the 24 hours "
+                f"before {now:%Y-%m-%d %H:%M} UTC (the signals page shows which, for as "
+                "long as the audit log keeps those rows)."
             ),
         )
     return initial
@@ -335,7 +339,8 @@ def incident_notify(request: HttpRequest, incident_id: int) -> HttpResponse:
         sent = services.incident_notify(
             actor=request.user, incident=incident, ip=request_ip(request)
         )
-        return f"{sent['people']} people ({sent['emailed']} also by email)"
+        # Emailed after commit: the incident's counts say how many the mail server took.
+        return f"{sent['people']} people ({sent['emails_queued']} with a confirmed email)"
 
     return _run_step(
         request,

@@ -223,7 +223,9 @@ def incident_notify(*, actor: User, incident: Incident, ip: str | None) -> dict[
     people = [person for person in incident_members(incident) if person.pk not in already]
     if not people:
         raise IncidentError("nothing_to_send", "Everyone affected has been told already.")
-    emailed = {
+    # Whether a notice was emailed is known only once the mail server took it, after
+    # this commits: each notice starts unemailed and security_notice_emailed marks it.
+    queued = {
         person.pk
         for person in email_people_on_commit(
             people=people,
@@ -232,27 +234,40 @@ def incident_notify(*, actor: User, incident: Incident, ip: str | None) -> dict[
                 "console/email/security_notice.txt",
                 {"notice": notices.notice_words(incident=incident, steps=steps)},
             ),
+            on_sent=lambda person: security_notice_emailed(
+                actor=actor, incident=incident, person=person
+            ),
         )
     }
     for person in people:
-        SecurityNotice.objects.create(
-            incident=incident, user=person, steps=steps, emailed=person.pk in emailed
-        )
+        SecurityNotice.objects.create(incident=incident, user=person, steps=steps)
         record_event(
             action=Action.SECURITY_NOTICE_SENT,
             actor=actor,
             subject=person,
             target=incident,
-            extra={"emailed": person.pk in emailed},
+            extra={"email_queued": person.pk in queued},
         )
     record_event(
         action=Action.INCIDENT_MEMBERS_NOTIFIED,
         actor=actor,
         target=incident,
         ip=ip,
-        extra={"people": len(people), "emailed": len(emailed)},
+        extra={"people": len(people), "emails_queued": len(queued)},
     )
-    return {"people": len(people), "emailed": len(emailed)}
+    return {"people": len(people), "emails_queued": len(queued)}
+
+
+@transaction.atomic
+def security_notice_emailed(*, actor: User, incident: Incident, person: User) -> None:
+    """After incident_notify committed: the mail server accepted this person's notice
+    email. Only now does their notice say it was emailed (the export, the report's
+    counts); an address the server refused leaves it unemailed (supportgroups.mail logs
+    the failure)."""
+    SecurityNotice.objects.filter(incident=incident, user=person).update(emailed=True)
+    record_event(
+        action=Action.SECURITY_NOTICE_EMAILED, actor=actor, subject=person, target=incident
+    )
 
 
 @transaction.atomic

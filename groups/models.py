@@ -167,7 +167,13 @@ CURRENT_STATUSES = (Status.PENDING_AGREEMENT, Status.ACTIVE, Status.MUTED, Statu
 
 
 class Membership(models.Model):
-    """A person's place in one group, under a pseudonym chosen for that group only."""
+    """A person's place in one group, under a pseudonym chosen for that group only.
+
+    Its table carries a database trigger (board/migrations/0003: a place whose status
+    ends loses its board read markers). SQLite drops a table's triggers when a migration
+    rebuilds it (most AlterField/RemoveField there): a migration that changes this table
+    must create the trigger again after it (tests/board/test_board_removals.py and
+    tests/supportgroups/test_embedded_default.py check it is there)."""
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(

@@ -37,7 +37,7 @@ from privacy.packages import content_sha256, item_content, package_file, package
 from privacy.selectors import accounting_for_member
 from screening.models import Application
 from supportgroups.errors import ServiceError
-from supportgroups.exports import export_parts
+from supportgroups.exports import export_with_parts
 from supportgroups.mail import email_body, email_people_on_commit
 from supportgroups.realtime import send_account_notice
 
@@ -46,7 +46,7 @@ from supportgroups.realtime import send_account_notice
 def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
     """Everything stored about this person, decrypted, as one JSON-ready document."""
     record_event(action=Action.DATA_EXPORTED, actor=user, subject=user, ip=request_ip(request))
-    return {
+    export = {
         "exported_at": timezone.now().isoformat(),
         "account": {
             "login_handle": user.username,
@@ -85,8 +85,6 @@ def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
             for e in events_about_user(user)
         ],
         **user_data_from_apps(user),
-        # From the apps beside this one in the layers (the security notices).
-        **export_parts(user),
         # The accounting of disclosures, as "Who has seen my data" shows it.
         "information_shared_outside_this_site": [
             {
@@ -101,6 +99,8 @@ def account_export(*, user: User, request: HttpRequest) -> dict[str, Any]:
             for line in accounting_for_member(user)
         ],
     }
+    # With the parts from the apps beside this one in the layers (the security notices).
+    return export_with_parts(export, user)
 
 
 @transaction.atomic

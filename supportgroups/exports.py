@@ -25,3 +25,13 @@ def export_part_register(key: str, part: ExportPart) -> None:
 def export_parts(user: Any) -> dict[str, Any]:
     """Every registered part of the export for this person, by key (in key order)."""
     return {key: _parts[key](user) for key in sorted(_parts)}
+
+
+def export_with_parts(export: dict[str, Any], user: Any) -> dict[str, Any]:
+    """The export with every registered part added after its own keys. A part whose key
+    the export already uses is refused: it would silently replace that data."""
+    parts = export_parts(user)
+    taken = sorted(export.keys() & parts.keys())
+    if taken:
+        raise ValueError(f"Export parts would replace the export's own data: {taken}.")
+    return {**export, **parts}

@@ -213,12 +213,19 @@ def send_board_post_changed(*, group_id: int, thread_number: int, post_number: i
     )
 
 
-def send_board_posts_changed(*, group_id: int, thread_number: int, post_numbers: list[int]) -> None:
-    """Posts of one thread lost their text with their author's account, or were deleted
-    by the group's retention (one event per thread, however many posts)."""
+def send_board_posts_changed(*, group_id: int, posts_by_thread: dict[int, list[int]]) -> None:
+    """Posts lost their text with their author's account, or were deleted by the group's
+    retention: one event for the group (thread number -> post numbers), however many
+    threads, so an open list reads and renders them once, not once per thread."""
     broadcast_on_commit(
         board_group_name(group_id),
-        {"type": "board.posts_changed", "thread": thread_number, "posts": post_numbers},
+        {
+            "type": "board.posts_changed",
+            # Pairs, not a mapping: the channel layer's encoding keeps keys as given.
+            "threads": [
+                [thread, sorted(posts)] for thread, posts in sorted(posts_by_thread.items())
+            ],
+        },
     )
 
 

@@ -64,6 +64,12 @@ function placeThread(frame) {
   say(`Updated just now: ${title}`);
 }
 
+// A thread's item changed where it stands (a post lost its text): replaced in place, so
+// the list does not reorder and nothing says it was updated. A page without it is left.
+function updateThread(frame) {
+  document.getElementById(`thread-${frame.thread}`)?.replaceWith(fromHtml(frame.html));
+}
+
 // --- a thread ---------------------------------------------------------------------------------
 
 function showPost(frame) {
@@ -107,7 +113,7 @@ function changeThread(frame) {
     notice.hidden = frame.may_reply && Boolean(form);
     notice.textContent = frame.may_reply
       ? "This thread takes replies again: reload the page to write one."
-      : "This thread takes no replies now.";
+      : frame.no_reply;
   }
 }
 
@@ -125,10 +131,21 @@ document.addEventListener("visibilitychange", () => {
 
 // --- the reader's standing --------------------------------------------------------------------
 
-function setMayPost(allowed, message) {
-  mayPost = allowed;
+// Muted (with the page's notice, its time in the reader's zone) or free to post again
+// (the muted notice goes).
+function setMayPost(frame) {
+  mayPost = frame.may_post;
   showWriteControls();
-  say(message);
+  const shown = document.getElementById("board-muted");
+  if (frame.may_post || !frame.notice) {
+    if (shown && frame.may_post) shown.hidden = true;
+    say(frame.message);
+    return;
+  }
+  const notice = fromHtml(frame.notice);
+  showLocalTimes(notice);
+  shown?.replaceWith(notice);
+  say(notice.textContent);
 }
 
 function stop(message) {
@@ -178,6 +195,9 @@ function onFrame(frame) {
     case "thread":
       if (list) placeThread(frame);
       break;
+    case "thread_updated":
+      if (list) updateThread(frame);
+      break;
     case "post":
       if (posts) showPost(frame);
       break;
@@ -194,7 +214,7 @@ function onFrame(frame) {
       if (posts) changeThread(frame);
       break;
     case "status":
-      setMayPost(frame.may_post, frame.message);
+      setMayPost(frame);
       break;
     case "closed":
     case "refused":

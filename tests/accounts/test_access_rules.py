@@ -5,6 +5,8 @@ import pytest
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.models import Session, TOTPDevice, User
+from audit.events import Action
+from audit.models import Event
 from tests.accounts.conftest import (
     PASSWORD,
     enrol_two_factor,
@@ -186,6 +188,9 @@ def test_it_ends_a_session_of_someone_with_2fa_that_was_never_verified(owner_wit
     )
     assert not Session.objects.filter(session_key=key).exists()
     assert signed_in(owner_with_2fa.client)  # the verified session carries on
+    # Through the session service: audited as a sign-out by the rule (no actor).
+    [ended] = Event.objects.filter(action=Action.LOGGED_OUT, subject=owner_with_2fa.user)
+    assert ended.actor_id is None and ended.extra == {"two_factor_not_verified": True}
 
 
 def test_it_does_not_let_an_unverified_session_replace_the_authenticator(owner_with_2fa):

@@ -5,9 +5,11 @@ markers go when a place ends; a muted member and a locked or closed thread are t
 plainly instead of offered forms the server refuses."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -16,6 +18,7 @@ from board import services
 from board.models import Post, Removal, Thread, ThreadRead
 from groups import services as group_services
 from groups.models import Group, Membership, Retention
+from moderation import services as moderation_services
 from tests.board.conftest import signed_in_client, take_step
 from tests.factories import PASSWORD
 
@@ -130,6 +133,18 @@ def test_leaving_a_group_deletes_ones_read_markers(scene):
     ]
 
 
+def test_the_rule_that_forgets_read_markers_is_on_the_membership_table():
+    """The rule lives in the database (board/migrations/0003): a migration that rebuilds
+    groups_membership must not lose it (SQLite drops triggers on a rebuild; the SQLite
+    side: tests/supportgroups/test_embedded_default.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger"
+            " WHERE tgname = 'board_forget_reads_of_ended_place' AND NOT tgisinternal"
+        )
+        assert cursor.fetchall() == [("groups_membership", "O")]
+
+
 def test_being_removed_deletes_ones_read_markers_but_a_mute_or_suspension_keeps_them(scene):
     read_everything(scene, scene.birch)
     read_everything(scene, scene.ash)
@@ -197,3 +212,55 @@ def test_a_locked_or_closed_thread_offers_no_reply_box_and_says_why(scene, state
     # A facilitator may still reply to a locked thread, not to a closed one.
     page = thread_page(signed_in_client(scene.facilitator.user), scene, thread)
     assert ('id="board-reply"' in page) is (state == "locked")
+
+
+def kept(page: str, name: str) -> str | None:
+    """The read-only copy of a refused post's field, as the page shows it."""
+    found = re.search(rf'<textarea id="kept-{name}" readonly[^>]*>(.*?)</textarea>', page, re.S)
+    return found.group(1) if found else None
+
+
+def test_a_thread_refused_because_of_a_mute_keeps_what_was_written(scene):
+    """Muted while the form was open: the refusal says why and gives the text back."""
+    birch = signed_in_client(scene.birch.user)
+    url = reverse("board:new_thread", kwargs={"slug": scene.group.slug})
+    take_step(scene, scene.birch, "mute", minutes=60)
+    page = birch.post(url, {"title": "My own title", "body": "Words I took time over."})
+    page = page.content.decode()
+    assert "A facilitator has muted you" in page
+    assert kept(page, "title") == "My own title"
+    assert kept(page, "body") == "Words I took time over."
+    assert not Thread.objects.exists()
+
+
+@pytest.mark.parametrize("state", ["locked", "closed", "muted"])
+def test_a_refused_reply_keeps_what_was_written(scene, state):
+    thread = scene.start(scene.ash)
+    birch = signed_in_client(scene.birch.user)
+    if state == "muted":
+        take_step(scene, scene.birch, "mute", minutes=60)
+    else:
+        services.thread_set_state(
+            actor=scene.facilitator.user, thread=thread, state=state, value=True
+        )
+    url = reverse("board:reply", kwargs={"slug": scene.group.slug, "number": thread.number})
+    page = birch.post(url, {"body": "A reply I took time over."}).content.decode()
+    assert kept(page, "body") == "A reply I took time over."
+    assert Post.objects.filter(thread=thread).count() == 1
+
+
+def test_a_reported_posts_text_stays_in_the_open_report_until_it_is_resolved(scene):
+    """The README's promise: account deletion takes the post's text, but an open report's
+    copy stays as evidence until a facilitator resolves the report, then goes."""
+    thread = scene.start(scene.ash, "A title", "Words that were reported.")
+    post = Post.objects.get(thread=thread, number=1)
+    report = moderation_services.post_report_file(
+        actor=scene.birch.user, post=post, guideline_number=1
+    )
+    delete_account(scene.ash.user)
+    assert Post.objects.get(pk=post.pk).body is None
+    report.refresh_from_db()
+    assert report.message_body == "Words that were reported."
+    moderation_services.report_resolve(report=report, actor=scene.facilitator.user, action="none")
+    report.refresh_from_db()
+    assert report.message_body is None

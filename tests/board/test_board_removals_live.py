@@ -58,7 +58,7 @@ async def test_a_post_deleted_by_its_author_changes_on_open_pages(scene):
         assert changed["removed"] == Removal.AUTHOR
         assert AUTHOR_LABEL in changed["html"] and AUTHOR_LABEL in changed["title"]
         assert "Words to delete" not in str(changed)
-        listed = await board.expect("thread")
+        listed = await board.expect("thread_updated")
         assert AUTHOR_LABEL in listed["html"] and "A title to delete" not in listed["html"]
 
 
@@ -78,9 +78,9 @@ async def test_account_deletion_reaches_open_pages_with_its_reason(scene):
             assert frame["removed"] == Removal.ACCOUNT_DELETED
             assert ACCOUNT_LABEL in frame["html"] and "Ash" not in frame["html"]
             assert ACCOUNT_LABEL in frame["title"]
-        listed = await board.expect("thread")
+        listed = await board.expect("thread_updated")
         assert ACCOUNT_LABEL in listed["html"] and "Ash's title" not in listed["html"]
-        # One event for the thread, not one per post.
+        # One frame for the thread, not one per post.
         await board.expect_quiet()
 
 
@@ -99,9 +99,42 @@ async def test_retention_takes_posts_off_open_pages(scene):
         await run(services.posts_purge_expired)
         removed = await page.expect("posts_removed")
         assert removed["posts"] == [1, 2] and RETENTION_LABEL in removed["title"]
-        kept, dropped = await board.expect_both("thread", "thread_removed")
+        kept, dropped = await board.expect_both("thread_updated", "thread_removed")
         assert dropped["thread"] == emptied.number
         assert RETENTION_LABEL in kept["html"] and "An old title" not in kept["html"]
         closed = await gone_page.expect("closed")
         assert closed["reason"] == "no_such_thread"
         await gone_page.expect_close(CLOSE_MEMBERSHIP_CHANGED)
+
+
+async def test_account_deletion_updates_the_list_in_place_with_one_event_for_the_group(scene):
+    """Threads across the board lose their author's text: the list is told once per
+    thread with ``thread_updated`` (replace in place: no thread moves to the top, which
+    ``thread`` frames do), from one event for the group; a thread page only hears of
+    its own thread's posts."""
+    older = await run(scene.start, scene.ash, "Ash's older title", "Older words.")
+    newer = await run(scene.start, scene.ash, "Ash's newer title", "Newer words.")
+    untouched = await run(scene.start, scene.birch, "Birch's title", "Birch's words.")
+    async with (
+        Socket(board_path(scene), await cookie(scene.birch)) as board,
+        Socket(board_path(scene, untouched.number), await cookie(scene.birch)) as other_page,
+    ):
+        await run(delete_account, scene.ash.user)
+        first = await board.expect("thread_updated")
+        second = await board.expect("thread_updated")
+        assert (first["thread"], second["thread"]) == (older.number, newer.number)
+        assert all(ACCOUNT_LABEL in frame["html"] for frame in (first, second))
+        await board.expect_quiet()
+        await other_page.expect_quiet()
+
+
+async def test_retention_updates_the_list_in_place(scene):
+    thread = await run(scene.start, scene.ash, "An old title", "Old words.")
+    await run(services.post_reply, actor=scene.birch.user, thread=thread, body="A new reply.")
+    await run(scene.start, scene.birch, "A newer thread", "Newer words.")
+    await run(expire, thread, [1])
+    async with Socket(board_path(scene), await cookie(scene.birch)) as board:
+        await run(services.posts_purge_expired)
+        updated = await board.expect("thread_updated")
+        assert updated["thread"] == thread.number and RETENTION_LABEL in updated["html"]
+        await board.expect_quiet()

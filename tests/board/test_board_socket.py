@@ -102,7 +102,8 @@ async def test_a_hidden_post_and_a_hidden_thread_start_are_hidden_live(scene):
         changed = await page.expect("post_changed")
         assert "Hidden by a facilitator." in changed["html"]
         assert "Words to hide" not in changed["html"]
-        listed = await board.expect("thread")
+        # In place on the list: hiding a post moves no thread to the top.
+        listed = await board.expect("thread_updated")
         assert "Hidden by a facilitator" in listed["html"]
         assert "A title to hide" not in listed["html"]
 
@@ -120,6 +121,27 @@ async def test_pinning_locking_and_closing_reach_the_thread_page(scene):
         changed = await page.expect("thread_changed")
         assert changed["may_reply"] is False and changed["title"] == "A hard night"
         assert changed["state"] == "Closed: it takes no more replies. "
+        # Why it takes no replies, in the page's words: closed, not locked.
+        assert changed["no_reply"] == "This thread is closed: it takes no more replies."
+        await run(
+            services.thread_set_state,
+            actor=scene.facilitator.user,
+            thread=thread,
+            state="closed",
+            value=False,
+        )
+        assert (await page.expect("thread_changed"))["may_reply"] is True
+        await run(
+            services.thread_set_state,
+            actor=scene.facilitator.user,
+            thread=thread,
+            state="locked",
+            value=True,
+        )
+        locked = await page.expect("thread_changed")
+        assert locked["no_reply"] == (
+            "A facilitator has locked this thread for now: it takes no replies."
+        )
 
 
 # --- enforcement ------------------------------------------------------------------------------
@@ -309,6 +331,12 @@ def mute_briefly(membership, seconds: float) -> None:
 async def test_a_mute_that_ends_lets_the_open_page_post_again(scene):
     async with Socket(board_path(scene), await cookie(scene.birch)) as board:
         await run(mute_briefly, scene.birch, 0.5)
-        assert (await board.expect("status"))["may_post"] is False
+        muted = await board.expect("status")
+        assert muted["may_post"] is False
+        # The page's notice, its end as an instant the page shows in the reader's zone.
+        until = (await run(Membership.objects.get, pk=scene.birch.pk)).muted_until
+        assert 'id="board-muted"' in muted["notice"]
+        assert f'<time datetime="{until:%Y-%m-%dT%H:%M:%S}' in muted["notice"]
+        assert "data-local" in muted["notice"]
         # Nobody tells the socket: it looks again itself when the mute ends.
         assert (await board.expect("status", timeout=5))["may_post"] is True

@@ -10,6 +10,7 @@ from console import services
 from console.models import SecurityNotice
 from tests.console.conftest import client_of, events, open_incident, text_of
 from tests.factories import give_place, make_person
+from tests.refusing_mail import BACKEND, REFUSED_MARK
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,7 @@ def test_affected_people_are_told_in_the_app_and_by_confirmed_email_without_a_gr
     assert "security notice" in mail.subject
     assert "We signed people out on every device" in mail.body
     [step] = events(Action.INCIDENT_MEMBERS_NOTIFIED)
-    assert (step.target_id, step.extra) == (str(incident.pk), {"people": 3, "emailed": 1})
+    assert (step.target_id, step.extra) == (str(incident.pk), {"people": 3, "emails_queued": 1})
     sent = events(Action.SECURITY_NOTICE_SENT)
     assert {e.subject_id for e in sent} == {
         world.lantern.user.pk,
@@ -123,3 +124,29 @@ def test_the_members_of_a_group_an_affected_facilitator_runs_are_affected_too(wo
     services.incident_notify(actor=world.admin, incident=incident, ip=None)
     told = set(SecurityNotice.objects.values_list("user__username", flat=True))
     assert told == {"fac-lantern", "river-handle"}
+
+
+def test_a_notice_counts_as_emailed_only_once_the_mail_server_took_it(
+    world, incident, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    """An address the server refuses does not stop the others' emails, and its notice
+    (the export, the report's counts) and the audit do not say it was emailed."""
+    settings.EMAIL_BACKEND = BACKEND
+    refused = make_person("refused-member", email=f"someone.{REFUSED_MARK}@example.org")
+    accepted = make_person("accepted-member", email="accepted@example.org")
+    give_place(world.group, refused, "Refused")
+    give_place(world.group, accepted, "Accepted")
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = services.incident_notify(actor=world.admin, incident=incident, ip=None)
+    assert sent["emails_queued"] == 3  # Lantern, and the two above
+    assert sorted(mail.to[0] for mail in mailoutbox) == [
+        "accepted@example.org",
+        "lantern.private@example.org",
+    ]
+    emailed = dict(SecurityNotice.objects.values_list("user__username", "emailed"))
+    assert emailed["refused-member"] is False
+    assert emailed["accepted-member"] is True and emailed["fac-lantern"] is True
+    assert {e.subject_id for e in events(Action.SECURITY_NOTICE_EMAILED)} == {
+        accepted.pk,
+        world.lantern.user.pk,
+    }

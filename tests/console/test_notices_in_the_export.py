@@ -13,6 +13,7 @@ from accounts.models import User
 from console import services
 from console.models import NOTICE_STEP_WORDS, SecurityNotice
 from privacy.services import account_export
+from supportgroups import exports
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +23,13 @@ def export_of(user: User) -> dict:
     return account_export(user=User.objects.get(pk=user.pk), request=request)
 
 
-def test_the_export_holds_the_security_notices_and_the_renewal_flags(world, incident):
+def test_the_export_holds_the_security_notices_and_the_renewal_flags(
+    world, incident, django_capture_on_commit_callbacks
+):
     services.incident_require_credential_renewal(actor=world.admin, incident=incident, ip=None)
-    services.incident_notify(actor=world.admin, incident=incident, ip=None)
+    # The emails go after commit; a notice is 'emailed' once the mail server took it.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.incident_notify(actor=world.admin, incident=incident, ip=None)
     services.security_notice_read(
         actor=world.river.user,
         notice=SecurityNotice.objects.get(user=world.river.user),
@@ -52,3 +57,12 @@ def test_the_export_holds_the_security_notices_and_the_renewal_flags(world, inci
 def test_someone_never_told_has_no_notices_in_their_export(world, incident):
     services.incident_notify(actor=world.admin, incident=incident, ip=None)
     assert export_of(world.heron)["security_notices"] == []
+
+
+def test_a_part_may_not_replace_the_exports_own_data(world, monkeypatch):
+    """A registered part under a key the export already uses ("account") would silently
+    replace that data: the export refuses it instead."""
+    monkeypatch.setattr(exports, "_parts", dict(exports._parts))  # this test's registry
+    exports.export_part_register("account", lambda user: {"replaced": True})
+    with pytest.raises(ValueError, match="account"):
+        export_of(world.river.user)

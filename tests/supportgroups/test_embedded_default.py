@@ -1,6 +1,7 @@
 """The embedded default (`make run`: SQLite, in-memory channel layer) runs the app's own
 hand-written SQL too. The suite runs on PostgreSQL, so this starts a fresh process on a
-throwaway SQLite file, migrates, seeds the demo and drives the room's statements."""
+throwaway SQLite file, migrates (checking the board's database rule is in place), seeds the
+demo and drives the room's statements."""
 
 import textwrap
 
@@ -20,6 +21,16 @@ SCRIPT = textwrap.dedent(
     from meetings.models import Meeting
 
     call_command("migrate", verbosity=0)
+    # board/migrations/0003's rule on groups_membership: SQLite drops a table's triggers
+    # when a migration rebuilds the table, so a later migration could lose it silently.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'"
+            " AND name = 'board_forget_reads_of_ended_place'"
+        )
+        print("TRIGGER", cursor.fetchall())
     call_command("seed_demo", verbosity=0)
     meeting = Meeting.objects.filter(group__e2ee_meetings=True).first()
     first = services.meeting_fix_e2ee(meeting=Meeting.objects.get(pk=meeting.pk))
@@ -46,3 +57,4 @@ def test_a_demo_meeting_takes_its_e2ee_setting_and_a_message_on_sqlite(tmp_path)
     assert result.returncode == 0, result.output
     assert "E2EE True True True" in result.stdout, result.output
     assert "POSTED True" in result.stdout, result.output
+    assert "TRIGGER [('groups_membership',)]" in result.stdout, result.output
