@@ -286,14 +286,16 @@ def may_hold_keys_sql(device: str, membership: str, group: str) -> str:
     active), named, and signed up to the group's current agreement (groups.selectors:
     membership_refusal). tests/meetings/test_e2ee_send.py holds the two to the same
     answers."""
+    # COALESCE: with no current agreement the comparison below is NULL, and NOT NULL is
+    # NULL too, which would let such a device pass as "not stale".
     return (
-        f"({device}.retired_at IS NULL AND {device}.session_id IS NOT NULL"
+        f"COALESCE(({device}.retired_at IS NULL AND {device}.session_id IS NOT NULL"
         f" AND ({membership}.status IN ('active', 'muted')"
         f" OR ({membership}.status = 'suspended' AND {membership}.suspended_until IS NOT NULL"
         f" AND {membership}.suspended_until <= %s))"
         f" AND {membership}.pseudonym <> ''"
         f" AND {membership}.signed_agreement_id IS NOT NULL"
-        f" AND {membership}.signed_agreement_id = {group}.current_agreement_id)"
+        f" AND {membership}.signed_agreement_id = {group}.current_agreement_id), FALSE)"
     )
 
 

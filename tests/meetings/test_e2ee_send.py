@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from groups import services as group_services
-from groups.models import Membership, Status
+from groups.models import Group, Membership, Status
 from meetings import selectors, services
 from meetings.e2ee import SealedMessage, ShareIn, may_hold_keys_sql
 from meetings.models import Device, Message
@@ -252,6 +252,13 @@ def test_the_sql_rule_gives_the_answers_of_device_may_hold_keys(world):
     third = answers()
     assert all(python == sql for python, sql in third.values()), third
     assert {name for name, (python, _) in third.items() if python} == {"active"}
+    # A group left with no current agreement (its version deleted): no one may hold keys,
+    # and the SQL says so with FALSE, never NULL (NOT NULL would pass a stale device).
+    Group.objects.filter(pk=world.group.pk).update(current_agreement=None)
+    fourth = answers()
+    assert all(python == sql for python, sql in fourth.values()), fourth
+    assert not any(python for python, _ in fourth.values())
+    assert None not in dict(sql_answers(list(devices.values()))).values()
 
 
 def person(handle: str):  # noqa: ANN201
