@@ -55,6 +55,15 @@ class GroupCommit:
                 )
             except Exception as error:  # noqa: BLE001 - the commit failed: every send's error
                 outcomes = [error] * len(batch)
+            except BaseException:
+                # Cancelled (the process is stopping): no send of the batch, nor of those
+                # queued behind it, may wait forever. Whether the batch was stored is
+                # unknown; unacknowledged, each stays in its client's outbox and is sent
+                # again after the reconnect (a stored one is then acked as a duplicate).
+                for _, future in batch + self.waiting:
+                    future.cancel()
+                self.waiting.clear()
+                raise
             busy_rooms = []
             for (send, future), outcome in zip(batch, outcomes, strict=True):
                 if outcome is None:

@@ -414,3 +414,37 @@ async def test_sends_arriving_during_a_commit_share_the_next_and_are_acked_after
             holder.released.set()
         for socket in sockets:
             await socket.__aexit__(None, None, None)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_worker_connections")
+async def test_a_transaction_cancelled_in_flight_leaves_no_send_waiting_forever(world):
+    """The process stopping cancels the flusher while its transaction waits: the sends of
+    that batch and those queued behind it are cancelled too (unacknowledged, they stay in
+    their clients' outboxes), none is left awaiting an answer that never comes."""
+    holder = RoomHeldElsewhere(world.meeting)
+    await asyncio.to_thread(holder.locked.wait, 10)
+    batcher = group_commit.GroupCommit()
+
+    def send(client_id: str) -> MessageSend:
+        return MessageSend(
+            meeting_id=world.meeting.pk,
+            membership_id=world.river.pk,
+            client_id=client_id,
+            body="Hello.",
+        )
+
+    try:
+        in_flight = asyncio.create_task(batcher.post(send("flight-0001")))
+        # Skipped once (the room is busy), then waited for: the transaction is in flight.
+        await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
+        queued = asyncio.create_task(batcher.post(send("queued-0001")))
+        await asyncio.sleep(0)
+        batcher.flusher.cancel()
+        for task in (in_flight, queued):
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+        assert batcher.waiting == []
+    finally:
+        await asyncio.to_thread(holder.release)
