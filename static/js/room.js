@@ -147,8 +147,8 @@ function sendFrame(frame) {
 
 // What an encrypted message shows when it cannot be read: in words, never its ciphertext.
 const UNREAD_TEXT = {
-  before: "Sent before this device joined the meeting, so it cannot be read here.",
-  locked: "This message could not be unlocked on this device.",
+  before: "Sent before you joined this meeting in this browser, so it cannot be read here.",
+  locked: "This message could not be unlocked in this browser.",
   unverified: "This message could not be verified, so it is not shown. It may have been changed on its way.",
 };
 
@@ -477,8 +477,8 @@ function countLocked() {
   for (const frame of unreadable.values()) if (frame.view.kind === "locked") count += 1;
   lockedLine.hidden = count === 0;
   lockedLine.textContent = count === 0 ? ""
-    : `${count === 1 ? "1 message" : `${count} messages`} could not be unlocked on this device yet. ` +
-      "This device has asked the sender's device for the key again.";
+    : `${count === 1 ? "1 message" : `${count} messages`} could not be unlocked in this browser yet. ` +
+      `This browser has asked the sender's browser again for what it needs to open ${count === 1 ? "it" : "them"}.`;
 }
 
 // New keys arrived (`keys`: "device:epoch" in `opened`), or devices became known (their
@@ -745,11 +745,11 @@ const handlers = {
         cannotEncrypt();
         return;
       }
-      setStatus("Setting up this device's keys…");
+      setStatus("Setting up encryption in this browser…");
       try {
         await keys.connect(frame.e2ee, frame.last_seq);
       } catch {
-        setStatus("Could not set up the keys. Trying again…");
+        setStatus("Could not set up encryption in this browser. Trying again…");
         socket.close();
         return;
       }

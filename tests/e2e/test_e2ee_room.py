@@ -36,8 +36,9 @@ HANDLES = {
     "Wren": "wren-e2ee-3307",
 }
 E2EE_SENTENCE = re.compile(r"only the people in this meeting can read it", re.IGNORECASE)
-BEFORE = "Sent before this device joined the meeting, so it cannot be read here."
-LOCKED = "This message could not be unlocked on this device."
+# Plain words a first-time member understands: "this browser", never "device" (E2EE.md).
+BEFORE = "Sent before you joined this meeting in this browser, so it cannot be read here."
+LOCKED = "This message could not be unlocked in this browser."
 
 
 @pytest.fixture(autouse=True)
@@ -211,6 +212,7 @@ def test_a_late_joiner_is_told_what_came_before_and_reads_what_follows(
     expect(wren.locator("#room-locked")).to_be_hidden()
     expect(before.get_by_role("button", name="Report")).to_have_count(0)
     expect(wren.locator("#chat")).not_to_contain_text("Before Wren came.")
+    expect(wren.locator("#room")).not_to_contain_text(re.compile("device", re.IGNORECASE))
 
     say(fern, "Fern", "Welcome, Wren.")
     expect(readable(wren).locator(".chat__body")).to_have_text(["Welcome, Wren."])
@@ -498,7 +500,11 @@ def test_a_message_that_cannot_be_unlocked_says_so_is_counted_and_its_key_is_ask
     expect(item.locator(".chat__body")).to_have_text(LOCKED)
     expect(item.locator(".chat__meta strong")).to_have_text("River")
     expect(item.get_by_role("button", name="Report")).to_have_count(0)
-    expect(fern.locator("#room-locked")).to_contain_text("1 message could not be unlocked")
+    expect(fern.locator("#room-locked")).to_have_text(
+        "1 message could not be unlocked in this browser yet. This browser has asked the "
+        "sender's browser again for what it needs to open it."
+    )
+    expect(fern.locator("#room")).not_to_contain_text(re.compile("device", re.IGNORECASE))
     wait_for(fern, lambda: state["asked"], "Fern's page to ask for River's key again")
     assert state["asked"][0]["sender_device"] in state["river"]
     wait_for(fern, lambda: state["held"], "River's device to answer with the key")
