@@ -55,8 +55,8 @@ _SUBJECT_TEXT = {
         "was not you, sign that browser out under Your sessions and change your password."
     ),
     Action.E2EE_DEVICE_RETIRED: (
-        "A device key for the encrypted meetings of {group} was replaced by a new one in "
-        "one of your browsers; the keys given to the old one were deleted."
+        "One of your browsers replaced its key for the encrypted meetings of {group} with a "
+        "new one; the keys shared with the old one were deleted."
     ),
     # Looks at your data by someone else:
     Action.APPLICATION_ANSWERS_VIEWED: "A facilitator of {group} read your application answers.",
@@ -211,9 +211,9 @@ _ADMIN_TEXT = {
     Action.MEETING_CLOSED: "{actor_or_system} closed a meeting of {group}",
     Action.MESSAGES_PURGED: "Expired messages were deleted",
     Action.E2EE_MEETINGS_CHANGED: "{actor} changed end-to-end encryption of the meetings of {group}",
-    Action.E2EE_DEVICE_REGISTERED: "{actor} made a new device key for the meetings of {group}",
+    Action.E2EE_DEVICE_REGISTERED: "{actor} registered an end-to-end encryption key for a browser, for the meetings of {group}",
     Action.E2EE_REPORT_UNVERIFIED: "{actor} sent a report in {group} that did not match the message",
-    Action.E2EE_DEVICE_RETIRED: "{actor} replaced a device key for the meetings of {group}",
+    Action.E2EE_DEVICE_RETIRED: "{actor} replaced the end-to-end encryption key of a browser, for the meetings of {group}",
     Action.E2EE_MEETING_FIXED: "A meeting of {group} took the group's end-to-end encryption setting as its room opened",
     Action.BOARD_THREAD_STARTED: "{actor} started a thread on the board of {group}",
     Action.BOARD_POST_DELETED: "{actor} deleted their post on the board of {group}",

@@ -149,4 +149,31 @@ class Action(IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.replace("_", " ").capitalize()
+        """How the action reads in the audit console, "Who has seen my data" and the export:
+        its name in words, unless the name alone would read wrongly (an acronym, a hyphen,
+        a word order only a programmer would use)."""
+        return _LABELS.get(self) or self.name.replace("_", " ").capitalize()
+
+
+# Names that do not read as English once their underscores are spaces.
+_LABELS = {
+    Action.QUICK_EXIT: "Left quickly",
+    Action.TWO_FACTOR_ENABLED: "Two-factor authentication turned on",
+    Action.TWO_FACTOR_DISABLED: "Two-factor authentication turned off",
+    Action.TWO_FACTOR_FAILED: "Two-factor code refused",
+    Action.E2EE_MEETINGS_CHANGED: "End-to-end encrypted meetings turned on or off",
+    Action.E2EE_DEVICE_REGISTERED: "End-to-end encryption key registered for a browser",
+    Action.E2EE_REPORT_UNVERIFIED: "Report of an end-to-end encrypted message not verified",
+    Action.E2EE_DEVICE_RETIRED: "End-to-end encryption key of a browser retired",
+    Action.E2EE_MEETING_FIXED: "Meeting's end-to-end encryption set as it opened",
+    Action.MODERATION_LAPSED: "Mute or suspension ended",
+    Action.DISCLOSURE_MEMBER_NOTIFIED: "Member told of a disclosure",
+    Action.INCIDENT_SESSIONS_ENDED: "Accounts signed out (incident)",
+    Action.INCIDENT_CREDENTIALS_RENEWAL_REQUIRED: "New password and two-factor required (incident)",
+    Action.CREDENTIALS_RENEWAL_REQUIRED: "New password and two-factor required",
+    Action.INCIDENT_MEETINGS_HELD: "Meetings put on hold (incident)",
+    Action.INCIDENT_MEETINGS_HOLD_LIFTED: "Hold on meetings lifted (incident)",
+    Action.INCIDENT_KEY_ROTATION_STARTED: "Key rotation started (incident)",
+    Action.INCIDENT_MEMBERS_NOTIFIED: "Members sent security notices (incident)",
+    Action.INCIDENT_REGULATOR_NOTIFIED: "Regulator told (incident)",
+}

@@ -196,6 +196,27 @@ def test_it_has_a_plain_sentence_for_every_action(action):
     assert "_" not in text  # never the bare enum name
 
 
+# Words that only read properly spelled this way (an acronym, a hyphenated word).
+MISSPELT_IN_LABELS = ["e2ee", "two factor", "device"]
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_every_action_label_reads_as_words(action):
+    """A label made from the enum name once read "E2ee device registered"."""
+    assert not [word for word in MISSPELT_IN_LABELS if word in action.label.lower()]
+    assert action.label[0].isupper() and "_" not in action.label
+
+
+def test_the_action_filter_shows_the_plain_labels(world, admin_client):
+    assert Action.E2EE_DEVICE_REGISTERED.label == (
+        "End-to-end encryption key registered for a browser"
+    )
+    assert Action.TWO_FACTOR_ENABLED.label == "Two-factor authentication turned on"
+    page = admin_client.get("/audit/").content.decode()
+    assert ">End-to-end encryption key registered for a browser</option>" in page
+    assert "E2ee" not in page
+
+
 def test_it_filters_by_action(world, admin_client, looks):
     first, beacon, second, _ = looks
     response = get(admin_client, "/audit/", action=str(int(Action.APPLICATION_ANSWERS_VIEWED)))
