@@ -9,6 +9,7 @@ from audit.selectors import EventFilters
 from audit.services import ip_blind_index
 from groups.models import Group
 from supportgroups.widgets import Textarea
+from supportgroups.zones import ZonedTimesForm
 
 MEMBERSHIP_TARGET = "groups.membership"
 
@@ -102,7 +103,8 @@ class PersonForm(forms.Form):
 # --- incidents -------------------------------------------------------------------------
 
 
-class IncidentForm(forms.Form):
+class IncidentForm(ZonedTimesForm):
+    zoned_fields = ("detected_at",)
     title = forms.CharField(
         label="What happened, in one line",
         max_length=200,
@@ -116,7 +118,7 @@ class IncidentForm(forms.Form):
         "Stored encrypted; it goes into the regulator's report, never to members.",
     )
     detected_at = forms.DateTimeField(
-        label="When it was detected (UTC)",
+        label="When it was detected",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="The regulator must be told within 72 hours of this.",
     )
@@ -134,11 +136,12 @@ class IncidentForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def clean_detected_at(self):
-        detected_at = self.cleaned_data["detected_at"]
-        if detected_at > timezone.now():
-            raise forms.ValidationError("It can't be in the future.")
-        return detected_at
+    def clean(self):
+        cleaned = super().clean()  # detected_at is now the instant meant, in its zone
+        detected_at = cleaned.get("detected_at")
+        if detected_at is not None and detected_at > timezone.now():
+            self.add_error("detected_at", "It can't be in the future.")
+        return cleaned
 
     def clean_accounts(self):
         handles = [line.strip() for line in self.cleaned_data["accounts"].splitlines()]
@@ -180,9 +183,10 @@ class SignOutForm(ConfirmForm):
     field_order = ["scope", "confirm"]
 
 
-class RegulatorForm(forms.Form):
+class RegulatorForm(ZonedTimesForm):
+    zoned_fields = ("notified_at",)
     notified_at = forms.DateTimeField(
-        label="When the regulator was told (UTC)",
+        label="When the regulator was told",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     reference = forms.CharField(

@@ -1,11 +1,10 @@
-import zoneinfo
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.utils import timezone
 
 from meetings.models import Recurrence
+from supportgroups.zones import wall_time_in, zone_named
 
 
 class MeetingForm(forms.Form):
@@ -35,19 +34,10 @@ class MeetingForm(forms.Form):
         starts_at = cleaned.get("starts_at")
         if starts_at is None:
             return cleaned
-        zone = self._zone(cleaned.get("timezone") or "")
-        local = timezone.make_naive(starts_at) if timezone.is_aware(starts_at) else starts_at
-        starts = datetime.combine(local.date(), local.time(), tzinfo=zone)
+        starts = wall_time_in(starts_at, zone_named(cleaned.get("timezone") or ""))
         if starts < timezone.now() - timedelta(minutes=5):
             self.add_error("starts_at", "Please choose a time in the future.")
         cleaned["starts_at"] = starts
         if cleaned.get("duration_minutes"):
             cleaned["ends_at"] = starts + timedelta(minutes=cleaned["duration_minutes"])
         return cleaned
-
-    @staticmethod
-    def _zone(name: str):
-        try:
-            return zoneinfo.ZoneInfo(name) if name else zoneinfo.ZoneInfo(settings.TIME_ZONE)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            return zoneinfo.ZoneInfo(settings.TIME_ZONE)

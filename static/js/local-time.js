@@ -33,6 +33,15 @@ const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 for (const field of document.querySelectorAll('[data-timezone-form] input[name="timezone"]')) {
   field.value = zone;
 }
+// A suggested time ("now", in `data-instant`) shown as this zone's clock time, the zone the
+// form is sent in (the server wrote it in the site's zone).
+const twoDigits = (n) => String(n).padStart(2, "0");
+for (const input of document.querySelectorAll('[data-timezone-form] input[type="datetime-local"][data-instant]')) {
+  const when = new Date(input.dataset.instant);
+  if (Number.isNaN(when.getTime())) continue;
+  input.value = `${when.getFullYear()}-${twoDigits(when.getMonth() + 1)}-${twoDigits(when.getDate())}` +
+    `T${twoDigits(when.getHours())}:${twoDigits(when.getMinutes())}`;
+}
 // Where a page names the reader's zone in words ("times are in your zone: Europe/Paris").
 for (const element of document.querySelectorAll("[data-reader-zone]")) {
   element.textContent = zone;

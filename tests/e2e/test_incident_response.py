@@ -5,7 +5,8 @@ affected and downloads the report for the regulator; the member affected sees th
 and the facilitator's next sign-in goes to the new password first."""
 
 import re
-from datetime import timedelta
+import zoneinfo
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.utils import timezone
@@ -31,6 +32,7 @@ from tests.factories import CHEAP_PASSWORD_HASHERS
 PASSWORD = "lantern harbour quietly 42"
 GROUP_NAME = "Evening Grief Circle"
 SECRET_MESSAGE = "Nobody at work knows I am here."
+TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 
 
 def build():
@@ -219,3 +221,41 @@ def test_the_key_rotation_runs_to_its_end_with_its_progress_shown(page, live_ser
     assert bar.evaluate("(bar) => bar.value === bar.max")
     page.goto(f"{live_server_url}/audit/incidents/{incident.pk}/")
     expect(page.locator("ol.timeline")).to_contain_text("The encryption keys were rotated")
+
+
+def test_an_admin_in_tokyo_opens_an_incident_at_their_own_clock_time(
+    browser, live_server_url, settings
+):
+    """The site runs in UTC; the admin's browser in Tokyo (9 hours ahead). The form names
+    the admin's zone and suggests "now" on their clock; sent as it is, it is the instant
+    meant (read as UTC it was 9 hours in the future, and refused)."""
+    settings.PASSWORD_HASHERS = CHEAP_PASSWORD_HASHERS
+    settings.TIME_ZONE = "UTC"
+    admin, admin_device, *_ = build()
+    context = browser.new_context(
+        base_url=live_server_url, timezone_id="Asia/Tokyo", locale="en-GB"
+    )
+    try:
+        page = context.new_page()
+        sign_in_with_second_factor(page, live_server_url, admin.username, admin_device)
+        page.goto(live_server_url + "/audit/incidents/new/")
+        detected = page.get_by_label("When it was detected")
+        expect(page.locator("#id_detected_at_helptext")).to_contain_text(
+            "In your time zone: Asia/Tokyo."
+        )
+        suggested = datetime.strptime(detected.input_value(), "%Y-%m-%dT%H:%M").replace(
+            tzinfo=TOKYO
+        )
+        assert abs(suggested - timezone.now()) < timedelta(minutes=2)
+
+        page.get_by_label("What happened, in one line").fill("Backup found on a public share")
+        page.get_by_label("What happened", exact=True).fill("Readable by anyone with the link.")
+        page.get_by_role("button", name="Open the incident").click()
+        incident = Incident.objects.get()
+        expect(page).to_have_url(url_is(live_server_url, f"/audit/incidents/{incident.pk}/"))
+        assert incident.detected_at == suggested
+        # Shown back on the admin's clock, with the zone named (Tokyo is "GMT+9").
+        shown = page.locator("time").filter(has_text=suggested.strftime("%H:%M")).first
+        expect(shown).to_contain_text("GMT+9")
+    finally:
+        context.close()
