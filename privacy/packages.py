@@ -7,7 +7,10 @@ fixed order, UTF-8), so its SHA-256 identifies it.
 
 import hashlib
 import json
+from datetime import date
 from typing import Any
+
+from django.utils import dateformat, timezone
 
 from accounts.models import User
 from groups.models import Group
@@ -17,6 +20,8 @@ from screening.models import Application, ApplicationStatus
 from supportgroups.mail import confirmed_address
 
 NOT_GIVEN = "not given"
+# A day as every page shows one ("4 Dec 2026"); the file keeps ISO dates.
+PAGE_DATE_FORMAT = "j M Y"
 
 
 def item_content(
@@ -35,7 +40,11 @@ def item_content(
             content[item] = _screening_answers(user, group)
         elif item == Item.ATTENDANCE:
             content[item] = [
-                {"meeting": a.meeting.title, "date": a.meeting.starts_at.date().isoformat()}
+                # The day in the site's zone, as the members' list shows "last attended".
+                {
+                    "meeting": a.meeting.title,
+                    "date": timezone.localdate(a.meeting.starts_at).isoformat(),
+                }
                 for a in Attendance.objects.filter(membership__user=user, meeting__group=group)
                 .select_related("meeting")
                 .order_by("meeting__starts_at")
@@ -65,19 +74,32 @@ def _screening_answers(user: User, group: Group | None) -> list[dict[str, Any]]:
 
 
 def readable_lines(value: Any) -> list[str]:
-    """One item's content as lines a person reads (a preview, the accounting)."""
+    """One item's content as lines a person reads (a preview, the accounting): the file's
+    values, with its ISO dates written as the site writes a day."""
     if isinstance(value, dict):
-        return [f"{key.replace('_', ' ').capitalize()}: {value[key]}" for key in sorted(value)]
+        return [
+            f"{key.replace('_', ' ').capitalize()}: {_answer_text(value[key])}"
+            for key in sorted(value)
+        ]
     if isinstance(value, list):
         return [
-            " — ".join(_answer_text(v) for v in row.values()) if isinstance(row, dict) else str(row)
+            " — ".join(_answer_text(v) for v in row.values())
+            if isinstance(row, dict)
+            else _answer_text(row)
             for row in value
         ]
-    return [str(value)] if value else []
+    return [_answer_text(value)] if value else []
 
 
 def _answer_text(value: Any) -> str:
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    if isinstance(value, list):
+        return ", ".join(map(_answer_text, value))
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return dateformat.format(date.fromisoformat(value), PAGE_DATE_FORMAT)
+        except ValueError:
+            pass
+    return str(value)
 
 
 def content_sha256(content: dict[str, Any]) -> str:

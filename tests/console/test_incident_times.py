@@ -119,3 +119,12 @@ def test_when_the_regulator_was_told_is_read_in_the_admins_zone(world, admin_cli
     assert incident.regulator_notified_at == told
     report = admin_client.get(f"/audit/incidents/{incident.pk}/report/").content.decode()
     assert f"Regulator told:               {told.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in report
+
+
+def test_the_security_notice_writes_the_day_as_every_page_does(world):
+    from console.notices import notice_text
+
+    incident = open_incident(world, detected_at=yesterday_at_nine(NEW_YORK))
+    text = notice_text(incident=incident, steps=[])
+    day = yesterday_at_nine(NEW_YORK)
+    assert text.startswith(f"On {day.day} {day:%b %Y} we found a security problem")
