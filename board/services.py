@@ -57,6 +57,15 @@ def refusal_text(code: str) -> str:
     return _REFUSAL_TEXT.get(code, "You can't use this board now.")
 
 
+def suspended_text(membership: Membership) -> str:
+    """What a suspended member is told, with until when (as board/closed.html says it)."""
+    until = membership.suspended_until
+    if until is None:
+        return _REFUSAL_TEXT["suspended"]
+    when = dateformat.format(timezone.localtime(until), "j M Y, H:i e")
+    return f"You are suspended from this group until {when}: its board is closed to you until then."
+
+
 def muted_text(membership: Membership) -> str:
     """What a muted member is told, with until when (as board/_muted.html says it)."""
     until = membership.muted_until
@@ -71,6 +80,8 @@ def muted_text(membership: Membership) -> str:
 def _writer(actor: User, group_id: int) -> Membership:
     """The actor's place, if it lets them write on the board now (from the database)."""
     entry = board_entry_now(actor, group_id)
+    if entry.refusal == "suspended":
+        raise BoardError("suspended", suspended_text(entry.membership))
     if entry.refusal:
         raise BoardError(entry.refusal, refusal_text(entry.refusal))
     if not membership_may_write(entry.membership):

@@ -35,7 +35,12 @@ def _entry(request: HttpRequest, slug: str) -> BoardEntry:
             render(
                 request,
                 "board/closed.html",
-                {"group": entry.membership.group, "text": services.refusal_text(entry.refusal)},
+                {
+                    "group": entry.membership.group,
+                    "membership": entry.membership,
+                    "refusal": entry.refusal,
+                    "text": services.refusal_text(entry.refusal),
+                },
                 status=403,
             )
         )

@@ -190,6 +190,31 @@ def test_a_muted_member_is_told_until_when_and_offered_no_form(scene):
     assert error.value.code == "muted" and shown in error.value.message
 
 
+def test_a_suspended_member_is_told_until_when_on_every_board_page(scene):
+    thread = scene.start(scene.ash)
+    take_step(scene, scene.birch, "suspend", minutes=60 * 24)
+    until = Membership.objects.get(pk=scene.birch.pk).suspended_until
+    shown = until.strftime("%-d %b %Y, %H:%M")
+    birch = signed_in_client(scene.birch.user)
+    for url in (
+        reverse("board:index", kwargs={"slug": scene.group.slug}),
+        reverse("board:new_thread", kwargs={"slug": scene.group.slug}),
+        reverse("board:thread", kwargs={"slug": scene.group.slug, "number": thread.number}),
+    ):
+        response = birch.get(url)
+        page = response.content.decode()
+        assert response.status_code == 403
+        assert (
+            f'You are suspended from this group until <time datetime="{until.isoformat()}' in page
+        )
+        assert shown in page and "its board is closed to you until then." in page
+        assert 'name="title"' not in page and 'name="body"' not in page
+    # The server refuses a post sent anyway, in the same words.
+    with pytest.raises(services.BoardError) as error:
+        services.thread_start(actor=scene.birch.user, group=scene.group, title="T", body="B")
+    assert error.value.code == "suspended" and shown in error.value.message
+
+
 def test_a_member_who_may_post_gets_the_form(scene):
     page = signed_in_client(scene.birch.user).get(
         reverse("board:new_thread", kwargs={"slug": scene.group.slug})
