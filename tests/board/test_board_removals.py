@@ -208,6 +208,9 @@ def test_a_suspended_member_is_told_until_when_on_every_board_page(scene):
             f'You are suspended from this group until <time datetime="{until.isoformat()}' in page
         )
         assert shown in page and "its board is closed to you until then." in page
+        # The group's help lines stay in reach, as on the room's page.
+        assert "If you need help now" in page
+        assert str(escape(scene.group.crisis_resources)).splitlines()[0] in page
         assert 'name="title"' not in page and 'name="body"' not in page
     # The server refuses a post sent anyway, in the same words.
     with pytest.raises(services.BoardError) as error:
