@@ -177,6 +177,8 @@ def test_a_muted_member_is_told_until_when_and_offered_no_form(scene):
     assert f'A facilitator has muted you until <time datetime="{until.isoformat()}' in page
     assert shown in page
     assert 'name="title"' not in page and '<form method="post" novalidate>' not in page
+    # Nothing on the page speaks as if a thread were about to be written.
+    assert "It will be shown as written by" not in page
     # The board's list and a thread say the same.
     thread = scene.start(scene.ash)
     assert shown in board_page(birch, scene)
