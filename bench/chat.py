@@ -110,6 +110,10 @@ class Msg:
     got: int = 0
     done_at: float | None = None
     seq: int | None = None
+    acked_at: float | None = None
+    sender: int = 0  # which Daphne the author's socket is on
+    # (when, Daphne) of every member's receipt, kept only when tracing (ChatRun.trace)
+    arrivals: list | None = None
 
     @property
     def latency(self) -> float | None:
@@ -134,13 +138,22 @@ class Sock:
 class ChatRun:
     """A set of open sockets (rooms or echo rooms) and what they have seen."""
 
-    def __init__(self, kind: str, rooms: list[Room], daphnes: list, *, heartbeat: bool = True):
+    def __init__(
+        self,
+        kind: str,
+        rooms: list[Room],
+        daphnes: list,
+        *,
+        heartbeat: bool = True,
+        trace: bool = False,
+    ):
         assert kind in ("room", "echo", "e2ee")
         self.kind = kind
         self.is_room = kind in ("room", "e2ee")
         self.rooms = rooms
         self.daphnes = daphnes
         self.heartbeat = heartbeat and self.is_room
+        self.trace = trace
         self.sockets: list[list[Sock]] = []
         self.pending: dict[str, Msg] = {}
         self.messages: list[Msg] = []
@@ -322,12 +335,15 @@ class ChatRun:
                         self.unknown += 1
                         continue
                     msg.got += 1
+                    if msg.arrivals is not None:
+                        msg.arrivals.append((now, self.daphnes.index(sock.daphne)))
                     if msg.got == msg.needed:
                         msg.done_at = now
                 elif kind == "ack":
                     msg = pending.get(frame.get("client_id"))
                     if msg is not None:
                         msg.seq = frame.get("seq")
+                        msg.acked_at = now
                     if frame.get("duplicate"):
                         self.duplicate_acks += 1
                 elif kind == "hello":
@@ -384,6 +400,9 @@ class ChatRun:
         # Latency is to the last member still connected (dropped sockets are counted apart).
         needed = sum(1 for s in self.sockets[room] if s.closed_code is None)
         msg = Msg(token=token, room=room, needed=needed, sent_at=0.0, label=label)
+        msg.sender = self.daphnes.index(sock.daphne)
+        if self.trace:
+            msg.arrivals = []
         self.pending[token] = msg
         self.messages.append(msg)
         msg.sent_at = time.perf_counter()
@@ -440,6 +459,25 @@ class ChatRun:
             "drop_close_codes": dict(codes),
             "sockets_refused_or_timed_out": self.refused_connects,
         }
+
+
+def trace_records(messages: list[Msg]) -> list[dict]:
+    """Each message's timeline (perf_counter seconds, comparable with the Daphnes' records
+    of bench/traced_asgi.py): sent, acked, each member's receipt."""
+    return [
+        {
+            "client_id": m.token,
+            "room": m.room,
+            "label": m.label,
+            "seq": m.seq,
+            "sender_daphne": m.sender,
+            "sent": m.sent_at,
+            "acked": m.acked_at,
+            "done": m.done_at,
+            "arrivals": m.arrivals,
+        }
+        for m in messages
+    ]
 
 
 def latency_summary(messages: list[Msg]) -> dict:
