@@ -141,6 +141,17 @@ def test_it_keeps_the_start_up_objects_out_of_the_garbage_collectors_walks():
     assert frozen > 50_000  # Django and the app's modules: well over 100,000 objects
 
 
+def test_it_walks_every_object_in_a_full_collection_only_after_100_of_the_middle_generation():
+    result = run(
+        ["-c", "import gc, supportgroups.asgi; print('THRESHOLDS', *gc.get_threshold())"],
+        DEBUG="false",
+        ALLOWED_HOSTS="groups.example.org",
+    )
+    assert result.returncode == 0, result.output
+    # The young generations as Python sets them; the oldest 10 times rarer.
+    assert result.stdout.split("THRESHOLDS")[1].split() == ["700", "10", "100"]
+
+
 @pytest.mark.parametrize("name", REQUIRED_SECRETS)
 def test_it_refuses_to_start_the_asgi_app_naming_a_missing_secret(name):
     result = run(
