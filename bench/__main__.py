@@ -465,10 +465,18 @@ async def plain_delivery(chat, kind, rooms, daphnes, config, sizes) -> dict:  # 
     await run.drain(run.messages, 5.0)
     stats = chat.latency_summary([m for m in run.messages if m.label == "before"])
     check = run.delivery_check()
+    errors = dict(run.errors)
     write_trace(chat, config, kind, run)
     await run.close()
-    log(f"  {kind}: {stats} {check} {played}")
-    return {**stats, "lost": check["lost"], "duplicated": check["duplicated"], **played}
+    log(f"  {kind}: {stats} {check} {played}, errors {errors}")
+    return {
+        **stats,
+        "lost": check["lost"],
+        "duplicated": check["duplicated"],
+        "unacked": check["unacked"],
+        "errors": errors,
+        **played,
+    }
 
 
 def quiet_collector() -> None:
