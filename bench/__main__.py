@@ -954,10 +954,10 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
         return page_rows(r["pages"])
     if r["meta"]["config"].get("capacity_only"):
         return capacity_rows(r["capacity"], r["sockets_dropped_by_server"])
-    if r["meta"]["config"].get("e2ee_only"):
+    if r["meta"]["config"].get("e2ee_only") or r["meta"]["config"].get("delivery_only"):
         plain = r["plain_delivery"]
         return [
-            *e2ee_rows(r["e2ee_delivery"]),
+            *(e2ee_rows(r["e2ee_delivery"]) if "e2ee_delivery" in r else []),
             (
                 "Plain-room delivery p99 / echo p99 (same run)",
                 f"{plain['p99_ratio_to_echo']}x ({plain['p99_ms']} / {plain['echo_p99_ms']} ms)",
