@@ -2,7 +2,6 @@
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -31,21 +30,6 @@ SESSION_REFUSALS = {
         "Please choose a new password and set up two-factor authentication again first."
     ),
 }
-
-
-# A socket's upkeep (its session checks, a room's presence heartbeats) runs on a database
-# thread of its own in each process. Everything else a consumer asks the database goes
-# through database_sync_to_async's one thread per process, the chat's sends included: a
-# send that arrived just after a few heartbeats waited for all of them there (each
-# heartbeat was two transactions), and in `make bench` such waits made the slowest
-# deliveries (bench/traced_asgi.py). One thread, so the upkeep is still one connection
-# from the pool and its own work keeps its order.
-_upkeep_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socket-upkeep")
-
-
-def upkeep_sync_to_async(function):  # noqa: ANN001, ANN201
-    """``database_sync_to_async`` on the sockets' upkeep thread."""
-    return database_sync_to_async(function, thread_sensitive=False, executor=_upkeep_thread)
 
 
 class DirectDispatchMixin:
@@ -159,7 +143,7 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
                 return True
         elif now - self.activity_seen < min(5.0, last_seen_resolution()):
             return True
-        ended = await upkeep_sync_to_async(session_touch)(
+        ended = await database_sync_to_async(session_touch)(
             session_key=self.scope["session"].session_key, active=active
         )
         if ended:

@@ -13,7 +13,7 @@ import logging
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from accounts.consumers import CLOSE_NOT_ALLOWED, AuthenticatedConsumer, upkeep_sync_to_async
+from accounts.consumers import CLOSE_NOT_ALLOWED, AuthenticatedConsumer
 from groups.models import Membership
 from meetings import frames, group_commit, selectors, services
 from meetings.models import Device, Meeting
@@ -347,7 +347,7 @@ class RoomConsumer(AuthenticatedConsumer):
         # a hidden one it only checks that the session has not timed out meanwhile.
         if not await self.session_active(active=frames.read_ping(frame)):
             return
-        await upkeep_sync_to_async(services.presence_heartbeat)(channel_name=self.channel_name)
+        await database_sync_to_async(services.presence_heartbeat)(channel_name=self.channel_name)
         await self.send_json(frames.pong())
 
     async def error(self, code: str, message: str, **extra) -> None:

@@ -24,7 +24,6 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client
 
-from accounts.consumers import upkeep_sync_to_async
 from meetings.models import Meeting
 from supportgroups.asgi import application
 from tests.factories import CHEAP_PASSWORD_HASHERS
@@ -60,10 +59,8 @@ def _channel_layer_per_test(settings):
 async def close_worker_connections():
     yield
     # The ORM calls of the test and of the consumers share Channels' one worker thread;
-    # its persistent connection would otherwise keep the test database busy. The same
-    # for the sockets' upkeep thread (session checks, presence heartbeats).
+    # its persistent connection would otherwise keep the test database busy.
     await sync_to_async(connections.close_all)()
-    await upkeep_sync_to_async(connections.close_all)()
 
 
 # --- sessions ---------------------------------------------------------------------------------
