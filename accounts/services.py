@@ -177,7 +177,6 @@ def session_end_unverified(*, request: HttpRequest) -> None:
     logout(request)
 
 
-@transaction.atomic
 def session_touch(*, session_key: str, active: bool = True) -> str | None:
     """Activity on a socket (a message sent, a heartbeat while the page is visible) is
     activity of its session, by the same rules as a page: a session past its idle or
@@ -188,9 +187,29 @@ def session_touch(*, session_key: str, active: bool = True) -> str | None:
     on time, but is not kept alive by a tab nobody looks at.
 
     Returns why the session is over ("signed_out", "idle", "absolute"), or None.
-    The row is read fresh and locked: the socket's own copy of the session is as old as
-    the socket, and pages of the same session may have changed it since.
+    The row is read fresh: the socket's own copy of the session is as old as the socket,
+    and pages of the same session may have changed it since. Most calls only read it
+    (every socket's heartbeat checks; "last seen" is written once a minute at most), and
+    those take no row lock: a lock makes the transaction a writing one, whose commit
+    waits for the disk, and a process's sockets checked their sessions about as often as
+    its members sent messages. Only a call that will write locks the row, and decides
+    again on what it reads under the lock.
     """
+    row = (
+        Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now())
+        .values_list("session_data", "user_id")
+        .first()
+    )
+    if row is None or row[1] is None:
+        return "signed_out"
+    data = SessionStore(session_key=session_key).decode(row[0])
+    if session_expired(data) is None and not (active and session_needs_touch(data)):
+        return None
+    return _session_touch_locked(session_key=session_key, active=active)
+
+
+@transaction.atomic
+def _session_touch_locked(*, session_key: str, active: bool) -> str | None:
     row = (
         Session.objects.select_for_update(no_key=True)
         .filter(session_key=session_key, expire_date__gt=timezone.now())

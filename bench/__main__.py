@@ -1,9 +1,12 @@
 """`make bench`: the benchmarks of DESIGN.md ("Performance targets"), measured in one run.
 
-    python -m bench [--quick] [--pages-only | --capacity-only | --e2ee-only] [--output PATH]
+    python -m bench [--quick] [--pages-only | --capacity-only | --e2ee-only | --delivery-only]
+                    [--trace DIR] [--output PATH]
     make bench BENCH_ARGS=--pages-only     # step 3 alone, into bench/results/pages.json
     make bench BENCH_ARGS=--capacity-only  # step 2's capacity alone, bench/results/capacity.json
     make bench BENCH_ARGS=--e2ee-only      # echo, E2EE and plain delivery, into e2ee.json
+    make bench BENCH_ARGS=--delivery-only  # echo and plain delivery, into delivery.json
+    python -m bench --delivery-only --trace DIR   # and each message's and Daphne's timeline
 
 Starts throwaway PostgreSQL and Redis (tests/harness.py), migrates, builds data through
 the app's services, starts two Daphne processes as in production and measures:
@@ -138,17 +141,35 @@ def main(argv: list[str]) -> int:
         help="only delivery on the echo, in E2EE rooms and in plain rooms, one after another "
         "(about 3 minutes); writes results/e2ee.json",
     )
+    parser.add_argument(
+        "--delivery-only",
+        action="store_true",
+        help="only delivery on the echo and in plain rooms, one after another "
+        "(about 2 minutes); writes results/delivery.json",
+    )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --delivery-only or --e2ee-only: the Daphnes run bench/traced_asgi.py and "
+        "write what they did into DIR, beside each message's timeline (messages-*.json)",
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     partials = {
         "pages_only": "pages.json",
         "capacity_only": "capacity.json",
         "e2ee_only": "e2ee.json",
+        "delivery_only": "delivery.json",
     }
     chosen = [name for name in partials if getattr(args, name)]
     if len(chosen) > 1:
-        parser.error("--pages-only, --capacity-only and --e2ee-only: one at most")
+        parser.error("--pages-only, --capacity-only, --e2ee-only and --delivery-only: one at most")
+    if args.trace and not set(chosen) & {"e2ee_only", "delivery_only"}:
+        parser.error("--trace goes with --delivery-only or --e2ee-only")
     config = {**(QUICK if args.quick else FULL)} | {name: name in chosen for name in partials}
+    config["trace_dir"] = str(args.trace.resolve()) if args.trace else None
     if args.output is None:
         # A partial run leaves latest.json, the whole run's figures, alone.
         args.output = RESULTS / (partials[chosen[0]] if chosen else "latest.json")
@@ -225,7 +246,7 @@ def run(stack, config: dict, started: float) -> dict:  # noqa: ANN001
         return run_pages(stack, config, results, data, pages)
     if config["capacity_only"]:
         return run_capacity(stack, config, results, data)
-    if config["e2ee_only"]:
+    if config["e2ee_only"] or config["delivery_only"]:
         return run_e2ee(stack, config, results, data)
 
     # --- the audit console at ~1,000 events, then at 1,000,000 ------------------------------
@@ -387,13 +408,17 @@ def run_capacity(stack, config: dict, results: dict, data) -> dict:  # noqa: ANN
 
 def run_e2ee(stack, config: dict, results: dict, data) -> dict:  # noqa: ANN001
     """Delivery alone (BENCH_ARGS=--e2ee-only): the echo, the E2EE rooms and the plain rooms
-    with the same sizes and schedule, one after another, as in a whole run (no login storm)."""
+    with the same sizes and schedule, one after another, as in a whole run (no login storm).
+    With --delivery-only, the echo and the plain rooms only."""
     t = time.monotonic()
     admin = data.build_audit_people().admin
     plain_rooms = data.build_rooms(admin, prefix="talk", sizes=DELIVERY_SIZES)
-    sealed_rooms = data.build_rooms(admin, prefix="sealed", sizes=DELIVERY_SIZES, e2ee=True)
-    log(f"data: plain and E2EE delivery rooms ({time.monotonic() - t:.1f}s)")
-    daphnes = stack.start_daphnes(2)
+    sealed_rooms = []
+    if config["e2ee_only"]:
+        sealed_rooms = data.build_rooms(admin, prefix="sealed", sizes=DELIVERY_SIZES, e2ee=True)
+    log(f"data: delivery rooms ({time.monotonic() - t:.1f}s)")
+    trace = Path(config["trace_dir"]) if config.get("trace_dir") else None
+    daphnes = stack.start_daphnes(2, trace_dir=trace)
     quiet_collector()
     results.update(asyncio.run(e2ee_phases(daphnes, plain_rooms, sealed_rooms, config)))
     stack.check_alive()
@@ -408,7 +433,7 @@ async def e2ee_phases(daphnes, plain_rooms, sealed_rooms, config) -> dict:  # no
     stats = {}
     for kind, rooms in (("echo", plain_rooms), ("room", plain_rooms)):
         stats[kind] = await plain_delivery(chat, kind, rooms, daphnes, config, sizes)
-        if kind == "echo":
+        if kind == "echo" and sealed_rooms:
             out["e2ee_delivery"] = await e2ee_delivery(
                 chat, sealed_rooms, daphnes, config, stats["echo"], sizes
             )
@@ -420,22 +445,38 @@ async def e2ee_phases(daphnes, plain_rooms, sealed_rooms, config) -> dict:  # no
     return out
 
 
+def write_trace(chat, config: dict, kind: str, run) -> None:  # noqa: ANN001
+    """--trace: each message's timeline, beside the Daphnes' records."""
+    if config.get("trace_dir"):
+        path = Path(config["trace_dir"]) / f"messages-{kind}.json"
+        path.write_text(json.dumps(chat.trace_records(run.messages)))
+
+
 async def plain_delivery(chat, kind, rooms, daphnes, config, sizes) -> dict:  # noqa: ANN001, PLR0913
     warm, before = config["warm"], config["before"]
-    run = chat.ChatRun(kind, rooms, daphnes)
+    run = chat.ChatRun(kind, rooms, daphnes, trace=bool(config.get("trace_dir")))
     took = await run.connect()
     await run.settle()
     log(f"delivery ({kind}): {run.open_sockets} sockets open ({took:.1f}s)")
     schedule = chat.conversation_schedule(
         sizes, warm + before, mean_gap=MEAN_GAP, burst_every=BURST_EVERY, seed=11
     )
-    await chat.play(run, schedule, lambda at: "warm" if at < warm else "before")
+    played = await chat.play(run, schedule, lambda at: "warm" if at < warm else "before")
     await run.drain(run.messages, 5.0)
     stats = chat.latency_summary([m for m in run.messages if m.label == "before"])
     check = run.delivery_check()
+    errors = dict(run.errors)
+    write_trace(chat, config, kind, run)
     await run.close()
-    log(f"  {kind}: {stats} {check}")
-    return {**stats, "lost": check["lost"], "duplicated": check["duplicated"]}
+    log(f"  {kind}: {stats} {check} {played}, errors {errors}")
+    return {
+        **stats,
+        "lost": check["lost"],
+        "duplicated": check["duplicated"],
+        "unacked": check["unacked"],
+        "errors": errors,
+        **played,
+    }
 
 
 def quiet_collector() -> None:
@@ -805,7 +846,7 @@ async def capacity_phase(  # noqa: ANN201
 
 async def e2ee_delivery(chat, rooms, daphnes, config, echo_stats, sizes) -> dict:  # noqa: ANN001, PLR0913
     warm, before = config["warm"], config["before"]
-    sealed = chat.ChatRun("e2ee", rooms, daphnes)
+    sealed = chat.ChatRun("e2ee", rooms, daphnes, trace=bool(config.get("trace_dir")))
     took = await sealed.connect()
     await sealed.share_keys()
     await sealed.settle()
@@ -820,6 +861,7 @@ async def e2ee_delivery(chat, rooms, daphnes, config, echo_stats, sizes) -> dict
     stats = chat.latency_summary([m for m in sealed.messages if m.label == "before"])
     check = sealed.delivery_check()
     errors = dict(sealed.errors)
+    write_trace(chat, config, "e2ee", sealed)
     await sealed.close()
     log(f"  E2EE rooms: {stats} {check}, errors {errors}")
     return {
@@ -912,10 +954,10 @@ def table_rows(r: dict) -> list[tuple[str, str, str, str]]:
         return page_rows(r["pages"])
     if r["meta"]["config"].get("capacity_only"):
         return capacity_rows(r["capacity"], r["sockets_dropped_by_server"])
-    if r["meta"]["config"].get("e2ee_only"):
+    if r["meta"]["config"].get("e2ee_only") or r["meta"]["config"].get("delivery_only"):
         plain = r["plain_delivery"]
         return [
-            *e2ee_rows(r["e2ee_delivery"]),
+            *(e2ee_rows(r["e2ee_delivery"]) if "e2ee_delivery" in r else []),
             (
                 "Plain-room delivery p99 / echo p99 (same run)",
                 f"{plain['p99_ratio_to_echo']}x ({plain['p99_ms']} / {plain['echo_p99_ms']} ms)",

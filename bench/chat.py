@@ -25,7 +25,7 @@ import os
 import random
 import resource
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -34,7 +34,7 @@ from bench.data import Room, Seat
 from bench.stack import box_cpu_ticks
 
 HEARTBEAT_SECONDS = 25  # the protocol's heartbeat (hello.limits.heartbeat_seconds)
-RATE_WINDOW_SECONDS = 10  # the server's CHAT_RATE_LIMIT_SECONDS window (aligned)
+RATE_WINDOW_SECONDS = 10  # the server's CHAT_RATE_LIMIT_SECONDS (a sliding window)
 RATE_BUDGET = 4  # sends per member per window; the server allows 5, keep one spare
 FILLER = (
     "thank you all for being here tonight, it helps to say this out loud to people who "
@@ -95,9 +95,11 @@ def percentile(values: list[float], p: float) -> float | None:
     """Nearest-rank percentile (p in 0..100); None for no values."""
     if not values:
         return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.4999)))
-    return ordered[rank - 1]
+    return sorted(values)[_rank(len(values), p) - 1]
+
+
+def _rank(count: int, p: float) -> int:
+    return max(1, min(count, round(p / 100 * count + 0.4999)))
 
 
 @dataclass
@@ -110,6 +112,10 @@ class Msg:
     got: int = 0
     done_at: float | None = None
     seq: int | None = None
+    acked_at: float | None = None
+    sender: int = 0  # which Daphne the author's socket is on
+    # (when, Daphne) of every member's receipt, kept only when tracing (ChatRun.trace)
+    arrivals: list | None = None
 
     @property
     def latency(self) -> float | None:
@@ -134,13 +140,22 @@ class Sock:
 class ChatRun:
     """A set of open sockets (rooms or echo rooms) and what they have seen."""
 
-    def __init__(self, kind: str, rooms: list[Room], daphnes: list, *, heartbeat: bool = True):
+    def __init__(
+        self,
+        kind: str,
+        rooms: list[Room],
+        daphnes: list,
+        *,
+        heartbeat: bool = True,
+        trace: bool = False,
+    ):
         assert kind in ("room", "echo", "e2ee")
         self.kind = kind
         self.is_room = kind in ("room", "e2ee")
         self.rooms = rooms
         self.daphnes = daphnes
         self.heartbeat = heartbeat and self.is_room
+        self.trace = trace
         self.sockets: list[list[Sock]] = []
         self.pending: dict[str, Msg] = {}
         self.messages: list[Msg] = []
@@ -154,7 +169,8 @@ class ChatRun:
         self._closing = False
         self._counter = 0
         self._frames = 0
-        self._budget: dict[tuple[int, int], list] = {}
+        # Each member's recent sends (time.monotonic()), for the server's rate limit.
+        self._budget: dict[tuple[int, int], deque] = {}
 
     # --- connecting ---------------------------------------------------------------------
 
@@ -322,12 +338,15 @@ class ChatRun:
                         self.unknown += 1
                         continue
                     msg.got += 1
+                    if msg.arrivals is not None:
+                        msg.arrivals.append((now, self.daphnes.index(sock.daphne)))
                     if msg.got == msg.needed:
                         msg.done_at = now
                 elif kind == "ack":
                     msg = pending.get(frame.get("client_id"))
                     if msg is not None:
                         msg.seq = frame.get("seq")
+                        msg.acked_at = now
                     if frame.get("duplicate"):
                         self.duplicate_acks += 1
                 elif kind == "hello":
@@ -358,14 +377,17 @@ class ChatRun:
     # --- sending ----------------------------------------------------------------------------
 
     def _has_budget(self, room: int, seat: int) -> bool:
-        window = int(time.time() // RATE_WINDOW_SECONDS)
-        entry = self._budget.get((room, seat))
-        if entry is None or entry[0] != window:
-            entry = self._budget[(room, seat)] = [window, 0]
-        return entry[1] < RATE_BUDGET
+        """Fewer than RATE_BUDGET sends in the last RATE_WINDOW_SECONDS: the server counts
+        a member's messages over the 10 s before each send, so windows aligned to the
+        clock (4 at the end of one and 4 at the start of the next) had it refuse some."""
+        sent = self._budget.setdefault((room, seat), deque())
+        since = time.monotonic() - RATE_WINDOW_SECONDS
+        while sent and sent[0] <= since:
+            sent.popleft()
+        return len(sent) < RATE_BUDGET
 
     def _spend(self, room: int, seat: int) -> None:
-        self._budget[(room, seat)][1] += 1
+        self._budget[(room, seat)].append(time.monotonic())
 
     async def send(self, room: int, seat: int, label: str = "", *, guard: bool = True) -> bool:
         """Post one message as ``seat`` of ``room``; False if the member is out of budget."""
@@ -384,6 +406,9 @@ class ChatRun:
         # Latency is to the last member still connected (dropped sockets are counted apart).
         needed = sum(1 for s in self.sockets[room] if s.closed_code is None)
         msg = Msg(token=token, room=room, needed=needed, sent_at=0.0, label=label)
+        msg.sender = self.daphnes.index(sock.daphne)
+        if self.trace:
+            msg.arrivals = []
         self.pending[token] = msg
         self.messages.append(msg)
         msg.sent_at = time.perf_counter()
@@ -442,6 +467,25 @@ class ChatRun:
         }
 
 
+def trace_records(messages: list[Msg]) -> list[dict]:
+    """Each message's timeline (perf_counter seconds, comparable with the Daphnes' records
+    of bench/traced_asgi.py): sent, acked, each member's receipt."""
+    return [
+        {
+            "client_id": m.token,
+            "room": m.room,
+            "label": m.label,
+            "seq": m.seq,
+            "sender_daphne": m.sender,
+            "sent": m.sent_at,
+            "acked": m.acked_at,
+            "done": m.done_at,
+            "arrivals": m.arrivals,
+        }
+        for m in messages
+    ]
+
+
 def latency_summary(messages: list[Msg]) -> dict:
     """Percentiles over every message sent; one that never reached every member counts as
     infinitely late (a percentile that lands on one is reported as None)."""
@@ -453,6 +497,9 @@ def latency_summary(messages: list[Msg]) -> dict:
         "p50_ms": _round(percentile(latencies, 50)),
         "p95_ms": _round(percentile(latencies, 95)),
         "p99_ms": _round(percentile(latencies, 99)),
+        # What the p99 rests on: it is this message counted from the slowest (the 8th of
+        # ~730 in a delivery phase, so a handful of stalls decide it).
+        "p99_is_nth_slowest": len(messages) + 1 - _rank(len(messages), 99) if messages else None,
         "max_completed_ms": _round(max(done) if done else None),
     }
 

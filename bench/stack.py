@@ -48,7 +48,13 @@ def app_env(services: Services) -> dict[str, str]:
 class Daphne:
     """One `python -m supportgroups.serve` (Daphne) process, as the production image runs it."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, name: str):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str,
+        app: str = "supportgroups.asgi:application",
+    ):
         self.port = free_port()
         self.name = name
         self.origin = f"http://{HOST}:{self.port}"
@@ -66,7 +72,7 @@ class Daphne:
                     HOST,
                     "-p",
                     str(self.port),
-                    "supportgroups.asgi:application",
+                    app,
                 ],
                 cwd=REPO_ROOT,
                 env=env,
@@ -202,9 +208,16 @@ class Stack:
         )
         return self.env
 
-    def start_daphnes(self, count: int = 2) -> list[Daphne]:
+    def start_daphnes(self, count: int = 2, *, trace_dir: Path | None = None) -> list[Daphne]:
+        """``trace_dir``: run the app wrapped by bench/traced_asgi.py, which writes what
+        each Daphne did (collections, event loop lag, database work) there."""
         started = time.monotonic()
-        self.daphnes = [Daphne(self.env, self.log_dir, f"daphne-{n + 1}") for n in range(count)]
+        env, app = self.env, "supportgroups.asgi:application"
+        if trace_dir is not None:
+            trace_dir.mkdir(parents=True, exist_ok=True)
+            env = {**env, "BENCH_TRACE_DIR": str(trace_dir)}
+            app = "bench.traced_asgi:application"
+        self.daphnes = [Daphne(env, self.log_dir, f"daphne-{n + 1}", app=app) for n in range(count)]
         deadline = time.monotonic() + STARTUP_TIMEOUT
         for daphne in self.daphnes:
             daphne.wait_until_healthy(deadline)

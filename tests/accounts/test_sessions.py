@@ -4,10 +4,12 @@ sessions that logout and a password change end."""
 import time
 
 import pytest
+from django.db import connection, transaction
 from django.test import override_settings
 
 from accounts.models import Session
-from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
+from accounts.services import session_touch
+from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY, SessionStore
 from audit.events import Action
 from audit.models import Event
 from tests.accounts.conftest import (
@@ -290,3 +292,46 @@ def test_it_refuses_a_weak_new_password(owner):
     assert "at least 12 characters" in response.content.decode()
     owner.refresh_from_db()
     assert owner.check_password(PASSWORD)
+
+
+# --- the sockets' checks (accounts.services.session_touch) ---------------------------------
+
+
+def transaction_id_taken() -> bool:
+    """Whether the transaction in progress became a writing one (a row written or locked):
+    only such a transaction's commit waits for the disk."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current_if_assigned() IS NOT NULL")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)  # (the transaction looked at must be a real one)
+def test_a_sockets_check_of_a_session_with_nothing_to_write_neither_writes_nor_locks(owner):
+    client = signed_in_client(owner)
+    age_session(client, last_seen_ago=10)
+    key = client.session.session_key
+
+    for active in (True, False):
+        with transaction.atomic():
+            assert session_touch(session_key=key, active=active) is None
+            assert not transaction_id_taken()
+
+
+def test_a_sockets_check_writes_last_seen_once_it_is_due_and_ends_a_timed_out_session(owner):
+    client = signed_in_client(owner)
+    age_session(client, last_seen_ago=5 * MINUTE)
+    key = client.session.session_key
+
+    assert session_touch(session_key=key, active=False) is None  # a hidden page: a check only
+    assert time.time() - new_client_session(key)[LAST_SEEN_KEY] > 4 * MINUTE
+    assert session_touch(session_key=key, active=True) is None
+    assert time.time() - new_client_session(key)[LAST_SEEN_KEY] < MINUTE
+
+    age_session(client, last_seen_ago=31 * MINUTE)
+    assert session_touch(session_key=key, active=False) == "idle"
+    assert not Session.objects.filter(session_key=key).exists()
+    assert session_touch(session_key=key) == "signed_out"
+
+
+def new_client_session(session_key: str) -> dict:
+    return SessionStore(session_key=session_key).load()

@@ -130,15 +130,26 @@ def test_it_starts_the_asgi_app_with_every_secret_set():
     assert "ASGI-READY" in result.stdout
 
 
-def test_it_keeps_the_start_up_objects_out_of_the_garbage_collectors_walks():
+def collector_once_asgi_started(expression: str) -> list[str]:
+    """What ``expression`` (about the ``gc`` module) prints in a process that has loaded
+    the ASGI app, as a Daphne has."""
     result = run(
-        ["-c", "import gc, supportgroups.asgi; print('FROZEN', gc.get_freeze_count())"],
+        ["-c", f"import gc, supportgroups.asgi; print('GC', {expression})"],
         DEBUG="false",
         ALLOWED_HOSTS="groups.example.org",
     )
     assert result.returncode == 0, result.output
-    frozen = int(result.stdout.split("FROZEN")[1])
-    assert frozen > 50_000  # Django and the app's modules: well over 100,000 objects
+    return result.stdout.split("GC")[1].split()
+
+
+def test_it_keeps_the_start_up_objects_out_of_the_garbage_collectors_walks():
+    [frozen] = collector_once_asgi_started("gc.get_freeze_count()")
+    assert int(frozen) > 50_000  # Django and the app's modules: well over 100,000 objects
+
+
+def test_it_walks_every_object_in_a_full_collection_only_after_100_of_the_middle_generation():
+    # The young generations as Python sets them; the oldest 10 times rarer.
+    assert collector_once_asgi_started("*gc.get_threshold()") == ["700", "10", "100"]
 
 
 @pytest.mark.parametrize("name", REQUIRED_SECRETS)
