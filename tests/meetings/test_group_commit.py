@@ -47,6 +47,16 @@ def outcome_code(outcome) -> str:  # noqa: ANN001
     return outcome.code
 
 
+def river_says(world, client_id: str) -> MessageSend:  # noqa: ANN001
+    """A plain "Hello." from River to the world's meeting."""
+    return MessageSend(
+        meeting_id=world.meeting.pk,
+        membership_id=world.river.pk,
+        client_id=client_id,
+        body="Hello.",
+    )
+
+
 def stored(meeting: Meeting) -> list[tuple[int, str]]:
     return list(meeting.messages.order_by("seq").values_list("seq", "client_id"))
 
@@ -428,19 +438,11 @@ async def test_a_transaction_cancelled_in_flight_leaves_no_send_waiting_forever(
     await asyncio.to_thread(holder.locked.wait, 10)
     batcher = group_commit.GroupCommit()
 
-    def send(client_id: str) -> MessageSend:
-        return MessageSend(
-            meeting_id=world.meeting.pk,
-            membership_id=world.river.pk,
-            client_id=client_id,
-            body="Hello.",
-        )
-
     try:
-        in_flight = asyncio.create_task(batcher.post(send("flight-0001")))
+        in_flight = asyncio.create_task(batcher.post(river_says(world, "flight-0001")))
         # Skipped once (the room is busy), then waited for: the transaction is in flight.
         await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
-        queued = asyncio.create_task(batcher.post(send("queued-0001")))
+        queued = asyncio.create_task(batcher.post(river_says(world, "queued-0001")))
         await asyncio.sleep(0)
         batcher.flusher.cancel()
         for task in (in_flight, queued):
@@ -461,26 +463,20 @@ def test_broadcasts_handed_back_come_only_with_a_commit_and_are_sent_by_the_call
     was handed back reaches the room when the caller sends it."""
     listener = Listener(world.meeting)
 
-    def send(client_id: str) -> MessageSend:
-        return MessageSend(
-            meeting_id=world.meeting.pk,
-            membership_id=world.river.pk,
-            client_id=client_id,
-            body="Hello.",
-        )
-
     with (
         realtime.broadcasts_handed_back() as rolled_back,
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        services.messages_post(sends=[send("undone-0001")])
+        services.messages_post(sends=[river_says(world, "undone-0001")])
         raise RuntimeError("the commit never came")
     assert rolled_back.events == {}
 
     with realtime.broadcasts_handed_back() as handed_back:
         with transaction.atomic():
-            services.messages_post(sends=[send("kept-0001"), send("kept-0002")])
+            services.messages_post(
+                sends=[river_says(world, "kept-0001"), river_says(world, "kept-0002")]
+            )
             assert handed_back.events == {}  # not before the commit
         group = room_group_name(world.meeting.pk)
         assert [e["seq"] for e in handed_back.events[group]] == [1, 2]
@@ -489,7 +485,7 @@ def test_broadcasts_handed_back_come_only_with_a_commit_and_are_sent_by_the_call
     async_to_sync(realtime.broadcast)(handed_back.events)
     assert listener.seqs() == [1, 2]
     # After the block, a commit sends its own broadcasts again.
-    services.messages_post(sends=[send("after-0001")])
+    services.messages_post(sends=[river_says(world, "after-0001")])
     assert listener.seqs() == [3]
 
 
@@ -524,17 +520,9 @@ async def test_the_database_thread_stores_the_next_batch_while_a_broadcast_is_on
     gated = GatedLayer(monkeypatch)
     batcher = group_commit.GroupCommit()
 
-    def send(client_id: str) -> MessageSend:
-        return MessageSend(
-            meeting_id=world.meeting.pk,
-            membership_id=world.river.pk,
-            client_id=client_id,
-            body="Hello.",
-        )
-
     try:
-        first = await asyncio.wait_for(batcher.post(send("first-0001")), 10)
-        second = await asyncio.wait_for(batcher.post(send("second-0001")), 10)
+        first = await asyncio.wait_for(batcher.post(river_says(world, "first-0001")), 10)
+        second = await asyncio.wait_for(batcher.post(river_says(world, "second-0001")), 10)
         assert (first.message.seq, second.message.seq) == (1, 2)
         assert await asyncio.to_thread(stored_count, world.meeting) == 2
         assert gated.calls == 1  # the first broadcast waits; the second waits behind it
