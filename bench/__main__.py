@@ -72,13 +72,10 @@ FULL = {
     # limit allows 400 messages/s (the rooms' search never offers more, and says so if it
     # passes there), and 2,000 sockets held idle with their account sockets.
     "capacity_rooms": 80,
-    # The whole run must end within 10 minutes: capacity steps stop at these marks.
-    "room_steps_until": 480.0,
-    "echo_steps_until": 590.0,
+    # Each search (the rooms', the echo's) starts no step after this many seconds, so a
+    # whole run ends within about 10 minutes; the same for both, from their first step.
+    "capacity_search_seconds": 100.0,
 }
-# When a whole run's capacity steps begin (roughly): a --capacity-only run gives its steps
-# the time a whole run leaves them.
-FULL_CHAT_STARTS_AT = 330.0
 QUICK = {
     **FULL,
     "audit_rows": 50_000,
@@ -377,20 +374,7 @@ def run_capacity(stack, config: dict, results: dict, data) -> dict:  # noqa: ANN
     daphnes = stack.start_daphnes(2)
     quiet_collector()
     chat.Usage.services = stack.service_cpu_seconds
-    began = time.monotonic()
-    room_budget = config["room_steps_until"] - FULL_CHAT_STARTS_AT
-    capacity = asyncio.run(
-        capacity_phase(
-            daphnes,
-            rooms,
-            config,
-            room_deadline=began + room_budget,
-            echo_deadline=began
-            + room_budget
-            + config["echo_steps_until"]
-            - config["room_steps_until"],
-        )
-    )
+    capacity = asyncio.run(capacity_phase(daphnes, rooms, config))
     dropped = capacity.pop("dropped")
     results["sockets_dropped_by_server"] = {"total": sum(dropped.values()), **dropped}
     results.update(capacity)
@@ -710,13 +694,7 @@ async def chat_phases(  # noqa: ANN201
     }
 
     # 3. Capacity: idle sockets, then persisted messages/s, then the echo's ceiling.
-    capacity = await capacity_phase(
-        daphnes,
-        delivery_rooms[:20] + extra_rooms,
-        config,
-        room_deadline=started + config["room_steps_until"],
-        echo_deadline=started + config["echo_steps_until"],
-    )
+    capacity = await capacity_phase(daphnes, delivery_rooms[:20] + extra_rooms, config)
     dropped = {
         "delivery_echo": echo_check["sockets_dropped"],
         "delivery_rooms": check["sockets_dropped"],
@@ -731,9 +709,6 @@ async def capacity_phase(  # noqa: ANN201
     daphnes,  # noqa: ANN001
     capacity_rooms,  # noqa: ANN001
     config: dict,
-    *,
-    room_deadline: float,
-    echo_deadline: float,
 ):
     """Idle sockets and their CPU, then the highest rate of persisted messages to
     10-member rooms with p99 <= 500 ms, then the echo's ceiling on the same rooms."""
@@ -763,7 +738,7 @@ async def capacity_phase(  # noqa: ANN201
     )
     await asyncio.gather(*(ws.close() for ws in accounts), return_exceptions=True)
 
-    room_ceiling = await ceiling(chat, rooms_run, config, deadline=room_deadline)
+    room_ceiling = await ceiling(chat, rooms_run, config)
     room_ceiling["delivery_check"] = rooms_run.delivery_check()
     room_ceiling["errors"] = dict(rooms_run.errors)
     await rooms_run.close()
@@ -771,7 +746,7 @@ async def capacity_phase(  # noqa: ANN201
     echo_run = chat.ChatRun("echo", capacity_rooms, daphnes)
     await echo_run.connect()
     await echo_run.settle()
-    echo_ceiling = await ceiling(chat, echo_run, config, deadline=echo_deadline)
+    echo_ceiling = await ceiling(chat, echo_run, config)
     echo_ceiling["delivery_check"] = echo_run.delivery_check()
     await echo_run.close()
 
@@ -800,9 +775,9 @@ async def capacity_phase(  # noqa: ANN201
     return out
 
 
-async def ceiling(chat, run, config: dict, *, deadline: float) -> dict:  # noqa: ANN001
+async def ceiling(chat, run, config: dict) -> dict:  # noqa: ANN001
     """One capacity search, the same for the rooms and the echo: every socket's first
-    message (untimed), then find_ceiling."""
+    message (untimed), then find_ceiling with the same time budget."""
     warm = await chat.warm_up(run, config["capacity_warm_up_rate"], config["step_drain"])
     # Until every warm-up message is delivered (a backlog would leak into the first step).
     await run.drain(run.messages, WARM_UP_DRAIN_SECONDS)
@@ -814,7 +789,7 @@ async def ceiling(chat, run, config: dict, *, deadline: float) -> dict:  # noqa:
         duration=config["step_seconds"],
         drain=config["step_drain"],
         p99_limit_ms=TARGETS["p99_limit_ms"],
-        deadline=deadline,
+        deadline=time.monotonic() + config["capacity_search_seconds"],
         log=log,
     )
     return {**found, "warm_up": warm}
