@@ -626,7 +626,7 @@ async def find_ceiling(  # noqa: PLR0913
     ``deadline`` (reported as truncated)."""
     cap = members_rate_cap(run)
     steps: list[dict] = []
-    passed, failed = 0.0, None
+    passed, failed = 0, None
     truncated = False
 
     async def attempt(rate: float) -> bool:
@@ -676,6 +676,8 @@ async def find_ceiling(  # noqa: PLR0913
         "first_failed_per_s": failed,
         "members_rate_cap_per_s": None if cap == math.inf else cap,
         "bounded_by_members_rate_limit": failed is None and passed >= cap,
+        # (As before: no step failed, so the ceiling is at least the last one.)
+        "bounded_by_last_step": failed is None and not truncated,
         "rate_limited_steps": sum(1 for step in steps if step["rate_limited"]),
         "truncated_by_time_budget": truncated,
         "steps": steps,
