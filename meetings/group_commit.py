@@ -17,7 +17,8 @@ transaction runs inside ``realtime.broadcasts_handed_back``, so its on-commit ca
 (run only if it commits) hand the events back with its outcomes, and the flusher sends
 them (``realtime.broadcast``) while the database thread already stores the next batch.
 Sending them from the database thread made it wait, per batch, for a turn of the event
-loop and for Redis (29% of its time per message in the profile). Each batch's broadcast
+loop and for Redis (29% of its time per message before the group commit, 10-14% of its
+samples with it, in the README's profiles). Each batch's broadcast
 waits for the one before it, so a room's messages still go out in seq order.
 """
 
