@@ -171,6 +171,7 @@ class ChatRun:
         self._frames = 0
         # Each member's recent sends (time.monotonic()), for the server's rate limit.
         self._budget: dict[tuple[int, int], deque] = {}
+        self.cursor = 0  # rate_step: the next member in turn
 
     # --- connecting ---------------------------------------------------------------------
 
@@ -565,17 +566,42 @@ async def play(run: ChatRun, schedule: list[tuple[float, int, int]], labeller) -
 # --- capacity -------------------------------------------------------------------------------
 
 
-async def rate_step(run: ChatRun, rate: float, duration: float, drain: float) -> dict:
-    """Offer ``rate`` messages/s for ``duration`` s, spread over every room and member."""
+def members_rate_cap(run: ChatRun) -> float:
+    """The highest rate the run's open sockets may send at without any member passing the
+    chat's rate limit (RATE_BUDGET per RATE_WINDOW_SECONDS each, one spare under the
+    server's): above it a step would measure the limit, not the app. The echo has none."""
+    if not run.is_room:
+        return math.inf
+    members = sum(1 for socks in run.sockets for sock in socks if sock.closed_code is None)
+    return members * RATE_BUDGET / RATE_WINDOW_SECONDS
+
+
+async def warm_up(run: ChatRun, rate: float, drain: float) -> dict:
+    """Every open socket sends one message (at ``rate``), not timed: a socket's first send
+    also costs its session check, which would otherwise land in the first steps. The same
+    for the rooms and the echo, so both searches start from the same state."""
+    members = sum(1 for socks in run.sockets for sock in socks if sock.closed_code is None)
+    return await rate_step(run, rate, members / rate, drain, label="warm-up")
+
+
+async def rate_step(
+    run: ChatRun, rate: float, duration: float, drain: float, *, label: str | None = None
+) -> dict:
+    """Offer ``rate`` messages/s for ``duration`` s, spread over every room and member in
+    turn (the turn carries on from the run's previous step, so each member's sends stay
+    evenly spaced across steps). ``rate_limited``: messages the members' rate limit held
+    back (the client's guard) or the server refused as too fast: such a step measured the
+    limit, and says so."""
     members = [(r, s) for s in range(10) for r in range(len(run.sockets))]
     members = [(r, s) for r, s in members if s < len(run.sockets[r])]
     total = int(rate * duration)
-    label = f"rate-{rate:g}"
-    cursor = 0
+    label = label or f"rate-{rate:g}"
     started = time.perf_counter()
     worst_lag = 0.0
     sent: list[Msg] = []
     usage = Usage(run.daphnes)
+    skipped_before = run.skipped
+    refused_before = run.errors["rate_limited"]
     for n in range(total):
         delay = started + n / rate - time.perf_counter()
         if delay > 0:
@@ -583,8 +609,8 @@ async def rate_step(run: ChatRun, rate: float, duration: float, drain: float) ->
         else:
             worst_lag = max(worst_lag, -delay)
         for _ in range(len(members)):
-            room, seat = members[cursor % len(members)]
-            cursor += 1
+            room, seat = members[run.cursor % len(members)]
+            run.cursor += 1
             if run.sockets[room][seat].closed_code is not None:
                 continue
             if not run.is_room or run._has_budget(room, seat):
@@ -605,6 +631,10 @@ async def rate_step(run: ChatRun, rate: float, duration: float, drain: float) ->
             "sent_per_s": round(len(sent) / sending_took, 1) if sending_took else None,
             "delivered_per_s": round(len(done) / sending_took, 1) if sending_took else None,
             "incomplete": len(sent) - len(done),
+            "rate_limited": run.skipped
+            - skipped_before
+            + run.errors["rate_limited"]
+            - refused_before,
             "schedule_lag_max_ms": round(worst_lag * 1000, 1),
             "cpu": cpu,
         }
@@ -622,22 +652,28 @@ def step_passes(step: dict, *, p99_limit_ms: float) -> bool:
     )
 
 
-async def find_ceiling(
+async def find_ceiling(  # noqa: PLR0913
     run: ChatRun,
-    rates: list[float],
     *,
+    first_rate: float,
+    precision: float,
     duration: float,
     drain: float,
     p99_limit_ms: float,
     deadline: float,
     log=print,  # noqa: ANN001
 ) -> dict:
-    """Step the rate up until p99 passes the limit (or messages go missing, or the client
-    cannot offer the rate); then try once halfway between the last pass and the fail (or
-    half the first rate, when even that failed). Stops stepping at ``deadline``."""
-    steps = []
-    best = 0
-    failed_at = None
+    """The highest rate at which a step passes (p99 within the limit, nothing missing, the
+    rate offered), the same search for the rooms and the echo: double from ``first_rate``
+    until a step fails, then bisect between the last pass and the first fail until they are
+    within ``precision`` of the pass (a first step that fails is bisected down towards 0
+    the same way). A room run never offers more than its members' rate limit allows
+    (``members_rate_cap``): it tries the cap itself instead, and a pass there is reported
+    as bounded by the limit, not as the app's ceiling. Stops starting steps at
+    ``deadline`` (reported as truncated)."""
+    cap = members_rate_cap(run)
+    steps: list[dict] = []
+    passed, failed = 0, None
     truncated = False
 
     async def attempt(rate: float) -> bool:
@@ -647,7 +683,8 @@ async def find_ceiling(
         cpu = step["cpu"]
         log(
             f"  {run.kind} {rate:>6g}/s: p99 {step['p99_ms']} ms, sent {step['sent_per_s']}/s, "
-            f"incomplete {step['incomplete']} -> {'ok' if step['passed'] else 'over'} "
+            f"incomplete {step['incomplete']}, rate-limited {step['rate_limited']} -> "
+            f"{'ok' if step['passed'] else 'over'} "
             f"(CPU % of one core: Daphnes {cpu['daphne_cpu_percent_of_one_core']}, "
             f"PostgreSQL {cpu.get('postgres_cpu_percent_of_one_core')}, "
             f"load generator {cpu['load_generator_cpu_percent_of_one_core']}; "
@@ -658,21 +695,37 @@ async def find_ceiling(
         await asyncio.sleep(1.0)
         return step["passed"]
 
-    for rate in rates:
-        if len(steps) >= 2 and time.monotonic() > deadline:
+    rate = min(first_rate, cap)
+    while True:
+        if steps and time.monotonic() > deadline:
             truncated = True
             break
         if not await attempt(rate):
-            failed_at = rate
+            failed = rate
             break
-        best = rate
-    if failed_at is not None and time.monotonic() < deadline:
-        middle = round((best + failed_at) / 2)
-        if middle > best and failed_at - middle >= 0.05 * failed_at and await attempt(middle):
-            best = middle
+        passed = rate
+        if rate >= cap:
+            break
+        rate = min(rate * 2, cap)
+    while failed is not None and failed - passed > precision * max(passed, failed / 2):
+        if time.monotonic() > deadline:
+            truncated = True
+            break
+        middle = round((passed + failed) / 2)
+        if middle in (passed, failed):
+            break
+        if await attempt(middle):
+            passed = middle
+        else:
+            failed = middle
     return {
-        "ceiling_per_s": best,
-        "bounded_by_last_step": failed_at is None and not truncated,
+        "ceiling_per_s": passed,
+        "first_failed_per_s": failed,
+        "members_rate_cap_per_s": None if cap == math.inf else cap,
+        "bounded_by_members_rate_limit": failed is None and passed >= cap,
+        # (As before: no step failed, so the ceiling is at least the last one.)
+        "bounded_by_last_step": failed is None and not truncated,
+        "rate_limited_steps": sum(1 for step in steps if step["rate_limited"]),
         "truncated_by_time_budget": truncated,
         "steps": steps,
     }

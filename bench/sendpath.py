@@ -6,7 +6,7 @@ PostgreSQL's commits and WAL flushes (pg_stat_database, pg_stat_wal) and the Dap
 
 The bench's own stack (throwaway PostgreSQL with production's durability, Redis, two
 Daphnes) and N rooms x 10 members (20 by default; the members' rate limit allows N x 4
-messages/s); one short warm-up step (every socket's first session check), then one step
+messages/s); a warm-up (every socket's first message, with its session check), then one step
 at RATE messages/s for SECONDS. Counts mean the same on a busy box, where latencies do
 not (issue 22). Prints one JSON line; not part of `make bench`.
 
@@ -145,7 +145,7 @@ async def _measure(rooms, daphnes, rate: float, seconds: float, chat, profile, o
     run = chat.ChatRun("room", rooms, daphnes)
     await run.connect()
     await run.settle()
-    await chat.rate_step(run, rate, 3.0, 2.0)
+    await chat.warm_up(run, rate, 2.0)
     await asyncio.sleep(1.0)
     before = await asyncio.to_thread(_database_counts)
     profilers = _start_profilers(daphnes, seconds, profile, on_cpu=on_cpu) if profile else []

@@ -6,6 +6,15 @@ change that was rolled back. A new event is a new sender here plus a handler in 
 consumers that care (the others ignore it); the ``type`` strings and payload keys below
 are what the consumers read.
 
+Where the broadcasts are sent from: by default the on-commit callback sends them itself
+(``async_to_sync``: on a Daphne's database thread that thread then waits for a turn of
+the event loop and for Redis). A caller that runs the transaction from an event loop may
+instead take them back (``broadcasts_handed_back``): the callbacks, still run only on
+commit, then hand their events to it, and it sends them on its loop (``broadcast``). The
+chat's group commit does this (meetings/group_commit.py), so the database thread is free
+for the next batch while a batch's messages go out. Either way nothing is broadcast
+before its commit, and nothing for a change rolled back.
+
 Two kinds of channel-layer group:
 - ``user.<id>``: every socket of one person (the account socket and their rooms);
 - ``meeting.<id>``: every socket in one meeting's room;
@@ -18,7 +27,10 @@ Two kinds of channel-layer group:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 from typing import Any, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -242,43 +254,75 @@ def send_board_thread_changed(*, group_id: int, thread_number: int) -> None:
 def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:
     """Send ``event`` to a channel-layer group once the current transaction commits.
     Services call the named senders above, never this."""
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(group, event)
-        except Exception:  # noqa: BLE001
-            # Only a hint: the change is committed, and clients resume from the database.
-            logger.warning("broadcast to %s failed", group, exc_info=True)
-
-    transaction.on_commit(send)
+    _broadcast_groups_on_commit({group: [event]})
 
 
-def _broadcast_groups_on_commit(events: dict[str, list[dict[str, Any]]]) -> None:
-    """Like ``broadcast_on_commit`` for several groups at once: one hop from the database
-    thread to the event loop for all of them (each hop waits for the loop's turn), each
-    group's events sent one after another (so they arrive in order), the groups at once."""
+class HandedBack:
+    """The broadcasts of the transactions committed inside ``broadcasts_handed_back``:
+    group -> its events in the order they were sent."""
 
-    async def send_group(layer, group: str, group_events: list[dict[str, Any]]) -> None:  # noqa: ANN001
+    def __init__(self) -> None:
+        self.events: dict[str, list[dict[str, Any]]] = {}
+        self.taking = True
+
+    def take(self, events: dict[str, list[dict[str, Any]]]) -> None:
+        for group, group_events in events.items():
+            self.events.setdefault(group, []).extend(group_events)
+
+
+_handed_back: contextvars.ContextVar[HandedBack | None] = contextvars.ContextVar(
+    "realtime_handed_back", default=None
+)
+
+
+@contextlib.contextmanager
+def broadcasts_handed_back() -> Iterator[HandedBack]:
+    """While the block runs, the broadcasts of transactions that commit in it are handed
+    back (``HandedBack.events``, once each commit has happened) instead of sent: the
+    caller sends them with ``broadcast`` from its event loop. A transaction that commits
+    after the block ended sends its own, as usual."""
+    handed_back = HandedBack()
+    token = _handed_back.set(handed_back)
+    try:
+        yield handed_back
+    finally:
+        _handed_back.reset(token)
+        handed_back.taking = False
+
+
+async def broadcast(events: dict[str, list[dict[str, Any]]]) -> None:
+    """Send committed events (group -> events): each group's one after another (so they
+    arrive in order), the groups side by side. Only a hint: a failure is logged."""
+    layer = get_channel_layer()
+    if layer is None or not events:
+        return
+
+    async def send_group(group: str, group_events: list[dict[str, Any]]) -> None:
         for event in group_events:
             try:
                 await layer.group_send(group, event)
-            except Exception:  # noqa: BLE001 - only a hint, as above
+            except Exception:  # noqa: BLE001
+                # The change is committed, and clients resume from the database.
                 logger.warning("broadcast to %s failed", group, exc_info=True)
                 return
 
-    async def send_all(layer) -> None:  # noqa: ANN001
-        await asyncio.gather(*(send_group(layer, g, e) for g, e in events.items()))
+    await asyncio.gather(*(send_group(group, e) for group, e in events.items()))
+
+
+def _broadcast_groups_on_commit(events: dict[str, list[dict[str, Any]]]) -> None:
+    """Like ``broadcast_on_commit`` for several groups at once (each group's events in
+    order, the groups side by side): on commit, handed back to the caller that asked
+    for it (``broadcasts_handed_back``), or else sent from here in one hop to the event
+    loop for all of them."""
+    handed_back = _handed_back.get()
 
     def send() -> None:
-        layer = get_channel_layer()
-        if layer is None or not events:
+        if handed_back is not None and handed_back.taking:
+            handed_back.take(events)
             return
         try:
-            async_to_sync(send_all)(layer)
-        except Exception:  # noqa: BLE001 - only a hint, as above
+            async_to_sync(broadcast)(events)
+        except Exception:  # noqa: BLE001 - only a hint, as in broadcast
             logger.warning("broadcast to %s failed", ", ".join(events), exc_info=True)
 
     transaction.on_commit(send)

@@ -21,6 +21,7 @@ from groups.models import Status
 from meetings import group_commit, services
 from meetings.models import Meeting
 from meetings.services import MessageSend, PostedMessage, RoomError, room_group_name
+from supportgroups import realtime
 from tests.meetings.conftest import (
     Socket,
     build_world,
@@ -44,6 +45,16 @@ def outcome_code(outcome) -> str:  # noqa: ANN001
         return f"seq {outcome.message.seq}" + ("" if outcome.created else " again")
     assert isinstance(outcome, RoomError), outcome
     return outcome.code
+
+
+def river_says(world, client_id: str) -> MessageSend:  # noqa: ANN001
+    """A plain "Hello." from River to the world's meeting."""
+    return MessageSend(
+        meeting_id=world.meeting.pk,
+        membership_id=world.river.pk,
+        client_id=client_id,
+        body="Hello.",
+    )
 
 
 def stored(meeting: Meeting) -> list[tuple[int, str]]:
@@ -427,19 +438,11 @@ async def test_a_transaction_cancelled_in_flight_leaves_no_send_waiting_forever(
     await asyncio.to_thread(holder.locked.wait, 10)
     batcher = group_commit.GroupCommit()
 
-    def send(client_id: str) -> MessageSend:
-        return MessageSend(
-            meeting_id=world.meeting.pk,
-            membership_id=world.river.pk,
-            client_id=client_id,
-            body="Hello.",
-        )
-
     try:
-        in_flight = asyncio.create_task(batcher.post(send("flight-0001")))
+        in_flight = asyncio.create_task(batcher.post(river_says(world, "flight-0001")))
         # Skipped once (the room is busy), then waited for: the transaction is in flight.
         await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
-        queued = asyncio.create_task(batcher.post(send("queued-0001")))
+        queued = asyncio.create_task(batcher.post(river_says(world, "queued-0001")))
         await asyncio.sleep(0)
         batcher.flusher.cancel()
         for task in (in_flight, queued):
@@ -448,3 +451,82 @@ async def test_a_transaction_cancelled_in_flight_leaves_no_send_waiting_forever(
         assert batcher.waiting == []
     finally:
         await asyncio.to_thread(holder.release)
+
+
+# --- the broadcasts, sent from the event loop -----------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broadcasts_handed_back_come_only_with_a_commit_and_are_sent_by_the_caller(world):
+    """Inside ``broadcasts_handed_back`` a committed batch's broadcasts are handed back,
+    not sent: nothing before the commit, nothing at all for a batch rolled back, and what
+    was handed back reaches the room when the caller sends it."""
+    listener = Listener(world.meeting)
+
+    with (
+        realtime.broadcasts_handed_back() as rolled_back,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.messages_post(sends=[river_says(world, "undone-0001")])
+        raise RuntimeError("the commit never came")
+    assert rolled_back.events == {}
+
+    with realtime.broadcasts_handed_back() as handed_back:
+        with transaction.atomic():
+            services.messages_post(
+                sends=[river_says(world, "kept-0001"), river_says(world, "kept-0002")]
+            )
+            assert handed_back.events == {}  # not before the commit
+        group = room_group_name(world.meeting.pk)
+        assert [e["seq"] for e in handed_back.events[group]] == [1, 2]
+    assert listener.seqs() == []  # handed back, not sent
+
+    async_to_sync(realtime.broadcast)(handed_back.events)
+    assert listener.seqs() == [1, 2]
+    # After the block, a commit sends its own broadcasts again.
+    services.messages_post(sends=[river_says(world, "after-0001")])
+    assert listener.seqs() == [3]
+
+
+class GatedLayer:
+    """The channel layer's first ``group_send`` waits until ``open`` (Redis slow to answer
+    one broadcast); the others go straight through, in the order they are called."""
+
+    def __init__(self, monkeypatch):  # noqa: ANN001
+        self.layer = get_channel_layer()
+        self.real_group_send = self.layer.group_send
+        self.gate = asyncio.Event()
+        self.calls = 0
+        monkeypatch.setattr(self.layer, "group_send", self.group_send)
+
+    async def group_send(self, group: str, event: dict) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await self.gate.wait()
+        await self.real_group_send(group, event)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_worker_connections")
+async def test_the_database_thread_stores_the_next_batch_while_a_broadcast_is_on_its_way(
+    world, monkeypatch
+):
+    """A batch's sends are acknowledged once committed, and the next batch is stored,
+    while the first batch's broadcast still waits for Redis (it used to hold the database
+    thread until then); the room still gets its messages in seq order."""
+    listener = await asyncio.to_thread(Listener, world.meeting)
+    gated = GatedLayer(monkeypatch)
+    batcher = group_commit.GroupCommit()
+
+    try:
+        first = await asyncio.wait_for(batcher.post(river_says(world, "first-0001")), 10)
+        second = await asyncio.wait_for(batcher.post(river_says(world, "second-0001")), 10)
+        assert (first.message.seq, second.message.seq) == (1, 2)
+        assert await asyncio.to_thread(stored_count, world.meeting) == 2
+        assert gated.calls == 1  # the first broadcast waits; the second waits behind it
+    finally:
+        gated.gate.set()
+    await asyncio.wait_for(batcher.broadcasting, 10)
+    assert await asyncio.to_thread(listener.seqs) == [1, 2]
