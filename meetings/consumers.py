@@ -77,6 +77,7 @@ class RoomConsumer(AuthenticatedConsumer):
     def _enter(self, meeting_id: int) -> str | None:
         entry = selectors.room_entry(self.scope["user"], meeting_id)
         if entry.refusal:
+            self.refused_membership = entry.membership  # for the refusal's words
             return entry.refusal
         self.meeting, self.membership = entry.meeting, entry.membership
         self.e2ee = services.meeting_fix_e2ee(meeting=entry.meeting)
@@ -108,7 +109,7 @@ class RoomConsumer(AuthenticatedConsumer):
 
     def refusal_text(self, reason: str) -> str:
         if reason in LEAVING_REFUSALS:
-            return services.refusal_text(reason)
+            return services.refusal_text(reason, getattr(self, "refused_membership", None))
         return super().refusal_text(reason)
 
     async def joined(self) -> None:
@@ -334,12 +335,12 @@ class RoomConsumer(AuthenticatedConsumer):
         meeting = Meeting.objects.get(pk=self.meeting.pk)
         refusal = selectors.room_refusal(meeting, membership) if membership else "not_a_member"
         if refusal:
-            return refusal, None
+            return services.RoomError(refusal, services.refusal_text(refusal, membership)), None
         return None, select(*args, **kwargs)
 
-    async def _leave(self, refusal: str) -> None:
+    async def _leave(self, refusal: services.RoomError) -> None:
         # As a refused send: the notice of the change may have been lost.
-        await self.error(refusal, services.refusal_text(refusal))
+        await self.error(refusal.code, refusal.message)
         await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
 
     async def on_ping(self, frame: dict) -> None:
@@ -426,7 +427,9 @@ class RoomConsumer(AuthenticatedConsumer):
         shown_pseudonym = self.membership.pseudonym
         refusal, can_send, pseudonym, muted = await database_sync_to_async(self._recheck)()
         if refusal:
-            await self.send_json(frames.closed(refusal, services.refusal_text(refusal)))
+            await self.send_json(
+                frames.closed(refusal, services.refusal_text(refusal, self.membership))
+            )
             await self.close(code=CLOSE_MEMBERSHIP_CHANGED)
             return
         if can_send != self.can_send or pseudonym != shown_pseudonym:

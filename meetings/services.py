@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import OuterRef, Q, Subquery
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.models import User
 from accounts.selectors import user_is_admin_now
@@ -513,7 +513,9 @@ def _message_insert(
 def _post_refusal(meeting: Meeting, membership: Membership) -> RoomError | None:
     refusal = room_refusal(meeting, membership)
     if refusal:
-        return RoomError(refusal, _REFUSAL_TEXT.get(refusal, "You can't post here now."))
+        if refusal in _REFUSAL_TEXT:
+            return RoomError(refusal, refusal_text(refusal, membership))
+        return RoomError(refusal, "You can't post here now.")
     if not membership_may_send(membership):
         return RoomError("muted", "A facilitator has muted you: you can read but not send.")
     if not _rate_allows(membership):
@@ -580,7 +582,13 @@ _REFUSAL_TEXT = {
 }
 
 
-def refusal_text(code: str) -> str:
+def refusal_text(code: str, membership: Membership | None = None) -> str:
+    """The words for a refusal's code; with the membership, a suspension that has an end
+    says until when (as the board does), not "for now"."""
+    until = membership.suspended_until if membership is not None else None
+    if code == "suspended" and until is not None:
+        when = dateformat.format(timezone.localtime(until), "j M Y, H:i e")
+        return f"You are suspended from this group's meetings until {when}."
     return _REFUSAL_TEXT.get(code, "You can't join this meeting now.")
 
 
@@ -984,7 +992,7 @@ def _room_member(
         raise RoomError("not_a_member", _REFUSAL_TEXT["not_a_member"])
     refusal = room_refusal(meeting, membership)
     if refusal:
-        raise RoomError(refusal, refusal_text(refusal))
+        raise RoomError(refusal, refusal_text(refusal, membership))
     if not meeting_fix_e2ee(meeting=meeting):
         raise RoomError("invalid_frame", "This meeting is not end-to-end encrypted.")
     return meeting, membership

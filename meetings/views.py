@@ -38,7 +38,7 @@ def room(request: HttpRequest, meeting_id: int) -> HttpResponse:
             "group": group,
             "guidelines": group.guidelines.all(),
             "refusal": refusal,
-            "refusal_text": services.refusal_text(refusal) if refusal else "",
+            "refusal_text": services.refusal_text(refusal, membership) if refusal else "",
             "has_ended": meeting.has_ended(),
         },
     )

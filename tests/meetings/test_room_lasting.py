@@ -5,18 +5,20 @@ messages, and the socket routes and origins that are not the app's are refused q
 
 import logging
 import time
+from datetime import timedelta
 
 import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+from django.utils import dateformat, timezone
 
 from accounts.models import Session
 from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
 from audit.events import Action
 from groups import services as group_services
-from groups.models import Status
+from groups.models import Membership, Status
 from meetings.models import Meeting, Message
 from supportgroups.asgi import application
 from supportgroups.realtime import user_group_name
@@ -125,6 +127,23 @@ async def test_each_refusal_says_why_in_words(world, change, reason, words):
         assert words in river.refused["message"]
         # Told before anything of the room: no hello, no presence.
         assert river.frames == [river.refused]
+
+
+async def test_a_suspended_member_who_reconnects_is_told_until_when(world):
+    until = timezone.now() + timedelta(days=2)
+
+    def suspend():
+        Membership.objects.filter(pk=world.river.pk).update(
+            status=Status.SUSPENDED, suspended_until=until
+        )
+
+    await run(suspend)
+    async with Socket(world.path, await cookie(world.river)) as river:
+        assert river.refused["reason"] == "suspended"
+        when = dateformat.format(timezone.localtime(until), "j M Y, H:i e")
+        assert river.refused["message"] == (
+            f"You are suspended from this group's meetings until {when}."
+        )
 
 
 async def test_a_meeting_that_does_not_exist_looks_like_one_of_another_group(world):

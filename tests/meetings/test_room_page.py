@@ -2,12 +2,14 @@
 resources; others get a 404; members who must (re-)sign are sent to do so."""
 
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.test import Client
+from django.utils import dateformat, timezone
 
 from groups import services as group_services
-from groups.models import Status
+from groups.models import Membership, Status
 from tests.meetings.conftest import (
     build_world,
     give_place,
@@ -113,6 +115,18 @@ def test_a_suspended_member_is_told_so_and_still_sees_crisis_resources(world):
     assert "suspended" in body
     assert "data-socket-path" not in body
     assert "Call the Night Line" in body
+
+
+def test_a_suspension_with_an_end_says_until_when(world):
+    # "For now" left a frightened member guessing; the board already said until when.
+    until = timezone.now() + timedelta(days=3)
+    Membership.objects.filter(pk=world.river.pk).update(
+        status=Status.SUSPENDED, suspended_until=until
+    )
+    body = unescape(html(page(world.river, world.meeting)))
+    when = dateformat.format(timezone.localtime(until), "j M Y, H:i e")
+    assert f"You are suspended from this group's meetings until {when}." in body
+    assert "for now" not in body
 
 
 def test_a_meeting_that_has_not_opened_says_when_it_opens(world):
