@@ -60,9 +60,23 @@ def post_url(context, kind: str) -> str:  # noqa: ANN001
     return f"{before}{context['post'].number}{after}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _board_path(script_prefix: str, slug: str) -> str:
+    return reverse("board:index", args=[slug])
+
+
+@register.simple_tag(takes_context=True)
+def thread_url(context) -> str:  # noqa: ANN001
+    """``{% thread_url %}``: the address ``{% url 'board:thread' group.slug thread.number %}``
+    gives for the context's thread, from one reverse() per board (a board's page lists 50
+    threads, board/_thread.html)."""
+    return f"{_board_path(get_script_prefix(), context['group'].slug)}{context['thread'].number}/"
+
+
 @register.filter
 def post_time(value):  # noqa: ANN001, ANN201
-    """``<time datetime="…" data-local>j M Y, H:i e</time>`` in the current time zone:
+    """A post's or a thread's time as the board shows it,
+    ``<time datetime="…" data-local>j M Y, H:i e</time>`` in the current time zone:
     what ``|date:'c'`` and ``|date:"j M Y, H:i e"`` give (English month names: USE_I18N
     is off), for a quarter of their cost (tests/board/test_post_row.py compares them)."""
     local = template_localtime(value)

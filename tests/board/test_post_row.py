@@ -33,9 +33,18 @@ REFERENCE_POST_ROW = """<li id="post-{{ post.number }}" class="board-post" data-
 """
 
 
-def both_rows(context: dict) -> tuple[str, str]:
-    reference = Engine.get_default().from_string(REFERENCE_POST_ROW)
-    return render_to_string("board/_post.html", context), reference.render(Context(context))
+# board/_thread.html (a thread's row on the board's page) before the cheap tags.
+REFERENCE_THREAD_ROW = """<li id="thread-{{ thread.number }}" data-thread="{{ thread.number }}"{% if thread.pinned %} data-pinned{% endif %}>
+    <a href="{% url 'board:thread' group.slug thread.number %}">{% include "board/_title.html" %}</a>
+    <span class="muted">— {% if thread.author %}{{ thread.author.pseudonym }}{% else %}[removed]{% endif %},
+      {{ thread.last_post_number }} post{{ thread.last_post_number|pluralize }}, last <time datetime="{{ thread.last_post_at|date:'c' }}" data-local>{{ thread.last_post_at|date:"j M Y, H:i e" }}</time>{% if thread.pinned %} · pinned{% endif %}{% if thread.locked %} · locked{% endif %}{% if thread.closed %} · closed{% endif %}</span>
+  </li>
+"""
+
+
+def both_rows(context: dict, name="board/_post.html", reference=REFERENCE_POST_ROW):
+    reference = Engine.get_default().from_string(reference)
+    return render_to_string(name, context), reference.render(Context(context))
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/London", "America/St_Johns", "Asia/Kathmandu"])
@@ -84,3 +93,28 @@ def test_a_post_link_is_the_address_django_reverses_for_every_thread(scene):
             f"{reverse('moderation:report_post', args=args)}|"
             f"{reverse('moderation:hide_post', args=args)}"
         )
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/St_Johns"])
+def test_each_thread_row_on_the_board_is_drawn_as_before(scene, zone):
+    plain = scene.start(scene.ash, body="Hello.")
+    post_reply(actor=scene.birch.user, thread=plain, body="Me too.")
+    hidden = scene.start(scene.birch, title="Another night", body="Not kind.")
+    first = Post.objects.get(thread=hidden, number=1)
+    moderation_services.post_hide(actor=scene.facilitator.user, post=first, guideline_number=1)
+    from board.models import Thread
+
+    Thread.objects.filter(pk=plain.pk).update(
+        pinned=True, locked=True, last_post_at=datetime(2026, 3, 29, 0, 59, tzinfo=UTC)
+    )
+    with timezone.override(zone):
+        for thread in Thread.objects.filter(group=scene.group).select_related("author"):
+            drawn, reference = both_rows(
+                {"group": scene.group, "thread": thread, "membership": scene.ash},
+                name="board/_thread.html",
+                reference=REFERENCE_THREAD_ROW,
+            )
+            assert drawn == reference
+            assert (
+                f'href="{reverse("board:thread", args=[scene.group.slug, thread.number])}"' in drawn
+            )
