@@ -20,16 +20,23 @@ from typing import Any
 from django.db.models import Expression
 from django.http import HttpRequest
 
-from accounts.models import User
+from accounts.user_row import UserRowQuery
 
 # name -> a function building the expression (built per query: an expression holding an
 # OuterRef is resolved into the query that uses it).
 _page_facts: dict[str, Callable[[], Expression]] = {}
+# Compiled to SQL once per process: the statement is the same for everyone but the id.
+_page_facts_query = UserRowQuery(
+    lambda: {fact: expression() for fact, expression in _page_facts.items()},
+    registered=lambda: tuple(_page_facts),
+)
 
 
 def page_fact_register(name: str, expression: Callable[[], Expression]) -> None:
     """``expression()`` is a SQL expression about the user row (``OuterRef("pk")`` is the
-    person), e.g. ``Exists(Notice.objects.filter(user=OuterRef("pk"), read_at=None))``."""
+    person), e.g. ``Exists(Notice.objects.filter(user=OuterRef("pk"), read_at=None))``.
+    It must depend on the user row alone (no clock, no request): its SQL is compiled once
+    per process (accounts/user_row.py, which refuses one that is not)."""
     _page_facts[name] = expression
 
 
@@ -37,10 +44,6 @@ def page_fact(request: HttpRequest, name: str) -> Any:  # noqa: ANN401 - whateve
     """The signed-in person's fact ``name``; the first call of a request asks for all."""
     facts = getattr(request, "_page_facts", None)
     if facts is None:
-        facts = (
-            User.objects.filter(pk=request.user.pk)
-            .values(**{fact: expression() for fact, expression in _page_facts.items()})
-            .first()
-        ) or {}
+        facts = (_page_facts_query.run(request.user.pk) if _page_facts else None) or {}
         request._page_facts = facts
     return facts.get(name)  # (None if the account was deleted meanwhile)

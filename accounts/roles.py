@@ -20,9 +20,14 @@ def two_factor_role_register(
     """``holds_role(user)`` says whether the person has a role that needs a second factor;
     ``fact()`` says the same as a SQL expression about a user row (``OuterRef("pk")``), so
     the check of every page asks it with the person's other 2FA facts in one query
-    (``accounts.selectors.user_two_factor_standing``)."""
+    (``accounts.selectors.user_two_factor_standing``). ``fact()`` must depend on the user
+    row alone: that query is compiled once per process (accounts/user_row.py)."""
     _two_factor_roles[name] = holds_role
     _two_factor_role_facts[name] = fact
+
+
+def two_factor_role_names() -> tuple[str, ...]:
+    return tuple(_two_factor_role_facts)
 
 
 def user_has_two_factor_role(user: User) -> bool:

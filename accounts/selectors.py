@@ -4,7 +4,8 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import BackupCodeDevice, Session, TOTPDevice, User
-from accounts.roles import two_factor_role_facts, user_has_two_factor_role
+from accounts.roles import two_factor_role_facts, two_factor_role_names, user_has_two_factor_role
+from accounts.user_row import UserRowQuery
 from audit.events import Action
 from audit.models import Event
 from supportgroups.crypto import email_blind_index
@@ -43,20 +44,29 @@ def user_has_two_factor(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
+def _two_factor_standing_facts() -> dict:
+    return {
+        "has_two_factor": Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        **two_factor_role_facts(),
+    }
+
+
+# Compiled to SQL once per process (accounts/user_row.py): only the person's id differs.
+_two_factor_standing_query = UserRowQuery(
+    _two_factor_standing_facts, registered=two_factor_role_names
+)
+
+
 def user_two_factor_standing(user: User) -> tuple[bool, bool]:
     """(``user_has_two_factor``, ``user_requires_two_factor``) asked in one query: the
     check of every page a session not verified by a second factor opens
     (accounts/middleware.py), read fresh on each request."""
-    roles = two_factor_role_facts()
-    row = (
-        User.objects.filter(pk=user.pk)
-        .values(
-            has_two_factor=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
-            **roles,
-        )
-        .first()
-    ) or {}
-    requires = user.is_staff or user.is_superuser or any(row.get(name) for name in roles)
+    row = _two_factor_standing_query.run(user.pk) or {}
+    requires = (
+        user.is_staff
+        or user.is_superuser
+        or any(value for name, value in row.items() if name.startswith("role_"))
+    )
     return bool(row.get("has_two_factor")), bool(requires)
 
 

@@ -249,13 +249,20 @@ def membership_may_write(membership: Membership) -> bool:
 
 
 def memberships_of_user(user) -> QuerySet[Membership]:  # noqa: ANN001
-    """ "My groups": each membership with whether the current agreement is signed."""
+    """ "My groups": each membership with whether the current agreement is signed. The
+    group's long texts and its invitation token (encrypted: a decryption per row) are
+    left unread: the lists of someone's groups show none of them."""
     return (
         Membership.objects.filter(user=user, status__in=CURRENT_STATUSES)
         .select_related("group")
+        .defer(*(f"group__{name}" for name in GROUP_FIELDS_NOT_LISTED))
         .annotate(signed_current=signed_current_agreement())
         .order_by("group__name")
     )
+
+
+# What a list of a person's groups does not show (memberships_of_user).
+GROUP_FIELDS_NOT_LISTED = ("description", "eligibility", "crisis_resources", "link_token")
 
 
 def group_members(group: Group) -> QuerySet[Membership]:

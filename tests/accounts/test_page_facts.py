@@ -86,3 +86,64 @@ def test_a_session_not_verified_by_a_second_factor_set_up_elsewhere_ends_at_once
     response = client.get(reverse("groups:mine"))
     assert response.status_code == 302 and response["Location"] == reverse("account_login")
     assert "_auth_user_id" not in client.session
+
+
+# --- compiled once per process (accounts/user_row.py) ----------------------------------
+
+
+def test_the_facts_compiled_once_are_each_persons_own():
+    """One statement compiled for everyone, run with each person's id: two people in one
+    process each see their own facts, never the first one's."""
+    admin = make_person("facts-admin", staff=True)
+    group = make_group(admin, "Facts group")
+    facilitator = make_user("facts-facilitator")
+    appoint(group, facilitator, "Lantern", actor=admin)
+    member = make_user("facts-member")
+    give_place(group, member, "Wren", actor=admin)
+    facilitate = f'href="{reverse("moderation:dashboard")}"'
+
+    for _ in range(2):  # and again, each from the statement compiled by the other
+        assert facilitate in signed_in(facilitator).get(reverse("groups:mine")).content.decode()
+        assert facilitate not in signed_in(member).get(reverse("groups:mine")).content.decode()
+
+
+def test_a_user_row_fact_reading_the_clock_is_refused():
+    """Compiled once, a fact holding the time of its first request would be frozen at it:
+    compiling notices that the statement depends on more than the person's id."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db.models import Exists, OuterRef
+    from django.utils import timezone
+
+    from accounts.models import Session
+    from accounts.user_row import UserRowQuery
+
+    clock = UserRowQuery(
+        lambda: {
+            "live": Exists(
+                Session.objects.filter(user=OuterRef("pk"), expire_date__gt=timezone.now())
+            )
+        },
+        registered=lambda: ("live",),
+    )
+    with pytest.raises(ImproperlyConfigured):
+        clock.run(make_user("facts-clock").pk)
+
+
+def test_a_user_row_fact_registered_later_is_asked_with_the_others():
+    from django.db.models import Exists, OuterRef
+
+    from accounts.user_row import UserRowQuery
+
+    person = make_user("facts-late")
+    facts = {"has_device": lambda: Exists(TOTPDevice.objects.filter(user=OuterRef("pk")))}
+    query = UserRowQuery(
+        lambda: {name: fact() for name, fact in facts.items()}, registered=lambda: tuple(facts)
+    )
+    assert query.run(person.pk) == {"has_device": False}
+
+    facts["is_person"] = lambda: Exists(
+        type(person).objects.filter(pk=OuterRef("pk"), username=person.username)
+    )
+
+    assert query.run(person.pk) == {"has_device": False, "is_person": True}
+    assert query.run(-1) is None

@@ -335,3 +335,59 @@ def test_a_sockets_check_writes_last_seen_once_it_is_due_and_ends_a_timed_out_se
 
 def new_client_session(session_key: str) -> dict:
     return SessionStore(session_key=session_key).load()
+
+
+# --- the user read with the session (accounts.middleware.AuthenticationMiddleware) ----------
+
+
+def page_statements(client) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/groups/mine/").status_code == 200
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_a_page_reads_the_session_and_its_user_in_one_statement(owner):
+    client = signed_in_client(owner)
+    client.get("/groups/mine/")  # "last seen" written
+
+    statements = page_statements(client)
+
+    session_reads = [q for q in statements if 'FROM "accounts_session"' in q]
+    assert len(session_reads) == 1 and '"accounts_user"' in session_reads[0]
+    assert not [q for q in statements if q.startswith('SELECT "accounts_user"."id"')]
+
+
+def test_a_password_changed_behind_the_sessions_back_signs_it_out(owner):
+    """Not through the service (which ends the other sessions itself): the session's hash
+    of the password no longer matches the user read with it, so the session ends, as
+    Django's own get_user would end it."""
+    client = signed_in_client(owner)
+    assert signed_in(client)
+    owner.set_password("another long passphrase")
+    owner.save(update_fields=["password"])
+
+    assert not signed_in(client)
+    assert not Session.objects.filter(user=owner).exists()  # flushed, not only refused
+
+
+def test_a_deactivated_account_is_signed_out_on_its_next_page(owner):
+    client = signed_in_client(owner)
+    assert signed_in(client)
+    type(owner).objects.filter(pk=owner.pk).update(is_active=False)
+
+    assert not signed_in(client)
+
+
+def test_a_session_holds_the_user_it_names_not_another(owner, outsider):
+    """The joined row is the session's owner column; the user it signs in is the one its
+    data names. Should they ever differ, the session's data wins (Django's way)."""
+    client = signed_in_client(owner)
+    Session.objects.filter(user=owner).update(user=outsider)
+
+    response = client.get("/account/")
+
+    assert response.status_code == 200
+    assert response.wsgi_request.user.pk == owner.pk
