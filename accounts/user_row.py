@@ -44,8 +44,11 @@ class UserRowQuery:
         compiled again when an app registers another one."""
         self.expressions = expressions
         self.registered = registered
-        self._compiled: tuple[str, list[int], list[Any], list[str]] | None = None
-        self._compiled_for: tuple[str, ...] | None = None
+        # (what was registered, its statement), replaced in one assignment so that a
+        # thread never pairs one registry with another's statement.
+        self._compiled: (
+            tuple[tuple[str, ...], tuple[str, list[int], list[Any], list[str]]] | None
+        ) = None
 
     def _compile_for(self, probe: int) -> tuple[str, list[Any], list[str]]:
         query = User.objects.filter(pk=probe).values(**self.expressions()).query
@@ -69,10 +72,10 @@ class UserRowQuery:
 
     def run(self, user_id: int) -> dict[str, Any] | None:
         registered = self.registered()
-        if self._compiled is None or self._compiled_for != registered:
-            self._compiled = self._compile()
-            self._compiled_for = registered
-        sql, where, params, names = self._compiled
+        compiled = self._compiled
+        if compiled is None or compiled[0] != registered:
+            compiled = self._compiled = (registered, self._compile())
+        sql, where, params, names = compiled[1]
         params = list(params)
         for n in where:
             params[n] = user_id

@@ -46,7 +46,8 @@ def _post_url_parts(script_prefix: str, kind: str, slug: str, thread: int) -> tu
     thread and kind, then each post's link is two strings joined (not personal: the
     group's slug and the thread's number)."""
     url = reverse(_POST_URL_NAMES[kind], args=[slug, thread, _POST_NUMBER_MARK])
-    before, after = url.split(str(_POST_NUMBER_MARK))
+    # The post's number is the address's last number (a slug may hold the mark too).
+    before, after = url.rsplit(str(_POST_NUMBER_MARK), 1)
     return before, after
 
 

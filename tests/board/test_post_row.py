@@ -13,8 +13,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from board.models import Post
+from board.models import Post, Thread
 from board.services import post_reply
+from groups.models import Group
 from moderation import services as moderation_services
 
 pytestmark = pytest.mark.django_db
@@ -93,6 +94,17 @@ def test_a_post_link_is_the_address_django_reverses_for_every_thread(scene):
             f"{reverse('moderation:report_post', args=args)}|"
             f"{reverse('moderation:hide_post', args=args)}"
         )
+
+
+def test_a_post_link_is_right_whatever_numbers_the_slug_holds(scene):
+    """The tag cuts a reversed address around a marker number: a slug that holds that
+    number too must not break the page (it was a 500 for every post of that board)."""
+    tag = Template('{% load board_tags %}{% post_url "delete" %}')
+    group = Group(slug="night-987654321-line")
+    thread = Thread(group=group, number=987654321)
+    post = Post(thread=thread, number=4)
+    drawn = tag.render(Context({"group": group, "thread": thread, "post": post}))
+    assert drawn == reverse("board:delete_post", args=[group.slug, thread.number, 4])
 
 
 @pytest.mark.parametrize("zone", ["UTC", "America/St_Johns"])
