@@ -3,6 +3,7 @@ applied to every request."""
 
 import time
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
@@ -18,6 +19,8 @@ from django.urls import resolve
 from django.urls.exceptions import Resolver404
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject
+from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
+from django_otp.models import Device
 
 from accounts.models import User
 from accounts.selectors import (
@@ -27,10 +30,12 @@ from accounts.selectors import (
 )
 from accounts.services import session_end_unverified, session_expire
 from accounts.sessions import LAST_SEEN_KEY, session_expired, session_needs_touch
+from supportgroups.compiled_query import CompiledQuery
 
 __all__ = [
     "AuthenticationMiddleware",
     "CredentialRenewalMiddleware",
+    "OTPMiddleware",
     "SessionPolicyMiddleware",
     "TwoFactorMiddleware",
     "session_expired",
@@ -103,6 +108,43 @@ def _user_read_with_session(request):  # noqa: ANN001, ANN202
         return user
     session.flush()
     return AnonymousUser()
+
+
+# One compiled read per device model ("accounts.totpdevice", ...), made on first use.
+_DEVICE_READS: dict[str, CompiledQuery] = {}
+
+
+class OTPMiddleware(DjangoOTPMiddleware):
+    """django-otp's, with the device that verified this session read by SQL compiled once
+    per device model (supportgroups/compiled_query.py) instead of a queryset built on
+    every signed-in request (issue 22: the fixed cost of a page). The device is still read
+    fresh on every request, and django-otp's own ``_finalize_device`` still drops one that
+    is gone, unconfirmed or someone else's, so removing or unconfirming a device ends the
+    session's 2FA standing at once. Anything it does not understand reads as no device,
+    as ``Device.from_persistent_id`` does."""
+
+    def _device_from_persistent_id(self, persistent_id: str):  # noqa: ANN202
+        persistent_id = self._normalize_persistent_id(persistent_id)
+        try:
+            model_label, device_id = persistent_id.rsplit("/", 1)
+            app_label, model_name = model_label.split(".")
+            device_model = apps.get_model(app_label, model_name)
+            device_id = int(device_id)
+        except (ValueError, LookupError):
+            return None
+        if not issubclass(device_model, Device):
+            return None
+        label = device_model._meta.label_lower
+        read = _DEVICE_READS.get(label)
+        if read is None:
+            read = _DEVICE_READS.setdefault(
+                label,
+                CompiledQuery(
+                    lambda device_id: device_model.objects.filter(id=device_id), device_id=int
+                ),
+            )
+        rows = read.run(device_id=device_id)
+        return rows[0] if rows else None
 
 
 class SessionPolicyMiddleware:

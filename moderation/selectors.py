@@ -1,16 +1,17 @@
 """What a facilitator's dashboard shows, in a fixed number of queries whatever the size."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from groups.models import CURRENT_STATUSES, Group, Membership, Role
 from groups.selectors import signed_current_agreement
 from meetings.models import Attendance, Meeting
 from moderation.models import ActionKind, ModerationAction, Report, SafetyFlag
 from screening.models import Application, ApplicationStatus
+from supportgroups.compiled_query import CompiledQuery
 
 
 def facilitated_groups(user) -> QuerySet[Group]:  # noqa: ANN001
@@ -164,17 +165,39 @@ def _total(rows: list) -> int:
     return rows[0].total if rows else 0
 
 
+def _newest_flags_with_total(group_id: int) -> QuerySet[SafetyFlag]:
+    return _with_total(newest_flags(group_id, limit=None))[:NEWEST_FEW]
+
+
+def _newest_reports_with_total(group_id: int) -> QuerySet[Report]:
+    return _with_total(newest_reports(group_id, limit=None))[:NEWEST_FEW]
+
+
+def _newest_applications_with_total(group_id: int) -> QuerySet[Application]:
+    return _with_total(newest_applications(group_id, limit=None)).annotate(
+        oldest=Window(Min("submitted_at"))
+    )[:NEWEST_FEW]
+
+
+def _newest_unsigned_with_total(group_id: int) -> QuerySet[Membership]:
+    return _with_total(newest_unsigned(group_id, limit=None))[:NEWEST_FEW]
+
+
+# The dashboard's statements, compiled once per process (supportgroups/compiled_query.py):
+# building them cost more than running them.
+_NEWEST_FLAGS = CompiledQuery(_newest_flags_with_total, group_id=int)
+_NEWEST_REPORTS = CompiledQuery(_newest_reports_with_total, group_id=int)
+_NEWEST_APPLICATIONS = CompiledQuery(_newest_applications_with_total, group_id=int)
+_NEWEST_UNSIGNED = CompiledQuery(_newest_unsigned_with_total, group_id=int)
+
+
 def needs_you_now(group: Group) -> tuple[GroupSummary, dict[str, list]]:
     """The "needs you now" page's counts and newest few of each kind: one query per kind,
     each list carrying its kind's count (``_with_total``)."""
-    flags = list(_with_total(newest_flags(group, limit=None))[:NEWEST_FEW])
-    reports = list(_with_total(newest_reports(group, limit=None))[:NEWEST_FEW])
-    applications = list(
-        _with_total(newest_applications(group, limit=None)).annotate(
-            oldest=Window(Min("submitted_at"))
-        )[:NEWEST_FEW]
-    )
-    unsigned = list(_with_total(newest_unsigned(group, limit=None))[:NEWEST_FEW])
+    flags = _NEWEST_FLAGS.run(group_id=group.pk)
+    reports = _NEWEST_REPORTS.run(group_id=group.pk)
+    applications = _NEWEST_APPLICATIONS.run(group_id=group.pk)
+    unsigned = _NEWEST_UNSIGNED.run(group_id=group.pk)
     counts = GroupSummary(
         group=group,
         open_reports=_total(reports),
@@ -242,10 +265,21 @@ def log_page(
     return list(log.order_by("-created_at", "-pk")[: PAGE_SIZE + 1])
 
 
-def upcoming(group: Group, *, limit: int = 5) -> QuerySet[Meeting]:
-    return Meeting.objects.filter(
-        group=group, ends_at__gt=timezone.now(), closed_at__isnull=True
-    ).order_by("starts_at")[:limit]
+def upcoming(group: Group | int, *, now: datetime, limit: int = 5) -> QuerySet[Meeting]:
+    """The next meetings not yet over or closed, soonest first (``group``: one or its id)."""
+    return Meeting.objects.filter(group=group, ends_at__gt=now, closed_at__isnull=True).order_by(
+        "starts_at"
+    )[:limit]
+
+
+_UPCOMING = CompiledQuery(
+    lambda group_id, now: upcoming(group_id, now=now), group_id=int, now=datetime
+)
+
+
+def next_meetings(group: Group, *, now: datetime) -> list[Meeting]:
+    """``upcoming(group, now=now)`` for the dashboard, compiled once per process."""
+    return _UPCOMING.run(group_id=group.pk, now=now)
 
 
 def actions_about_user(user) -> QuerySet[ModerationAction]:  # noqa: ANN001

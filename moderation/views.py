@@ -61,6 +61,7 @@ def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     facilitator = facilitation_for_user_or_404(request.user, slug)
     group = facilitator.group
     counts, newest = selectors.needs_you_now(group)
+    now = timezone.now()
     return render(
         request,
         "moderation/group.html",
@@ -70,8 +71,8 @@ def group_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "here": reverse("moderation:group", args=[group.slug]),
             "counts": counts,
             **newest,
-            "meetings": list(selectors.upcoming(group)),
-            "now": timezone.now(),
+            "meetings": selectors.next_meetings(group, now=now),
+            "now": now,
         },
     )
 

@@ -183,7 +183,7 @@ MIDDLEWARE = [
     "supportgroups.middleware.CsrfViewMiddleware",
     # Django's, with the user read in the session's own statement (accounts/sessions.py).
     "accounts.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.OTPMiddleware",  # django-otp's, its device read compiled once
     "accounts.middleware.SessionPolicyMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
     # After the 2FA step: a new password and authenticator an admin asked for come next.

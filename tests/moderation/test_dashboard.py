@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Min, Window
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from moderation import services
 from moderation.models import ActionKind, ModerationAction, Report, SafetyFlag
 from screening import services as screening_services
 from screening.models import Application, ApplicationStatus
+from tests.html import without_random_tokens
 from tests.moderation.conftest import (
     RULES,
     appoint,
@@ -339,3 +341,59 @@ def test_the_dashboard_makes_the_same_number_of_queries_for_10_and_300(busy_worl
     else:
         assert small_text.count("Warning —") == 10 and "Older steps" not in small_text
         assert large_text.count("Warning —") == 50 and "Older steps" in large_text
+
+
+def test_the_page_compiled_once_renders_as_the_querysets_did(busy_world, fac):
+    """The lists come from SQL compiled once per process (supportgroups/compiled_query.py);
+    the page they draw is the one the ORM querysets drew, byte for byte."""
+    from django.template.loader import render_to_string
+
+    from moderation import selectors
+
+    world = busy_world
+    schedule(world.group, world.facilitator.user, starts_in=timedelta(days=7))
+    response = fac.get(group_url(world))
+    assert response.status_code == 200
+    request = response.wsgi_request
+    group = world.group
+    now = timezone.now()
+
+    def context(counts, newest, meetings):
+        return {
+            "group": group,
+            "FACILITATES": True,
+            "here": group_url(world),
+            "counts": counts,
+            **newest,
+            "meetings": meetings,
+            "now": now,
+        }
+
+    counts, newest = selectors.needs_you_now(group)
+    compiled = context(counts, newest, selectors.next_meetings(group, now=now))
+    flags = list(selectors._with_total(selectors.newest_flags(group, limit=None))[:5])
+    reports = list(selectors._with_total(selectors.newest_reports(group, limit=None))[:5])
+    applications = list(
+        selectors._with_total(selectors.newest_applications(group, limit=None)).annotate(
+            oldest=Window(Min("submitted_at"))
+        )[:5]
+    )
+    unsigned = list(selectors._with_total(selectors.newest_unsigned(group, limit=None))[:5])
+    by_querysets = context(
+        counts,
+        {"flags": flags, "reports": reports, "applications": applications, "unsigned": unsigned},
+        list(selectors.upcoming(group, now=now)),
+    )
+    assert [len(v) for v in (flags, reports, applications)] == [5, 5, 5]
+    assert len(by_querysets["meetings"]) == 2
+    html = render_to_string("moderation/group.html", compiled, request=request)
+    old_html = render_to_string("moderation/group.html", by_querysets, request=request)
+    # (each CSRF field is masked afresh; everything else must be the same)
+    assert without_random_tokens(html) == without_random_tokens(old_html)
+    assert "Close now" in html and "Open early" in html and "Seed 09" in html
+    assert (counts.open_flags, counts.open_reports, counts.waiting_applications) == (
+        flags[0].total,
+        reports[0].total,
+        applications[0].total,
+    )
+    assert counts.oldest_application_at == applications[0].oldest

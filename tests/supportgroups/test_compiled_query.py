@@ -1,0 +1,68 @@
+"""supportgroups/compiled_query.py: a query compiled once, run with its parameters."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.db.models import Count, F, Window
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import User
+from supportgroups.compiled_query import CompiledQuery
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def users_joined_after(since: datetime):
+    return (
+        User.objects.filter(date_joined__gt=since)
+        .annotate(total=Window(Count("pk")), handle=F("username"))
+        .order_by("pk")
+    )
+
+
+def test_the_rows_are_the_querysets_own_with_their_annotations_for_each_value():
+    old = make_user("compiled-old")
+    User.objects.filter(pk=old.pk).update(date_joined=timezone.now() - timedelta(days=10))
+    new = make_user("compiled-new")
+    query = CompiledQuery(users_joined_after, since=datetime)
+
+    for since in (timezone.now() - timedelta(days=20), timezone.now() - timedelta(days=5)):
+        expected = list(users_joined_after(since))
+        with CaptureQueriesContext(connection) as queries:
+            rows = query.run(since=since)
+        assert len(queries) == 1
+        assert [(r.pk, r.username, r.handle, r.total) for r in rows] == [
+            (r.pk, r.username, r.handle, r.total) for r in expected
+        ]
+        assert all(isinstance(r, User) for r in rows)
+    # The time is a parameter: it is not frozen at the first run's value.
+    assert [r.pk for r in query.run(since=timezone.now() - timedelta(days=5))] == [new.pk]
+    assert [r.pk for r in query.run(since=timezone.now() + timedelta(days=1))] == []
+
+
+def test_a_query_reading_the_clock_itself_is_refused():
+    def joined_before_now(user_id: int):
+        return User.objects.filter(pk__gt=user_id, date_joined__lt=timezone.now())
+
+    with pytest.raises(ImproperlyConfigured, match="joined_before_now"):
+        CompiledQuery(joined_before_now, user_id=int).run(user_id=1)
+
+
+def test_a_parameter_the_query_does_not_use_is_refused():
+    def everyone(user_id: int):
+        return User.objects.all()
+
+    with pytest.raises(ImproperlyConfigured, match="everyone"):
+        CompiledQuery(everyone, user_id=int).run(user_id=1)
+
+
+def test_a_missing_or_unknown_value_is_refused():
+    query = CompiledQuery(lambda user_id: User.objects.filter(pk=user_id), user_id=int)
+    with pytest.raises(TypeError):
+        query.run()
+    with pytest.raises(TypeError):
+        query.run(user_id=1, since=timezone.now())
