@@ -14,6 +14,7 @@ from django.contrib.auth.middleware import (
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages.storage import default_storage
+from django.db import connection
 from django.shortcuts import redirect
 from django.urls import resolve
 from django.urls.exceptions import Resolver404
@@ -133,6 +134,9 @@ class OTPMiddleware(DjangoOTPMiddleware):
         except (ValueError, LookupError):
             return None
         if not issubclass(device_model, Device):
+            return None
+        low, high = connection.ops.integer_field_range(device_model._meta.pk.get_internal_type())
+        if not low <= device_id <= high:  # (the queryset would find nothing; the driver fails)
             return None
         label = device_model._meta.label_lower
         read = _DEVICE_READS.get(label)

@@ -10,7 +10,14 @@ This holds only while the query depends on nothing but its parameters: one that 
 clock itself or a setting that changes would be frozen at its first value. Compiling
 checks it: the query is built twice, with two different values for every parameter, and
 everything but those values must come out the same. ``now`` is therefore a parameter,
-never read inside the builder.
+never read inside the builder; and a builder must be a pure function of its parameters
+(no time zone or language functions such as ``__date`` or ``Trunc*``, whose SQL would
+take the first request's zone).
+
+Only on PostgreSQL, production's database: there a parameter reaches the driver as the
+value given and every annotation comes back typed. Other backends (the embedded SQLite
+default of ``make run``) adapt values while compiling (a datetime becomes a string) and
+return annotations untyped, so there ``run`` simply evaluates the queryset.
 """
 
 from collections.abc import Callable
@@ -18,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
@@ -74,6 +82,8 @@ class CompiledQuery(Generic[M]):
     def run(self, **values: Any) -> list[M]:
         if set(values) != set(self.parameters):
             raise TypeError(f"expected {sorted(self.parameters)}, got {sorted(values)}")
+        if connection.vendor != "postgresql":  # (the app has one database)
+            return list(self.build(**values))
         if self._compiled is None:
             self._compiled = self._compile()
         model, sql, params, where = self._compiled

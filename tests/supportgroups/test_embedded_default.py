@@ -48,6 +48,16 @@ SCRIPT = textwrap.dedent(
         meeting_id=open_now.pk, membership_id=member.pk, client_id="sqlite-0001", body="Hello"
     )
     print("POSTED", posted.message.seq > 0)
+
+    # The facilitator's dashboard: its lists are compiled once on PostgreSQL only
+    # (supportgroups/compiled_query.py); here they are the plain querysets, typed.
+    from moderation import selectors as moderation_selectors
+
+    counts, newest = moderation_selectors.needs_you_now(open_now.group)
+    soon = moderation_selectors.next_meetings(open_now.group, now=timezone.now())
+    oldest = counts.oldest_application_at
+    print("DASHBOARD", isinstance(counts.waiting_applications, int), bool(soon),
+          oldest is None or timezone.is_aware(oldest))
     """
 )
 
@@ -58,3 +68,4 @@ def test_a_demo_meeting_takes_its_e2ee_setting_and_a_message_on_sqlite(tmp_path)
     assert "E2EE True True True" in result.stdout, result.output
     assert "POSTED True" in result.stdout, result.output
     assert "TRIGGER [('groups_membership',)]" in result.stdout, result.output
+    assert "DASHBOARD True True True" in result.stdout, result.output
