@@ -4,6 +4,7 @@ read only; facilitators pin, lock and close; keyset pages; what is audited."""
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from audit.events import Action
 from board import services
@@ -37,6 +38,18 @@ def test_it_starts_a_thread_under_the_pseudonym_and_shows_it_to_the_group(scene)
     page = birch.get(board_url(scene, "board:thread", number=1)).content.decode()
     assert "I could not sleep at all." in page
     assert "member-ash" not in page  # the account handle never shows
+
+
+def test_the_board_and_a_thread_keep_the_groups_help_in_reach(scene):
+    """A member writing at night may need the group's crisis lines more than an answer:
+    the room and the group's home show them, and so do the board's pages."""
+    thread = scene.start(scene.ash)
+    birch = signed_in_client(scene.birch.user)
+    for url in (board_url(scene), board_url(scene, "board:thread", number=thread.number)):
+        page = birch.get(url).content.decode()
+        assert "If you need help now" in page
+        assert escape(scene.group.crisis_resources).splitlines()[0] in page
+        assert reverse("moderation:raise_flag", args=[scene.group.slug]) in page
 
 
 def test_it_replies_under_the_repliers_pseudonym(scene):
