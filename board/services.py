@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Max, Q
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
 from accounts.models import User
 from audit.events import Action
@@ -31,6 +31,7 @@ from supportgroups.realtime import (
     send_board_thread,
     send_board_thread_changed,
 )
+from supportgroups.zones import moment_words
 
 TITLE_MAX_LENGTH = 120
 BODY_MAX_LENGTH = 10_000
@@ -53,37 +54,34 @@ _REFUSAL_TEXT = {
 }
 
 
-def refusal_text(code: str) -> str:
+def refusal_text(code: str, membership: Membership | None = None) -> str:
+    """The words for a refusal's code; with the membership, a suspension or a mute that
+    has an end says until when."""
+    if code == "suspended" and membership is not None and membership.suspended_until:
+        when = moment_words(membership.suspended_until)
+        return (
+            f"You are suspended from this group until {when}: its board is closed to you "
+            "until then."
+        )
+    if code == "muted" and membership is not None and membership.muted_until:
+        when = moment_words(membership.muted_until)
+        return (
+            f"A facilitator has muted you until {when}: you can read the board but not post "
+            "until then."
+        )
     return _REFUSAL_TEXT.get(code, "You can't use this board now.")
-
-
-def suspended_text(membership: Membership) -> str:
-    """What a suspended member is told, with until when (as board/closed.html says it)."""
-    until = membership.suspended_until
-    if until is None:
-        return _REFUSAL_TEXT["suspended"]
-    when = dateformat.format(timezone.localtime(until), "j M Y, H:i e")
-    return f"You are suspended from this group until {when}: its board is closed to you until then."
 
 
 def muted_text(membership: Membership) -> str:
     """What a muted member is told, with until when (as board/_muted.html says it)."""
-    until = membership.muted_until
-    if until is None:
-        return _REFUSAL_TEXT["muted"]
-    when = dateformat.format(timezone.localtime(until), "j M Y, H:i e")
-    return (
-        f"A facilitator has muted you until {when}: you can read the board but not post until then."
-    )
+    return refusal_text("muted", membership)
 
 
 def _writer(actor: User, group_id: int) -> Membership:
     """The actor's place, if it lets them write on the board now (from the database)."""
     entry = board_entry_now(actor, group_id)
-    if entry.refusal == "suspended":
-        raise BoardError("suspended", suspended_text(entry.membership))
     if entry.refusal:
-        raise BoardError(entry.refusal, refusal_text(entry.refusal))
+        raise BoardError(entry.refusal, refusal_text(entry.refusal, entry.membership))
     if not membership_may_write(entry.membership):
         raise BoardError("muted", muted_text(entry.membership))
     since = timezone.now() - timedelta(seconds=RATE_LIMIT_SECONDS)

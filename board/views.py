@@ -39,7 +39,7 @@ def _entry(request: HttpRequest, slug: str) -> BoardEntry:
                     "group": entry.membership.group,
                     "membership": entry.membership,
                     "refusal": entry.refusal,
-                    "text": services.refusal_text(entry.refusal),
+                    "text": services.refusal_text(entry.refusal, entry.membership),
                 },
                 status=403,
             )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import OuterRef, Q, Subquery
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_is_admin_now
@@ -59,6 +59,7 @@ from supportgroups.realtime import (
     send_room_presence,
 )
 from supportgroups.realtime import room_group_name as room_group_name  # (the consumer's)
+from supportgroups.zones import moment_words
 
 RECURRENCE_STEP = {
     Recurrence.WEEKLY: timedelta(weeks=1),
@@ -587,8 +588,7 @@ def refusal_text(code: str, membership: Membership | None = None) -> str:
     says until when (as the board does), not "for now"."""
     until = membership.suspended_until if membership is not None else None
     if code == "suspended" and until is not None:
-        when = dateformat.format(timezone.localtime(until), "j M Y, H:i e")
-        return f"You are suspended from this group's meetings until {when}."
+        return f"You are suspended from this group's meetings until {moment_words(until)}."
     return _REFUSAL_TEXT.get(code, "You can't join this meeting now.")
 
 

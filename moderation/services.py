@@ -158,7 +158,7 @@ def _reporter(actor: User, message: Message, session_key: str | None) -> Members
     if refusal == "not_a_member":
         raise ModerationError("not_a_member", "That message is not in your group.")
     if refusal:
-        raise ModerationError(refusal, refusal_text(refusal))
+        raise ModerationError(refusal, refusal_text(refusal, reporter))
     return reporter
 
 

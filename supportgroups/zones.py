@@ -10,8 +10,15 @@ from datetime import UTC, datetime
 
 from django import forms
 from django.conf import settings
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.html import format_html
+
+
+def moment_words(value: datetime) -> str:
+    """A moment as a sentence says it, in the site's zone ("8 Dec 2026, 05:36 UTC"): the
+    end of a mute or suspension in the words a refusal gives (pages rewrite <time> in the
+    reader's zone; a refusal's text is plain)."""
+    return dateformat.format(timezone.localtime(value), "j M Y, H:i e")
 
 
 def zone_named(name: str) -> zoneinfo.ZoneInfo:

@@ -151,6 +151,7 @@ async def test_a_member_suspended_or_signed_out_meanwhile_cannot_report(world, c
         if change == "suspended":
             refused = await river.wait_for("error")
             assert refused["code"] == "suspended"
+            assert "suspended from this group's meetings until " in refused["message"]
             await river.socket.expect_close(CLOSE_MEMBERSHIP_CHANGED)
         else:
             await river.wait_for("signed_out")
