@@ -463,11 +463,14 @@ def message_hide(
         raise ModerationError(
             "author_gone", "This message was removed with its author's account already."
         )
+    if message.hidden_at is not None:
+        # A second hide (two facilitators at once, a second report) would record a
+        # second step about the author for one message.
+        raise ModerationError("already_hidden", "That message is already hidden.")
     guideline = _guideline(message.meeting.group_id, guideline_number)
-    if message.hidden_at is None:
-        message.hidden_at = timezone.now()
-        message.hidden_by = facilitator
-        message.save(update_fields=["hidden_at", "hidden_by"])
+    message.hidden_at = timezone.now()
+    message.hidden_by = facilitator
+    message.save(update_fields=["hidden_at", "hidden_by"])
     entry = _hide_recorded(
         actor=actor,
         facilitator=facilitator,
@@ -504,11 +507,15 @@ def post_hide(
         raise ModerationError(
             "author_gone", "This post was removed with its author's account already."
         )
+    if post.body is None:
+        raise ModerationError("post_gone", "That post has been deleted.")
+    if post.hidden_at is not None:
+        # As for a message: one step about the author per hidden post.
+        raise ModerationError("already_hidden", "That post is already hidden.")
     guideline = _guideline(group_id, guideline_number)
-    if post.hidden_at is None:
-        post.hidden_at = timezone.now()
-        post.hidden_by = facilitator
-        post.save(update_fields=["hidden_at", "hidden_by"])
+    post.hidden_at = timezone.now()
+    post.hidden_by = facilitator
+    post.save(update_fields=["hidden_at", "hidden_by"])
     entry = _hide_recorded(
         actor=actor,
         facilitator=facilitator,

@@ -164,3 +164,26 @@ def test_a_safety_concern_from_a_post_names_its_author(scene):
     birch.post(flag_url, {"about": scene.ash.pk, "note": "Worried after their post."})
     (raised,) = events(Action.SAFETY_FLAG_RAISED)
     assert raised.actor_id == scene.birch.user_id
+
+
+def test_the_hide_service_itself_refuses_a_deleted_or_an_already_hidden_post(scene):
+    # The thread's page guards this too; the service must not rely on it (a second
+    # facilitator at the same moment, a report resolved with "hide" afterwards).
+    from board.services import post_delete
+
+    thread = scene.start(scene.ash, body="Something unkind")
+    reply = post_reply(actor=scene.birch.user, thread=thread, body="Gone soon")
+    post_delete(actor=scene.birch.user, post=reply)
+    with pytest.raises(moderation_services.ModerationError) as refused:
+        moderation_services.post_hide(post=reply, actor=scene.facilitator.user, guideline_number=1)
+    assert refused.value.code == "post_gone"
+    assert Post.objects.get(pk=reply.pk).hidden_at is None
+
+    first = thread.posts.get(number=1)
+    moderation_services.post_hide(post=first, actor=scene.facilitator.user, guideline_number=1)
+    with pytest.raises(moderation_services.ModerationError) as refused:
+        moderation_services.post_hide(post=first, actor=scene.facilitator.user, guideline_number=2)
+    assert refused.value.code == "already_hidden"
+    # One step about the author and one audit row, not two.
+    assert ModerationAction.objects.count() == 1
+    assert len(events(Action.MODERATION_ACTION_TAKEN)) == 1

@@ -505,3 +505,16 @@ async def test_a_step_in_one_group_leaves_the_persons_rooms_in_other_groups_alon
         assert (await here.expect("status", timeout=1))["can_send"] is False
         await there.expect_quiet(0.5)
         await there.send_and_ack("Good morning, everyone.", "beacon-msg-0001")
+
+
+def test_hiding_an_already_hidden_message_is_refused_and_records_nothing_more(world):
+    services.message_hide(
+        message=world.fern_message, actor=world.facilitator.user, guideline_number=2
+    )
+    with pytest.raises(services.ModerationError) as refused:
+        services.message_hide(
+            message=world.fern_message, actor=world.facilitator.user, guideline_number=1
+        )
+    assert refused.value.code == "already_hidden"
+    assert ModerationAction.objects.count() == 1
+    assert len(events(Action.MODERATION_ACTION_TAKEN)) == 1
