@@ -33,6 +33,16 @@ STEPS = [
 ]
 
 
+def _minutes(kind: str | None, duration: str | None) -> int | None:
+    """The length the facilitator chose, for a step that lasts. "For" stands beside every
+    step with 1 hour chosen (issue 21), so for a warning or a removal it is the page's
+    default, not the facilitator's choice: it is not passed on (the service refuses a
+    length with a step that does not last)."""
+    if kind not in (ActionKind.MUTE, ActionKind.SUSPEND) or not duration:
+        return None
+    return int(duration)
+
+
 class ActionForm(forms.Form):
     kind = forms.ChoiceField(label="Step", choices=STEPS)
     guideline = forms.TypedChoiceField(label="Guideline", coerce=int, required=False)
@@ -56,7 +66,7 @@ class ActionForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        cleaned["minutes"] = int(cleaned["duration"]) if cleaned.get("duration") else None
+        cleaned["minutes"] = _minutes(cleaned.get("kind"), cleaned.get("duration"))
         if cleaned.get("guideline") == "":
             cleaned["guideline"] = None
         return cleaned
@@ -92,7 +102,7 @@ class ResolveForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        cleaned["minutes"] = int(cleaned["duration"]) if cleaned.get("duration") else None
+        cleaned["minutes"] = _minutes(cleaned.get("action"), cleaned.get("duration"))
         return cleaned
 
 

@@ -5,11 +5,13 @@ actor's membership themselves and re-check their role."""
 from accounts.models import User
 from meetings.models import Meeting, Message
 from meetings.services import RoomError, meeting_close
+from moderation.models import ActionKind
 from moderation.services import (
     ModerationError,
     action_take,
     announcement_pin,
     message_hide,
+    refuse_a_bad_length,
     report_file,
 )
 
@@ -67,6 +69,7 @@ def moderate_from_room(
 ) -> None:
     message = _message(meeting_id, seq)
     if action == "hide":
+        refuse_a_bad_length(ActionKind.HIDE_MESSAGE, minutes, None)
         if guideline_number is None:
             raise ModerationError(
                 "guideline_required", "Please choose the guideline the message breaks."

@@ -56,6 +56,9 @@ CITING_KINDS = {
 # The longest mute or suspension; anything longer is a removal.
 MAX_ACTION_MINUTES = 366 * 24 * 60
 
+# The only steps that last: every other step takes no length (or end).
+LASTING_KINDS = {ActionKind.MUTE, ActionKind.SUSPEND}
+
 
 class ModerationError(ServiceError):
     """A refused report, moderation step, safety flag or reveal."""
@@ -264,6 +267,9 @@ def report_resolve(
         raise ModerationError("already_resolved", "This report has already been resolved.")
     if action == ActionKind.HIDE_MESSAGE:
         hide_message, action = True, "none"
+    if action == "none":
+        # No step about the author: a length here would be dropped unseen.
+        refuse_a_bad_length(action, minutes, until)
     if hide_message and report.post_id is not None:
         post_hide(
             post=report.post,
@@ -370,10 +376,7 @@ def action_take(
                 "guideline_required", "Please choose the guideline this is about."
             )
         guideline = _guideline(membership.group_id, guideline_number)
-    if kind not in (ActionKind.MUTE, ActionKind.SUSPEND):
-        # Only a mute or a suspension lasts; the forms offer a length beside every step
-        # (1 hour chosen), which a warning or a removal must not carry ("Warning until …").
-        minutes = until = None
+    refuse_a_bad_length(kind, minutes, until)
     if minutes is not None:
         if minutes > MAX_ACTION_MINUTES:
             # Also keeps the end date inside what datetimes can hold (a room frame may
@@ -410,6 +413,20 @@ def action_take(
     )
     send_membership_changed(user_id=membership.user_id, group_id=membership.group_id)
     return entry
+
+
+def refuse_a_bad_length(kind: str, minutes: int | None, until: datetime | None) -> None:
+    """A length only for a step that lasts, and a whole number of minutes: said, not
+    dropped (a facilitator who sends "warn for a week" meant something else)."""
+    if kind not in LASTING_KINDS and (minutes is not None or until is not None):
+        raise ModerationError(
+            "length_not_applicable",
+            "Only a mute or a suspension lasts: this step takes no length.",
+        )
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1
+    ):
+        raise ModerationError("invalid_length", "A length is a whole number of minutes.")
 
 
 def _apply(membership: Membership, kind: str, until: datetime | None) -> None:

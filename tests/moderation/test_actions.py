@@ -518,3 +518,38 @@ def test_hiding_an_already_hidden_message_is_refused_and_records_nothing_more(wo
     assert refused.value.code == "already_hidden"
     assert ModerationAction.objects.count() == 1
     assert len(events(Action.MODERATION_ACTION_TAKEN)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "length", "code"),
+    [
+        ("warn", {"minutes": 60}, "length_not_applicable"),
+        ("remove", {"until": timezone.now() + timedelta(days=1)}, "length_not_applicable"),
+        ("reinstate", {"minutes": 10}, "length_not_applicable"),
+        ("mute", {"minutes": 0}, "invalid_length"),
+        ("mute", {"minutes": -5}, "invalid_length"),
+        ("suspend", {"minutes": 1.5}, "invalid_length"),
+    ],
+)
+def test_a_length_that_does_not_apply_or_is_not_a_length_is_refused(world, kind, length, code):
+    with pytest.raises(services.ModerationError) as refused:
+        services.action_take(
+            membership=world.fern,
+            actor=world.facilitator.user,
+            kind=kind,
+            guideline_number=2,
+            **length,
+        )
+    assert refused.value.code == code
+    assert not ModerationAction.objects.exists()
+    assert events(Action.MODERATION_ACTION_TAKEN) == []
+
+
+def test_the_member_page_passes_a_length_only_with_a_step_that_lasts(world, fac):
+    # "For" stands beside every step with 1 hour chosen: a warning goes through without it,
+    # a mute keeps it.
+    assert act(fac, world, "warn", duration="60").status_code == 302
+    assert act(fac, world, "mute", duration="60").status_code == 302
+    warning, mute = ModerationAction.objects.order_by("created_at", "pk")
+    assert (warning.kind, warning.until) == ("warn", None)
+    assert (mute.kind, mute.until is not None) == ("mute", True)

@@ -440,3 +440,13 @@ def test_what_members_wrote_is_shown_as_text_never_as_markup(world, fac):
     assert "&lt;script&gt;alert(&quot;fern&quot;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in page
     assert "&lt;img src=x onerror=1&gt;" in page
     assert "<script>alert" not in page and "<img src=x" not in page
+
+
+def test_a_length_without_a_step_about_the_author_is_refused(world):
+    report = file_report(world)
+    with pytest.raises(services.ModerationError) as refused:
+        services.report_resolve(
+            report=report, actor=world.facilitator.user, action="none", minutes=60
+        )
+    assert refused.value.code == "length_not_applicable"
+    assert fresh(report).status == Report.Status.OPEN

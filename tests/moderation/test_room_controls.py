@@ -302,3 +302,20 @@ async def test_a_muted_member_coming_in_is_told_why_and_until_when(world):
             "guideline": {"number": 2, "text": RULES[1]},
             "reason": "An hour to cool off.",
         }
+
+
+@pytest.mark.parametrize("action", ["hide", "remove", "unmute"])
+async def test_a_length_with_a_step_that_does_not_last_is_refused_not_dropped(world, action):
+    # "Remove for a week" means the facilitator meant something else (a mute?): say so.
+    lantern, river, fern = await room(world)
+    async with lantern:
+        await lantern.send(
+            {"type": "moderate", "action": action, "seq": 1, "guideline": 1, "minutes": 10080}
+        )
+        error = await lantern.expect_error("moderation_refused")
+        assert "Only a mute or a suspension lasts" in error["message"]
+        await lantern.still_usable()
+    assert not await run(ModerationAction.objects.exists)
+    assert await run(events, Action.MODERATION_ACTION_TAKEN) == []
+    assert (await run(fresh, world.fern_message)).hidden_at is None
+    assert (await run(fresh, world.fern)).status == Status.ACTIVE
