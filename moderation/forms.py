@@ -1,7 +1,7 @@
 from django import forms
 
 from groups.models import CURRENT_STATUSES, Status
-from moderation.models import ActionKind
+from moderation.models import ActionKind, step_filter_label
 from supportgroups.widgets import Textarea
 
 # A short, explicit length comes first and is the default: an indefinite mute must be a
@@ -196,12 +196,8 @@ class LogFilterForm(forms.Form):
     kind = forms.ChoiceField(
         required=False,
         label="Step",
-        # Hiding covers board posts too ("Board post hidden" in the log).
-        choices=[("", "Every step")]
-        + [
-            (kind, "Message or post hidden" if kind == ActionKind.HIDE_MESSAGE else label)
-            for kind, label in ActionKind.choices
-        ],
+        # In the words of the log's rows (hiding covers board posts too).
+        choices=[("", "Every step")] + [(kind, step_filter_label(kind)) for kind in ActionKind],
     )
     member = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

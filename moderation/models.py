@@ -86,6 +86,14 @@ def step_label(kind: str, *, post: bool) -> str:
     return ActionKind(kind).label
 
 
+def step_filter_label(kind: str) -> str:
+    """A kind of step in words for the log's filter, which finds it whether it was about a
+    message or a board post: the words of the log's rows ("Message hidden or board post
+    hidden")."""
+    labels = list(dict.fromkeys(step_label(kind, post=post) for post in (False, True)))
+    return " or ".join([labels[0], *(label.lower() for label in labels[1:])])
+
+
 class ModerationAction(models.Model):
     """One step a facilitator took about a member. The member sees it, with the rule and
     the reason; the group's facilitators see the log."""

@@ -115,4 +115,4 @@ def test_the_report_and_the_log_name_a_post_as_a_post(scene):
     ).content.decode()
     assert "Hide the post" in page and "Hide the message" not in page
     log = lantern.get(reverse("moderation:log", kwargs={"slug": scene.group.slug}))
-    assert "Message or post hidden" in log.content.decode()
+    assert "Message hidden or board post hidden" in log.content.decode()

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from groups.models import CURRENT_STATUSES, Membership
 from moderation import services
-from moderation.models import ActionKind, ModerationAction
+from moderation.models import ActionKind, ModerationAction, step_label
 from tests.moderation.conftest import (
     RULES,
     give_place,
@@ -193,3 +193,14 @@ def test_paging_through_the_log_shows_every_step_once_newest_first(world, fac):
         .values_list("pk", flat=True)
     )
     assert seen == expected and len(seen) == 110
+
+
+def test_the_logs_filter_names_each_step_in_the_words_of_the_logs_rows(world, fac):
+    # Every way a row can name a step (a hidden board post reads "Board post hidden") is
+    # found in its filter's option, so a facilitator picks the words they just read.
+    page = fac.get(log_url(world)).content.decode()
+    options = dict(re.findall(r'<option value="(\w+)"[^>]*>([^<]*)</option>', page))
+    for kind in ActionKind:
+        for post in (False, True):
+            row_words = step_label(kind, post=post)
+            assert row_words.lower() in options[kind].lower(), (kind, options[kind])
