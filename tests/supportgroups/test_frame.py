@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.templatetags.static import static
 from django.test import Client, override_settings
-from django.urls import reverse
+from django.urls import path, reverse
 
+from supportgroups.templatetags.frame import frame_static, frame_url
 from tests.factories import appoint, give_place, make_group, make_person, signed_in_client
 from tests.html import without_random_tokens
 
@@ -59,3 +61,29 @@ def test_every_kind_of_visitor_sees_the_frame_django_s_tags_draw(settings):
             reference = client.get(url)
         assert without_random_tokens(drawn.content) == without_random_tokens(reference.content)
         assert "/static/" in drawn.content.decode()
+
+
+def _elsewhere(request):  # noqa: ANN001, ANN202
+    return None
+
+
+# A URL configuration of its own for the test below: "home" somewhere else.
+urlpatterns = [path("elsewhere/", _elsewhere, name="home")]
+
+
+def test_a_setting_the_addresses_come_from_changes_them_within_one_process():
+    # Asked once under the project's settings, then under others in the same process
+    # (as tests do; a deployment's settings don't change while it runs).
+    assert frame_static("css/site.css") == static("css/site.css")
+    assert frame_url("home") == reverse("home") == "/"
+    with override_settings(STATIC_URL="/assets/"):
+        assert frame_static("css/site.css") == static("css/site.css")
+        assert frame_static("css/site.css").startswith("/assets/")
+    assert frame_static("css/site.css") == static("css/site.css")
+    # The manifest storage gives the hashed names, and the plain ones under DEBUG.
+    with override_settings(DEBUG=True):
+        assert frame_static("css/site.css") == static("css/site.css") == "/static/css/site.css"
+    assert frame_static("css/site.css") == static("css/site.css") != "/static/css/site.css"
+    with override_settings(ROOT_URLCONF=__name__):
+        assert frame_url("home") == "/elsewhere/"
+    assert frame_url("home") == "/"
