@@ -21,7 +21,7 @@ return annotations untyped, so there ``run`` simply evaluates the queryset.
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -30,14 +30,21 @@ from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
 
-# Stand-ins while compiling, two per kind of parameter: values no real row or request has.
-PROBES: dict[type, tuple[Any, Any]] = {
-    int: (-7_734_190_583, -7_734_190_584),
-    datetime: (
-        datetime(1901, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC),
-        datetime(1902, 3, 4, 5, 6, 7, 890_123, tzinfo=UTC),
-    ),
+# Stand-ins while compiling: values no real row or request has, two per parameter (its
+# first and second build) and none shared between parameters, so that two parameters of
+# one type are told apart in the SQL's parameters.
+PROBE_BASES: dict[type, Any] = {
+    int: -7_734_190_583,
+    datetime: datetime(1901, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC),
 }
+
+
+def probe(kind: type, index: int, build: int) -> Any:
+    """The stand-in for the ``index``-th parameter (of type ``kind``) in build 0 or 1."""
+    step = 2 * index + build
+    if kind is datetime:
+        return PROBE_BASES[datetime] + timedelta(days=step, microseconds=step)
+    return PROBE_BASES[kind] - step
 
 
 class CompiledQuery(Generic[M]):
@@ -50,12 +57,23 @@ class CompiledQuery(Generic[M]):
     """
 
     def __init__(self, build: Callable[..., QuerySet[M]], **parameters: type) -> None:
+        unknown = {name for name, kind in parameters.items() if kind not in PROBE_BASES}
+        if unknown:
+            raise ImproperlyConfigured(
+                f"A compiled query's parameters are int or datetime: {sorted(unknown)}"
+            )
         self.build = build
         self.parameters = parameters
         self._compiled: tuple[type[M], str, list[Any], dict[int, str]] | None = None
 
-    def _compile_with(self, probe: int) -> tuple[type[M], str, list[Any]]:
-        values = {name: PROBES[kind][probe] for name, kind in self.parameters.items()}
+    def _probes(self, build: int) -> dict[str, Any]:
+        return {
+            name: probe(kind, index, build)
+            for index, (name, kind) in enumerate(self.parameters.items())
+        }
+
+    def _compile_with(self, build: int) -> tuple[type[M], str, list[Any]]:
+        values = self._probes(build)
         queryset = self.build(**values)
         sql, params = queryset.query.sql_with_params()
         return queryset.model, sql, list(params)
@@ -63,8 +81,8 @@ class CompiledQuery(Generic[M]):
     def _compile(self) -> tuple[type[M], str, list[Any], dict[int, str]]:
         model, sql, params = self._compile_with(0)
         _, other_sql, other_params = self._compile_with(1)
-        first = {PROBES[kind][0]: name for name, kind in self.parameters.items()}
-        second = {PROBES[kind][1]: name for name, kind in self.parameters.items()}
+        first = {value: name for name, value in self._probes(0).items()}
+        second = {value: name for name, value in self._probes(1).items()}
         where: dict[int, str] = {}
         same_elsewhere = sql == other_sql and len(params) == len(other_params)
         for n, (a, b) in enumerate(zip(params, other_params, strict=False)):

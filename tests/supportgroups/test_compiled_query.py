@@ -66,3 +66,36 @@ def test_a_missing_or_unknown_value_is_refused():
         query.run()
     with pytest.raises(TypeError):
         query.run(user_id=1, since=timezone.now())
+
+
+def joined_between(after: datetime, before: datetime):
+    return User.objects.filter(date_joined__gt=after, date_joined__lt=before).order_by("pk")
+
+
+def pks_between(low: int, high: int):
+    return User.objects.filter(pk__gte=low, pk__lte=high).order_by("pk")
+
+
+def test_two_parameters_of_one_type_are_each_put_in_their_own_place():
+    users = [make_user(f"compiled-{n}") for n in range(3)]
+    now = timezone.now()
+    for n, user in enumerate(users):
+        User.objects.filter(pk=user.pk).update(date_joined=now - timedelta(days=10 * n))
+    between = CompiledQuery(joined_between, after=datetime, before=datetime)
+    window = {"after": now - timedelta(days=15), "before": now - timedelta(days=5)}
+    assert [u.pk for u in between.run(**window)] == [users[1].pk]
+    assert [u.pk for u in between.run(**window)] == [u.pk for u in joined_between(**window)]
+    # The other way round finds nothing, as the queryset does.
+    swapped = {"after": window["before"], "before": window["after"]}
+    assert between.run(**swapped) == [] == list(joined_between(**swapped))
+
+    ids = CompiledQuery(pks_between, low=int, high=int)
+    assert [u.pk for u in ids.run(low=users[1].pk, high=users[2].pk)] == [
+        users[1].pk,
+        users[2].pk,
+    ]
+
+
+def test_a_parameter_of_a_type_it_cannot_stand_in_for_is_refused_at_once():
+    with pytest.raises(ImproperlyConfigured, match="int or datetime"):
+        CompiledQuery(lambda name: User.objects.filter(username=name), name=str)
