@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 DEVICES_COALESCE_SECONDS = 0.2
 CLOSE_ROOM_CLOSED = 4004
 CLOSE_MEMBERSHIP_CHANGED = 4005
+# How many changes of messages (hides) a socket keeps to apply to a message that arrives
+# after its change (see room_message_changed); hides are rare, this bounds a long meeting.
+REMEMBERED_CHANGES = 256
 # Refusals of a message that also mean the person must leave the room.
 LEAVING_REFUSALS = frozenset(
     {"suspended", "agreement_required", "not_a_member", "meeting_closed", "meetings_on_hold"}
@@ -86,6 +89,7 @@ class RoomConsumer(AuthenticatedConsumer):
                 session_key=self.scope["session"].session_key, membership_id=entry.membership.pk
             )
         self.reported = self.reported_seqs()
+        self.changed: dict[int, dict] = {}  # seq -> its latest message_changed event
         self.can_send = selectors.membership_may_send(entry.membership)
         latest = entry.meeting.announcements.first()
         self.hello = frames.hello(
@@ -360,6 +364,9 @@ class RoomConsumer(AuthenticatedConsumer):
         await self.send_message(event)
 
     def _message_frame(self, event: dict) -> dict:
+        # Its change came first: the message goes out as the change has it (a change
+        # carries the whole message, services.message_event).
+        event = self.changed.get(event["seq"], event)
         return frames.message(
             event,
             viewer_membership_id=self.membership.pk,
@@ -370,6 +377,15 @@ class RoomConsumer(AuthenticatedConsumer):
         await self.send_json(self._message_frame(event))
 
     async def room_message_changed(self, event: dict) -> None:
+        # A hide can reach this socket before the message it hides: the message's own
+        # broadcast goes out from the event loop after its batch's commit (and another
+        # process's from its own), the hide's straight after its commit. Kept, so the
+        # message is sent hidden whenever it comes (live, resumed or as history), and a
+        # member never reads a hidden message's text.
+        self.changed.pop(event["seq"], None)
+        self.changed[event["seq"]] = event
+        if len(self.changed) > REMEMBERED_CHANGES:
+            del self.changed[next(iter(self.changed))]
         await self.send_json(
             frames.message_changed(seq=event["seq"], hidden=event["hidden"], body=event["body"])
         )

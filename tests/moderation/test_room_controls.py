@@ -319,3 +319,43 @@ async def test_a_length_with_a_step_that_does_not_last_is_refused_not_dropped(wo
     assert await run(events, Action.MODERATION_ACTION_TAKEN) == []
     assert (await run(fresh, world.fern_message)).hidden_at is None
     assert (await run(fresh, world.fern)).status == Status.ACTIVE
+
+
+def _posted_with_its_broadcast_held_back(world, body):
+    """A message stored as the chat's group commit stores it: its broadcast handed back,
+    to go out from the event loop later (meetings/group_commit.py)."""
+    from meetings import services as meeting_services
+    from supportgroups import realtime
+
+    with realtime.broadcasts_handed_back() as handed_back:
+        posted = meeting_services.message_post(
+            meeting_id=world.meeting.pk,
+            membership_id=world.fern.pk,
+            client_id="fern-overtaken-01",
+            body=body,
+        )
+    return posted.message, handed_back.events
+
+
+async def test_a_hide_that_overtakes_its_messages_broadcast_still_hides_it(world):
+    # The message's broadcast waits on the event loop behind the batch before it while a
+    # facilitator hides it from a database thread: the hide reaches the room first.
+    from moderation import services as moderation_services
+    from supportgroups import realtime
+
+    lantern, river, fern = await room(world)
+    async with river:
+        message, held_back = await run(_posted_with_its_broadcast_held_back, world, "Unkind")
+        await run(
+            moderation_services.message_hide,
+            message=message,
+            actor=world.facilitator.user,
+            guideline_number=2,
+        )
+        changed = await river.expect("message_changed")
+        assert (changed["seq"], changed["hidden"], changed["body"]) == (message.seq, True, None)
+        await realtime.broadcast(held_back)
+        arrived = await river.expect("message")
+        assert arrived["seq"] == message.seq
+        assert (arrived["hidden"], arrived["body"]) == (True, None)
+        assert "Unkind" not in str(river.frames)
