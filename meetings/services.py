@@ -376,6 +376,11 @@ def _message_post(  # noqa: PLR0913
     if session_key is not None and session_key not in sessions_held:
         raise RoomError("signed_out", "You are signed out.")
     meeting = _meeting_take_next_seq(meeting_id)
+    if meeting.e2ee is None:
+        # The first message of a meeting whose room nobody opened yet: it takes the
+        # group's setting now, audited as meeting_fix_e2ee audits it (under the row lock
+        # the seq statement took, so once). Only this message pays for it.
+        meeting.e2ee = _meeting_fix_e2ee(meeting, None)
     if meeting.e2ee and sealed is None:
         raise RoomError("invalid_e2ee", "This meeting is end-to-end encrypted: send ciphertext.")
     if sealed is not None and not meeting.e2ee:
@@ -414,15 +419,11 @@ def _meeting_take_next_seq(meeting_id: int) -> Meeting:
     refused post rolls back and its number is not used.
     """
     table = connection.ops.quote_name(Meeting._meta.db_table)
-    groups = connection.ops.quote_name(Group._meta.db_table)
     holds = connection.ops.quote_name(MeetingHold._meta.db_table)
     found = list(
         Meeting.objects.raw(
-            # (A meeting whose first message comes before anyone opened its room takes
-            # the group's E2EE setting here, as meeting_fix_e2ee would; whether its group
-            # is on hold comes back with the row, for room_refusal.)
-            f"UPDATE {table} SET last_seq = last_seq + 1,"  # noqa: S608
-            f" e2ee = COALESCE(e2ee, (SELECT e2ee_meetings FROM {groups} g WHERE g.id = group_id))"
+            # (Whether its group is on hold comes back with the row, for room_refusal.)
+            f"UPDATE {table} SET last_seq = last_seq + 1"  # noqa: S608
             f" WHERE id = %s RETURNING *, EXISTS (SELECT 1 FROM {holds} h"
             f" WHERE h.group_id = {table}.group_id AND h.lifted_at IS NULL) AS on_hold",
             [meeting_id],

@@ -111,6 +111,9 @@ def test_a_stored_message_reads_back_as_it_was_posted(world):
 
 
 def test_a_message_costs_three_statements_in_one_transaction(world):
+    # (Once the room has been opened, or the meeting's first message took the group's
+    # encryption setting: see the test below.)
+    services.meeting_fix_e2ee(meeting=world.meeting)
     with CaptureQueriesContext(connection) as queries:
         services.message_post(
             meeting_id=world.meeting.pk,
@@ -122,3 +125,29 @@ def test_a_message_costs_three_statements_in_one_transaction(world):
     # (Under the test's own transaction the atomic block is a savepoint.)
     work = [s for s in statements if s not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
     assert work == ["UPDATE", "SELECT", "INSERT"], statements
+
+
+def test_a_first_message_fixing_the_meetings_encryption_setting_is_audited_once(world):
+    # A meeting whose first message comes before anyone opened its room takes the group's
+    # setting in the seq statement: recorded as meeting_fix_e2ee records it, and only
+    # that message pays for it.
+    from audit.events import Action
+    from audit.models import Event
+    from meetings.models import Meeting
+
+    assert Meeting.objects.get(pk=world.meeting.pk).e2ee is None
+    for n in range(2):
+        services.message_post(
+            meeting_id=world.meeting.pk,
+            membership_id=world.river.pk,
+            client_id=f"first-{n:04}",
+            body="Hello.",
+        )
+    assert Meeting.objects.get(pk=world.meeting.pk).e2ee is False
+    fixed = Event.objects.filter(action=Action.E2EE_MEETING_FIXED)
+    assert [(e.target_id, e.actor_id, e.group_id, e.extra) for e in fixed] == [
+        (str(world.meeting.pk), None, world.group.pk, {"e2ee": False})
+    ]
+    # Opening the room afterwards records nothing more.
+    services.meeting_fix_e2ee(meeting=Meeting.objects.get(pk=world.meeting.pk))
+    assert fixed.count() == 1
