@@ -233,6 +233,28 @@ def test_the_message_box_is_in_view_and_the_messages_scroll_above_it(
         assert not overlaps(leave, page.locator(selector).bounding_box()), selector
 
 
+def test_a_phone_keeps_the_hint_of_who_reads_a_message_in_a_compact_form(
+    page, context, live_server_url
+):
+    # Below 40rem the keys' help goes (a phone has its Send button), but not what a
+    # member must know before writing: everyone in the meeting reads it, under their name.
+    group, lantern, device, river, fern, meeting = build()
+    sign_in_as_member(context, live_server_url, river.user)
+    page.set_viewport_size(PHONE)
+    open_room(page, live_server_url, meeting)
+    who = page.locator("#composer-help").get_by_text("Everyone in the meeting sees")
+    expect(who).to_be_visible()
+    expect(page.locator("#composer-help").get_by_text("Shift+Enter")).to_be_hidden()
+    box = page.locator("#composer-help").bounding_box()
+    assert box["height"] <= 40, box  # two short lines at most
+    for selector in ("#composer-body", "#composer-send", "#composer-help"):
+        assert in_view(page, selector), selector
+    no_sideways_scroll(page)
+    page.set_viewport_size(LAPTOP)
+    expect(page.locator("#composer-help").get_by_text("Shift+Enter")).to_be_visible()
+    expect(who).to_be_visible()
+
+
 # --- 4. muted: why and until when; disabled looks disabled --------------------------------------
 
 
