@@ -5,11 +5,16 @@ from supportgroups.widgets import Textarea
 
 
 class ThreadForm(forms.Form):
-    title = forms.CharField(max_length=TITLE_MAX_LENGTH, strip=True)
+    title = forms.CharField(
+        max_length=TITLE_MAX_LENGTH,
+        strip=True,
+        error_messages={"required": "Give your thread a title: a few words are enough."},
+    )
     body = forms.CharField(
         label="What you want to say",
         max_length=BODY_MAX_LENGTH,
         strip=True,
+        error_messages={"required": "Write what you want to say."},
         widget=Textarea(attrs={"rows": 8}),
     )
 
@@ -19,6 +24,7 @@ class ReplyForm(forms.Form):
         label="Your reply",
         max_length=BODY_MAX_LENGTH,
         strip=True,
+        error_messages={"required": "Write your reply first."},
         widget=Textarea(attrs={"rows": 5}),
     )
 

@@ -242,3 +242,18 @@ def test_a_new_agreement_closes_the_board_until_signed(scene):
     with pytest.raises(services.BoardError) as refused:
         services.post_reply(actor=scene.ash.user, thread=thread, body="Hi")
     assert refused.value.code == "agreement_required"
+
+
+def test_an_empty_thread_or_reply_is_told_what_to_write_in_plain_words(scene):
+    # A first-time member who presses Post too soon reads what is missing, not "This
+    # field is required."
+    ash = signed_in_client(scene.ash.user)
+    page = ash.post(board_url(scene, "board:new_thread"), {"title": "", "body": " "})
+    text = page.content.decode()
+    assert "Give your thread a title" in text and "Write what you want to say" in text
+    assert "This field is required" not in text
+    thread = scene.start(scene.birch)
+    reply = ash.post(board_url(scene, "board:reply", number=thread.number), {"body": ""})
+    assert "Write your reply" in reply.content.decode()
+    assert "This field is required" not in reply.content.decode()
+    assert Post.objects.count() == 1
