@@ -139,7 +139,10 @@ class CitingPostForm(forms.Form):
     """A step about a board post that cites one of the group's guidelines."""
 
     guideline = forms.TypedChoiceField(
-        label="Which guideline does it break?", coerce=int, widget=forms.RadioSelect
+        label="Which guideline does it break?",
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the guideline it breaks."},
     )
 
     def __init__(self, guidelines, *args, **kwargs):  # noqa: ANN001

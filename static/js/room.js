@@ -272,13 +272,31 @@ function openActionForm(button) {
   const { kind, seq } = button.dataset;
   const form = document.createElement("form");
   form.className = "chat__form";
+  form.noValidate = true; // (its own words for a missing guideline, below)
   const title = document.createElement("p");
   title.textContent = ACTION_TITLES[kind];
+  form.append(title);
+  if (kind === "report") {
+    // Who reads a report, before a member writes one (the board's report page says it too).
+    const who = document.createElement("p");
+    who.className = "chat__form-note";
+    who.textContent = "Only the group's facilitators see your report, with your name in this group.";
+    form.append(who);
+  }
   const select = guidelineSelect();
   const note = document.createElement("input");
   note.name = "note";
   note.maxLength = 1000;
-  form.append(title, labelled("Guideline ", select));
+  // Sending with no guideline chosen says why nothing happened.
+  const missing = document.createElement("p");
+  missing.className = "chat__form-error";
+  missing.id = `guideline-missing-${seq}`;
+  missing.setAttribute("role", "alert");
+  select.addEventListener("change", () => {
+    missing.textContent = "";
+    select.removeAttribute("aria-invalid");
+  });
+  form.append(labelled("Guideline ", select), missing);
   let minutes = null;
   if (kind === "mute") {
     minutes = document.createElement("select");
@@ -314,6 +332,9 @@ function openActionForm(button) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!select.value) {
+      missing.textContent = "Choose the guideline it breaks.";
+      select.setAttribute("aria-invalid", "true");
+      select.setAttribute("aria-describedby", missing.id);
       select.focus();
       return;
     }

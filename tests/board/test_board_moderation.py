@@ -137,6 +137,9 @@ def test_a_post_is_reported_once_per_member_and_a_bad_rule_rerenders(scene):
     birch = signed_in_client(scene.birch.user)
     bad = birch.post(report_url(scene, thread), {"guideline": 99})
     assert bad.status_code == 200 and b"errorlist" in bad.content
+    # None chosen: said in plain words (not "This field is required.").
+    empty = birch.post(report_url(scene, thread), {"note": "Unkind"}).content.decode()
+    assert "Choose the guideline it breaks." in empty and "field is required" not in empty
     birch.post(report_url(scene, thread), {"guideline": 1})
     again = birch.post(report_url(scene, thread), {"guideline": 1})
     assert b"already reported" in again.content

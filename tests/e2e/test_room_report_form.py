@@ -45,3 +45,39 @@ def test_the_report_form_opens_with_its_send_button_in_view(
     guideline = last.get_by_label("Guideline")
     expect(guideline).to_be_focused()
     assert guideline.bounding_box()["y"] >= chat["y"]
+
+
+def test_the_report_form_says_who_reads_it_and_what_is_missing_on_a_phone(
+    page,
+    live_server_url,
+    room,  # noqa: F811
+):
+    river = Membership.objects.get(pseudonym="River")
+    meeting_services.message_post(
+        meeting_id=room.meeting_id,
+        membership_id=river.pk,
+        client_id="unkind-0001",
+        body="Something unkind.",
+    )
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, live_server_url, FERN_HANDLE)
+    page.goto(live_server_url + room.path)
+    expect_connected(page)
+    message = page.locator("#chat li", has_text="Something unkind.")
+    message.get_by_role("button", name="Report").click()
+    expect(message.get_by_text("Only the group's facilitators see your report")).to_be_visible()
+    # Sent with no guideline chosen: it says so, and nothing is sent.
+    message.get_by_role("button", name="Send report").click()
+    missing = message.get_by_role("alert")
+    expect(missing).to_have_text("Choose the guideline it breaks.")
+    guideline = message.get_by_label("Guideline")
+    expect(guideline).to_be_focused()
+    expect(guideline).to_have_attribute("aria-invalid", "true")
+    guideline.select_option("1")
+    expect(missing).to_be_hidden()
+    message.get_by_role("button", name="Send report").click()
+    expect(message.get_by_text("Reported")).to_be_visible()
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
