@@ -15,6 +15,13 @@ from tests.e2e.test_meeting_room import (  # noqa: F401 (fixtures)
 )
 
 
+def open_as_fern(page, live_server_url, room, size):  # noqa: F811 - room: the fixture's value
+    page.set_viewport_size(size)
+    sign_in(page, live_server_url, FERN_HANDLE)
+    page.goto(live_server_url + room.path)
+    expect_connected(page)
+
+
 def test_the_report_form_opens_with_its_send_button_in_view(
     page,
     live_server_url,
@@ -30,10 +37,7 @@ def test_the_report_form_opens_with_its_send_button_in_view(
             client_id=f"filler-{n}",
             body=f"Message number {n} about a long week.",
         )
-    page.set_viewport_size({"width": 1280, "height": 720})
-    sign_in(page, live_server_url, FERN_HANDLE)
-    page.goto(live_server_url + room.path)
-    expect_connected(page)
+    open_as_fern(page, live_server_url, room, {"width": 1280, "height": 720})
     last = page.locator("#chat li", has_text="Message number 14")
     last.get_by_role("button", name="Report").click()
     send = last.get_by_role("button", name="Send report")
@@ -59,10 +63,7 @@ def test_the_report_form_says_who_reads_it_and_what_is_missing_on_a_phone(
         client_id="unkind-0001",
         body="Something unkind.",
     )
-    page.set_viewport_size({"width": 375, "height": 740})
-    sign_in(page, live_server_url, FERN_HANDLE)
-    page.goto(live_server_url + room.path)
-    expect_connected(page)
+    open_as_fern(page, live_server_url, room, {"width": 375, "height": 740})
     message = page.locator("#chat li", has_text="Something unkind.")
     message.get_by_role("button", name="Report").click()
     expect(message.get_by_text("Only the group's facilitators see your report")).to_be_visible()
