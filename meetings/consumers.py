@@ -213,7 +213,14 @@ class RoomConsumer(AuthenticatedConsumer):
                 )
             send = frames.read_send(frame)
             client_id, body, sealed = send.client_id, send.body, None
-        if not await self.session_active(held_by_caller=True):
+        # The session's clock rules (and counting this send as its activity) are looked
+        # at after the message is stored and acknowledged, when what this socket knows of
+        # the session already rules out its timeouts: the send's own transaction checks
+        # that it is still signed in. Looked at first, they were a second trip to the
+        # database thread, queued there, ahead of the message's own, for a socket's first
+        # message and one a minute after it.
+        check_after = self.session_surely_on()
+        if not check_after and not await self.session_active(held_by_caller=True):
             return
         try:
             # Stored with this process's other sends of the moment, in one transaction.
@@ -232,6 +239,8 @@ class RoomConsumer(AuthenticatedConsumer):
         await self.send_json(
             frames.ack(client_id=client_id, seq=posted.message.seq, duplicate=not posted.created)
         )
+        if check_after:
+            await self.session_active(held_by_caller=True)
 
     async def _refused(self, error: ServiceError, **extra) -> None:
         if error.code == "signed_out":
@@ -346,10 +355,14 @@ class RoomConsumer(AuthenticatedConsumer):
     async def on_ping(self, frame: dict) -> None:
         # A heartbeat from a page someone is looking at is activity of the session; from
         # a hidden one it only checks that the session has not timed out meanwhile.
-        if not await self.session_active(active=frames.read_ping(frame)):
+        # The room's own heartbeat (this socket is still present) is written in the same
+        # trip to the database thread as the session's check.
+        if not await self.session_active(active=frames.read_ping(frame), along=self._beat):
             return
-        await database_sync_to_async(services.presence_heartbeat)(channel_name=self.channel_name)
         await self.send_json(frames.pong())
+
+    def _beat(self) -> None:
+        services.presence_heartbeat(channel_name=self.channel_name)
 
     async def error(self, code: str, message: str, **extra) -> None:
         await self.send_json(frames.error(code, message, **extra))
