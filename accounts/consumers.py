@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Callable
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -11,7 +12,7 @@ from django.conf import settings
 from accounts.models import session_public_id
 from accounts.selectors import user_may_use_sockets, user_must_renew_credentials
 from accounts.services import session_touch
-from accounts.sessions import STARTED_KEY, last_seen_resolution, session_expired
+from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY, last_seen_resolution, session_expired
 from supportgroups.realtime import user_group_name
 
 # Close codes (4000-4999 are for applications): the client must not reconnect on these.
@@ -69,6 +70,9 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     activity_seen = 0.0
     # When it last counted as activity (a touch with active=True: "last seen" refreshed).
     activity_counted = float("-inf")
+    # The session's "last seen" is known to be no earlier than this (time.time()), from the
+    # touches of this socket; None: only what the session said when the socket opened.
+    last_seen_at_least: float | None = None
 
     async def connect(self):
         refusal = await self._session_refusal()
@@ -121,9 +125,20 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
         if self.user_group:
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
 
-    async def session_active(self, *, active: bool = True, held_by_caller: bool = False) -> bool:
+    async def session_active(
+        self,
+        *,
+        active: bool = True,
+        held_by_caller: bool = False,
+        along: Callable[[], object] | None = None,
+    ) -> bool:
         """Count activity on this socket as activity of its session (same rules as pages);
         ``active=False`` only checks that the session has not timed out.
+
+        ``along``: database work to do once the session is known to be on (a heartbeat's
+        own write), in the same trip to the database thread as the check. That one thread
+        runs all of a Daphne's database work in turn, chat sends included, so every trip
+        there is one more that a send may find ahead of it.
 
         False when the session has ended: the socket is then told (``signed_out`` with
         the reason: "idle", "absolute", "signed_out") and closed. The session row is read
@@ -142,17 +157,36 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
             if counted < last_seen_resolution() and not self._past_absolute_timeout():
                 return True
         elif now - self.activity_seen < min(5.0, last_seen_resolution()):
+            if along is not None:
+                await database_sync_to_async(along)()
             return True
-        ended = await database_sync_to_async(session_touch)(
-            session_key=self.scope["session"].session_key, active=active
-        )
+        ended = await database_sync_to_async(self._session_touch)(active, along)
         if ended:
             await self.signed_out(ended)
             return False
         self.activity_seen = time.monotonic()
         if active:
             self.activity_counted = self.activity_seen
+            # Written just now, or it was recent enough not to need writing.
+            self.last_seen_at_least = time.time() - last_seen_resolution()
         return True
+
+    def session_surely_on(self) -> bool:
+        """What this socket has seen of its session rules out its idle and absolute
+        timeouts now: its "last seen" only ever moves forward, and its start never moves.
+        (Whether it was signed out meanwhile is another matter: see session_active's
+        ``held_by_caller``.)"""
+        session = self.scope["session"]
+        known = max(session.get(LAST_SEEN_KEY) or 0.0, self.last_seen_at_least or 0.0)
+        return (
+            session_expired({STARTED_KEY: session.get(STARTED_KEY), LAST_SEEN_KEY: known}) is None
+        )
+
+    def _session_touch(self, active: bool, along: Callable[[], object] | None) -> str | None:
+        ended = session_touch(session_key=self.scope["session"].session_key, active=active)
+        if ended is None and along is not None:
+            along()
+        return ended
 
     def _past_absolute_timeout(self) -> bool:
         # The session's start never changes, so the socket's own copy of it is enough.

@@ -428,10 +428,11 @@ def key_request(*, requester_device: str, epoch: int) -> dict:
     return {"type": "key_request", "requester_device": requester_device, "epoch": epoch}
 
 
-def message(event: dict, *, viewer_membership_id: int, reported: bool = False) -> dict:
-    """A stored message (``meetings.services.message_event``) as this member sees it;
-    ``reported``: this viewer reported it already (so a reload still shows "Reported")."""
-    mine = event["author_membership"] == viewer_membership_id
+def message(event: dict, *, viewer_membership_id: int | None, reported: bool = False) -> dict:
+    """A stored message (``meetings.services.message_event``) as this member sees it (None:
+    as anyone but its author sees it); ``reported``: this viewer reported it already (so a
+    reload still shows "Reported")."""
+    mine = viewer_membership_id is not None and event["author_membership"] == viewer_membership_id
     frame = {
         "type": "message",
         "seq": event["seq"],

@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -19,7 +20,7 @@ from accounts.sessions import LAST_SEEN_KEY, STARTED_KEY
 from audit.events import Action
 from groups import services as group_services
 from groups.models import Membership, Status
-from meetings.models import Meeting, Message
+from meetings.models import Meeting, Message, Presence
 from supportgroups.asgi import application
 from supportgroups.realtime import user_group_name
 from tests.meetings.conftest import (
@@ -178,6 +179,56 @@ async def test_a_heartbeat_counts_only_while_the_page_is_visible(world):
         await fern.expect("pong")
     assert time.time() - (await run(session_data, hidden))[LAST_SEEN_KEY] > 590
     assert time.time() - (await run(session_data, visible))[LAST_SEEN_KEY] < MINUTE
+
+
+async def test_a_message_is_stored_before_the_session_check_it_does_not_need_first(
+    world, monkeypatch
+):
+    # A socket's first message: what the socket saw of its session at opening (last seen
+    # 29 minutes ago, of 30) rules out a timeout, and the send's own transaction checks the
+    # sign-in. So the session's clock check and "last seen" write come after the message
+    # is stored, not as a trip to the database thread ahead of it.
+    value = await run(aged_cookie, world.river.user, started_ago=600, last_seen_ago=29 * MINUTE)
+    stored_at_check = []
+    thread_handler = DatabaseSyncToAsync.thread_handler
+
+    def watched(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if getattr(self.func, "__name__", "") in {"session_touch", "_session_touch"}:
+            stored_at_check.append(Message.objects.filter(client_id="first-of-socket").exists())
+        return thread_handler(self, *args, **kwargs)
+
+    async with Socket(world.path, value) as river:
+        monkeypatch.setattr(DatabaseSyncToAsync, "thread_handler", watched)
+        await river.send_and_ack("My first words here.", "first-of-socket")
+        await river.still_usable()  # (the check runs after the ack: wait for it)
+        monkeypatch.undo()
+    assert stored_at_check[0] is True
+    assert time.time() - (await run(session_data, value))[LAST_SEEN_KEY] < MINUTE
+
+
+async def test_a_heartbeat_is_one_trip_to_the_database_thread(world, monkeypatch):
+    # That one thread runs all of a Daphne's database work in turn, chat sends included:
+    # the session's check and the room's presence go there together, not one after the
+    # other (a send arriving between them waited behind both).
+    value = await run(aged_cookie, world.river.user, started_ago=600, last_seen_ago=600)
+    async with Socket(world.path, value) as river:
+        long_ago = timezone.now() - timedelta(minutes=1)
+        await run(lambda: Presence.objects.update(seen_at=long_ago))
+        trips = []
+        thread_handler = DatabaseSyncToAsync.thread_handler
+
+        def counted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            trips.append(self.func)
+            return thread_handler(self, *args, **kwargs)
+
+        monkeypatch.setattr(DatabaseSyncToAsync, "thread_handler", counted)
+        await river.send({"type": "ping", "visible": True})
+        await river.expect("pong")
+        monkeypatch.undo()
+        [presence] = await run(lambda: list(Presence.objects.filter(meeting=world.meeting)))
+    assert len(trips) == 1, trips
+    assert presence.seen_at > long_ago
+    assert time.time() - (await run(session_data, value))[LAST_SEEN_KEY] < MINUTE
 
 
 async def test_a_session_that_timed_out_under_an_open_socket_is_ended_at_its_next_heartbeat(

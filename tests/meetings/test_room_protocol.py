@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from meetings.models import Meeting, Message, Presence
@@ -418,3 +419,29 @@ async def test_a_ping_gets_a_pong_and_keeps_the_member_present(world):
         assert await river.expect("pong") == {"type": "pong"}
         after = await run(lambda: Presence.objects.get(membership=world.river).seen_at)
         assert after > before
+
+
+async def test_a_message_is_encoded_once_for_everyone_but_its_author(world, monkeypatch):
+    # All of one process's sockets in the room get the same event object from the
+    # channel layer; the frame the others see is the same for each, so it is encoded once.
+    encoded = []
+
+    async def counting(cls, content):  # noqa: ANN001, ANN202
+        if content.get("type") == "message":
+            encoded.append(content)
+        return json.dumps(content)
+
+    async with (
+        Socket(world.path, await cookie(world.river)) as river,
+        Socket(world.path, await cookie(world.fern)) as fern,
+        Socket(world.path, await cookie(world.fern)) as fern_again,
+    ):
+        monkeypatch.setattr(AsyncJsonWebsocketConsumer, "encode_json", classmethod(counting))
+        await river.send_and_ack("Said to everyone here.", "encoded-once-01")
+        seen = [await fern.expect("message"), await fern_again.expect("message")]
+        monkeypatch.undo()
+    [own] = [f for f in river.frames if f["type"] == "message"]
+    assert len(encoded) == 2
+    assert (own["mine"], own["client_id"]) == (True, "encoded-once-01")
+    assert seen[0] == seen[1]
+    assert seen[0] == {**own, "mine": False, "client_id": None}
