@@ -8,6 +8,7 @@ facilitator controls are added by moderation/consumers.py, the layer above.
 """
 
 import asyncio
+import functools
 import logging
 
 from channels.db import database_sync_to_async
@@ -346,9 +347,9 @@ class RoomConsumer(AuthenticatedConsumer):
     async def on_ping(self, frame: dict) -> None:
         # A heartbeat from a page someone is looking at is activity of the session; from
         # a hidden one it only checks that the session has not timed out meanwhile.
-        if not await self.session_active(active=frames.read_ping(frame)):
+        heartbeat = functools.partial(services.presence_heartbeat, channel_name=self.channel_name)
+        if not await self.session_active(active=frames.read_ping(frame), then=heartbeat):
             return
-        await database_sync_to_async(services.presence_heartbeat)(channel_name=self.channel_name)
         await self.send_json(frames.pong())
 
     async def error(self, code: str, message: str, **extra) -> None:
