@@ -150,6 +150,10 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
         ``last_seen_resolution()``: a session whose "last seen" was refreshed that
         recently cannot be idle, and its absolute end is known from its start. Reading it
         every few seconds was a second transaction for almost every chat message.
+
+        ``then``: the caller's own database work (a heartbeat's write), run only while the
+        session is active, in the same trip to the database thread as the check: the
+        trips of one process all queue on that one thread.
         """
         now = time.monotonic()
         if held_by_caller:

@@ -1,7 +1,7 @@
 """The chat send path counted rather than timed: per persisted message at one fixed rate,
 PostgreSQL's commits and WAL flushes (pg_stat_database, pg_stat_wal) and the Daphnes' CPU.
 
-    python -m bench.sendpath RATE SECONDS [--rooms N] [--profile DIR]   # e.g. 50 15
+    python -m bench.sendpath RATE SECONDS [--rooms N] [--profile DIR] [--statements]
     python -m bench.sendpath --summary DIR                              # the profile, summed
 
 The bench's own stack (throwaway PostgreSQL with production's durability, Redis, two
@@ -14,7 +14,8 @@ With ``--profile DIR``, py-spy samples both Daphnes through the measured step (e
 thread, idle ones too, so time spent waiting shows; with ``--on-cpu`` only samples on the
 CPU), one folded-stack file per Daphne;
 ``--summary DIR`` then prints, per thread kind, the share of samples in which each of the
-send path's frames was on the stack.
+send path's frames was on the stack. With ``--statements``, PostgreSQL counts every
+statement of the step (pg_stat_statements): the most called, per message.
 """
 
 from __future__ import annotations
@@ -33,13 +34,12 @@ SAMPLES_PER_SECOND = 100
 WATCHED = (
     "message_post",
     "messages_post",
-    "_message_post",
-    "_message_item",
+    "_send_refusal",
     "session_hold",
     "sessions_hold",
-    "_meeting_take_next_seq",
-    "_sender",
-    "_message_insert",
+    "_rooms_hold",
+    "_senders",
+    "_messages_insert",
     "encrypt_str",
     "_commit",
     "commit",
@@ -68,28 +68,73 @@ WATCHED = (
 )
 
 
-def main(rate: float, seconds: float, rooms: int, profile: Path | None, on_cpu: bool) -> dict:
+def main(  # noqa: PLR0913
+    rate: float, seconds: float, rooms: int, profile: Path | None, on_cpu: bool, statements: bool
+) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.stack import Stack
 
     stack = Stack(log=lambda message: print(message, file=sys.stderr))
     try:
-        os.environ.update(stack.start_services())
+        os.environ.update(stack.start_services(STATEMENT_STATISTICS if statements else None))
         import django
 
         django.setup()
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0, interactive=False)
+        if statements:
+            _superuser_sql(stack, "CREATE EXTENSION pg_stat_statements")
         from bench import chat, data
 
         admin = data.build_audit_people().admin
         built = data.build_rooms(admin, prefix="probe", sizes=[10] * rooms)
         daphnes = stack.start_daphnes(2)
         chat.Usage.services = stack.service_cpu_seconds
-        return asyncio.run(_measure(built, daphnes, rate, seconds, chat, profile, on_cpu))
+        counted = stack if statements else None
+        return asyncio.run(
+            _measure(built, daphnes, rate, seconds, chat, profile, on_cpu=on_cpu, counted=counted)
+        )
     finally:
         stack.stop()
+
+
+# The server settings of ``--statements``: every statement counted, with its calls.
+STATEMENT_STATISTICS = {
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track": "all",
+}
+STATEMENTS_SHOWN = 25
+
+
+def _superuser_sql(stack, statement: str) -> list[list[str]]:  # noqa: ANN001
+    """Run ``statement`` in the app's database as PostgreSQL's superuser; its rows."""
+    from tests.harness import DB_NAME, HOST
+
+    services = stack.services
+    result = subprocess.run(
+        [
+            str(services.pg_bin / "psql"),
+            *("-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1"),
+            *("-h", HOST, "-p", str(services.pg_port), "-U", "postgres", "-d", DB_NAME),
+            *("-c", statement),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+
+def _statements_per_message(stack, sent: int) -> list[str]:  # noqa: ANN001
+    """The statements run since the reset, the most called first: calls per message,
+    and the statement (its first 150 characters)."""
+    rows = _superuser_sql(
+        stack,
+        "SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 150)"  # noqa: S608
+        f" FROM pg_stat_statements ORDER BY calls DESC LIMIT {STATEMENTS_SHOWN}",
+    )
+    return [f"{int(calls) / sent:.3f} {query}" for calls, query in rows]
 
 
 def _database_counts() -> dict[str, int]:
@@ -141,12 +186,24 @@ def _start_profilers(
     ]
 
 
-async def _measure(rooms, daphnes, rate: float, seconds: float, chat, profile, on_cpu) -> dict:  # noqa: ANN001, PLR0913
+async def _measure(  # noqa: PLR0913
+    rooms,  # noqa: ANN001
+    daphnes,  # noqa: ANN001
+    rate: float,
+    seconds: float,
+    chat,  # noqa: ANN001
+    profile: Path | None,
+    *,
+    on_cpu: bool,
+    counted,  # noqa: ANN001 - the Stack, with --statements
+) -> dict:
     run = chat.ChatRun("room", rooms, daphnes)
     await run.connect()
     await run.settle()
     await chat.warm_up(run, rate, 2.0)
     await asyncio.sleep(1.0)
+    if counted is not None:
+        await asyncio.to_thread(_superuser_sql, counted, "SELECT pg_stat_statements_reset()")
     before = await asyncio.to_thread(_database_counts)
     profilers = _start_profilers(daphnes, seconds, profile, on_cpu=on_cpu) if profile else []
     usage = chat.Usage(daphnes)
@@ -171,6 +228,10 @@ async def _measure(rooms, daphnes, rate: float, seconds: float, chat, profile, o
         load_generator_cpu_percent_of_one_core=cpu["load_generator_cpu_percent_of_one_core"],
         box_busy_percent=cpu["box_busy_percent"],
     )
+    if counted is not None:
+        result["statements_per_message"] = await asyncio.to_thread(
+            _statements_per_message, counted, sent
+        )
     return result
 
 
@@ -220,8 +281,19 @@ if __name__ == "__main__":
     parser.add_argument(
         "--on-cpu", action="store_true", help="profile only samples on the CPU (no waiting)"
     )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="count every statement PostgreSQL runs in the step (pg_stat_statements)",
+    )
     args = parser.parse_args()
     if args.summary:
         print(json.dumps(summary(args.summary), indent=1))
     else:
-        print(json.dumps(main(args.rate, args.seconds, args.rooms, args.profile, args.on_cpu)))
+        print(
+            json.dumps(
+                main(
+                    args.rate, args.seconds, args.rooms, args.profile, args.on_cpu, args.statements
+                )
+            )
+        )

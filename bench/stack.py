@@ -174,7 +174,7 @@ class Stack:
         self.env: dict[str, str] = {}
         self.log_dir = self.services.tmp / "logs"
 
-    def start_services(self) -> dict[str, str]:
+    def start_services(self, pg_settings: dict[str, str] | None = None) -> dict[str, str]:
         started = time.monotonic()
         self.log_dir.mkdir()
         self.env = app_env(self.services)
@@ -191,7 +191,7 @@ class Stack:
             )
         try:
             # As in production: every commit waits for the disk (the tests skip that).
-            self.services.start_postgres(durable=True)
+            self.services.start_postgres(durable=True, settings=pg_settings)
             self.services.wait_for_redis()
             if collect.wait(timeout=120) != 0:
                 raise ServiceError(f"collectstatic failed:\n{log_tail(collect_log, 40)}")

@@ -4,7 +4,7 @@ opens a message. The encodings are those of the wire protocol (PROTOCOL.md, "End
 encrypted rooms"), byte for byte as the browsers make them.
 
 Also the sealed send's checks (``sealed_send_check``): the device, the epoch and its
-coverage in one statement, which meetings.services._message_post runs for a sealed message.
+coverage in one statement, which meetings.services.messages_post runs for a sealed message.
 """
 
 from __future__ import annotations

@@ -284,9 +284,14 @@ def messages_post(*, sends: list[MessageSend]) -> list[PostedMessage | Exception
     stores them all: the chat's group commit (meetings/group_commit.py). Each is checked
     exactly as message_post checks one and has its own outcome, in the order given: its
     PostedMessage, or the RoomError that refused it (or the error it met), or None when it
-    was not tried (``wait_for_room`` False and its room busy). A refused one is rolled
-    back to its own savepoint and undoes nothing of the others; the stored ones are
+    was not tried (``wait_for_room`` False and its room busy). The stored ones are
     broadcast only after the commit, each room's in seq order.
+
+    Every send is checked before anything is written, so a refused one writes nothing
+    and needs no savepoint of its own: the batch costs the same few statements however
+    many sends it has (sessions, rooms, senders, then one statement numbering the rooms
+    and inserting the messages). A savepoint per send was a fifth of the database
+    thread's time (bench.sendpath's profile).
 
     Locks are taken in one order whatever the batch, so two processes' batches cannot
     deadlock: the sending sessions' rows (in key order, one statement), then the rooms'
@@ -296,220 +301,262 @@ def messages_post(*, sends: list[MessageSend]) -> list[PostedMessage | Exception
     other's whole batch); each room's sends keep their order of arrival."""
     outcomes: list[PostedMessage | Exception | None] = [None] * len(sends)
     held = sessions_hold(session_keys=sorted({s.session_key for s in sends if s.session_key}))
-    busy = _rooms_hold(
+    rooms = _rooms_hold(
         wait={s.meeting_id for s in sends if s.wait_for_room},
         skip_if_busy={s.meeting_id for s in sends if not s.wait_for_room},
     )
-    for index in sorted(range(len(sends)), key=lambda n: sends[n].meeting_id):
+    tried = [n for n in range(len(sends)) if sends[n].meeting_id in rooms]
+    senders, stored_before = _senders(
+        {sends[n].membership_id for n in tried},
+        recent_since=timezone.now() - timedelta(seconds=settings.CHAT_RATE_LIMIT_SECONDS),
+        client_ids={(sends[n].meeting_id, sends[n].client_id) for n in tried},
+    )
+    accepted: list[tuple[int, Message]] = []
+    # (meeting id, client id) -> the message stored with it, before or in this batch
+    for index in sorted(tried, key=lambda n: sends[n].meeting_id):
         send = sends[index]
-        if send.meeting_id in busy:
-            continue
+        room = rooms[send.meeting_id]
         try:
-            # (_message_post is atomic: inside this transaction, a savepoint.)
-            outcomes[index] = _message_post(
-                meeting_id=send.meeting_id,
-                membership_id=send.membership_id,
-                client_id=send.client_id,
-                body=send.body,
-                sealed=send.sealed,
-                session_key=send.session_key,
-                sessions_held=held,
-            )
-        except (IntegrityError, RoomError) as error:
-            outcomes[index] = _message_stored_before(send, error)
+            refusal = _send_refusal(send, room, senders.get(send.membership_id), held)
         except Exception as error:  # noqa: BLE001 - this send's own outcome, not the batch's
             outcomes[index] = error
-    stored = sorted(
-        (o.message for o in outcomes if isinstance(o, PostedMessage) and o.created),
-        key=lambda message: (message.meeting_id, message.seq),
-    )
-    if stored:
+            continue
+        existing = stored_before.get((send.meeting_id, send.client_id))
+        if existing is not None:
+            # A retry whose ack was lost (perhaps from two sockets at once, or sent again
+            # just after a mute): the message was not lost, so it is acknowledged rather
+            # than refused, and not broadcast again.
+            if existing.author_id == send.membership_id:
+                outcomes[index] = PostedMessage(existing, created=False)
+            else:
+                outcomes[index] = refusal or RoomError(
+                    "duplicate_client_id", "That message id is already used."
+                )
+            continue
+        if refusal is not None:
+            outcomes[index] = refusal
+            continue
+        message = _message_new(send, room, senders[send.membership_id])
+        stored_before[(send.meeting_id, send.client_id)] = message
+        accepted.append((index, message))
+    if accepted:
+        _messages_insert([message for _, message in accepted], rooms)
+        for index, message in accepted:
+            outcomes[index] = PostedMessage(message, created=True)
         send_room_messages(
-            messages=[(message.meeting_id, message_event(message)) for message in stored]
+            messages=[(message.meeting_id, message_event(message)) for _, message in accepted]
         )
     return outcomes
 
 
-def _rooms_hold(*, wait: set[int], skip_if_busy: set[int]) -> set[int]:
-    """Hold the rooms' rows until the transaction ends (their seqs are taken under them):
-    those of ``wait`` whoever holds them now, those of ``skip_if_busy`` only if no other
-    transaction does. Returns the rooms of ``skip_if_busy`` left alone (busy, or gone)."""
-    skip_if_busy = skip_if_busy - wait
-    if not skip_if_busy:
-        # (The sends take their rooms' rows in meeting id order themselves.)
-        return set()
-    if wait:
-        # Before any room taken without waiting: only then may a transaction wait.
-        rooms = Meeting.objects.select_for_update(no_key=True).order_by("pk")
-        list(rooms.filter(pk__in=wait).values_list("pk", flat=True))
-    free = Meeting.objects.select_for_update(no_key=True, skip_locked=True).order_by("pk")
-    return skip_if_busy - set(free.filter(pk__in=skip_if_busy).values_list("pk", flat=True))
-
-
-def _message_stored_before(send: MessageSend, error: Exception) -> PostedMessage | Exception:
-    # The client id may be stored already: a retry whose ack was lost (perhaps from
-    # two sockets at once, or sent again just after a mute). The message was not
-    # lost, so it is acknowledged rather than refused, and not broadcast again.
-    existing = Message.objects.filter(meeting_id=send.meeting_id, client_id=send.client_id).first()
-    if existing is not None and existing.author_id == send.membership_id:
-        return PostedMessage(existing, created=False)
-    if existing is not None and isinstance(error, IntegrityError):
-        return RoomError("duplicate_client_id", "That message id is already used.")
-    return error
-
-
-@transaction.atomic
-def _message_post(  # noqa: PLR0913
-    *,
-    meeting_id: int,
-    membership_id: int,
-    client_id: str,
-    body: str | None,
-    sealed: SealedMessage | None,
-    session_key: str | None,
+def _send_refusal(
+    send: MessageSend,
+    meeting: Meeting | None,
+    membership: Membership | None,
     sessions_held: set[str],
-) -> PostedMessage:
-    # Every chat message costs three statements, written out in SQL below: Django's query
-    # compiler was a third of a Daphne's CPU under load (make bench). A retried client id
-    # is caught by the unique constraint, or after a refusal by messages_post; either way
-    # this savepoint rolls back. The session was held by messages_post (sessions_held).
-    if session_key is not None and session_key not in sessions_held:
-        raise RoomError("signed_out", "You are signed out.")
-    meeting = _meeting_take_next_seq(meeting_id)
-    if meeting.e2ee is None:
-        # The first message of a meeting whose room nobody opened yet: it takes the
-        # group's setting now, audited as meeting_fix_e2ee audits it (under the row lock
-        # the seq statement took, so once). Only this message pays for it.
-        meeting.e2ee = _meeting_fix_e2ee(meeting, None)
-    if meeting.e2ee and sealed is None:
-        raise RoomError("invalid_e2ee", "This meeting is end-to-end encrypted: send ciphertext.")
-    if sealed is not None and not meeting.e2ee:
-        raise RoomError("invalid_frame", "This meeting is not end-to-end encrypted.")
-    since = timezone.now() - timedelta(seconds=settings.CHAT_RATE_LIMIT_SECONDS)
-    membership = _sender(membership_id, recent_since=since)
+) -> RoomError | None:
+    """Why this send may not be stored (the checks of message_post, in their order), or
+    None. Reads nothing but the sealed message's check: the rows were read for the batch."""
+    if send.session_key is not None and send.session_key not in sessions_held:
+        return RoomError("signed_out", "You are signed out.")
+    if meeting is None:
+        return RoomError("meeting_closed", _REFUSAL_TEXT["meeting_closed"])
+    if meeting.e2ee and send.sealed is None:
+        return RoomError("invalid_e2ee", "This meeting is end-to-end encrypted: send ciphertext.")
+    if send.sealed is not None and not meeting.e2ee:
+        return RoomError("invalid_frame", "This meeting is not end-to-end encrypted.")
     if membership is None:
-        raise RoomError("not_a_member", _REFUSAL_TEXT["not_a_member"])
+        return RoomError("not_a_member", _REFUSAL_TEXT["not_a_member"])
     refusal = _post_refusal(meeting, membership)
     if refusal:
-        raise refusal
-    if sealed is not None:
-        # One statement (meetings/e2ee.py), under the room's lock like the seq.
+        return refusal
+    if send.sealed is not None:
+        # One statement (meetings/e2ee.py), under the room's lock.
         try:
             sealed_send_check(
-                sealed,
+                send.sealed,
                 meeting_id=meeting.pk,
                 membership_id=membership.pk,
-                session_key=session_key,
-                client_id=client_id,
+                session_key=send.session_key,
+                client_id=send.client_id,
             )
         except SealRefused as refused:
-            raise RoomError(refused.code, refused.message, **refused.extra) from None
-    message = _message_insert(meeting, membership, client_id=client_id, body=body, sealed=sealed)
-    return PostedMessage(message, created=True)
+            return RoomError(refused.code, refused.message, **refused.extra)
+    return None
 
 
 # --- the send path's statements -----------------------------------------------------------
 
 
-def _meeting_take_next_seq(meeting_id: int) -> Meeting:
-    """Add one to the meeting's last_seq and return the meeting, in one statement.
-
-    The update locks the meeting row until commit, so posts to one room are numbered one
-    at a time, in commit order (and one member's rate is counted one send at a time); a
-    refused post rolls back and its number is not used.
-    """
-    table = connection.ops.quote_name(Meeting._meta.db_table)
-    holds = connection.ops.quote_name(MeetingHold._meta.db_table)
-    found = list(
-        Meeting.objects.raw(
-            # (Whether its group is on hold comes back with the row, for room_refusal.)
-            f"UPDATE {table} SET last_seq = last_seq + 1"  # noqa: S608
-            f" WHERE id = %s RETURNING *, EXISTS (SELECT 1 FROM {holds} h"
-            f" WHERE h.group_id = {table}.group_id AND h.lifted_at IS NULL) AS on_hold",
-            [meeting_id],
-        )
+@functools.cache
+def _rooms_sql(*, skip_locked: bool) -> str:
+    """The rooms' rows, held until the transaction ends (their seqs are taken under them),
+    in id order; each with whether its group is on hold (``on_hold``, for
+    room_refusal)."""
+    quote = connection.ops.quote_name
+    table = quote(Meeting._meta.db_table)
+    return (
+        "SELECT m.*,"  # noqa: S608
+        f" EXISTS (SELECT 1 FROM {quote(MeetingHold._meta.db_table)} h"
+        " WHERE h.group_id = m.group_id AND h.lifted_at IS NULL) AS on_hold"
+        f" FROM {table} m"
+        " WHERE m.id = ANY(%s) ORDER BY m.id FOR NO KEY UPDATE OF m"
+        + (" SKIP LOCKED" if skip_locked else "")
     )
-    if not found:
-        raise RoomError("meeting_closed", _REFUSAL_TEXT["meeting_closed"])
-    return found[0]
+
+
+def _rooms_hold(*, wait: set[int], skip_if_busy: set[int]) -> dict[int, Meeting | None]:
+    """Hold the rooms' rows until the transaction ends: those of ``wait`` whoever holds
+    them now, those of ``skip_if_busy`` only if no other transaction does. Returns each
+    room held (None: a room of ``wait`` that does not exist); a room of ``skip_if_busy``
+    left alone (busy, or gone) is not in it."""
+    skip_if_busy = skip_if_busy - wait
+    rooms: dict[int, Meeting | None] = {}
+    # Those waited for first: only then may a transaction wait.
+    for meeting_ids, skip_locked in ((wait, False), (skip_if_busy, True)):
+        if not meeting_ids:
+            continue
+        if not skip_locked:
+            rooms.update(dict.fromkeys(meeting_ids))
+        for meeting in Meeting.objects.raw(
+            _rooms_sql(skip_locked=skip_locked), [sorted(meeting_ids)]
+        ):
+            if meeting.e2ee is None:
+                # A meeting whose first message comes before anyone opened its room: it
+                # takes the group's setting now, audited as meeting_fix_e2ee audits it
+                # (under the row lock just taken, so once). Only that batch pays for it.
+                meeting.e2ee = _meeting_fix_e2ee(meeting, None)
+            rooms[meeting.pk] = meeting
+    return rooms
 
 
 @functools.cache
-def _sender_sql() -> str:
-    """The sender's membership, whether they signed the current agreement (the same test
-    as groups.selectors.signed_current_agreement) and how many messages they sent since a
-    moment. tests/meetings/test_send_statements.py holds it to the ORM's answers."""
+def _senders_sql() -> str:
+    """The senders' memberships, whether they signed the current agreement (the same test
+    as groups.selectors.signed_current_agreement), how many messages they sent since a
+    moment, and the ids of the messages already stored with the batch's (meeting, client
+    id) pairs (the same in every row). tests/meetings/test_send_statements.py holds it to
+    the ORM's answers."""
     quote = connection.ops.quote_name
+    messages = quote(Message._meta.db_table)
     return (
         "SELECT m.*, "  # noqa: S608 - table names from the models, values as parameters
         "(m.signed_agreement_id IS NOT NULL"
         " AND m.signed_agreement_id = g.current_agreement_id) AS signed_current, "
-        f"(SELECT COUNT(*) FROM {quote(Message._meta.db_table)} r"
-        " WHERE r.author_id = m.id AND r.created_at > %s) AS sent_recently "
+        f"(SELECT COUNT(*) FROM {messages} r"
+        " WHERE r.author_id = m.id AND r.created_at > %s) AS sent_recently, "
+        f"ARRAY(SELECT s.id FROM {messages} s WHERE (s.meeting_id, s.client_id) IN"
+        " (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))) AS stored_ids "
         f"FROM {quote(Membership._meta.db_table)} m"
         f" JOIN {quote(Group._meta.db_table)} g ON g.id = m.group_id"
-        " WHERE m.id = %s"
+        " WHERE m.id = ANY(%s)"
     )
 
 
-def _sender(membership_id: int, *, recent_since: datetime) -> Membership | None:
-    since = connection.ops.adapt_datetimefield_value(recent_since)
-    found = list(Membership.objects.raw(_sender_sql(), [since, membership_id]))
-    return found[0] if found else None
-
-
-def _message_insert(
-    meeting: Meeting,
-    membership: Membership,
-    *,
-    client_id: str,
-    body: str | None,
-    sealed: SealedMessage | None = None,
-) -> Message:
-    quote = connection.ops.quote_name
-    created_at = timezone.now()
-    sealed_columns = {
-        "sender_device_id": sealed.sender_device if sealed else None,
-        "epoch": sealed.epoch if sealed else None,
-        "index": sealed.index if sealed else None,
-        "iv": sealed.iv if sealed else None,
-        "ciphertext": sealed.ciphertext if sealed else None,
-        "signature": sealed.signature if sealed else None,
-        "commitment": sealed.commitment if sealed else None,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(Message._meta.db_table)}"  # noqa: S608
-            " (meeting_id, seq, client_id, author_id, body, created_at, sender_device_id,"
-            f" epoch, {quote('index')}, iv, ciphertext, signature, commitment)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+def _senders(
+    membership_ids: set[int], *, recent_since: datetime, client_ids: set[tuple[int, str]]
+) -> tuple[dict[int, Membership], dict[tuple[int, str], Message]]:
+    """The senders' memberships (by id; with ``signed_current`` and ``sent_recently``),
+    and the messages already stored with any of ``client_ids`` ((meeting id, client id)
+    -> message), in one statement (a second, for the rare retry, reads those messages)."""
+    if not membership_ids:
+        return {}, {}
+    pairs = sorted(client_ids)
+    found = list(
+        Membership.objects.raw(
+            _senders_sql(),
             [
-                meeting.pk,
-                meeting.last_seq,
-                client_id,
-                membership.pk,
-                None if body is None else encrypt_str(body),
-                connection.ops.adapt_datetimefield_value(created_at),
-                *sealed_columns.values(),
+                connection.ops.adapt_datetimefield_value(recent_since),
+                [meeting_id for meeting_id, _ in pairs],
+                [client_id for _, client_id in pairs],
+                sorted(membership_ids),
             ],
         )
-        (message_id,) = cursor.fetchone()
-    stored = {
-        "id": message_id,
-        "meeting_id": meeting.pk,
-        "seq": meeting.last_seq,
-        "client_id": client_id,
-        "author_id": membership.pk,
-        "body": body,
-        "created_at": created_at,
-        "hidden_at": None,
-        "hidden_by_id": None,
-        **sealed_columns,
-    }
-    fields = [f.attname for f in Message._meta.concrete_fields]  # (a new field: KeyError)
-    message = Message.from_db(connection.alias, fields, [stored[name] for name in fields])
+    )
+    stored_ids = found[0].stored_ids if found else []
+    stored = {(m.meeting_id, m.client_id): m for m in Message.objects.filter(pk__in=stored_ids)}
+    return {membership.pk: membership for membership in found}, stored
+
+
+def _message_new(send: MessageSend, meeting: Meeting, membership: Membership) -> Message:
+    """The message ``send`` stores, with the room's next seq; counted at once in the
+    sender's rate, so the batch's next send of theirs is counted with it."""
+    meeting.last_seq += 1
+    membership.sent_recently += 1
+    sealed = send.sealed
+    message = Message(
+        meeting_id=meeting.pk,
+        seq=meeting.last_seq,
+        client_id=send.client_id,
+        author_id=membership.pk,
+        body=send.body,
+        created_at=timezone.now(),
+        sender_device_id=sealed.sender_device if sealed else None,
+        epoch=sealed.epoch if sealed else None,
+        index=sealed.index if sealed else None,
+        iv=sealed.iv if sealed else None,
+        ciphertext=sealed.ciphertext if sealed else None,
+        signature=sealed.signature if sealed else None,
+        commitment=sealed.commitment if sealed else None,
+    )
     message.meeting, message.author = meeting, membership
     return message
+
+
+# The columns the send path writes (the rest of a new message's are null).
+_INSERTED = (
+    "meeting_id",
+    "seq",
+    "client_id",
+    "author_id",
+    "body",
+    "created_at",
+    "sender_device_id",
+    "epoch",
+    "index",
+    "iv",
+    "ciphertext",
+    "signature",
+    "commitment",
+)
+
+
+def _messages_insert(messages: list[Message], rooms: dict[int, Meeting | None]) -> None:
+    """Store the messages and their rooms' new last_seq, in one statement; each message
+    gets its id."""
+    quote = connection.ops.quote_name
+    numbered = {m.meeting_id: rooms[m.meeting_id] for m in messages}
+    at = connection.ops.adapt_datetimefield_value
+    row = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
+    params: list = []
+    for meeting in numbered.values():
+        params += [meeting.pk, meeting.last_seq]
+    for message in messages:
+        params += [
+            message.meeting_id,
+            message.seq,
+            message.client_id,
+            message.author_id,
+            None if message.body is None else encrypt_str(message.body),
+            at(message.created_at),
+            *(getattr(message, name) for name in _INSERTED[6:]),
+        ]
+    rooms_values = ", ".join(["(%s::bigint, %s::bigint)"] * len(numbered))
+    columns = ", ".join(quote(name) for name in _INSERTED)
+    messages_values = ", ".join([row] * len(messages))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH numbered AS (UPDATE {quote(Meeting._meta.db_table)} m"  # noqa: S608
+            f" SET last_seq = v.last_seq FROM (VALUES {rooms_values})"
+            " AS v (id, last_seq) WHERE m.id = v.id)"
+            f" INSERT INTO {quote(Message._meta.db_table)} ({columns})"
+            f" VALUES {messages_values} RETURNING meeting_id, seq, id",
+            params,
+        )
+        ids = {(meeting_id, seq): pk for meeting_id, seq, pk in cursor.fetchall()}
+    for message in messages:
+        message.id = ids[(message.meeting_id, message.seq)]
+        message._state.adding, message._state.db = False, connection.alias
 
 
 def _post_refusal(meeting: Meeting, membership: Membership) -> RoomError | None:

@@ -110,10 +110,10 @@ class Services:
             return argv
         return ["runuser", "-u", "postgres", "--", *argv]
 
-    def start_postgres(self, *, durable: bool = False):
+    def start_postgres(self, *, durable: bool = False, settings: dict[str, str] | None = None):
         """``durable``: commits wait for the disk, as in production (the benchmarks);
         tests skip it, since durability is pointless for a throwaway cluster and costs
-        seconds."""
+        seconds. ``settings``: more server settings (e.g. bench.sendpath's statistics)."""
         self.pg_bin = postgres_bin_dir()
         pg_dir = self.tmp / "pg"
         pg_dir.mkdir()
@@ -182,6 +182,7 @@ class Services:
                                 "full_page_writes=off",
                             ]
                         ),
+                        *(f"-c{name}={value}" for name, value in (settings or {}).items()),
                     ]
                 ),
                 stdout=out,

@@ -109,14 +109,14 @@ def work_statements(queries: CaptureQueriesContext) -> list[str]:
 
 
 def test_a_sealed_message_costs_one_statement_more_than_a_plain_one(world):
-    """The session, the seq, the sender, the sealed checks (device, epoch, its coverage),
-    the insert: one statement for every E2EE check, whatever the room's size."""
+    """The session, the room, the sender, the sealed checks (device, epoch, its coverage),
+    the insert with the seq: one statement for every E2EE check, whatever the room's size."""
     river, fern, moss = (seat(world, m) for m in (world.river, world.fern, world.moss))
     start_epoch(world, river, [fern, moss])
     with CaptureQueriesContext(connection) as queries:
         posted = post(world, river, "counted-0001")
     assert posted.created
-    assert work_statements(queries) == ["SELECT", "UPDATE", "SELECT", "SELECT", "INSERT"]
+    assert work_statements(queries) == ["SELECT", "SELECT", "SELECT", "SELECT", "WITH"]
 
     # Five more people in the room: the same statements.
     extra = [

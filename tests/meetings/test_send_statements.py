@@ -14,7 +14,7 @@ from groups.models import Membership, Status
 from groups.selectors import membership_has_signed_current, signed_current_agreement
 from meetings import services
 from meetings.models import Message
-from tests.meetings.conftest import build_world, give_place, make_person
+from tests.meetings.conftest import build_world, give_place, make_person, schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,8 @@ def world():
 
 def sender(membership: Membership, *, since=None) -> Membership:  # noqa: ANN001
     since = since or timezone.now() - timedelta(seconds=10)
-    return services._sender(membership.pk, recent_since=since)
+    senders, _ = services._senders({membership.pk}, recent_since=since, client_ids=set())
+    return senders.get(membership.pk)
 
 
 def orm_answer(membership: Membership) -> bool:
@@ -110,27 +111,40 @@ def test_a_stored_message_reads_back_as_it_was_posted(world):
     assert "Ünïcode" not in raw and raw.startswith("gAAAAA")
 
 
-def test_a_message_costs_three_statements_in_one_transaction(world):
+def test_a_batch_costs_three_statements_however_many_sends_it_has(world):
     # (Once the room has been opened, or the meeting's first message took the group's
     # encryption setting: see the test below.)
     services.meeting_fix_e2ee(meeting=world.meeting)
-    with CaptureQueriesContext(connection) as queries:
-        services.message_post(
-            meeting_id=world.meeting.pk,
-            membership_id=world.river.pk,
-            client_id="count-0001",
-            body="Counting.",
-        )
-    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-    # (Under the test's own transaction the atomic block is a savepoint.)
-    work = [s for s in statements if s not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
-    assert work == ["UPDATE", "SELECT", "INSERT"], statements
+
+    def statements(sends: int) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            outcomes = services.messages_post(
+                sends=[
+                    services.MessageSend(
+                        meeting_id=world.meeting.pk,
+                        membership_id=member.pk,
+                        client_id=f"count-{sends}-{n:04d}",
+                        body="Counting.",
+                    )
+                    for n, member in zip(range(sends), [world.river, world.fern] * 3, strict=False)
+                ]
+            )
+        assert all(isinstance(o, services.PostedMessage) for o in outcomes)
+        return [q["sql"].split()[0].upper() for q in queries.captured_queries]
+
+    # The rooms, the senders (with the client ids already stored), then one statement
+    # numbering the rooms and inserting the messages; no savepoint per send. (Under the
+    # test's own transaction the batch's atomic block is itself one savepoint.)
+    expected = ["SAVEPOINT", "SELECT", "SELECT", "WITH", "RELEASE"]
+    assert statements(1) == expected
+    assert statements(5) == expected
+    assert [seq for (seq,) in world.meeting.messages.values_list("seq")] == list(range(1, 7))
 
 
 def test_a_first_message_fixing_the_meetings_encryption_setting_is_audited_once(world):
     # A meeting whose first message comes before anyone opened its room takes the group's
-    # setting in the seq statement: recorded as meeting_fix_e2ee records it, and only
-    # that message pays for it.
+    # setting with it (under the batch's lock of the room): recorded as meeting_fix_e2ee
+    # records it, and only that message pays for it.
     from audit.events import Action
     from audit.models import Event
     from meetings.models import Meeting
@@ -151,3 +165,21 @@ def test_a_first_message_fixing_the_meetings_encryption_setting_is_audited_once(
     # Opening the room afterwards records nothing more.
     services.meeting_fix_e2ee(meeting=Meeting.objects.get(pk=world.meeting.pk))
     assert fixed.count() == 1
+
+
+def test_the_senders_statement_finds_the_client_ids_already_stored_in_their_own_room(world):
+    other_room = schedule(world.group, world.facilitator.user)
+    for meeting, client_id in [(world.meeting, "stored-0001"), (other_room, "stored-0002")]:
+        services.message_post(
+            meeting_id=meeting.pk, membership_id=world.river.pk, client_id=client_id, body="Hi."
+        )
+    _, stored = services._senders(
+        {world.river.pk, world.fern.pk},
+        recent_since=timezone.now() - timedelta(seconds=10),
+        client_ids={
+            (world.meeting.pk, "stored-0001"),
+            (world.meeting.pk, "stored-0002"),  # stored, but in the other room
+            (other_room.pk, "stored-0003"),
+        },
+    )
+    assert {key: m.seq for key, m in stored.items()} == {(world.meeting.pk, "stored-0001"): 1}
