@@ -16,9 +16,23 @@ from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.core.exceptions import SuspiciousOperation
 from django.utils import timezone
 
+from supportgroups.compiled_query import CompiledQuery
+
 STARTED_KEY = "_sg_started"
 LAST_SEEN_KEY = "_sg_last_seen"
 DEVICE_KEY = "_sg_device"
+
+
+def _session_with_owner(session_key: str, now: datetime):  # noqa: ANN202
+    from accounts.models import Session
+
+    return Session.objects.select_related("user").filter(
+        session_key=session_key, expire_date__gt=now
+    )
+
+
+# Read on every signed-in request: compiled once per process (supportgroups/compiled_query.py).
+_SESSION_READ = CompiledQuery(_session_with_owner, session_key=str, now=datetime)
 
 
 class SessionStore(DBStore):
@@ -37,15 +51,15 @@ class SessionStore(DBStore):
     def _get_session_from_db(self):
         # Django's, with the owner's row joined (a LEFT JOIN: the user is nullable).
         try:
-            session = self.model.objects.select_related("user").get(
-                session_key=self.session_key, expire_date__gt=timezone.now()
-            )
-        except (self.model.DoesNotExist, SuspiciousOperation) as error:
-            if isinstance(error, SuspiciousOperation):
-                logger = logging.getLogger(f"django.security.{error.__class__.__name__}")
-                logger.warning(str(error))
+            found = _SESSION_READ.run(session_key=self.session_key, now=timezone.now())
+        except SuspiciousOperation as error:
+            logger = logging.getLogger(f"django.security.{error.__class__.__name__}")
+            logger.warning(str(error))
+            found = []
+        if not found:
             self._session_key = None
             return None
+        (session,) = found  # (the key is the primary key)
         self.loaded_user = session.user
         return session
 

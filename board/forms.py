@@ -1,7 +1,7 @@
 from django import forms
 
 from board.services import BODY_MAX_LENGTH, THREAD_STATES, TITLE_MAX_LENGTH
-from supportgroups.widgets import Textarea
+from supportgroups.widgets import SharedWidgetForm, Textarea
 
 
 class ThreadForm(forms.Form):
@@ -19,7 +19,7 @@ class ThreadForm(forms.Form):
     )
 
 
-class ReplyForm(forms.Form):
+class ReplyForm(SharedWidgetForm):
     body = forms.CharField(
         label="Your reply",
         max_length=BODY_MAX_LENGTH,

@@ -13,10 +13,12 @@ from django.http import Http404
 
 from board.models import Post, Thread, ThreadRead
 from groups.models import CURRENT_STATUSES, Membership, Role
-from groups.selectors import membership_refusal, signed_current_agreement
+from groups.selectors import membership_refusal, place_of_user, signed_current_agreement
+from supportgroups.compiled_query import CompiledQuery
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
+POST_NUMBER_MAX = 2**31 - 1  # (a PositiveIntegerField)
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,7 @@ class BoardEntry:
 def board_entry(user, slug: str) -> BoardEntry:  # noqa: ANN001
     """The person's place in the group named by ``slug`` and why they may not use its
     board now. A group that does not exist and one the person is not in look the same."""
-    if not user.is_authenticated:
-        return BoardEntry(None, "not_a_member")
-    membership = (
-        Membership.objects.select_related("group")
-        .annotate(signed_current=signed_current_agreement())
-        .filter(user=user, group__slug=slug, status__in=CURRENT_STATUSES)
-        .first()
-    )
+    membership = place_of_user(user, slug)
     return BoardEntry(membership, membership_refusal(membership))
 
 
@@ -91,10 +86,24 @@ def _threads() -> QuerySet[Thread]:
     )
 
 
+def _threads_in_order(threads: QuerySet[Thread]) -> QuerySet[Thread]:
+    return threads.order_by("-pinned", "-last_post_at", "-number")[: THREADS_PER_PAGE + 1]
+
+
+# A board's first page and a thread's page, its posts and its reader's marker: compiled
+# once per process (supportgroups/compiled_query.py), building them cost more than
+# running them.
+_FIRST_THREADS = CompiledQuery(
+    lambda group_id: _threads_in_order(_threads().filter(group_id=group_id)), group_id=int
+)
+
+
 def board_threads(group_id: int, *, after: str | None = None) -> ThreadPage:
     """Pinned threads first, then by newest post; one query whatever the board's size."""
-    threads = _threads().filter(group_id=group_id)
     key = parse_thread_key(after)
+    if key is None:
+        return _thread_page(_FIRST_THREADS.run(group_id=group_id))
+    threads = _threads().filter(group_id=group_id)
     if key is not None:
         pinned, stamp, number = key
         older = Q(last_post_at__lt=stamp) | Q(last_post_at=stamp, number__lt=number)
@@ -102,7 +111,10 @@ def board_threads(group_id: int, *, after: str | None = None) -> ThreadPage:
         if pinned:
             following |= Q(pinned=False)
         threads = threads.filter(following)
-    found = list(threads.order_by("-pinned", "-last_post_at", "-number")[: THREADS_PER_PAGE + 1])
+    return _thread_page(list(_threads_in_order(threads)))
+
+
+def _thread_page(found: list[Thread]) -> ThreadPage:
     more = len(found) > THREADS_PER_PAGE
     found = found[:THREADS_PER_PAGE]
     return ThreadPage(found, _thread_key(found[-1]) if more else None)
@@ -120,19 +132,31 @@ def thread_or_none(group_id: int, number: int) -> Thread | None:
 def thread_or_404(group_id: int, number: int, *, reader: Membership | None = None) -> Thread:
     """The thread, and with a ``reader``, how far they had read it (``read_up_to``, None
     before their first visit), in the same query."""
-    threads = _threads()
-    if reader is not None:
-        threads = threads.annotate(
-            read_up_to=Subquery(
-                ThreadRead.objects.filter(thread=OuterRef("pk"), membership=reader).values(
-                    "read_up_to"
-                )[:1]
-            )
-        )
-    found = threads.filter(group_id=group_id, number=number).first()
-    if found is None:
+    if reader is None:
+        rows = _THREAD.run(group_id=group_id, number=number)
+    else:
+        rows = _THREAD_WITH_MARKER.run(group_id=group_id, number=number, reader_id=reader.pk)
+    if not rows:
         raise Http404
-    return found
+    return rows[0]
+
+
+def _thread(group_id: int, number: int) -> QuerySet[Thread]:
+    return _threads().filter(group_id=group_id, number=number).order_by("pk")[:1]
+
+
+def _thread_with_marker(group_id: int, number: int, reader_id: int) -> QuerySet[Thread]:
+    marker = ThreadRead.objects.filter(thread=OuterRef("pk"), membership_id=reader_id)
+    return (
+        _threads()
+        .annotate(read_up_to=Subquery(marker.values("read_up_to")[:1]))
+        .filter(group_id=group_id, number=number)
+        .order_by("pk")[:1]
+    )
+
+
+_THREAD = CompiledQuery(_thread, group_id=int, number=int)
+_THREAD_WITH_MARKER = CompiledQuery(_thread_with_marker, group_id=int, number=int, reader_id=int)
 
 
 def post_or_404(thread: Thread, number: int) -> Post:
@@ -165,14 +189,23 @@ class PostPage:
 
 def thread_posts(thread: Thread, *, after: int = 0) -> PostPage:
     """Oldest first, a page at a time after a post number (keyset)."""
-    found = list(
-        Post.objects.filter(thread=thread, number__gt=after)
-        .select_related("author")
-        .order_by("number")[: POSTS_PER_PAGE + 1]
-    )
+    if after > POST_NUMBER_MAX:  # (no post has it; the driver would refuse the value)
+        return PostPage([], None)
+    found = _POSTS.run(thread_id=thread.pk, after=after)
     more = len(found) > POSTS_PER_PAGE
     found = found[:POSTS_PER_PAGE]
     return PostPage(found, found[-1].number if more else None)
+
+
+def _posts(thread_id: int, after: int) -> QuerySet[Post]:
+    return (
+        Post.objects.filter(thread_id=thread_id, number__gt=after)
+        .select_related("author")
+        .order_by("number")[: POSTS_PER_PAGE + 1]
+    )
+
+
+_POSTS = CompiledQuery(_posts, thread_id=int, after=int)
 
 
 def posts_of_user(user) -> QuerySet[Post]:  # noqa: ANN001
@@ -201,6 +234,11 @@ def unread_counts(memberships: list[Membership]) -> dict[int, int]:
     if not open_places:
         return {}
     (user_id,) = {m.user_id for m in memberships}  # one person's places
+    unread = {row["thread__group_id"]: row["unread"] for row in _UNREAD.run(user_id=user_id)}
+    return {place: unread.get(group_id, 0) for group_id, place in open_places.items()}
+
+
+def _unread_by_group(user_id: int) -> QuerySet:
     # One place per group, so within a thread "theirs" is the one marker of the person.
     read = ThreadRead.objects.filter(thread=OuterRef("thread"), membership__user_id=user_id).values(
         "read_up_to"
@@ -208,7 +246,7 @@ def unread_counts(memberships: list[Membership]) -> dict[int, int]:
     current_groups = Membership.objects.filter(user_id=user_id, status__in=CURRENT_STATUSES).values(
         "group_id"
     )
-    rows = (
+    return (
         Post.objects.filter(
             thread__group_id__in=Subquery(current_groups),
             body__isnull=False,
@@ -222,5 +260,7 @@ def unread_counts(memberships: list[Membership]) -> dict[int, int]:
         .annotate(unread=Count("pk"))
         .order_by()
     )
-    unread = {row["thread__group_id"]: row["unread"] for row in rows}
-    return {place: unread.get(group_id, 0) for group_id, place in open_places.items()}
+
+
+# On "My groups" (every row's count): compiled once per process (supportgroups/compiled_query.py).
+_UNREAD = CompiledQuery(_unread_by_group, user_id=int)

@@ -5,7 +5,7 @@ from django import forms
 from accounts.selectors import user_by_handle
 from groups.models import Group
 from groups.pseudonyms import MAX_LENGTH
-from supportgroups.widgets import Textarea
+from supportgroups.widgets import SharedWidgetForm, Textarea
 
 
 class GroupForm(forms.ModelForm):
@@ -126,7 +126,7 @@ class ResignForm(forms.Form):
     )
 
 
-class PseudonymForm(forms.Form):
+class PseudonymForm(SharedWidgetForm):
     pseudonym = forms.CharField(
         label="New name in this group",
         max_length=60,

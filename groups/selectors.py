@@ -21,11 +21,13 @@ from groups.models import (
     CURRENT_STATUSES,
     AgreementVersion,
     Group,
+    Guideline,
     Membership,
     Role,
     Status,
     link_token_index,
 )
+from supportgroups.compiled_query import CompiledQuery
 
 
 def _facilitations(user) -> QuerySet[Membership]:  # noqa: ANN001 - a user or OuterRef
@@ -81,17 +83,33 @@ def group_by_link_or_404(token: str) -> Group:
 def membership_for_user_or_404(user, slug: str) -> Membership:  # noqa: ANN001
     """The person's own current place in the group named by ``slug``, with whether they
     signed the current agreement (as of loading it)."""
-    if not user.is_authenticated:
-        raise Http404
-    membership = (
-        Membership.objects.select_related("group")
-        .annotate(signed_current=signed_current_agreement())
-        .filter(user=user, group__slug=slug, status__in=CURRENT_STATUSES)
-        .first()
-    )
+    membership = place_of_user(user, slug)
     if membership is None:
         raise Http404
     return membership
+
+
+def _place(user_id: int, slug: str) -> QuerySet[Membership]:
+    return (
+        Membership.objects.select_related("group")
+        .annotate(signed_current=signed_current_agreement())
+        .filter(user_id=user_id, group__slug=slug, status__in=CURRENT_STATUSES)
+        .order_by("pk")[:1]
+    )
+
+
+# Read on every page of a group (its home, board, facilitator pages): compiled once per
+# process (supportgroups/compiled_query.py), building it cost more than running it.
+_PLACE = CompiledQuery(_place, user_id=int, slug=str)
+
+
+def place_of_user(user, slug: str) -> Membership | None:  # noqa: ANN001
+    """The person's current place in the group named by ``slug``, with whether they
+    signed its current agreement, or None (also for a visitor not signed in)."""
+    if not user.is_authenticated:
+        return None
+    rows = _PLACE.run(user_id=user.pk, slug=slug)
+    return rows[0] if rows else None
 
 
 class PlaceNotTaken(Exception):
@@ -259,6 +277,26 @@ def memberships_of_user(user) -> QuerySet[Membership]:  # noqa: ANN001
         .annotate(signed_current=signed_current_agreement())
         .order_by("group__name")
     )
+
+
+# "My groups" reads it on every visit: compiled once per process.
+_MEMBERSHIPS_OF_USER = CompiledQuery(lambda user_id: memberships_of_user(user_id), user_id=int)
+
+
+def memberships_of_user_list(user) -> list[Membership]:  # noqa: ANN001
+    """``list(memberships_of_user(user))``, from SQL compiled once."""
+    return _MEMBERSHIPS_OF_USER.run(user_id=user.pk)
+
+
+_GUIDELINES = CompiledQuery(
+    lambda group_id: Guideline.objects.filter(group_id=group_id).order_by("number"), group_id=int
+)
+
+
+def guidelines_of(group: Group) -> list[Guideline]:
+    """``group.guidelines.all()`` (by number), from SQL compiled once: on the group's home
+    and every page that shows its rules."""
+    return _GUIDELINES.run(group_id=group.pk)
 
 
 # What a list of a person's groups does not show (memberships_of_user).

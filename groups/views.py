@@ -65,7 +65,7 @@ def _render_public_page(request: HttpRequest, group) -> HttpResponse:  # noqa: A
         "groups/detail.html",
         {
             "group": group,
-            "guidelines": group.guidelines.all(),
+            "guidelines": selectors.guidelines_of(group),
             "agreement": selectors.current_agreement(group),
             "membership": membership,
             # Counted as in the directory: everyone who holds a place.
@@ -87,7 +87,7 @@ def my_groups(request: HttpRequest) -> HttpResponse:
     # instead of a path through the membership and its group (a row of a person in 100
     # groups cost more to draw than to load).
     root = reverse("groups:directory")
-    memberships = list(selectors.memberships_of_user(request.user))
+    memberships = selectors.memberships_of_user_list(request.user)
     for m in memberships:
         m.path = f"{root}{m.group.slug}/"
         m.group_name = m.group.name
@@ -120,7 +120,7 @@ def group_home(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "membership": membership,
             "group": group,
-            "guidelines": group.guidelines.all(),
+            "guidelines": selectors.guidelines_of(group),
             "may_enter_meetings": selectors.membership_may_enter_meetings(membership),
             "pseudonym_form": PseudonymForm(),
         },
@@ -151,7 +151,7 @@ def take_place(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "group": group,
             "form": form,
-            "guidelines": group.guidelines.all(),
+            "guidelines": selectors.guidelines_of(group),
             "agreement": selectors.current_agreement(group),
         },
     )
@@ -187,7 +187,7 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
             "agreement": agreement,
             "form": form,
             "already_signed": already,
-            "guidelines": group.guidelines.all(),
+            "guidelines": selectors.guidelines_of(group),
         },
     )
 
@@ -227,7 +227,7 @@ def change_pseudonym(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "membership": membership,
             "group": group,
-            "guidelines": group.guidelines.all(),
+            "guidelines": selectors.guidelines_of(group),
             "may_enter_meetings": selectors.membership_may_enter_meetings(membership),
             "pseudonym_form": form,
         },
@@ -264,7 +264,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         {
             "invitation": invitation,
             "group": invitation.group,
-            "guidelines": invitation.group.guidelines.all(),
+            "guidelines": selectors.guidelines_of(invitation.group),
         },
     )
 

@@ -1,7 +1,7 @@
 """Who may see and join which meeting, and what a room shows."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Max, QuerySet
@@ -27,6 +27,7 @@ from meetings.models import (
     RoomDevice,
     SenderEpoch,
 )
+from supportgroups.compiled_query import CompiledQuery
 
 # A replay (``resume``) sends at most this many messages at a time; the client asks for
 # the next page when ``resumed`` says ``more``.
@@ -35,10 +36,30 @@ REPLAY_LIMIT = 500
 KEYS_PAGE = 200
 
 
-def upcoming_meetings(group, *, limit: int = 5) -> QuerySet[Meeting]:  # noqa: ANN001
-    return Meeting.objects.filter(
-        group=group, ends_at__gt=timezone.now(), closed_at__isnull=True
-    ).order_by("starts_at")[:limit]
+def upcoming(group, *, now: datetime, limit: int = 5) -> QuerySet[Meeting]:  # noqa: ANN001
+    """The next meetings not yet over or closed, soonest first (``group``: one or its id)."""
+    return Meeting.objects.filter(group=group, ends_at__gt=now, closed_at__isnull=True).order_by(
+        "starts_at"
+    )[:limit]
+
+
+# On the group's home and the facilitator's dashboard: compiled once per process
+# (supportgroups/compiled_query.py).
+_UPCOMING = CompiledQuery(
+    lambda group_id, now: upcoming(group_id, now=now), group_id=int, now=datetime
+)
+
+
+def next_meetings(group, *, now: datetime) -> list[Meeting]:  # noqa: ANN001
+    """``upcoming(group, now=now)``, from SQL compiled once."""
+    return _UPCOMING.run(group_id=group.pk, now=now)
+
+
+def upcoming_meetings(group, *, limit: int = 5) -> list[Meeting]:  # noqa: ANN001
+    now = timezone.now()
+    if limit == 5:
+        return next_meetings(group, now=now)
+    return list(upcoming(group, now=now, limit=limit))
 
 
 def meeting_for_member_or_404(user, meeting_id: int) -> tuple[Meeting, Membership]:  # noqa: ANN001

@@ -2,7 +2,7 @@ from django import forms
 
 from groups.models import CURRENT_STATUSES, Status
 from moderation.models import ActionKind, step_filter_label
-from supportgroups.widgets import Textarea
+from supportgroups.widgets import SharedWidgetForm, Textarea
 
 # A short, explicit length comes first and is the default: an indefinite mute must be a
 # choice made on purpose, not what one click on "Resolve" does (issue 21).
@@ -185,7 +185,7 @@ class HandleFlagForm(forms.Form):
 # --- the member list's and the moderation log's filters (GET) --------------------------------
 
 
-class MemberFilterForm(forms.Form):
+class MemberFilterForm(SharedWidgetForm):
     status = forms.ChoiceField(
         required=False,
         choices=[("", "Everyone")]
@@ -195,7 +195,7 @@ class MemberFilterForm(forms.Form):
     after = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
-class LogFilterForm(forms.Form):
+class LogFilterForm(SharedWidgetForm):
     kind = forms.ChoiceField(
         required=False,
         label="Step",

@@ -1,7 +1,6 @@
 """What a facilitator's dashboard shows, in a fixed number of queries whatever the size."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce
@@ -9,6 +8,7 @@ from django.db.models.functions import Coalesce
 from groups.models import CURRENT_STATUSES, Group, Membership, Role
 from groups.selectors import signed_current_agreement
 from meetings.models import Attendance, Meeting
+from meetings.selectors import next_meetings, upcoming  # noqa: F401 - the dashboard's (and tests')
 from moderation.models import ActionKind, ModerationAction, Report, SafetyFlag
 from screening.models import Application, ApplicationStatus
 from supportgroups.compiled_query import CompiledQuery
@@ -216,6 +216,8 @@ def member_page(
     """One page of the member list in pseudonym order, ``PAGE_SIZE + 1`` rows (the extra
     row only says there is a next page). Keyset-paged: ``after`` is the last row's id, and
     the database finds its place from it, so page 100 costs what page 1 does."""
+    if not (status or name or after is not None):
+        return _FIRST_MEMBERS.run(group_id=group.pk)
     members = members_with_signature_state([group])
     if status:
         members = members.filter(status=status)
@@ -226,6 +228,10 @@ def member_page(
         members = members.filter(
             Q(pseudonym__gt=Subquery(last)) | Q(pseudonym=Subquery(last), pk__gt=after)
         )
+    return list(_member_rows(members))
+
+
+def _member_rows(members: QuerySet[Membership]) -> QuerySet[Membership]:
     # Per-row subqueries rather than joins: only the page's rows are counted.
     warnings = (
         ModerationAction.objects.filter(membership=OuterRef("pk"), kind=ActionKind.WARN)
@@ -239,12 +245,10 @@ def member_page(
         .order_by("-last_seen_at")
         .values("last_seen_at")[:1]
     )
-    return list(
-        members.annotate(
-            warnings=Coalesce(Subquery(warnings), 0),
-            last_attended=Subquery(last_attended),
-        ).order_by("pseudonym", "pk")[: PAGE_SIZE + 1]
-    )
+    return members.annotate(
+        warnings=Coalesce(Subquery(warnings), 0),
+        last_attended=Subquery(last_attended),
+    ).order_by("pseudonym", "pk")[: PAGE_SIZE + 1]
 
 
 def log_page(
@@ -252,6 +256,8 @@ def log_page(
 ) -> list[ModerationAction]:
     """One page of the moderation log, newest first, ``PAGE_SIZE + 1`` rows; keyset-paged
     on (created_at, id) from ``before``, the last row's id."""
+    if not (kind or member is not None or before is not None):
+        return _FIRST_LOG.run(group_id=group.pk)
     log = moderation_log(group, limit=None)
     if kind:
         log = log.filter(kind=kind)
@@ -262,24 +268,21 @@ def log_page(
         log = log.filter(
             Q(created_at__lt=Subquery(last)) | Q(created_at=Subquery(last), pk__lt=before)
         )
-    return list(log.order_by("-created_at", "-pk")[: PAGE_SIZE + 1])
+    return list(_log_rows(log))
 
 
-def upcoming(group: Group | int, *, now: datetime, limit: int = 5) -> QuerySet[Meeting]:
-    """The next meetings not yet over or closed, soonest first (``group``: one or its id)."""
-    return Meeting.objects.filter(group=group, ends_at__gt=now, closed_at__isnull=True).order_by(
-        "starts_at"
-    )[:limit]
+def _log_rows(log: QuerySet[ModerationAction]) -> QuerySet[ModerationAction]:
+    return log.order_by("-created_at", "-pk")[: PAGE_SIZE + 1]
 
 
-_UPCOMING = CompiledQuery(
-    lambda group_id, now: upcoming(group_id, now=now), group_id=int, now=datetime
+# The member list's and the log's first pages (what a facilitator opens), compiled once
+# per process (supportgroups/compiled_query.py); a filtered page is built as asked.
+_FIRST_MEMBERS = CompiledQuery(
+    lambda group_id: _member_rows(members_with_signature_state([group_id])), group_id=int
 )
-
-
-def next_meetings(group: Group, *, now: datetime) -> list[Meeting]:
-    """``upcoming(group, now=now)`` for the dashboard, compiled once per process."""
-    return _UPCOMING.run(group_id=group.pk, now=now)
+_FIRST_LOG = CompiledQuery(
+    lambda group_id: _log_rows(moderation_log(group_id, limit=None)), group_id=int
+)
 
 
 def actions_about_user(user) -> QuerySet[ModerationAction]:  # noqa: ANN001

@@ -9,6 +9,7 @@ from django.http import Http404
 from groups.models import CURRENT_STATUSES, Group, Membership
 from groups.selectors import facilitation_for_user_or_404
 from screening.models import OPEN_STATUSES, Application, ApplicationStatus, Questionnaire
+from supportgroups.compiled_query import CompiledQuery
 
 
 def group_for_applying_or_404(user, slug: str, link_token: str = "") -> Group:  # noqa: ANN001
@@ -107,6 +108,12 @@ def review_queue(group: Group, status: str, *, after: int | None = None) -> list
     after the application ``after`` (as fast on the last page as on the first). Each row
     carries ``waiting_since`` and only the columns the list shows: the answers and
     messages stay encrypted (a decryption per row for nothing)."""
+    if after is None and status in _FIRST_PAGES:
+        return _FIRST_PAGES[status].run(group_id=group.pk)
+    return list(_queue(group, status, after=after))
+
+
+def _queue(group: Group | int, status: str, *, after: int | None) -> QuerySet[Application]:
     queryset = (
         Application.objects.filter(group=group, submitted_at__isnull=False)
         .exclude(status=ApplicationStatus.DRAFT)
@@ -125,7 +132,16 @@ def review_queue(group: Group, status: str, *, after: int | None = None) -> list
         queryset = queryset.filter(
             Q(waiting_since__gt=Subquery(last)) | Q(waiting_since=Subquery(last), pk__gt=after)
         )
-    return list(queryset.order_by("waiting_since", "pk")[: QUEUE_PAGE_SIZE + 1])
+    return queryset.order_by("waiting_since", "pk")[: QUEUE_PAGE_SIZE + 1]
+
+
+def _first_page(status: str) -> CompiledQuery[Application]:
+    return CompiledQuery(lambda group_id: _queue(group_id, status, after=None), group_id=int)
+
+
+# Each status's first page (what a facilitator opens), compiled once per process
+# (supportgroups/compiled_query.py): the status is part of the statement.
+_FIRST_PAGES = {status: _first_page(status) for status in ("", *ApplicationStatus.values)}
 
 
 def current_questionnaire(group: Group) -> Questionnaire | None:

@@ -97,5 +97,67 @@ def test_two_parameters_of_one_type_are_each_put_in_their_own_place():
 
 
 def test_a_parameter_of_a_type_it_cannot_stand_in_for_is_refused_at_once():
-    with pytest.raises(ImproperlyConfigured, match="int or datetime"):
-        CompiledQuery(lambda name: User.objects.filter(username=name), name=str)
+    with pytest.raises(ImproperlyConfigured, match="int, str or datetime"):
+        CompiledQuery(lambda share: User.objects.filter(pk__gt=share), share=float)
+
+
+def test_related_rows_converters_and_text_parameters_come_as_the_queryset_gives_them():
+    """``select_related`` rows are built (the place's group) with their fields' converters
+    (the group's encrypted invitation token decrypted), and a text parameter is a
+    parameter like the others."""
+    from groups.models import Membership
+    from tests.factories import give_place, make_group, make_person
+
+    admin = make_person("compiled-keeper", staff=True)
+    group = make_group(admin, name="Compiled place")
+    other = make_group(admin, name="Compiled elsewhere")
+    person = make_user("compiled-place")
+    place = give_place(group, person, "Heron")
+    give_place(other, person, "Wren")
+
+    def place_in(user_id: int, slug: str):
+        return Membership.objects.select_related("group").filter(user_id=user_id, group__slug=slug)
+
+    query = CompiledQuery(place_in, user_id=int, slug=str)
+    for slug in (group.slug, other.slug, "no-such-group"):
+        expected = list(place_in(person.pk, slug))
+        with CaptureQueriesContext(connection) as queries:
+            rows = query.run(user_id=person.pk, slug=slug)
+        assert len(queries) == 1
+        assert [
+            (r.pk, r.pseudonym, r.group.pk, r.group.name, r.group.link_token) for r in rows
+        ] == [(r.pk, r.pseudonym, r.group.pk, r.group.name, r.group.link_token) for r in expected]
+    (row,) = query.run(user_id=person.pk, slug=group.slug)
+    assert row.pk == place.pk and row.pseudonym == "Heron"
+    with CaptureQueriesContext(connection) as queries:
+        assert row.group.name == "Compiled place"
+        assert row.group.link_token == group.link_token and len(row.group.link_token) > 10
+    assert len(queries) == 0  # the group came with the row, decrypted
+
+
+def test_values_rows_and_two_parameters_of_one_kind():
+    def handles_between(low: int, high: int):
+        return (
+            User.objects.filter(pk__gte=low, pk__lte=high).values("pk", "username").order_by("pk")
+        )
+
+    users = [make_user(f"compiled-values-{n}") for n in range(3)]
+    query = CompiledQuery(handles_between, low=int, high=int)
+    rows = query.run(low=users[1].pk, high=users[2].pk)
+    assert rows == [{"pk": u.pk, "username": u.username} for u in users[1:]]
+    # The two parameters are told apart, not swapped.
+    assert query.run(low=users[2].pk, high=users[1].pk) == []
+
+
+def test_a_value_past_a_columns_range_is_answered_as_the_orm_does():
+    """An integer column's value reaches the driver wrapped in its type (Int4); one past
+    that type's range is not sent (the driver would refuse it): the ORM answers."""
+    from board.models import Thread
+
+    def thread_numbered(number: int):
+        return Thread.objects.filter(number=number)
+
+    query = CompiledQuery(thread_numbered, number=int)
+    assert query.run(number=3) == []
+    assert query.run(number=2**40) == []
+    assert query.run(number=-(2**40)) == []
