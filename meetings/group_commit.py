@@ -64,8 +64,14 @@ class GroupCommit:
             del self.waiting[:MAX_BATCH]
             try:
                 outcomes, events = await database_sync_to_async(_store)([send for send, _ in batch])
-            except Exception as error:  # noqa: BLE001 - the commit failed: every send's error
-                outcomes, events = [error] * len(batch), {}
+            except Exception as error:  # noqa: BLE001 - the batch's transaction failed
+                if len(batch) == 1:
+                    outcomes, events = [error], {}
+                else:
+                    # One send the database refused (a value it cannot store, a broken
+                    # deadlock, a row gone meanwhile) fails the batch's one transaction:
+                    # each is stored again alone, so the error is only the cause's.
+                    outcomes, events = await _store_one_by_one([send for send, _ in batch])
             except BaseException:
                 # Cancelled (the process is stopping): no send of the batch, nor of those
                 # queued behind it, may wait forever. Whether the batch was stored is
@@ -101,6 +107,22 @@ def _store(
     with realtime.broadcasts_handed_back() as handed_back:
         outcomes = services.messages_post(sends=sends)
     return outcomes, handed_back.events
+
+
+async def _store_one_by_one(
+    sends: list[services.MessageSend],
+) -> tuple[list[services.PostedMessage | Exception | None], dict[str, list[dict[str, Any]]]]:
+    outcomes: list[services.PostedMessage | Exception | None] = []
+    events: dict[str, list[dict[str, Any]]] = {}
+    for send in sends:  # (in the batch's order: each room's sends in their order of arrival)
+        try:
+            (outcome,), stored = await database_sync_to_async(_store)([send])
+        except Exception as error:  # noqa: BLE001 - this send's own outcome
+            outcome, stored = error, {}
+        outcomes.append(outcome)
+        for group, group_events in stored.items():
+            events.setdefault(group, []).extend(group_events)
+    return outcomes, events
 
 
 async def _broadcast_after(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -318,6 +318,10 @@ def messages_post(*, sends: list[MessageSend]) -> list[PostedMessage | Exception
         room = rooms[send.meeting_id]
         try:
             refusal = _send_refusal(send, room, senders.get(send.membership_id), held)
+        except DatabaseError:
+            # The transaction is aborted: the whole batch fails, and the group commit
+            # stores its sends again one by one, so the error is only this send's.
+            raise
         except Exception as error:  # noqa: BLE001 - this send's own outcome, not the batch's
             outcomes[index] = error
             continue

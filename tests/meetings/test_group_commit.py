@@ -13,7 +13,7 @@ import time
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.test import Client
 
 from accounts.models import Session
@@ -530,3 +530,46 @@ async def test_the_database_thread_stores_the_next_batch_while_a_broadcast_is_on
         gated.gate.set()
     await asyncio.wait_for(batcher.broadcasting, 10)
     assert await asyncio.to_thread(listener.seqs) == [1, 2]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_worker_connections")
+async def test_a_send_the_database_refuses_fails_alone_not_the_others_of_its_batch(world):
+    """A batch is one transaction: one send the database refuses (here a client id longer
+    than its column, which the socket's frame checks would have refused first) aborts it.
+    The others of the batch are stored all the same, and only that send gets the error."""
+    holder = RoomHeldElsewhere(world.meeting)
+    await asyncio.to_thread(holder.locked.wait, 10)
+    batcher = group_commit.GroupCommit()
+    try:
+        in_flight = asyncio.create_task(batcher.post(river_says(world, "flight-0001")))
+        await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
+        # These wait together for the next transaction.
+        good = asyncio.create_task(batcher.post(river_says(world, "good-0001")))
+        too_long = asyncio.create_task(batcher.post(river_says(world, "x" * 300)))
+        fern = asyncio.create_task(
+            batcher.post(
+                MessageSend(
+                    meeting_id=world.meeting.pk,
+                    membership_id=world.fern.pk,
+                    client_id="fern-0001",
+                    body="Me too.",
+                )
+            )
+        )
+        await asyncio.sleep(0)
+    finally:
+        await asyncio.to_thread(holder.release)
+    assert (await asyncio.wait_for(in_flight, 10)).message.seq == 1
+    assert [outcome_code(await asyncio.wait_for(t, 10)) for t in (good, fern)] == [
+        "seq 2",
+        "seq 3",
+    ]
+    with pytest.raises(DatabaseError):
+        await asyncio.wait_for(too_long, 10)
+    assert await asyncio.to_thread(stored, world.meeting) == [
+        (1, "flight-0001"),
+        (2, "good-0001"),
+        (3, "fern-0001"),
+    ]
