@@ -270,24 +270,31 @@ def report_resolve(
     if action == "none":
         # No step about the author: a length here would be dropped unseen.
         refuse_a_bad_length(action, minutes, until)
-    if hide_message and report.post_id is not None:
-        post_hide(
-            post=report.post,
-            actor=actor,
-            guideline_number=report.guideline_number,
-            reason=note,
-            report=report,
-        )
-    elif hide_message:
-        if report.message is None:
-            raise ModerationError("message_gone", "That message no longer exists.")
-        message_hide(
-            message=report.message,
-            actor=actor,
-            guideline_number=report.guideline_number,
-            reason=note,
-            report=report,
-        )
+    try:
+        if hide_message and report.post_id is not None:
+            post_hide(
+                post=report.post,
+                actor=actor,
+                guideline_number=report.guideline_number,
+                reason=note,
+                report=report,
+            )
+        elif hide_message:
+            if report.message is None:
+                raise ModerationError("message_gone", "That message no longer exists.")
+            message_hide(
+                message=report.message,
+                actor=actor,
+                guideline_number=report.guideline_number,
+                reason=note,
+                report=report,
+            )
+    except ModerationError as refused:
+        # Hidden already (another report about it resolved, or hidden in the room) or
+        # deleted by its author: nothing more to do for the hide, and no second step
+        # about the author; the resolution still says what the facilitator decided.
+        if refused.code not in ("already_hidden", "post_gone"):
+            raise
     if action != "none":
         if report.reported is None:
             raise ModerationError(

@@ -553,3 +553,23 @@ def test_the_member_page_passes_a_length_only_with_a_step_that_lasts(world, fac)
     warning, mute = ModerationAction.objects.order_by("created_at", "pk")
     assert (warning.kind, warning.until) == ("warn", None)
     assert (mute.kind, mute.until is not None) == ("mute", True)
+
+
+def test_a_second_report_about_a_hidden_message_can_still_be_resolved_with_hide(world):
+    # Two members report one message; the first report's "hide" hides it. The second's
+    # page still offers "hide" with a step: resolving it so does the step, and records
+    # no second hide about the author.
+    first, second = (
+        services.report_file(actor=person.user, message=world.fern_message, guideline_number=2)
+        for person in (world.river, world.harbour)
+    )
+    services.report_resolve(report=first, actor=world.facilitator.user, action="hide_message")
+    resolved = services.report_resolve(
+        report=second,
+        actor=world.facilitator.user,
+        action="warn",
+        hide_message=True,
+    )
+    assert resolved.resolution == "hide_message+warn"
+    steps = ModerationAction.objects.order_by("pk").values_list("kind", flat=True)
+    assert list(steps) == ["hide_message", "warn"]
