@@ -150,10 +150,6 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
         ``last_seen_resolution()``: a session whose "last seen" was refreshed that
         recently cannot be idle, and its absolute end is known from its start. Reading it
         every few seconds was a second transaction for almost every chat message.
-
-        ``then``: the caller's own database work (a heartbeat's write), run only while the
-        session is active, in the same trip to the database thread as the check: the
-        trips of one process all queue on that one thread.
         """
         now = time.monotonic()
         if held_by_caller:
@@ -164,6 +160,9 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
             if along is not None:
                 await database_sync_to_async(along)()
             return True
+        # (Before the trip: the check runs after however long the trip queues, so the
+        # "last seen" it leaves is at least this moment's, less the resolution.)
+        checked_from = time.time()
         ended = await database_sync_to_async(self._session_touch)(active, along)
         if ended:
             await self.signed_out(ended)
@@ -172,7 +171,7 @@ class AuthenticatedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
         if active:
             self.activity_counted = self.activity_seen
             # Written just now, or it was recent enough not to need writing.
-            self.last_seen_at_least = time.time() - last_seen_resolution()
+            self.last_seen_at_least = checked_from - last_seen_resolution()
         return True
 
     def session_surely_on(self) -> bool:
