@@ -7,12 +7,14 @@ commit): the database is the truth, the channel layer only a delivery hint.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
@@ -21,7 +23,7 @@ from accounts.services import session_hold, sessions_hold
 from audit.events import Action
 from audit.services import record_event
 from groups.models import Group, Membership, Retention
-from groups.selectors import facilitation_now
+from groups.selectors import facilitation_now, signed_current_agreement
 from meetings.e2ee import SealedMessage, SealRefused, ShareIn, b64encode, sealed_send_check
 from meetings.models import (
     Attendance,
@@ -422,9 +424,7 @@ def _rooms_hold(*, wait: set[int], skip_if_busy: set[int]) -> dict[int, Meeting 
             continue
         if not skip_locked:
             rooms.update(dict.fromkeys(meeting_ids))
-        for meeting in Meeting.objects.raw(
-            _rooms_sql(skip_locked=skip_locked), [sorted(meeting_ids)]
-        ):
+        for meeting in _rooms_read(meeting_ids, skip_locked=skip_locked):
             if meeting.e2ee is None:
                 # A meeting whose first message comes before anyone opened its room: it
                 # takes the group's setting now, audited as meeting_fix_e2ee audits it
@@ -432,6 +432,21 @@ def _rooms_hold(*, wait: set[int], skip_if_busy: set[int]) -> dict[int, Meeting 
                 meeting.e2ee = _meeting_fix_e2ee(meeting, None)
             rooms[meeting.pk] = meeting
     return rooms
+
+
+def _rooms_read(meeting_ids: set[int], *, skip_locked: bool) -> Iterable[Meeting]:
+    if connection.vendor != "postgresql":
+        # The embedded SQLite default: its writers queue for the whole database
+        # (transaction_mode IMMEDIATE), so there are no rows to lock, and the same rows
+        # come from the ORM (the SQL of this path is PostgreSQL's).
+        return _rooms_portable(meeting_ids)
+    return Meeting.objects.raw(_rooms_sql(skip_locked=skip_locked), [sorted(meeting_ids)])
+
+
+def _rooms_portable(meeting_ids: set[int]) -> Iterable[Meeting]:
+    holds = MeetingHold.objects.filter(group_id=OuterRef("group_id"), lifted_at__isnull=True)
+    rooms = Meeting.objects.filter(pk__in=meeting_ids).annotate(on_hold=Exists(holds))
+    return rooms.order_by("pk")
 
 
 @functools.cache
@@ -465,6 +480,8 @@ def _senders(
     -> message), in one statement (a second, for the rare retry, reads those messages)."""
     if not membership_ids:
         return {}, {}
+    if connection.vendor != "postgresql":
+        return _senders_portable(membership_ids, recent_since=recent_since, client_ids=client_ids)
     pairs = sorted(client_ids)
     found = list(
         Membership.objects.raw(
@@ -479,6 +496,28 @@ def _senders(
     )
     stored_ids = found[0].stored_ids if found else []
     stored = {(m.meeting_id, m.client_id): m for m in Message.objects.filter(pk__in=stored_ids)}
+    return {membership.pk: membership for membership in found}, stored
+
+
+def _senders_portable(
+    membership_ids: set[int], *, recent_since: datetime, client_ids: set[tuple[int, str]]
+) -> tuple[dict[int, Membership], dict[tuple[int, str], Message]]:
+    """_senders from the ORM, for the embedded SQLite default."""
+    recent = (
+        Message.objects.filter(author_id=OuterRef("pk"), created_at__gt=recent_since)
+        .order_by()
+        .values("author_id")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    found = Membership.objects.filter(pk__in=membership_ids).annotate(
+        signed_current=signed_current_agreement(),
+        sent_recently=Coalesce(Subquery(recent), 0),
+    )
+    same_ids = Q(pk__in=[])
+    for meeting_id, client_id in client_ids:
+        same_ids |= Q(meeting_id=meeting_id, client_id=client_id)
+    stored = {(m.meeting_id, m.client_id): m for m in Message.objects.filter(same_ids)}
     return {membership.pk: membership for membership in found}, stored
 
 
@@ -528,8 +567,14 @@ _INSERTED = (
 def _messages_insert(messages: list[Message], rooms: dict[int, Meeting | None]) -> None:
     """Store the messages and their rooms' new last_seq, in one statement; each message
     gets its id."""
-    quote = connection.ops.quote_name
     numbered = {m.meeting_id: rooms[m.meeting_id] for m in messages}
+    if connection.vendor != "postgresql":
+        # The embedded SQLite default, through the ORM (its writers queue anyway).
+        for meeting in numbered.values():
+            Meeting.objects.filter(pk=meeting.pk).update(last_seq=meeting.last_seq)
+        Message.objects.bulk_create(messages)
+        return
+    quote = connection.ops.quote_name
     at = connection.ops.adapt_datetimefield_value
     row = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
     params: list = []

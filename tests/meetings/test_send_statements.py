@@ -13,7 +13,7 @@ from groups import services as group_services
 from groups.models import Membership, Status
 from groups.selectors import membership_has_signed_current, signed_current_agreement
 from meetings import services
-from meetings.models import Message
+from meetings.models import Meeting, Message
 from tests.meetings.conftest import build_world, give_place, make_person, schedule
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +183,37 @@ def test_the_senders_statement_finds_the_client_ids_already_stored_in_their_own_
         },
     )
     assert {key: m.seq for key, m in stored.items()} == {(world.meeting.pk, "stored-0001"): 1}
+
+
+def test_the_embedded_defaults_orm_reads_give_the_statements_answers(world):
+    # (The send path's SQL is PostgreSQL's; `make run`'s SQLite reads the same through
+    # the ORM, which runs here too: both must answer alike.)
+    from meetings.models import MeetingHold
+
+    other_room = schedule(world.group, world.facilitator.user)
+    for meeting, client_id in [(world.meeting, "stored-0001"), (other_room, "stored-0002")]:
+        services.message_post(
+            meeting_id=meeting.pk, membership_id=world.river.pk, client_id=client_id, body="Hi."
+        )
+    MeetingHold.objects.create(group=world.group)
+    asked = {
+        "recent_since": timezone.now() - timedelta(seconds=10),
+        "client_ids": {(world.meeting.pk, "stored-0001"), (world.meeting.pk, "stored-0002")},
+    }
+    members = {world.river.pk, world.fern.pk}
+    statement = services._senders(members, **asked)
+    portable = services._senders_portable(members, **asked)
+
+    def described(answer):  # noqa: ANN001, ANN202
+        senders, stored = answer
+        rows = {pk: (m.signed_current, m.sent_recently, m.pseudonym) for pk, m in senders.items()}
+        return rows, {key: m.pk for key, m in stored.items()}
+
+    assert described(statement) == described(portable)
+    assert described(statement)[0][world.river.pk][1] == 2
+    rooms = {world.meeting.pk, other_room.pk}
+    by_statement = Meeting.objects.raw(services._rooms_sql(skip_locked=False), [sorted(rooms)])
+    assert [(m.pk, m.last_seq, m.on_hold) for m in by_statement] == [
+        (m.pk, m.last_seq, m.on_hold) for m in services._rooms_portable(rooms)
+    ]
+    assert {m.on_hold for m in services._rooms_portable(rooms)} == {True}
