@@ -30,6 +30,7 @@ import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import DataError, IntegrityError
 
 from meetings import services
 from supportgroups import realtime
@@ -64,14 +65,18 @@ class GroupCommit:
             del self.waiting[:MAX_BATCH]
             try:
                 outcomes, events = await database_sync_to_async(_store)([send for send, _ in batch])
-            except Exception as error:  # noqa: BLE001 - the batch's transaction failed
+            except (DataError, IntegrityError) as error:
                 if len(batch) == 1:
                     outcomes, events = [error], {}
                 else:
-                    # One send the database refused (a value it cannot store, a broken
-                    # deadlock, a row gone meanwhile) fails the batch's one transaction:
-                    # each is stored again alone, so the error is only the cause's.
+                    # One send's value the database cannot store, or a row it names gone
+                    # meanwhile, fails the batch's one transaction: each is stored again
+                    # alone, so the error is only the cause's. (Not for the database
+                    # being away or a timeout: every send would meet it again, one after
+                    # another, while the sends behind them wait.)
                     outcomes, events = await _store_one_by_one([send for send, _ in batch])
+            except Exception as error:  # noqa: BLE001 - the commit failed: every send's error
+                outcomes, events = [error] * len(batch), {}
             except BaseException:
                 # Cancelled (the process is stopping): no send of the batch, nor of those
                 # queued behind it, may wait forever. Whether the batch was stored is

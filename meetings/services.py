@@ -321,8 +321,8 @@ def messages_post(*, sends: list[MessageSend]) -> list[PostedMessage | Exception
         try:
             refusal = _send_refusal(send, room, senders.get(send.membership_id), held)
         except DatabaseError:
-            # The transaction is aborted: the whole batch fails, and the group commit
-            # stores its sends again one by one, so the error is only this send's.
+            # The transaction is aborted: the whole batch fails (the group commit stores
+            # its sends again one by one when the error is about a value or a row).
             raise
         except Exception as error:  # noqa: BLE001 - this send's own outcome, not the batch's
             outcomes[index] = error
