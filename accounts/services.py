@@ -262,6 +262,15 @@ def sessions_hold(*, session_keys: list[str]) -> set[str]:
     return set(held)
 
 
+def sessions_of_user_hold(*, user: User) -> None:
+    """Hold every session row of ``user`` until the transaction ends, in key order (as
+    sessions_hold takes them). A chat send of theirs in flight holds its session's row
+    until its commit: this waits for it, and a send that comes later waits for this
+    transaction and then finds the person signed out."""
+    sessions = Session.objects.select_for_update().filter(user=user).order_by("session_key")
+    list(sessions.values_list("session_key", flat=True))
+
+
 def _session_expired(*, user: User, session_key: str, reason: str, ip: str | None) -> None:
     # Signed out by the clock, not by the person: no actor.
     record_event(action=Action.LOGGED_OUT, subject=user, ip=ip, extra={"timeout": reason})

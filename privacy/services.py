@@ -108,6 +108,9 @@ def account_delete(*, user: User, request: HttpRequest) -> None:
     """Delete the person's account, in one transaction: their messages and board posts stay
     in place as "[removed]" without their text, then the account goes (audited, sessions
     ended, sockets closed on commit); memberships, applications and the rest go with it."""
+    # Their sessions first: a chat send of theirs committing after their messages were
+    # emptied would keep its text. Held, it commits before, or is refused after.
+    account_services.sessions_of_user_hold(user=user)
     messages_remove_for_user(user=user)
     posts_remove_for_user(user=user)
     account_services.account_remove(user=user, request=request)
