@@ -2,6 +2,8 @@
 as text (privacy tests assert that nothing sensitive is readable in it). The dump reads
 PostgreSQL's catalogue, so tests that use it run under `make test`."""
 
+import time
+
 from django.db import connection
 
 from audit.models import Event
@@ -40,3 +42,23 @@ def dump_every_table() -> str:
             for row in cursor.fetchall():
                 lines.append(f"{table}: " + " | ".join("" if v is None else v for v in row))
     return "\n".join(lines)
+
+
+def wait_for_lock_waiter() -> None:
+    """Until some backend of the test database waits for a lock (a transaction another
+    thread holds open). Run it on a thread of its own: it uses, then closes, that thread's
+    connection."""
+    deadline = time.monotonic() + 10
+    try:
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    return
+                time.sleep(0.02)
+        raise AssertionError("nobody waited for a lock")
+    finally:
+        connection.close()

@@ -22,6 +22,7 @@ from meetings import group_commit, services
 from meetings.models import Meeting
 from meetings.services import MessageSend, PostedMessage, RoomError, room_group_name
 from supportgroups import realtime
+from tests.database import wait_for_lock_waiter
 from tests.meetings.conftest import (
     Socket,
     build_world,
@@ -316,25 +317,6 @@ def pending_sends() -> int:
     return len(batcher.waiting) if batcher else 0
 
 
-def wait_for_lock_waiter(meeting: Meeting) -> None:
-    """Until some backend waits for a row lock (the batch in flight, on the room's row).
-    On a thread of its own: the consumers' database thread is the one that waits."""
-    deadline = time.monotonic() + 10
-    try:
-        with connection.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                if cursor.fetchone()[0]:
-                    return
-                time.sleep(0.02)
-    finally:
-        connection.close()
-    raise AssertionError(f"no transaction waited for the row of meeting {meeting.pk}")
-
-
 def stored_count(meeting: Meeting) -> int:
     """(On a thread of its own, as above.)"""
     try:
@@ -390,7 +372,7 @@ async def test_sends_arriving_during_a_commit_share_the_next_and_are_acked_after
         holder = RoomHeldElsewhere(world.meeting)
         await asyncio.to_thread(holder.locked.wait, 10)
         await river.post("in flight", "second-river")
-        await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
+        await asyncio.to_thread(wait_for_lock_waiter)
         # These arrive while that transaction is in flight: they wait for the next one.
         await fern.post("waits", "second-fern")
         await heron_socket.post("waits too", "second-heron")
@@ -441,7 +423,7 @@ async def test_a_transaction_cancelled_in_flight_leaves_no_send_waiting_forever(
     try:
         in_flight = asyncio.create_task(batcher.post(river_says(world, "flight-0001")))
         # Skipped once (the room is busy), then waited for: the transaction is in flight.
-        await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
+        await asyncio.to_thread(wait_for_lock_waiter)
         queued = asyncio.create_task(batcher.post(river_says(world, "queued-0001")))
         await asyncio.sleep(0)
         batcher.flusher.cancel()
@@ -544,7 +526,7 @@ async def test_a_send_the_database_refuses_fails_alone_not_the_others_of_its_bat
     batcher = group_commit.GroupCommit()
     try:
         in_flight = asyncio.create_task(batcher.post(river_says(world, "flight-0001")))
-        await asyncio.to_thread(wait_for_lock_waiter, world.meeting)
+        await asyncio.to_thread(wait_for_lock_waiter)
         # These wait together for the next transaction.
         good = asyncio.create_task(batcher.post(river_says(world, "good-0001")))
         too_long = asyncio.create_task(batcher.post(river_says(world, "x" * 300)))

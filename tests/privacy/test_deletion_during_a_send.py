@@ -2,35 +2,18 @@
 loses its text like the others (it is not stored with its text after the deletion)."""
 
 import threading
-import time
 from importlib import import_module
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.test import Client, RequestFactory
 
 from meetings import services
 from meetings.models import Message
 from privacy import services as privacy_services
+from tests.database import wait_for_lock_waiter
 from tests.meetings.conftest import build_world
-
-
-def lock_waited_for() -> None:
-    deadline = time.monotonic() + 10
-    try:
-        with connection.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                if cursor.fetchone()[0]:
-                    return
-                time.sleep(0.02)
-        raise AssertionError("nobody waited for a lock")
-    finally:
-        connection.close()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -78,7 +61,7 @@ def test_a_message_being_stored_during_the_deletion_loses_its_text_too():
     assert stored.wait(10)
     deleter = threading.Thread(target=delete)
     deleter.start()
-    lock_waited_for()  # the deletion waits for the send's transaction
+    wait_for_lock_waiter()  # the deletion waits for the send's transaction
     commit.set()
     sender.join(20)
     deleter.join(20)
