@@ -51,6 +51,7 @@ from meetings.selectors import (
 )
 from supportgroups.crypto import encrypt_str
 from supportgroups.errors import ServiceError
+from supportgroups.prepared import columns_of, fetch_all, model_rows
 from supportgroups.realtime import (
     MessageEvent,
     send_device_key_request,
@@ -402,11 +403,11 @@ def _rooms_sql(*, skip_locked: bool) -> str:
     quote = connection.ops.quote_name
     table = quote(Meeting._meta.db_table)
     return (
-        "SELECT m.*,"  # noqa: S608
+        f"SELECT {columns_of(Meeting, 'm')},"  # noqa: S608
         f" EXISTS (SELECT 1 FROM {quote(MeetingHold._meta.db_table)} h"
         " WHERE h.group_id = m.group_id AND h.lifted_at IS NULL) AS on_hold"
         f" FROM {table} m"
-        " WHERE m.id = ANY(%s) ORDER BY m.id FOR NO KEY UPDATE OF m"
+        " WHERE m.id = ANY(%s::bigint[]) ORDER BY m.id FOR NO KEY UPDATE OF m"
         + (" SKIP LOCKED" if skip_locked else "")
     )
 
@@ -440,7 +441,8 @@ def _rooms_read(meeting_ids: set[int], *, skip_locked: bool) -> Iterable[Meeting
         # (transaction_mode IMMEDIATE), so there are no rows to lock, and the same rows
         # come from the ORM (the SQL of this path is PostgreSQL's).
         return _rooms_portable(meeting_ids)
-    return Meeting.objects.raw(_rooms_sql(skip_locked=skip_locked), [sorted(meeting_ids)])
+    rows = fetch_all(_rooms_sql(skip_locked=skip_locked), [sorted(meeting_ids)])
+    return model_rows(Meeting, rows, extra=("on_hold",))
 
 
 def _rooms_portable(meeting_ids: set[int]) -> Iterable[Meeting]:
@@ -459,16 +461,16 @@ def _senders_sql() -> str:
     quote = connection.ops.quote_name
     messages = quote(Message._meta.db_table)
     return (
-        "SELECT m.*, "  # noqa: S608 - table names from the models, values as parameters
+        f"SELECT {columns_of(Membership, 'm')}, "  # noqa: S608 - names from the models
         "(m.signed_agreement_id IS NOT NULL"
         " AND m.signed_agreement_id = g.current_agreement_id) AS signed_current, "
         f"(SELECT COUNT(*) FROM {messages} r"
-        " WHERE r.author_id = m.id AND r.created_at > %s) AS sent_recently, "
+        " WHERE r.author_id = m.id AND r.created_at > %s::timestamptz) AS sent_recently, "
         f"ARRAY(SELECT s.id FROM {messages} s WHERE (s.meeting_id, s.client_id) IN"
         " (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))) AS stored_ids "
         f"FROM {quote(Membership._meta.db_table)} m"
         f" JOIN {quote(Group._meta.db_table)} g ON g.id = m.group_id"
-        " WHERE m.id = ANY(%s)"
+        " WHERE m.id = ANY(%s::bigint[])"
     )
 
 
@@ -483,19 +485,20 @@ def _senders(
     if connection.vendor != "postgresql":
         return _senders_portable(membership_ids, recent_since=recent_since, client_ids=client_ids)
     pairs = sorted(client_ids)
-    found = list(
-        Membership.objects.raw(
-            _senders_sql(),
-            [
-                connection.ops.adapt_datetimefield_value(recent_since),
-                [meeting_id for meeting_id, _ in pairs],
-                [client_id for _, client_id in pairs],
-                sorted(membership_ids),
-            ],
-        )
+    rows = fetch_all(
+        _senders_sql(),
+        [
+            recent_since,
+            [meeting_id for meeting_id, _ in pairs],
+            [client_id for _, client_id in pairs],
+            sorted(membership_ids),
+        ],
     )
+    found = model_rows(Membership, rows, extra=("signed_current", "sent_recently", "stored_ids"))
     stored_ids = found[0].stored_ids if found else []
-    stored = {(m.meeting_id, m.client_id): m for m in Message.objects.filter(pk__in=stored_ids)}
+    stored = {}
+    if stored_ids:  # a retry whose ack was lost: rare
+        stored = {(m.meeting_id, m.client_id): m for m in Message.objects.filter(pk__in=stored_ids)}
     return {membership.pk: membership for membership in found}, stored
 
 
@@ -564,6 +567,26 @@ _INSERTED = (
 )
 
 
+@functools.cache
+def _messages_insert_sql() -> str:
+    """One statement for any batch (so it is prepared once): the rooms' new last_seq and
+    the messages, each column as an array."""
+    quote = connection.ops.quote_name
+    by_attname = {field.attname: field for field in Message._meta.concrete_fields}
+    fields = [by_attname[name] for name in _INSERTED]
+    columns = ", ".join(quote(field.column) for field in fields)
+    # Without a length: a cast to varchar(64) would cut a longer value short, where the
+    # column refuses it (a DataError: the group commit then stores the batch's others).
+    arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+    return (
+        f"WITH numbered AS (UPDATE {quote(Meeting._meta.db_table)} m"  # noqa: S608
+        " SET last_seq = v.last_seq"
+        " FROM unnest(%s::bigint[], %s::bigint[]) AS v (id, last_seq) WHERE m.id = v.id)"
+        f" INSERT INTO {quote(Message._meta.db_table)} ({columns})"
+        f" SELECT * FROM unnest({arrays}) RETURNING meeting_id, seq, id"
+    )
+
+
 def _messages_insert(messages: list[Message], rooms: dict[int, Meeting | None]) -> None:
     """Store the messages and their rooms' new last_seq, in one statement; each message
     gets its id."""
@@ -574,35 +597,19 @@ def _messages_insert(messages: list[Message], rooms: dict[int, Meeting | None]) 
             Meeting.objects.filter(pk=meeting.pk).update(last_seq=meeting.last_seq)
         Message.objects.bulk_create(messages)
         return
-    quote = connection.ops.quote_name
-    at = connection.ops.adapt_datetimefield_value
-    row = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
-    params: list = []
-    for meeting in numbered.values():
-        params += [meeting.pk, meeting.last_seq]
-    for message in messages:
-        params += [
-            message.meeting_id,
-            message.seq,
-            message.client_id,
-            message.author_id,
-            None if message.body is None else encrypt_str(message.body),
-            at(message.created_at),
-            *(getattr(message, name) for name in _INSERTED[6:]),
-        ]
-    rooms_values = ", ".join(["(%s::bigint, %s::bigint)"] * len(numbered))
-    columns = ", ".join(quote(name) for name in _INSERTED)
-    messages_values = ", ".join([row] * len(messages))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH numbered AS (UPDATE {quote(Meeting._meta.db_table)} m"  # noqa: S608
-            f" SET last_seq = v.last_seq FROM (VALUES {rooms_values})"
-            " AS v (id, last_seq) WHERE m.id = v.id)"
-            f" INSERT INTO {quote(Message._meta.db_table)} ({columns})"
-            f" VALUES {messages_values} RETURNING meeting_id, seq, id",
-            params,
-        )
-        ids = {(meeting_id, seq): pk for meeting_id, seq, pk in cursor.fetchall()}
+    values = {name: [getattr(m, name) for m in messages] for name in _INSERTED}
+    values["body"] = [None if body is None else encrypt_str(body) for body in values["body"]]
+    for name in ("iv", "ciphertext", "signature", "commitment"):
+        values[name] = [None if v is None else bytes(v) for v in values[name]]
+    rows = fetch_all(
+        _messages_insert_sql(),
+        [
+            [meeting.pk for meeting in numbered.values()],
+            [meeting.last_seq for meeting in numbered.values()],
+            *values.values(),
+        ],
+    )
+    ids = {(meeting_id, seq): pk for meeting_id, seq, pk in rows}
     for message in messages:
         message.id = ids[(message.meeting_id, message.seq)]
         message._state.adding, message._state.db = False, connection.alias

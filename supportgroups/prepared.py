@@ -1,0 +1,84 @@
+"""The chat's hot statements, bound by the server and prepared once per connection.
+
+Django's PostgreSQL backend binds parameters on the client (``ClientCursor``): every run
+quotes each value into the SQL text in Python, and PostgreSQL parses and plans that text
+again. For a page that is nothing; for the chat's send path, which runs the same few
+statements for every message, it was most of the database thread's Python and a good part
+of PostgreSQL's time per message (``python -m bench.sendpath --profile``). Here a statement
+goes with its parameters apart (``psycopg.Cursor``, server-side binding), and psycopg
+prepares it on the connection after its fifth run (``prepare_threshold``), so PostgreSQL
+only executes it from then on. The pool keeps its connections, so it stays prepared.
+
+The cursor is Django's wrapper around psycopg's, so database errors are Django's
+(``IntegrityError``, ``DataError``: the group commit tells them apart) and the statements
+are logged and counted as any other (``CaptureQueriesContext``).
+
+Rows come back as tuples; ``model_rows`` makes model instances of them as the ORM does
+(``Model.from_db`` and the fields' converters), from an explicit column list, without the
+cost of building and compiling a queryset per call.
+
+PostgreSQL only: callers keep their ORM path for the embedded SQLite default.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from django.db import connection
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+
+
+def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Run ``sql`` (``%s`` placeholders) with ``params`` bound by the server; its rows."""
+    with server_bound_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+
+def server_bound_cursor():  # noqa: ANN201 - django.db.backends.utils.CursorWrapper
+    """Django's cursor wrapper (errors, logging) around a server-binding psycopg cursor."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(psycopg.Cursor(connection.connection))  # noqa: SLF001
+
+
+@functools.cache
+def columns_of(model: type[Model], alias: str) -> str:
+    """The model's columns, in the order ``model_rows`` reads them, for a SELECT list."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+@functools.cache
+def _converters(model: type[Model]) -> tuple[list[str], list[tuple[int, Any, list]]]:
+    fields = model._meta.concrete_fields
+    converters = []
+    for position, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if found:
+            converters.append((position, column, found))
+    return [f.attname for f in fields], converters
+
+
+def model_rows(model: type[M], rows: list[tuple], extra: Sequence[str] = ()) -> list[M]:
+    """Instances of ``model`` from rows of ``columns_of(model, ...)`` followed by the
+    ``extra`` values, set as attributes of those names (as annotations are)."""
+    attnames, converters = _converters(model)
+    width = len(attnames)
+    made = []
+    for row in rows:
+        values = list(row[:width])
+        for position, column, found in converters:
+            for convert in found:
+                values[position] = convert(values[position], column, connection)
+        instance = model.from_db(connection.alias, attnames, values)
+        for name, value in zip(extra, row[width:], strict=True):
+            setattr(instance, name, value)
+        made.append(instance)
+    return made
