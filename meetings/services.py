@@ -721,7 +721,21 @@ def presence_join(
 
 
 def presence_heartbeat(*, channel_name: str) -> None:
+    if connection.vendor == "postgresql":  # every socket's heartbeat: supportgroups/prepared.py
+        fetch_all(_presence_heartbeat_sql(), [timezone.now(), channel_name])
+        return
     Presence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+
+
+@functools.cache
+def _presence_heartbeat_sql() -> str:
+    quote = connection.ops.quote_name
+    field = Presence._meta.get_field
+    return (
+        f"UPDATE {quote(Presence._meta.db_table)}"  # noqa: S608
+        f" SET {quote(field('seen_at').column)} = %s::timestamptz"
+        f" WHERE {quote(field('channel_name').column)} = %s"
+    )
 
 
 @transaction.atomic

@@ -227,12 +227,20 @@ DATABASE_URL = env_url("DATABASE_URL", None, schemes=("postgres", "postgresql"))
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+    # Django's PostgreSQL backend, whose pool checks a connection it hands out only when
+    # the server sent it something while it was idle (supportgroups/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "supportgroups.postgresql"
     # With the pool below, this checks a connection each time it is taken from the pool.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             # An unreachable database must fail fast (healthz, requests), not hang.
             "connect_timeout": 5,
+            # The chat's hot statements are bound by the server and prepared on their
+            # connection at their fifth run (supportgroups/prepared.py; the ORM's own
+            # statements are bound by the client and never prepared). Django turns this
+            # off for transaction-mode poolers: PgBouncer needs max_prepared_statements.
+            "prepare_threshold": 5,
             # A pool per process. Under ASGI every request runs on a thread of its own, so
             # Django's persistent connections (kept per thread) would mean a new
             # PostgreSQL backend, with cold caches, for every page.

@@ -217,3 +217,36 @@ def test_the_embedded_defaults_orm_reads_give_the_statements_answers(world):
         (m.pk, m.last_seq, m.on_hold) for m in services._rooms_portable(rooms)
     ]
     assert {m.on_hold for m in services._rooms_portable(rooms)} == {True}
+
+
+def test_the_room_row_is_the_meeting_as_the_orm_loads_it(world):
+    from meetings.models import MeetingHold
+
+    services.meeting_fix_e2ee(meeting=world.meeting)
+    MeetingHold.objects.create(group=world.group)
+    (loaded,) = services._rooms_read({world.meeting.pk}, skip_locked=False)
+    expected = Meeting.objects.get(pk=world.meeting.pk)
+    for field in Meeting._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert loaded.on_hold is True
+    assert (loaded._state.adding, loaded._state.db) == (False, "default")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side prepared statements")
+def test_the_send_paths_statements_are_prepared_on_their_connection(world):
+    # Bound by the server, the same statement is planned once per connection, not once
+    # per message (supportgroups/prepared.py): psycopg prepares it at its fifth run.
+    services.meeting_fix_e2ee(meeting=world.meeting)
+    for n in range(6):  # (two members: within the rate limit)
+        services.message_post(
+            meeting_id=world.meeting.pk,
+            membership_id=(world.river, world.fern)[n % 2].pk,
+            client_id=f"prepared-{n:04d}",
+            body="Again.",
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any("INSERT INTO" in s and "meetings_message" in s for s in prepared), prepared
+    assert any("FOR NO KEY UPDATE OF m" in s for s in prepared), prepared
+    assert any("signed_current" in s for s in prepared), prepared

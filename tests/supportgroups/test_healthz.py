@@ -25,7 +25,7 @@ def closed_port():
 @pytest.mark.django_db
 def test_it_answers_ok_when_the_database_and_redis_answer(client):
     # The harness runs real PostgreSQL and Redis; make sure this test really used them.
-    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings.DATABASES["default"]["ENGINE"] == "supportgroups.postgresql"
     assert settings.REDIS_URL
 
     response = client.get("/healthz")

@@ -309,7 +309,7 @@ def test_it_uses_postgresql_and_redis_when_configured():
         REDIS_URL="redis://cache.internal:6379/2",
     )
     database = values["DATABASES"]["default"]
-    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["ENGINE"] == "supportgroups.postgresql"
     assert (database["HOST"], database["PORT"], database["NAME"], database["USER"]) == (
         "db.internal",
         5433,
