@@ -12,7 +12,8 @@ not (issue 22). Prints one JSON line; not part of `make bench`.
 
 With ``--profile DIR``, py-spy samples both Daphnes through the measured step (every
 thread, idle ones too, so time spent waiting shows; with ``--on-cpu`` only samples on the
-CPU), one folded-stack file per Daphne;
+CPU, that is holding the interpreter lock: syscalls and waits are then left out), one
+folded-stack file per Daphne;
 ``--summary DIR`` then prints, per thread kind, the share of samples in which each of the
 send path's frames was on the stack. With ``--statements``, PostgreSQL counts every
 statement of the step (pg_stat_statements): the most called, per message.
@@ -40,6 +41,7 @@ WATCHED = (
     "_rooms_hold",
     "_senders",
     "_messages_insert",
+    "fetch_all",
     "encrypt_str",
     "_commit",
     "commit",
@@ -172,7 +174,10 @@ def _start_profilers(
                 str(SAMPLES_PER_SECOND),
                 "--duration",
                 str(max(1, int(seconds))),
-                *([] if on_cpu else ["--idle"]),
+                # Without --idle, py-spy's idle detection still counted this VM's waits (a thread
+                # blocked in a lock or the driver) as running: --gil keeps only the samples
+                # of a thread holding the interpreter lock, Python actually running.
+                *(["--gil"] if on_cpu else ["--idle"]),
                 "--threads",
                 "--format",
                 "raw",
