@@ -6,7 +6,8 @@ again. For a page that is nothing; for the chat's send path, which runs the same
 statements for every message, it was most of the database thread's Python and a good part
 of PostgreSQL's time per message (``python -m bench.sendpath --profile``). Here a statement
 goes with its parameters apart (``psycopg.Cursor``, server-side binding), and psycopg
-prepares it on the connection after its fifth run (``prepare_threshold``), so PostgreSQL
+prepares it on the connection after its fifth run (``prepare_threshold`` in the
+settings), so PostgreSQL
 only executes it from then on. The pool keeps its connections, so it stays prepared.
 
 The cursor is Django's wrapper around psycopg's, so database errors are Django's

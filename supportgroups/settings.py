@@ -237,7 +237,7 @@ if DATABASE_URL:
             # An unreachable database must fail fast (healthz, requests), not hang.
             "connect_timeout": 5,
             # The chat's hot statements are bound by the server and prepared on their
-            # connection at their fifth run (supportgroups/prepared.py; the ORM's own
+            # connection after their fifth run (supportgroups/prepared.py; the ORM's own
             # statements are bound by the client and never prepared). Django turns this
             # off for transaction-mode poolers: PgBouncer needs max_prepared_statements.
             "prepare_threshold": 5,
