@@ -64,6 +64,10 @@ class PreparedStatement:
             f"EXECUTE {self.name}({placeholders})", [values[name] for name in self.parameters]
         )
 
+    def is_prepared_on(self, db) -> bool:  # noqa: ANN001 - a Django connection
+        """Whether it is prepared on ``db``'s current database session."""
+        return db.connection is not None and db.connection in self._prepared_on
+
     def prepare_sql(self) -> str:
         """The PREPARE: each named parameter becomes its number, typed."""
         numbers = {name: n for n, name in enumerate(self.parameters, start=1)}

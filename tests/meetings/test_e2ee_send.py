@@ -139,7 +139,7 @@ def test_the_sealed_checks_statement_is_planned_once_per_connection(world):
     seats = [river, fern, moss]
     for sender in seats:
         start_epoch(world, sender, [s for s in seats if s is not sender])
-    prepared_before = prepared_checks()
+    prepared_before = e2ee.SEAL_CHECK.is_prepared_on(connection)  # (by an earlier test)
     for n in range(8):  # (each sender within the rate limit)
         with CaptureQueriesContext(connection) as queries:
             assert post(world, seats[n % 3], f"planned-{n:04d}").created
@@ -151,13 +151,6 @@ def test_the_sealed_checks_statement_is_planned_once_per_connection(world):
         )
         (generic_plans,) = cursor.fetchone()
     assert generic_plans >= 1  # the runs after the fifth were not planned again
-
-
-def prepared_checks() -> bool:
-    """Whether an earlier test prepared the statement on this connection already."""
-    return connection.connection is not None and any(
-        connection.connection is session for session in e2ee.SEAL_CHECK._prepared_on
-    )
 
 
 # --- the same refusals, the same codes -------------------------------------------------------

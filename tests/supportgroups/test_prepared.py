@@ -37,10 +37,12 @@ def test_it_is_prepared_on_its_first_run_and_only_executed_after():
     adding = statement("test_prepared_adding")
     assert not prepared_here("test_prepared_adding")
 
+    assert not adding.is_prepared_on(connection)
     first, sent = run(adding, a=1, b=2, words="it's 100% ours")
     assert first == (3, "it's 100% ours", "it's 100% ours%")
     assert sent == ["PREPARE", "EXECUTE"]
     assert prepared_here("test_prepared_adding")
+    assert adding.is_prepared_on(connection)
 
     # Values are values, whatever they hold (quoted by the driver, never spliced in).
     second, sent = run(adding, a=40, b=2, words="'); DROP TABLE x; --")
@@ -64,6 +66,7 @@ def test_a_new_connection_prepares_it_again():
     adding = statement("test_prepared_reconnect")
     run(adding, a=1, b=1, words="")
     connection.close()  # (the pool's replacement is a new database session)
+    assert not adding.is_prepared_on(connection)
 
     again, sent = run(adding, a=5, b=5, words="new")
     assert again == (10, "new", "new%")
