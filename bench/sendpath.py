@@ -1,7 +1,7 @@
 """The chat send path counted rather than timed: per persisted message at one fixed rate,
 PostgreSQL's commits and WAL flushes (pg_stat_database, pg_stat_wal) and the Daphnes' CPU.
 
-    python -m bench.sendpath RATE SECONDS [--rooms N] [--profile DIR] [--statements]
+    python -m bench.sendpath RATE SECONDS [--rooms N] [--e2ee] [--profile DIR] [--statements]
     python -m bench.sendpath --summary DIR                              # the profile, summed
 
 The bench's own stack (throwaway PostgreSQL with production's durability, Redis, two
@@ -71,7 +71,14 @@ WATCHED = (
 
 
 def main(  # noqa: PLR0913
-    rate: float, seconds: float, rooms: int, profile: Path | None, on_cpu: bool, statements: bool
+    rate: float,
+    seconds: float,
+    rooms: int,
+    profile: Path | None,
+    on_cpu: bool,
+    statements: bool,
+    *,
+    e2ee: bool = False,
 ) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.stack import Stack
@@ -90,12 +97,22 @@ def main(  # noqa: PLR0913
         from bench import chat, data
 
         admin = data.build_audit_people().admin
-        built = data.build_rooms(admin, prefix="probe", sizes=[10] * rooms)
+        built = data.build_rooms(admin, prefix="probe", sizes=[10] * rooms, e2ee=e2ee)
         daphnes = stack.start_daphnes(2)
         chat.Usage.services = stack.service_cpu_seconds
         counted = stack if statements else None
         return asyncio.run(
-            _measure(built, daphnes, rate, seconds, chat, profile, on_cpu=on_cpu, counted=counted)
+            _measure(
+                built,
+                daphnes,
+                rate,
+                seconds,
+                chat,
+                profile,
+                on_cpu=on_cpu,
+                counted=counted,
+                kind="e2ee" if e2ee else "room",
+            )
         )
     finally:
         stack.stop()
@@ -105,6 +122,7 @@ def main(  # noqa: PLR0913
 STATEMENT_STATISTICS = {
     "shared_preload_libraries": "pg_stat_statements",
     "pg_stat_statements.track": "all",
+    "pg_stat_statements.track_planning": "on",
 }
 STATEMENTS_SHOWN = 25
 
@@ -130,13 +148,18 @@ def _superuser_sql(stack, statement: str) -> list[list[str]]:  # noqa: ANN001
 
 def _statements_per_message(stack, sent: int) -> list[str]:  # noqa: ANN001
     """The statements run since the reset, the most called first: calls per message,
-    and the statement (its first 150 characters)."""
+    the mean planning and execution time of one call in ms (PostgreSQL's own, no round
+    trip), and the statement (its first 150 characters)."""
     rows = _superuser_sql(
         stack,
-        "SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 150)"  # noqa: S608
+        "SELECT calls, round(mean_plan_time::numeric, 3), round(mean_exec_time::numeric, 3),"  # noqa: S608
+        " left(regexp_replace(query, '\\s+', ' ', 'g'), 150)"
         f" FROM pg_stat_statements ORDER BY calls DESC LIMIT {STATEMENTS_SHOWN}",
     )
-    return [f"{int(calls) / sent:.3f} {query}" for calls, query in rows]
+    return [
+        f"{int(calls) / sent:.3f} plan {plan} exec {run} {query}"
+        for calls, plan, run, query in rows
+    ]
 
 
 def _database_counts() -> dict[str, int]:
@@ -201,9 +224,12 @@ async def _measure(  # noqa: PLR0913
     *,
     on_cpu: bool,
     counted,  # noqa: ANN001 - the Stack, with --statements
+    kind: str = "room",
 ) -> dict:
-    run = chat.ChatRun("room", rooms, daphnes)
+    run = chat.ChatRun(kind, rooms, daphnes)
     await run.connect()
+    if kind == "e2ee":
+        await run.share_keys()
     await run.settle()
     await chat.warm_up(run, rate, 2.0)
     await asyncio.sleep(1.0)
@@ -222,6 +248,7 @@ async def _measure(  # noqa: PLR0913
     result = {f"{k}_per_message": round((after[k] - before[k]) / sent, 2) for k in before}
     result.update(
         rate=rate,
+        kind=kind,
         rooms=len(rooms),
         messages=sent,
         p50_ms=step["p50_ms"],
@@ -281,6 +308,9 @@ if __name__ == "__main__":
     parser.add_argument("rate", type=float, nargs="?")
     parser.add_argument("seconds", type=float, nargs="?")
     parser.add_argument("--rooms", type=int, default=20)
+    parser.add_argument(
+        "--e2ee", action="store_true", help="end-to-end encrypted rooms (sealed messages)"
+    )
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--summary", type=Path, default=None)
     parser.add_argument(
@@ -298,7 +328,13 @@ if __name__ == "__main__":
         print(
             json.dumps(
                 main(
-                    args.rate, args.seconds, args.rooms, args.profile, args.on_cpu, args.statements
+                    args.rate,
+                    args.seconds,
+                    args.rooms,
+                    args.profile,
+                    args.on_cpu,
+                    args.statements,
+                    e2ee=args.e2ee,
                 )
             )
         )

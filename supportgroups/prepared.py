@@ -24,7 +24,7 @@ PostgreSQL only: callers keep their ORM path for the embedded SQLite default.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -34,8 +34,9 @@ from django.db.models import Model
 M = TypeVar("M", bound=Model)
 
 
-def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
-    """Run ``sql`` (``%s`` placeholders) with ``params`` bound by the server; its rows."""
+def fetch_all(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
+    """Run ``sql`` with ``params`` bound by the server (``%s`` placeholders and a sequence,
+    or ``%(name)s`` and a mapping: a name used twice is one parameter); its rows."""
     with server_bound_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description is not None else []

@@ -49,6 +49,19 @@ SCRIPT = textwrap.dedent(
     )
     print("POSTED", posted.message.seq > 0)
 
+    # The sealed send's checks (meetings/e2ee.py): one statement, prepared on PostgreSQL
+    # only (supportgroups/prepared.py), here run as it is, with its named values.
+    from meetings import e2ee
+
+    sealed = e2ee.SealedMessage(
+        sender_device="A" * 22, epoch=1, index=0, iv=bytes(12), ciphertext=bytes(16),
+        signature=bytes(64), commitment=bytes(32),
+    )
+    found = e2ee._seal_check(
+        sealed, meeting_id=meeting.pk, membership_id=member.pk, session_key="no-such-session"
+    )
+    print("SEALED", found.device_id, sorted(found.stale), sorted(found.missing))
+
     # The facilitator's dashboard: its lists are compiled once on PostgreSQL only
     # (supportgroups/compiled_query.py); here they are the plain querysets, typed.
     from moderation import selectors as moderation_selectors
@@ -67,5 +80,6 @@ def test_a_demo_meeting_takes_its_e2ee_setting_and_a_message_on_sqlite(tmp_path)
     assert result.returncode == 0, result.output
     assert "E2EE True True True" in result.stdout, result.output
     assert "POSTED True" in result.stdout, result.output
+    assert "SEALED None [] []" in result.stdout, result.output
     assert "TRIGGER [('groups_membership',)]" in result.stdout, result.output
     assert "DASHBOARD True True True" in result.stdout, result.output
