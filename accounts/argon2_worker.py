@@ -30,8 +30,11 @@ def lower_own_priority() -> None:
     kernel groups by session, for its autogroup; where either cannot be set it still runs."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, 0, LOWEST_PRIORITY)
-    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as autogroup:
-        autogroup.write(str(LOWEST_PRIORITY))
+    # The autogroup belongs to the session: nice it only if the session is this process's
+    # own (started with start_new_session), never the app's.
+    if os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(str(LOWEST_PRIORITY))
 
 
 def answer(request: dict) -> dict:

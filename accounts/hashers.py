@@ -12,6 +12,11 @@ Each app process therefore hands its hashes to one small worker process of its o
 (accounts/argon2_worker.py), started on first use in its own session at nice 19 with its
 autogroup niced too, so it runs only on CPU time nobody else wants; one hash at a time
 per app process, so a storm queues instead of taking every core.
+
+A sign-in that waits for its hash gives its database connection back to the pool first
+(when it is not inside a transaction): queued behind the worker on a busy box, 25
+sign-ins each holding one of a Daphne's 10 pooled connections left the chat's database
+thread none, and every meeting stopped until the pool's timeout.
 """
 
 import base64
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from argon2 import exceptions
 from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.db import connections
 
 WORKER_SCRIPT = Path(__file__).with_name("argon2_worker.py")
 
@@ -66,6 +72,7 @@ class Argon2Worker:
 
     def ask(self, *, password: bytes, **request) -> dict:
         line = json.dumps({**request, "password": _b64(password)}, default=_b64) + "\n"
+        release_idle_database_connections()
         with self._lock:
             reply = self._exchange(line)
             if reply is None:  # the worker had died (killed, out of memory): once more
@@ -105,6 +112,18 @@ class Argon2Worker:
             self._process.kill()
             self._process.wait()
             self._process = None
+
+
+def release_idle_database_connections() -> None:
+    """Give this thread's database connections back (to the pool, with one) unless a
+    transaction is open on them: the next query takes one again."""
+    for connection in connections.all(initialized_only=True):
+        if (
+            connection.connection is not None
+            and connection.get_autocommit()
+            and not connection.in_atomic_block
+        ):
+            connection.close()
 
 
 def _b64(value: bytes) -> str:

@@ -167,3 +167,69 @@ def _process_cpu_ticks(pid):
     """utime + stime of the process, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def test_a_worker_started_in_the_app_s_own_session_leaves_its_priority_alone():
+    """The worker nices its autogroup only when the session is its own: started any other
+    way (by hand, under a process manager) it must not lower the app's priority with it."""
+    import json
+    import subprocess
+    import sys
+
+    from accounts.hashers import WORKER_SCRIPT
+
+    ours = autogroup_nice(os.getpid())
+    worker = subprocess.Popen(
+        [sys.executable, str(WORKER_SCRIPT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # One answer: its start-up (and any change of priority) is over.
+        worker.stdin.write(json.dumps({"op": "verify", "password": "", "hash": "x"}) + "\n")
+        worker.stdin.flush()
+        assert "error" in json.loads(worker.stdout.readline())
+
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == 19
+        assert autogroup_nice(os.getpid()) == ours
+    finally:
+        worker.kill()
+        worker.wait()
+        if ours is not None and autogroup_nice(os.getpid()) != ours:
+            Path("/proc/self/autogroup").write_text(str(ours))  # undo the damage
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_in_waiting_for_its_hash_holds_no_database_connection(project_hashers):
+    """Sign-ins queued behind the worker on a busy box must not hold the pool's
+    connections: the chat's database thread needs one for every message."""
+    from django.db import connection
+
+    from accounts.models import User
+
+    encoded = make_password(PASSWORD)
+    assert not User.objects.filter(username="nobody-here").exists()
+    assert connection.connection is not None
+
+    assert check_password(PASSWORD, encoded)
+
+    assert connection.connection is None  # given back before the hash
+    assert not User.objects.filter(username="nobody-here").exists()  # and taken again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hash_inside_a_transaction_keeps_the_transaction(project_hashers):
+    from django.db import connection, transaction
+
+    from accounts.models import User
+
+    encoded = make_password(PASSWORD)
+    with transaction.atomic():
+        person = make_person("calm-heron", password=PASSWORD)
+
+        assert check_password(PASSWORD, encoded)
+
+        assert connection.connection is not None
+        assert User.objects.filter(pk=person.pk).exists()  # still in the same transaction
+    assert User.objects.filter(pk=person.pk).exists()
