@@ -13,7 +13,10 @@ conversation schedule as ``make bench``). Per mode, fresh Daphnes and sockets, t
 - ``cheap``: the same sign-ins with the password check swapped for a text comparison
   (bench/storm_asgi.py; diagnostic only): a sign-in's cost without Argon2;
 - ``hash``: the same number of Argon2 checks on the Daphnes, through one bare request
-  each (bench/storm_asgi.py): the hash's cost without the rest of a sign-in.
+  each (bench/storm_asgi.py): the hash's cost without the rest of a sign-in;
+- ``real-thread``: real sign-ins with the hash on a thread of the Daphne niced to 19, as
+  before issue 22's fix; ``real-session``: in the worker process niced to 19, but in the
+  Daphne's session (so its autogroup): which part of the fix does the work.
 
 Prints one JSON line per run: chat p99 (and p95, p50, max) before and during, the
 ratio, the Daphnes' CPU during the storm. With ``--profile DIR`` py-spy samples the
@@ -39,6 +42,12 @@ MEAN_GAP = 10.0
 BURST_EVERY = 5.0
 WARM = 5.0
 MODES = ("quiet", "real", "cheap", "hash")
+# Real sign-ins with the hash where it ran before issue 22's fix, or half-way there.
+VARIANTS = {
+    "cheap": {"BENCH_STORM_CHEAP_HASH": "1"},
+    "real-thread": {"BENCH_STORM_HASHER": "thread"},
+    "real-session": {"BENCH_STORM_HASHER": "session"},
+}
 SHOWN = ("messages", "p50_ms", "p95_ms", "p99_ms", "max_completed_ms")
 
 
@@ -71,7 +80,7 @@ def storm_thread(action, daphnes, usernames, seconds, results, ip_prefix):  # no
                     time.sleep(delay)
                 daphne = daphnes[n % len(daphnes)]
                 ip = f"{ip_prefix}.{n // 250}.{n % 250 + 1}"
-                if action == "hash":
+                if action == "hash":  # every other mode signs in
                     futures.append(pool.submit(hash_only, daphne, ip))
                 else:
                     from bench.pages import real_login
@@ -222,8 +231,7 @@ def main(args) -> None:  # noqa: ANN001
             )
             user_sets.append(names)
         for n, mode in enumerate(modes):
-            extra = {"BENCH_STORM_CHEAP_HASH": "1"} if mode == "cheap" else {}
-            daphnes = start_daphnes(stack, extra)
+            daphnes = start_daphnes(stack, VARIANTS.get(mode, {}))
             chat.Usage.services = stack.service_cpu_seconds
             result = asyncio.run(one_run(mode, rooms, daphnes, user_sets[n], args, f"10.{100 + n}"))
             print(json.dumps(result), flush=True)
