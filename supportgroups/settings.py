@@ -310,8 +310,8 @@ else:
 
 # --- passwords and sessions -------------------------------------------------------------
 
-# Argon2id with Django's parameters, hashed at the lowest CPU priority (accounts/hashers.py)
-# so that a crowd signing in cannot starve live meetings.
+# Argon2id with Django's parameters, hashed by a worker process at the lowest CPU priority
+# of the box (accounts/hashers.py) so that a crowd signing in cannot slow live meetings.
 PASSWORD_HASHERS = [
     "accounts.hashers.BackgroundArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
