@@ -272,7 +272,7 @@ def sessions_hold(*, session_keys: list[str]) -> set[str]:
     if not session_keys:
         return set()
     if connection.vendor == "postgresql":  # the chat's hot path: see supportgroups/prepared.py
-        rows = fetch_all(_sessions_hold_sql(), [list(session_keys), timezone.now()])
+        rows = fetch_all(_sessions_hold_sql(), [list(session_keys), timezone.now()], locks=True)
         return {key for (key,) in rows}
     held = (
         Session.objects.select_for_update(no_key=True)

@@ -441,7 +441,7 @@ def _rooms_read(meeting_ids: set[int], *, skip_locked: bool) -> Iterable[Meeting
         # (transaction_mode IMMEDIATE), so there are no rows to lock, and the same rows
         # come from the ORM (the SQL of this path is PostgreSQL's).
         return _rooms_portable(meeting_ids)
-    rows = fetch_all(_rooms_sql(skip_locked=skip_locked), [sorted(meeting_ids)])
+    rows = fetch_all(_rooms_sql(skip_locked=skip_locked), [sorted(meeting_ids)], locks=True)
     return model_rows(Meeting, rows, extra=("on_hold",))
 
 

@@ -5,10 +5,19 @@ quotes each value into the SQL text in Python, and PostgreSQL parses and plans t
 again. For a page that is nothing; for the chat's send path, which runs the same few
 statements for every message, it was most of the database thread's Python and a good part
 of PostgreSQL's time per message (``python -m bench.sendpath --profile``). Here a statement
-goes with its parameters apart (``psycopg.Cursor``, server-side binding), and psycopg
-prepares it on the connection after its fifth run (``prepare_threshold`` in the
-settings), so PostgreSQL
-only executes it from then on. The pool keeps its connections, so it stays prepared.
+goes with its parameters apart (Django's ``ServerBindingCursor``), and psycopg prepares it
+on the connection after its fifth run (``prepare_threshold`` in the settings), with one
+generic plan (``plan_cache_mode``, also there), so PostgreSQL only executes it from then on.
+
+A prepared statement lives as long as its connection, with three exceptions worth knowing:
+- psycopg forgets every statement it prepared on a connection when a transaction on it
+  rolls back (it sends ``DEALLOCATE ALL``): they are prepared again after five more runs.
+- A migration that changes the type of a column such a statement returns makes its next
+  run fail ("cached plan must not change result type"): ``fetch_all`` then forgets the
+  connection's statements and, outside a transaction, runs it again (inside one, the
+  transaction has failed; its rollback forgets them, and the caller's retry prepares anew).
+- A pooler between the app and PostgreSQL that hands a session to other clients between
+  transactions (PgBouncer in transaction mode) needs its ``max_prepared_statements``.
 
 The cursor is Django's wrapper around psycopg's, so database errors are Django's
 (``IntegrityError``, ``DataError``: the group commit tells them apart) and the statements
@@ -27,26 +36,63 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-import psycopg
-from django.db import connection
+from django.db import NotSupportedError, connection
+from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
+from django.db.backends.postgresql.psycopg_any import register_tzloader
 from django.db.models import Model
+from django.db.transaction import TransactionManagementError
+from psycopg.pq import Format
 
 M = TypeVar("M", bound=Model)
 
 
-def fetch_all(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
+def fetch_all(
+    sql: str, params: Sequence[Any] | Mapping[str, Any], *, locks: bool = False
+) -> list[tuple]:
     """Run ``sql`` with ``params`` bound by the server (``%s`` placeholders and a sequence,
-    or ``%(name)s`` and a mapping: a name used twice is one parameter); its rows."""
+    or ``%(name)s`` and a mapping: a name used twice is one parameter); its rows.
+
+    ``locks``: the statement locks rows until the transaction ends (``FOR UPDATE``), so it
+    must run inside one, as the ORM's ``select_for_update`` insists."""
+    if locks and not connection.in_atomic_block:
+        raise TransactionManagementError("A statement that locks rows needs a transaction.")
+    try:
+        return _fetch_all(sql, params)
+    except NotSupportedError as error:
+        if "cached plan must not change result type" not in str(error):
+            raise
+        # A migration changed a column this prepared statement returns.
+        _forget_prepared_statements()
+        if connection.in_atomic_block:
+            raise  # (the transaction failed; its rollback forgets them anyway)
+        return _fetch_all(sql, params)
+
+
+def _fetch_all(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
     with server_bound_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description is not None else []
 
 
+def _forget_prepared_statements() -> None:
+    if connection.in_atomic_block and connection.needs_rollback:
+        return  # (an aborted transaction runs nothing more; its rollback forgets them)
+    with connection.wrap_database_errors:
+        # psycopg notices its own statements are gone and prepares them again.
+        connection.connection.execute("DEALLOCATE ALL")
+
+
 def server_bound_cursor():  # noqa: ANN201 - django.db.backends.utils.CursorWrapper
-    """Django's cursor wrapper (errors, logging) around a server-binding psycopg cursor."""
+    """Django's cursor wrapper (errors, logging) around a server-binding psycopg cursor,
+    made as ``connection.cursor()`` makes its client-binding one."""
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(psycopg.Cursor(connection.connection))  # noqa: SLF001
+        cursor = ServerBindingCursor(connection.connection)
+        timestamps = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+        if connection.timezone != timestamps.timezone:  # (as create_cursor does)
+            register_tzloader(connection.timezone, cursor)
+        return connection._prepare_cursor(cursor)  # noqa: SLF001
 
 
 @functools.cache

@@ -232,14 +232,22 @@ if DATABASE_URL:
     DATABASES["default"]["ENGINE"] = "supportgroups.postgresql"
     # With the pool below, this checks a connection each time it is taken from the pool.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Prepared statements only (the chat's hot ones, and the audit guards' PL/pgSQL):
+    # PostgreSQL planned the send path's "= ANY(array)" statements for every run, the
+    # planning costing it several times the run (bench.sendpath --statements).
+    _server_options = DATABASES["default"].setdefault("OPTIONS", {}).get("options", "")
+    DATABASES["default"]["OPTIONS"]["options"] = (
+        f"{_server_options} -c plan_cache_mode=force_generic_plan".strip()
+    )
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             # An unreachable database must fail fast (healthz, requests), not hang.
             "connect_timeout": 5,
             # The chat's hot statements are bound by the server and prepared on their
-            # connection after their fifth run (supportgroups/prepared.py; the ORM's own
-            # statements are bound by the client and never prepared). Django turns this
-            # off for transaction-mode poolers: PgBouncer needs max_prepared_statements.
+            # connection after their fifth run, with one generic plan each
+            # (supportgroups/prepared.py; the ORM's own statements are bound by the client
+            # and never prepared). Django leaves preparing off (None) by default for
+            # poolers: behind PgBouncer in transaction mode, set its max_prepared_statements.
             "prepare_threshold": 5,
             # A pool per process. Under ASGI every request runs on a thread of its own, so
             # Django's persistent connections (kept per thread) would mean a new

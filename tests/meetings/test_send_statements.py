@@ -14,7 +14,9 @@ from groups.models import Membership, Status
 from groups.selectors import membership_has_signed_current, signed_current_agreement
 from meetings import services
 from meetings.models import Meeting, Message
+from tests.factories import signed_in_client
 from tests.meetings.conftest import build_world, give_place, make_person, schedule
+from tests.sockets import cookie_of
 
 pytestmark = pytest.mark.django_db
 
@@ -235,18 +237,23 @@ def test_the_room_row_is_the_meeting_as_the_orm_loads_it(world):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side prepared statements")
 def test_the_send_paths_statements_are_prepared_on_their_connection(world):
     # Bound by the server, the same statement is planned once per connection, not once
-    # per message (supportgroups/prepared.py): psycopg prepares it at its fifth run.
+    # per message (supportgroups/prepared.py): psycopg prepares it after its fifth run.
     services.meeting_fix_e2ee(meeting=world.meeting)
-    for n in range(6):  # (two members: within the rate limit)
+    sessions = {m.pk: cookie_of(signed_in_client(m.user)) for m in (world.river, world.fern)}
+    for n in range(8):  # (two members: within the rate limit)
+        member = (world.river, world.fern)[n % 2]
         services.message_post(
             meeting_id=world.meeting.pk,
-            membership_id=(world.river, world.fern)[n % 2].pk,
+            membership_id=member.pk,
             client_id=f"prepared-{n:04d}",
             body="Again.",
+            session_key=sessions[member.pk],
         )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [statement for (statement,) in cursor.fetchall()]
+        cursor.execute("SELECT statement, generic_plans FROM pg_prepared_statements")
+        # Each with one generic plan, not planned again for every run.
+        prepared = [statement for statement, generic in cursor.fetchall() if generic >= 1]
     assert any("INSERT INTO" in s and "meetings_message" in s for s in prepared), prepared
     assert any("FOR NO KEY UPDATE OF m" in s for s in prepared), prepared
     assert any("signed_current" in s for s in prepared), prepared
+    assert any("accounts_session" in s and "FOR NO KEY UPDATE" in s for s in prepared), prepared

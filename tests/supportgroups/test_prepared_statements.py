@@ -62,3 +62,35 @@ def test_model_rows_make_the_models_the_orm_loads_with_their_converters_and_extr
     assert made.body == "Encrypted at rest, read back in clear."  # (the field's converter)
     assert made.answer == 42
     assert (made._state.adding, made._state.db) == (False, "default")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_that_locks_rows_outside_a_transaction_is_refused():
+    # (It would lock nothing: the ORM's select_for_update refuses the same.)
+    from django.db.transaction import TransactionManagementError
+
+    with pytest.raises(TransactionManagementError):
+        fetch_all("SELECT 1 FOR UPDATE", [], locks=True)
+    with transaction.atomic():
+        assert fetch_all("SELECT %s::int FOR UPDATE", [1], locks=True) == [(1,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_statement_outlives_a_migration_that_changes_what_it_returns():
+    from tests.supportgroups.test_database_pool import direct_connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE prepared_probe (word varchar(10))")
+        cursor.execute("INSERT INTO prepared_probe VALUES ('before')")
+    try:
+        sql = "SELECT word FROM prepared_probe WHERE word <> %s"
+        for _ in range(7):  # (prepared by now)
+            assert fetch_all(sql, ["x"]) == [("before",)]
+        with direct_connection() as migrating:  # (a deploy's migration, meanwhile)
+            migrating.execute("ALTER TABLE prepared_probe ALTER COLUMN word TYPE varchar(20)")
+            migrating.execute("UPDATE prepared_probe SET word = 'after'")
+        assert fetch_all(sql, ["x"]) == [("after",)]
+        assert fetch_all(sql, ["x"]) == [("after",)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE prepared_probe")
