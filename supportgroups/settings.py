@@ -296,6 +296,10 @@ if REDIS_URL:
                         "socket_timeout": None,
                         "socket_connect_timeout": 5,
                         "socket_keepalive": True,
+                        # redis-py's pool refuses a command at once (MaxConnectionsError)
+                        # when this many are in flight, 100 by default: a burst of
+                        # broadcasts or joins in a busy process lost live messages.
+                        "max_connections": 1000,
                     }
                 ],
                 "capacity": 1500,

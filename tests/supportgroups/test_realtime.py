@@ -127,3 +127,22 @@ def test_each_named_sender_sends_the_event_its_consumers_read():
             assert async_to_sync(layer.receive)(channel) == event
         finally:
             async_to_sync(layer.group_discard)(group, channel)
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_broadcasts_wider_than_redis_py_s_default_pool_all_go_out():
+    # redis-py's pool refuses a command at once when 100 of its connections are in use
+    # (MaxConnectionsError), and a broadcast is only logged when it fails: a burst (a
+    # meeting's members all joining, a busy room on a busy box) lost live messages.
+    from channels.layers import channel_layers
+
+    channel_layers.backends.pop("default", None)  # (a layer with the current settings)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(GROUP, channel)
+    outcomes = await asyncio.gather(
+        *(layer.group_send(GROUP, {"type": "test.event", "n": n}) for n in range(250)),
+        return_exceptions=True,
+    )
+    assert [o for o in outcomes if o is not None] == []
+    assert sorted(await received(layer, channel, 250)) == list(range(250))
