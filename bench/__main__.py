@@ -666,15 +666,9 @@ async def chat_phases(  # noqa: ANN201
         default=storm.get("started", run_started) + storm_s,
     )
     storm_start = storm.get("started", run_started + warm + before)
-    for msg in room.messages:
-        if msg.sent_at < run_started + warm:
-            msg.label = "warm"
-        elif msg.sent_at < storm_start:
-            msg.label = "before"
-        elif msg.sent_at <= storm_end:
-            msg.label = "storm"
-        else:
-            msg.label = "after"
+    chat.label_around(
+        room.messages, warm_until=run_started + warm, start=storm_start, end=storm_end
+    )
     before_stats = chat.latency_summary([m for m in room.messages if m.label == "before"])
     storm_stats = chat.latency_summary([m for m in room.messages if m.label == "storm"])
     after_stats = chat.latency_summary([m for m in room.messages if m.label == "after"])

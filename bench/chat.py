@@ -487,6 +487,20 @@ def trace_records(messages: list[Msg]) -> list[dict]:
     ]
 
 
+def label_around(messages, *, warm_until: float, start: float, end: float) -> None:  # noqa: ANN001
+    """Label each message by when it was sent: "warm" (before ``warm_until``), "before"
+    the window from ``start`` to ``end``, "storm" within it, or "after" it."""
+    for msg in messages:
+        if msg.sent_at < warm_until:
+            msg.label = "warm"
+        elif msg.sent_at < start:
+            msg.label = "before"
+        elif msg.sent_at <= end:
+            msg.label = "storm"
+        else:
+            msg.label = "after"
+
+
 def latency_summary(messages: list[Msg]) -> dict:
     """Percentiles over every message sent; one that never reached every member counts as
     infinitely late (a percentile that lands on one is reported as None)."""

@@ -155,15 +155,7 @@ async def one_run(mode, rooms, daphnes, users, args, ip_prefix):  # noqa: ANN001
         default=storm_start + args.storm,
     )
     cpu = [d.cpu_seconds() - c for d, c in zip(daphnes, storm["cpu"], strict=True)]
-    for msg in run.messages:
-        if msg.sent_at < run_started + WARM:
-            msg.label = "warm"
-        elif msg.sent_at < storm_start:
-            msg.label = "before"
-        elif msg.sent_at <= storm_end:
-            msg.label = "storm"
-        else:
-            msg.label = "after"
+    chat.label_around(run.messages, warm_until=run_started + WARM, start=storm_start, end=storm_end)
     before = chat.latency_summary([m for m in run.messages if m.label == "before"])
     during = chat.latency_summary([m for m in run.messages if m.label == "storm"])
     await run.close()
