@@ -383,3 +383,41 @@ def test_a_forked_process_starts_a_worker_of_its_own(project_hashers):
         if answer is not None and not _gone(int(answer)):
             os.kill(int(answer), signal.SIGKILL)
     assert argon2_worker().pid == parent_worker
+
+
+BUSY = "We're very busy right now \N{EM DASH} please try again in a moment."
+
+
+def test_signing_up_while_the_worker_is_stalled_answers_busy_on_the_form(
+    db, stalled_worker, settings
+):
+    from accounts.models import User
+
+    settings.PASSWORD_HASH_TIMEOUT_SECONDS = 0.5
+    response = Client().post(
+        "/accounts/signup/",
+        {"username": "Patient-Wren", "password1": PASSWORD, "password2": PASSWORD},
+    )
+
+    assert response.status_code == 200  # the form again, not a 500
+    assert response.context["form"].non_field_errors() == [BUSY]
+    assert 'value="Patient-Wren"' in response.content.decode()  # nothing lost
+    assert not User.objects.filter(username__iexact="Patient-Wren").exists()
+
+
+def test_a_password_re_check_while_the_worker_is_stalled_answers_busy(db, project_hashers):
+    from privacy.forms import LegalDisclosureForm
+
+    person = make_person("calm-badger", password=PASSWORD)
+    stalled = argon2_worker().pid
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        with override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.5):
+            form = LegalDisclosureForm(person, {"password": PASSWORD})
+            assert not form.is_valid()
+    finally:
+        if not _gone(stalled):
+            os.kill(stalled, signal.SIGCONT)
+
+    assert form.errors["password"] == [BUSY]
+    assert not form.password_failed  # not counted as a wrong password
