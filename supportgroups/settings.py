@@ -193,6 +193,8 @@ MIDDLEWARE = [
     "groups.middleware.PlaceNotTakenMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.RateLimitAuditMiddleware",
+    # Last, so it sees a view's exception first: a too-busy Argon2 worker is a calm 503.
+    "accounts.middleware.PasswordCheckBusyMiddleware",
 ]
 
 ROOT_URLCONF = "supportgroups.urls"
