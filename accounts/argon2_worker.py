@@ -1,10 +1,13 @@
 """The Argon2 worker: a small process that hashes and checks passwords for one app
 process, one at a time, at the lowest CPU priority of the whole box.
 
-Started by accounts/hashers.py (``python accounts/argon2_worker.py``, in a session of
-its own); it imports nothing of the app. One request per line on stdin, one answer per
-line on stdout (JSON; passwords and salts travel as base64 of their bytes). It exits when
-stdin closes, that is when the app process that started it ends.
+Started by accounts/hashers.py (``python -I accounts/argon2_worker.py``, isolated: no
+accounts/ on sys.path, where accounts/selectors.py would shadow the stdlib's; in a session
+of its own, with none of the app's environment); it imports nothing of the app. One
+request per line on stdin, one answer per line on stdout (JSON; passwords and salts travel
+as base64 of their bytes; the request's ``id`` is echoed so the caller can tell its answer
+from a stale one). It exits when stdin closes, that is when the app process that started
+it ends.
 
 Why a process and not a niced thread (README "Performance", login storm): Linux applies
 a nice value only among the tasks of the same autogroup (the session) or cgroup, so a
@@ -47,7 +50,7 @@ def answer(request: dict) -> dict:
             memory_cost=request["memory_cost"],
             parallelism=request["parallelism"],
             hash_len=request["hash_len"],
-            type=low_level.Type.ID,
+            type=low_level.Type[request["type"]],
         )
         return {"hash": encoded.decode("ascii")}
     try:
@@ -58,11 +61,14 @@ def answer(request: dict) -> dict:
 
 def serve(requests, answers) -> None:  # noqa: ANN001
     for line in requests:
+        request_id = None
         try:
-            reply = answer(json.loads(line))
+            request = json.loads(line)
+            request_id = request.get("id")
+            reply = answer(request)
         except Exception as error:  # noqa: BLE001 - the caller raises it again
             reply = {"error": type(error).__name__, "message": str(error)}
-        answers.write(json.dumps(reply) + "\n")
+        answers.write(json.dumps({**reply, "id": request_id}) + "\n")
         answers.flush()
 
 

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages.storage import default_storage
 from django.db import connection
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import resolve
 from django.urls.exceptions import Resolver404
 from django.utils.crypto import constant_time_compare
@@ -23,6 +23,7 @@ from django.utils.functional import SimpleLazyObject
 from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
 from django_otp.models import Device
 
+from accounts.hashers import PasswordCheckBusy
 from accounts.models import User
 from accounts.selectors import (
     user_may_use_sockets,
@@ -296,3 +297,22 @@ class CredentialRenewalMiddleware:
         return name == step or (
             name in TWO_FACTOR_EXEMPT_URL_NAMES and name != "account_two_factor_setup"
         )
+
+
+class PasswordCheckBusyMiddleware:
+    """Where a password is hashed outside a form's validation and no view turns the
+    Argon2 worker's "too busy" into a form error (the Django admin, for one), the answer
+    is a calm 503 asking to try again, never an error page (accounts/hashers.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, PasswordCheckBusy):
+            return None
+        response = render(request, "errors/busy.html", {"message": exception.message}, status=503)
+        response["Retry-After"] = "10"
+        return response

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 import segno
 from allauth.account.internal.decorators import login_stage_required
 from allauth.account.views import PasswordChangeView as AllauthPasswordChangeView
+from allauth.account.views import SignupView as AllauthSignupView
 from allauth.core import ratelimit
 from django.conf import settings
 from django.contrib import messages
@@ -27,6 +28,7 @@ from accounts.forms import (
     TwoFactorCodeForm,
     TwoFactorSetupForm,
 )
+from accounts.hashers import PasswordCheckBusy
 from accounts.models import BackupCodeDevice, TOTPDevice, User
 from accounts.reauth import reauthentication_required
 from accounts.stages import TwoFactorStage
@@ -303,17 +305,38 @@ def _code_error(*, was_locked: bool) -> str:
 # --- passwords --------------------------------------------------------------------------
 
 
+class BusyHasherFormMixin:
+    """A new password is hashed when the form is saved, after validation: when the Argon2
+    worker is too busy (accounts/hashers.py), the form comes back with the calm "try again"
+    error and everything typed, instead of an error page."""
+
+    def form_valid(self, form):
+        try:
+            return super().form_valid(form)
+        except PasswordCheckBusy as busy:
+            form.add_error(None, busy)
+            return self.form_invalid(form)
+
+
 @method_decorator(login_required, name="dispatch")
-class PasswordChangeView(AllauthPasswordChangeView):
+class PasswordChangeView(BusyHasherFormMixin, AllauthPasswordChangeView):
     success_url = reverse_lazy("account_home")
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        services.password_changed(request=self.request, user=form.user)
+        if form.is_valid():  # not turned back busy
+            services.password_changed(request=self.request, user=form.user)
         return response
 
 
 password_change = PasswordChangeView.as_view()
+
+
+class SignupView(BusyHasherFormMixin, AllauthSignupView):
+    pass
+
+
+signup = SignupView.as_view()
 
 
 @require_http_methods(["GET", "POST"])
@@ -346,15 +369,20 @@ def password_reset_with_backup_code(request: HttpRequest) -> HttpResponse:
         limited = ratelimit.consume_or_429(request, action="reset_password_backup_code")
         if limited:
             return limited
-        if services.password_reset_with_backup_code(
-            handle=form.cleaned_data["handle"],
-            code=form.cleaned_data["code"],
-            new_password=form.cleaned_data["password1"],
-            ip=request_ip(request),
-        ):
-            messages.success(request, "Your password is changed. Please sign in.")
-            return redirect("account_login")
-        form.add_error(None, "That login handle and backup code don't match an account.")
+        try:
+            changed = services.password_reset_with_backup_code(
+                handle=form.cleaned_data["handle"],
+                code=form.cleaned_data["code"],
+                new_password=form.cleaned_data["password1"],
+                ip=request_ip(request),
+            )
+        except PasswordCheckBusy as busy:
+            form.add_error(None, busy)
+        else:
+            if changed:
+                messages.success(request, "Your password is changed. Please sign in.")
+                return redirect("account_login")
+            form.add_error(None, "That login handle and backup code don't match an account.")
     return render(request, "accounts/password_reset_backup_code.html", {"form": form})
 
 
@@ -375,14 +403,18 @@ def password_reset_from_key(request: HttpRequest, uidb36: str, key: str) -> Http
     user = _user_for_reset_link(uidb36, key)
     form = SetPasswordForm(user, request.POST or None) if user is not None else None
     if request.method == "POST" and form is not None and form.is_valid():
-        services.password_reset(
-            user=user,
-            new_password=form.cleaned_data["new_password1"],
-            method="email",
-            ip=request_ip(request),
-        )
-        messages.success(request, "Your password is changed. Please sign in.")
-        return redirect("account_login")
+        try:
+            services.password_reset(
+                user=user,
+                new_password=form.cleaned_data["new_password1"],
+                method="email",
+                ip=request_ip(request),
+            )
+        except PasswordCheckBusy as busy:
+            form.add_error(None, busy)
+        else:
+            messages.success(request, "Your password is changed. Please sign in.")
+            return redirect("account_login")
     return render(
         request,
         "account/password_reset_from_key.html",

@@ -193,6 +193,8 @@ MIDDLEWARE = [
     "groups.middleware.PlaceNotTakenMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.RateLimitAuditMiddleware",
+    # Last, so it sees a view's exception first: a too-busy Argon2 worker is a calm 503.
+    "accounts.middleware.PasswordCheckBusyMiddleware",
 ]
 
 ROOT_URLCONF = "supportgroups.urls"
@@ -328,6 +330,9 @@ PASSWORD_HASHERS = [
     "accounts.hashers.BackgroundArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# How long a password check or hash may wait for the worker (its queue, then its answer):
+# past it the sign-in answers "very busy, try again" and a stuck worker is replaced.
+PASSWORD_HASH_TIMEOUT_SECONDS = env_int("PASSWORD_HASH_TIMEOUT_SECONDS", 20, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {

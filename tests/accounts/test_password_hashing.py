@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
-from django.test import Client
+from django.test import Client, override_settings
 
 import supportgroups.settings as project_settings
-from accounts.hashers import BackgroundArgon2PasswordHasher, argon2_worker
+from accounts.hashers import (
+    BackgroundArgon2PasswordHasher,
+    PasswordCheckBusy,
+    argon2_worker,
+)
 from tests.factories import make_person
 
 PASSWORD = "quiet-heron-lantern"
@@ -180,7 +184,7 @@ def test_a_worker_started_in_the_app_s_own_session_leaves_its_priority_alone():
 
     ours = autogroup_nice(os.getpid())
     worker = subprocess.Popen(
-        [sys.executable, str(WORKER_SCRIPT)],
+        [sys.executable, "-I", str(WORKER_SCRIPT)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -233,3 +237,187 @@ def test_a_hash_inside_a_transaction_keeps_the_transaction(project_hashers):
         assert connection.connection is not None
         assert User.objects.filter(pk=person.pk).exists()  # still in the same transaction
     assert User.objects.filter(pk=person.pk).exists()
+
+
+def _gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def stalled_worker(project_hashers):
+    """The worker stopped (SIGSTOP) as if the box gave it no CPU; resumed afterwards if it
+    is still there."""
+    pid = argon2_worker().pid
+    os.kill(pid, signal.SIGSTOP)
+    yield pid
+    if not _gone(pid):
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_a_stalled_worker_is_replaced_and_the_check_answers_busy(stalled_worker):
+    encoded = Argon2PasswordHasher().encode(PASSWORD, "c2FsdHNhbHRzYWx0")
+
+    # The deadline shrunk so the test does not wait 20 s.
+    with override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.5), pytest.raises(PasswordCheckBusy):
+        check_password(PASSWORD, encoded)
+
+    assert _gone(stalled_worker)  # killed, not left stuck
+    assert check_password(PASSWORD, encoded)  # a new worker for the next request
+    assert argon2_worker().pid != stalled_worker
+
+
+def test_a_caller_queued_too_long_behind_another_answers_busy(project_hashers):
+    encoded = Argon2PasswordHasher().encode(PASSWORD, "c2FsdHNhbHRzYWx0")
+    worker = argon2_worker()
+    worker._lock.acquire()  # another request of this process holds the worker
+    try:
+        with override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.2), pytest.raises(PasswordCheckBusy):
+            check_password(PASSWORD, encoded)
+    finally:
+        worker._lock.release()
+    assert check_password(PASSWORD, encoded)
+
+
+def test_signing_in_while_the_worker_is_stalled_answers_busy_on_the_form(db, project_hashers):
+    person = make_person("calm-otter", password=PASSWORD)
+    stalled = argon2_worker().pid
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        with override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.5):
+            response = Client().post(
+                "/accounts/login/", {"login": person.username, "password": PASSWORD}
+            )
+    finally:
+        if not _gone(stalled):
+            os.kill(stalled, signal.SIGCONT)
+
+    assert response.status_code == 200  # the form again, not a 500
+    assert "We&#x27;re very busy right now" in response.content.decode()
+    assert response.context["form"].non_field_errors() == [
+        "We're very busy right now \N{EM DASH} please try again in a moment."
+    ]
+    assert f'value="{person.username}"' in response.content.decode()  # nothing lost
+    assert "_auth_user_id" not in Client().session
+
+    again = Client().post("/accounts/login/", {"login": person.username, "password": PASSWORD})
+    assert again.status_code == 302
+
+
+def test_an_answer_interrupted_by_an_exception_never_reaches_the_next_caller(project_hashers):
+    """An exception between writing a request and reading its answer (a signal, a
+    timeout, a client gone) must not leave that answer in the pipe: the next caller
+    would read "ok" for someone else's password."""
+    encoded = Argon2PasswordHasher().encode(PASSWORD, "c2FsdHNhbHRzYWx0")
+    stalled = argon2_worker().pid
+
+    class Interrupted(BaseException):
+        pass
+
+    def interrupt(signum, frame):  # noqa: ARG001
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            check_password(PASSWORD, encoded)  # the right password: its answer is "ok"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if not _gone(stalled):
+            os.kill(stalled, signal.SIGCONT)  # the old code's worker answers now
+
+    assert not check_password("someone-else-s-wrong-password", encoded)
+    assert check_password(PASSWORD, encoded)
+
+
+def test_the_worker_gets_none_of_the_app_s_secrets(project_hashers, monkeypatch):
+    for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "AUDIT_KEY", "DATABASE_URL"):
+        monkeypatch.setenv(name, f"secret-{name.lower()}")
+    os.kill(argon2_worker().pid, signal.SIGKILL)  # the next one starts with this environment
+
+    make_password(PASSWORD)
+    pid = argon2_worker().pid
+
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    names = {entry.split(b"=", 1)[0].decode() for entry in environ if entry}
+    assert names <= {"PATH", "LANG"}
+    assert b"secret-" not in b"".join(environ)
+    # Isolated: accounts/ is not first on its sys.path (accounts/selectors.py).
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1] == b"-I"
+
+
+def test_a_forked_process_starts_a_worker_of_its_own(project_hashers):
+    """A child forked while the parent's worker is busy (its lock held) must not wait on
+    the parent's lock nor share its pipes."""
+    import select
+
+    parent_worker = argon2_worker().pid
+    readable, writable = os.pipe()
+    argon2_worker()._lock.acquire()  # a request of the parent in flight at fork time
+    try:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                os.write(writable, str(argon2_worker().pid).encode())
+            finally:
+                os._exit(0)
+        ready, _, _ = select.select([readable], [], [], 10)
+        answer = os.read(readable, 64).decode() if ready else None
+    finally:
+        argon2_worker()._lock.release()
+        os.close(writable)
+    try:
+        assert answer is not None, "the child waited on the parent's lock"
+        assert int(answer) != parent_worker
+    finally:
+        if answer is None:
+            os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.close(readable)
+        if answer is not None and not _gone(int(answer)):
+            os.kill(int(answer), signal.SIGKILL)
+    assert argon2_worker().pid == parent_worker
+
+
+BUSY = "We're very busy right now \N{EM DASH} please try again in a moment."
+
+
+def test_signing_up_while_the_worker_is_stalled_answers_busy_on_the_form(
+    db, stalled_worker, settings
+):
+    from accounts.models import User
+
+    settings.PASSWORD_HASH_TIMEOUT_SECONDS = 0.5
+    response = Client().post(
+        "/accounts/signup/",
+        {"username": "Patient-Wren", "password1": PASSWORD, "password2": PASSWORD},
+    )
+
+    assert response.status_code == 200  # the form again, not a 500
+    assert response.context["form"].non_field_errors() == [BUSY]
+    assert 'value="Patient-Wren"' in response.content.decode()  # nothing lost
+    assert not User.objects.filter(username__iexact="Patient-Wren").exists()
+
+
+def test_a_password_re_check_while_the_worker_is_stalled_answers_busy(db, project_hashers):
+    from privacy.forms import LegalDisclosureForm
+
+    person = make_person("calm-badger", password=PASSWORD)
+    stalled = argon2_worker().pid
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        with override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.5):
+            form = LegalDisclosureForm(person, {"password": PASSWORD})
+            assert not form.is_valid()
+    finally:
+        if not _gone(stalled):
+            os.kill(stalled, signal.SIGCONT)
+
+    assert form.errors["password"] == [BUSY]
+    assert not form.password_failed  # not counted as a wrong password

@@ -159,3 +159,34 @@ def test_the_account_delete_page_that_listed_pseudonyms_is_gone(superuser, membe
     assert response.status_code == 403
     assert "Quiet Fox" not in html(response)
     assert User.objects.filter(pk=member.pk).exists()
+
+
+def test_an_admin_setting_a_password_while_the_hasher_is_stalled_gets_a_calm_503(
+    superuser, member, settings
+):
+    import contextlib
+    import os
+    import signal
+
+    import supportgroups.settings as project_settings
+    from accounts.hashers import argon2_worker
+
+    admin_client = sign_in_verified(superuser)
+    settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS
+    settings.PASSWORD_HASH_TIMEOUT_SECONDS = 0.5
+    before = User.objects.get(pk=member.pk).password
+    stalled = argon2_worker().pid
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        response = admin_client.post(
+            f"/admin/accounts/user/{member.pk}/password/",
+            {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # replaced, as it should be
+            os.kill(stalled, signal.SIGCONT)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "10"
+    assert "We&#x27;re very busy right now" in response.content.decode()
+    assert User.objects.get(pk=member.pk).password == before

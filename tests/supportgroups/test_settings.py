@@ -439,3 +439,14 @@ def test_it_fails_the_deploy_check_when_debug_is_on():
     )
     assert result.returncode != 0, result.output
     assert "security.W018" in result.output  # DEBUG on in deployment
+
+
+def test_the_password_hash_deadline_defaults_to_20_seconds_and_is_read_strictly():
+    assert settings_values("PASSWORD_HASH_TIMEOUT_SECONDS") == {"PASSWORD_HASH_TIMEOUT_SECONDS": 20}
+    assert settings_values("PASSWORD_HASH_TIMEOUT_SECONDS", PASSWORD_HASH_TIMEOUT_SECONDS="5") == {
+        "PASSWORD_HASH_TIMEOUT_SECONDS": 5
+    }
+    for wrong, message in (("soon", "must be a whole number"), ("0", "must be at least 1")):
+        result = manage("check", PASSWORD_HASH_TIMEOUT_SECONDS=wrong)
+        assert result.returncode != 0
+        assert f"PASSWORD_HASH_TIMEOUT_SECONDS {message}" in result.output
