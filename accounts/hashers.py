@@ -198,9 +198,11 @@ def release_idle_database_connections() -> None:
     """Give this thread's database connections back (to the pool, with one) unless a
     transaction is open on them: the next query takes one again."""
     for connection in connections.all(initialized_only=True):
+        # (The attribute, not get_autocommit(): that would connect, and here only an
+        # open connection matters.)
         if (
             connection.connection is not None
-            and connection.get_autocommit()
+            and connection.autocommit
             and not connection.in_atomic_block
         ):
             connection.close()
