@@ -162,11 +162,20 @@ def real_login(daphne, username: str, password: str, client_ip: str) -> LoginRes
         conn.close()
 
 
-def login_storm(
-    daphnes: list, usernames: list[str], password: str, *, seconds: float, results: list
+def login_storm(  # noqa: PLR0913
+    daphnes: list,
+    usernames: list[str],
+    password: str,
+    *,
+    seconds: float,
+    results: list,
+    ip_prefix: str = "10.77",
+    attempt=None,  # noqa: ANN001 - (daphne, username, password, ip) -> LoginResult
 ) -> threading.Thread:
     """Start ``len(usernames)`` logins spread evenly over ``seconds`` (each on its own
-    thread, so slow ones overlap as real people's would); returns the driving thread."""
+    thread, so slow ones overlap as real people's would); returns the driving thread.
+    ``attempt`` replaces the real sign-in (bench.storm's other modes)."""
+    attempt = attempt or real_login
 
     def drive() -> None:
         gap = seconds / len(usernames)
@@ -179,11 +188,11 @@ def login_storm(
                     time.sleep(delay)
                 futures.append(
                     pool.submit(
-                        real_login,
+                        attempt,
                         daphnes[n % len(daphnes)],
                         username,
                         password,
-                        f"10.77.{n // 250}.{n % 250 + 1}",
+                        f"{ip_prefix}.{n // 250}.{n % 250 + 1}",
                     )
                 )
             for future in futures:

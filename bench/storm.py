@@ -32,9 +32,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 DELIVERY_SIZES = [10] * 20 + [50]
@@ -68,30 +66,20 @@ def hash_only(daphne, client_ip: str):  # noqa: ANN001, ANN201
 
 def storm_thread(action, daphnes, usernames, seconds, results, ip_prefix):  # noqa: ANN001, ANN201, PLR0913
     from bench.data import PASSWORD
+    from bench.pages import login_storm
 
-    def drive() -> None:
-        gap = seconds / len(usernames)
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=len(usernames)) as pool:
-            futures = []
-            for n, username in enumerate(usernames):
-                delay = started + n * gap - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                daphne = daphnes[n % len(daphnes)]
-                ip = f"{ip_prefix}.{n // 250}.{n % 250 + 1}"
-                if action == "hash":  # every other mode signs in
-                    futures.append(pool.submit(hash_only, daphne, ip))
-                else:
-                    from bench.pages import real_login
+    def hash_alone(daphne, _username, _password, ip):  # noqa: ANN001, ANN202
+        return hash_only(daphne, ip)
 
-                    futures.append(pool.submit(real_login, daphne, username, PASSWORD, ip))
-            for future in futures:
-                results.append(future.result())
-
-    thread = threading.Thread(target=drive, daemon=True)
-    thread.start()
-    return thread
+    return login_storm(
+        daphnes,
+        usernames,
+        PASSWORD,
+        seconds=seconds,
+        results=results,
+        ip_prefix=ip_prefix,
+        attempt=hash_alone if action == "hash" else None,  # every other mode signs in
+    )
 
 
 def start_daphnes(stack, env_extra: dict[str, str]):  # noqa: ANN001, ANN201
