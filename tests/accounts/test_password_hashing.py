@@ -29,11 +29,17 @@ def project_hashers(settings):
 
 
 def autogroup_nice(pid):
-    """The nice value of the process's autogroup (None where the kernel has none)."""
+    """The nice value of the process's autogroup (None where the kernel has none).
+
+    The file reads "/autogroup-12 nice 0"; it is missing on kernels without autogroups and
+    empty for a task whose scheduling the kernel does not group by session (autogroups
+    switched off, or the task in a cgroup of its own, as in many containers and CI boxes)."""
     try:
-        return int(Path(f"/proc/{pid}/autogroup").read_text().split("nice")[1])
+        text = Path(f"/proc/{pid}/autogroup").read_text()
     except OSError:
         return None
+    _, found, nice = text.partition(" nice ")
+    return int(nice) if found else None
 
 
 def test_the_project_hashes_with_the_background_hasher_first():
