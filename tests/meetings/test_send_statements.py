@@ -9,6 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import services as accounts_services
+from accounts.models import Session
 from groups import services as group_services
 from groups.models import Membership, Status
 from groups.selectors import membership_has_signed_current, signed_current_agreement
@@ -257,3 +259,47 @@ def test_the_send_paths_statements_are_prepared_on_their_connection(world):
     assert any("FOR NO KEY UPDATE OF m" in s for s in prepared), prepared
     assert any("signed_current" in s for s in prepared), prepared
     assert any("accounts_session" in s and "FOR NO KEY UPDATE" in s for s in prepared), prepared
+
+
+def generic_plan(sql: str, params: list) -> str:
+    """The plan PostgreSQL runs ``sql`` with once prepared (plan_cache_mode is
+    force_generic_plan on every connection: supportgroups/settings.py), as EXPLAIN
+    ANALYZE prints it."""
+    numbered = sql
+    for n in range(1, sql.count("%s") + 1):
+        numbered = numbered.replace("%s", f"${n}", 1)
+    with connection.cursor() as cursor:
+        cursor.execute(f"PREPARE plan_probe AS {numbered}")
+        try:
+            placeholders = ", ".join(["%s"] * len(params))
+            cursor.execute(
+                f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE plan_probe({placeholders})", params
+            )
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE plan_probe")
+
+
+def test_the_session_check_is_led_by_the_session_keys_however_many_sessions_there_are(world):
+    # Planned without the values, a filter on every session ("key in (...) and not
+    # expired") walked the expiry index over all the sessions signed in, for each message.
+    Session.objects.bulk_create(
+        Session(
+            session_key=f"other-session-{n:06d}",
+            session_data="",
+            expire_date=timezone.now() + timedelta(days=1),
+            user_id=world.river.user_id,
+        )
+        for n in range(1000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Session._meta.db_table}")
+    key = cookie_of(signed_in_client(world.river.user))
+
+    plan = generic_plan(accounts_services._sessions_hold_sql(), [[key], timezone.now()])
+
+    # One index probe per key (the primary key's, or its twin for LIKE: the same keys).
+    assert "Index Cond: ((session_key)::text = " in plan, plan
+    assert "expire_date_" not in plan, plan  # (the expiry index's name)
+    assert "Seq Scan" not in plan, plan
+    assert accounts_services.sessions_hold(session_keys=[key]) == {key}
