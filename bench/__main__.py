@@ -656,7 +656,8 @@ async def chat_phases(  # noqa: ANN201
     run_started = time.perf_counter()
     loop.call_later(warm + before, start_storm)
     usage = chat.Usage(daphnes)
-    room_played = await chat.play(room, schedule, lambda at: "")
+    with chat.CollectorPauses() as collector:
+        room_played = await chat.play(room, schedule, lambda at: "")
     await room.drain(room.messages, 5.0)
     room_usage = usage.stop()
     if "thread" in storm:
@@ -683,6 +684,12 @@ async def chat_phases(  # noqa: ANN201
     await room.close()
     log(f"  rooms before storm: {before_stats}")
     log(f"  rooms during storm: {storm_stats}")
+    collector_before = collector.within(run_started + warm, storm_start)
+    collector_storm = collector.within(storm_start, storm_end)
+    log(
+        f"  load generator's collections: before the storm {collector_before}, "
+        f"during it {collector_storm}"
+    )
     log(f"  {check}, errors {errors}, skipped by the client's rate guard {room.skipped}")
     ok_logins = [r for r in logins if r.ok]
     login_times = [r.seconds * 1000 for r in logins if r.started_at]
@@ -730,6 +737,7 @@ async def chat_phases(  # noqa: ANN201
         "storm_seconds": round(storm_end - storm_start, 1),
         "login_p50_ms": rnd(chat.percentile(login_times, 50)),
         "login_p95_ms": rnd(chat.percentile(login_times, 95)),
+        "load_generator_collections": {"before": collector_before, "during": collector_storm},
     }
 
     # 3. Capacity: idle sockets, then persisted messages/s, then the echo's ceiling.

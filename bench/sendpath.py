@@ -1,7 +1,8 @@
 """The chat send path counted rather than timed: per persisted message at one fixed rate,
 PostgreSQL's commits and WAL flushes (pg_stat_database, pg_stat_wal) and the Daphnes' CPU.
 
-    python -m bench.sendpath RATE SECONDS [--rooms N] [--e2ee] [--profile DIR] [--statements]
+    python -m bench.sendpath RATE SECONDS [--rooms N] [--e2ee | --echo] [--profile DIR]
+                             [--statements]
     python -m bench.sendpath --summary DIR                              # the profile, summed
 
 The bench's own stack (throwaway PostgreSQL with production's durability, Redis, two
@@ -79,6 +80,7 @@ def main(  # noqa: PLR0913
     statements: bool,
     *,
     e2ee: bool = False,
+    echo: bool = False,
 ) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.stack import Stack
@@ -111,7 +113,7 @@ def main(  # noqa: PLR0913
                 profile,
                 on_cpu=on_cpu,
                 counted=counted,
-                kind="e2ee" if e2ee else "room",
+                kind="echo" if echo else "e2ee" if e2ee else "room",
             )
         )
     finally:
@@ -149,17 +151,32 @@ def _superuser_sql(stack, statement: str) -> list[list[str]]:  # noqa: ANN001
 def _statements_per_message(stack, sent: int) -> list[str]:  # noqa: ANN001
     """The statements run since the reset, the most called first: calls per message,
     the mean planning and execution time of one call in ms (PostgreSQL's own, no round
-    trip), and the statement (its first 150 characters)."""
+    trip), the buffers it read per call (a scan shows as many), and the statement (its
+    first 150 characters)."""
     rows = _superuser_sql(
         stack,
         "SELECT calls, round(mean_plan_time::numeric, 3), round(mean_exec_time::numeric, 3),"  # noqa: S608
+        " round(shared_blks_hit::numeric / NULLIF(calls, 0), 1),"
         " left(regexp_replace(query, '\\s+', ' ', 'g'), 150)"
         f" FROM pg_stat_statements ORDER BY calls DESC LIMIT {STATEMENTS_SHOWN}",
     )
     return [
-        f"{int(calls) / sent:.3f} plan {plan} exec {run} {query}"
-        for calls, plan, run, query in rows
+        f"{int(calls) / sent:.3f} plan {plan} exec {run} blocks {blocks} {query}"
+        for calls, plan, run, blocks, query in rows
     ]
+
+
+def redis_commands() -> Counter:
+    """Redis's count of each command it has run (INFO commandstats)."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return Counter({name.removeprefix("cmdstat_"): row["calls"] for name, row in stats.items()})
 
 
 def _database_counts() -> dict[str, int]:
@@ -236,16 +253,23 @@ async def _measure(  # noqa: PLR0913
     if counted is not None:
         await asyncio.to_thread(_superuser_sql, counted, "SELECT pg_stat_statements_reset()")
     before = await asyncio.to_thread(_database_counts)
+    redis_before = await asyncio.to_thread(redis_commands)
     profilers = _start_profilers(daphnes, seconds, profile, on_cpu=on_cpu) if profile else []
     usage = chat.Usage(daphnes)
     step = await chat.rate_step(run, rate, seconds, 2.0)
     cpu = usage.stop()
     after = await asyncio.to_thread(_database_counts)
+    redis_after = await asyncio.to_thread(redis_commands)
     for profiler in profilers:
         await asyncio.to_thread(profiler.wait)
     await run.close()
     sent = step["messages"]
     result = {f"{k}_per_message": round((after[k] - before[k]) / sent, 2) for k in before}
+    redis_used = redis_after - redis_before
+    redis_used.pop("info", None)  # (this probe's own)
+    result["redis_commands_per_message"] = {
+        name: round(calls / sent, 2) for name, calls in redis_used.most_common()
+    }
     result.update(
         rate=rate,
         kind=kind,
@@ -311,6 +335,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--e2ee", action="store_true", help="end-to-end encrypted rooms (sealed messages)"
     )
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        help="the bench's echo consumer in the same rooms (the baseline's cost per message)",
+    )
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--summary", type=Path, default=None)
     parser.add_argument(
@@ -335,6 +364,7 @@ if __name__ == "__main__":
                     args.on_cpu,
                     args.statements,
                     e2ee=args.e2ee,
+                    echo=args.echo,
                 )
             )
         )
