@@ -72,19 +72,24 @@ class Meeting(models.Model):
 class Message(models.Model):
     """A chat message, committed with its seq before anyone is told about it."""
 
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="messages")
+    # Every index is written once per message sent, so none is kept twice: the meeting's
+    # and the author's lookups use the indexes below that lead with them, and the device's
+    # and the hider's index hold only the messages that have one.
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     seq = models.BigIntegerField()
     client_id = models.CharField(max_length=64)
     # Null once the author's account is deleted: the message then shows as "[removed]".
     author = models.ForeignKey(
-        Membership, null=True, on_delete=models.SET_NULL, related_name="messages"
+        Membership, null=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
     )
     body = EncryptedTextField(null=True)
     created_at = models.DateTimeField(default=timezone.now)
     # End-to-end encrypted messages (body None): what the sender's browser made, stored as
     # given (meetings/E2EE.md). The server can read none of it but checks the signature.
     sender_device = models.ForeignKey(
-        "Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     epoch = models.PositiveIntegerField(null=True, blank=True)
     index = models.BigIntegerField(null=True, blank=True)
@@ -94,7 +99,12 @@ class Message(models.Model):
     commitment = models.BinaryField(null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_by = models.ForeignKey(
-        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -106,7 +116,19 @@ class Message(models.Model):
             ),
         ]
         # The per-member send rate counts the sender's last few seconds of messages.
-        indexes = [models.Index(fields=["author", "created_at"], name="message_author_recent")]
+        indexes = [
+            models.Index(fields=["author", "created_at"], name="message_author_recent"),
+            models.Index(
+                fields=["sender_device"],
+                condition=models.Q(sender_device__isnull=False),
+                name="message_sender_device",
+            ),
+            models.Index(
+                fields=["hidden_by"],
+                condition=models.Q(hidden_by__isnull=False),
+                name="message_hidden_by",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"message {self.seq} in meeting {self.meeting_id}"

@@ -303,3 +303,15 @@ def test_the_session_check_is_led_by_the_session_keys_however_many_sessions_ther
     assert "expire_date_" not in plan, plan  # (the expiry index's name)
     assert "Seq Scan" not in plan, plan
     assert accounts_services.sessions_hold(session_keys=[key]) == {key}
+
+
+def test_no_index_of_the_messages_table_is_kept_twice():
+    # Every index is written once per message sent: one led by the same columns as
+    # another's first ones only costs (the foreign keys' own indexes were such).
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Message._meta.db_table)
+    indexes = [tuple(c["columns"]) for c in constraints.values() if c["index"]]
+    for columns in indexes:
+        longer = [other for other in indexes if other != columns]
+        assert not any(other[: len(columns)] == columns for other in longer), (columns, indexes)
+    assert len(indexes) == len(set(indexes)), indexes
