@@ -1,7 +1,7 @@
 """What a storm of sign-ins costs the chat, and which part of a sign-in it is (issue 22).
 
     python -m bench.storm [--modes quiet,real,cheap,hash] [--repeat N] [--logins 50]
-                          [--before 30] [--storm 30] [--profile DIR]
+                          [--before 30] [--storm 30] [--profile DIR] [--audit-rows N]
 
 The bench's own stack (throwaway PostgreSQL with production's durability, Redis, two
 Daphnes) and the delivery phase's rooms (20 x 10 members and one of 50, the same
@@ -133,8 +133,9 @@ async def one_run(mode, rooms, daphnes, users, args, ip_prefix):  # noqa: ANN001
 
     run_started = time.perf_counter()
     loop.call_later(WARM + args.before, start_storm)
-    await chat.play(run, schedule, lambda at: "")
-    await run.drain(run.messages, 5.0)
+    with chat.collector_paused():
+        await chat.play(run, schedule, lambda at: "")
+        await run.drain(run.messages, 5.0)
     if "thread" in storm:
         await asyncio.to_thread(storm["thread"].join, 120)
     storm_start = storm["started"]
@@ -182,6 +183,29 @@ def _profilers(daphnes, seconds, out: Path):  # noqa: ANN001, ANN202
     ]
 
 
+def _audit_history(people, rows: int) -> None:  # noqa: ANN001
+    """An audit log of ``rows`` events, as a whole run's (which signs in against one of a
+    million rows): bulk-loaded, indexes rebuilt, vacuumed."""
+    from datetime import UTC, datetime, timedelta
+
+    from audit.models import Event
+    from bench import auditlog
+
+    population = auditlog.Population(people.user_ids, people.facilitator_ids, people.group_ids)
+    end = datetime.now(UTC) - timedelta(hours=1)
+    auditlog.append_history(
+        rows - Event.objects.count(),
+        templates=auditlog.templates_from_log(),
+        population=population,
+        start=end - timedelta(days=730),
+        end=end,
+        seed=7,
+        rebuild_indexes=True,
+    )
+    auditlog.vacuum()
+    print(f"audit history: {Event.objects.count()} events", file=sys.stderr)
+
+
 def main(args) -> None:  # noqa: ANN001
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.stack import Stack
@@ -199,7 +223,10 @@ def main(args) -> None:  # noqa: ANN001
         from bench import chat, data
 
         call_command("migrate", verbosity=0, interactive=False)
-        admin = data.build_audit_people().admin
+        people = data.build_audit_people()
+        admin = people.admin
+        if args.audit_rows:
+            _audit_history(people, args.audit_rows)
         rooms = data.build_rooms(admin, prefix="talk", sizes=DELIVERY_SIZES)
         encoded = make_password(data.PASSWORD)
         modes = args.modes.split(",") * args.repeat
@@ -227,4 +254,7 @@ if __name__ == "__main__":
     parser.add_argument("--before", type=float, default=30.0)
     parser.add_argument("--storm", type=float, default=30.0)
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument(
+        "--audit-rows", type=int, default=0, help="first fill the audit log (a whole run: 1000000)"
+    )
     main(parser.parse_args())
