@@ -289,7 +289,10 @@ def _sessions_hold_sql() -> str:
     (supportgroups/prepared.py), so it is led by the keys, one row each through the
     primary key (LATERAL: the row lock stays inside, so the planner keeps it per key).
     Written as a filter on all rows, the plan walked the expiry index over every session
-    signed in, for each message. The keys come sorted, so the rows are locked in key order."""
+    signed in, for each message. The keys come sorted, so the rows are locked in key order:
+    sorted here by code point, which for Django's session keys (32 lowercase letters and
+    digits) is also the order of the database's C and usual locale collations, in which
+    sessions_of_user_hold takes them."""
     quote = connection.ops.quote_name
     return (
         "SELECT held.session_key FROM unnest(%s::varchar[]) AS wanted (session_key)"  # noqa: S608
