@@ -59,47 +59,17 @@ def collector_paused():
     """No garbage collection in this process (the load generator) while a phase is
     measured: a full collection stops its event loop for tens of milliseconds (28.6 ms
     during one storm), and every message in flight would be counted that much later, as
-    if the app had been slow. What was built before is collected and frozen first."""
+    if the app had been slow. What was built before is collected and frozen first: enter
+    it before the phase's clocks start."""
+    was_enabled = gc.isenabled()
     gc.collect()
     gc.freeze()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
-
-
-class CollectorPauses:
-    """The load generator's own garbage collections while it measures (gc.callbacks): a
-    collection stops this process's event loop, and every message in flight is then
-    counted as that much later. ``within(start, end)`` sums those that began in a window."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[float, float, int]] = []  # (began, seconds, generation)
-        self._began = 0.0
-
-    def _record(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._began = time.perf_counter()
-        else:
-            self.pauses.append((self._began, time.perf_counter() - self._began, info["generation"]))
-
-    def __enter__(self) -> CollectorPauses:
-        gc.callbacks.append(self._record)
-        return self
-
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
-        gc.callbacks.remove(self._record)
-
-    def within(self, start: float, end: float) -> dict:
-        chosen = [(s, g) for began, s, g in self.pauses if start <= began < end]
-        full = [s for s, g in chosen if g == 2]
-        return {
-            "collections": len(chosen),
-            "full_collections": len(full),
-            "total_ms": _round(sum(s for s, _ in chosen) * 1000),
-            "longest_ms": _round(max((s for s, _ in chosen), default=0.0) * 1000),
-        }
+        if was_enabled:
+            gc.enable()
 
 
 class Usage:

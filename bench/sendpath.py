@@ -156,7 +156,7 @@ def _statements_per_message(stack, sent: int) -> list[str]:  # noqa: ANN001
     rows = _superuser_sql(
         stack,
         "SELECT calls, round(mean_plan_time::numeric, 3), round(mean_exec_time::numeric, 3),"  # noqa: S608
-        " round(shared_blks_hit::numeric / NULLIF(calls, 0), 1),"
+        " round((shared_blks_hit + shared_blks_read)::numeric / NULLIF(calls, 0), 1),"
         " left(regexp_replace(query, '\\s+', ' ', 'g'), 150)"
         f" FROM pg_stat_statements ORDER BY calls DESC LIMIT {STATEMENTS_SHOWN}",
     )
@@ -332,10 +332,11 @@ if __name__ == "__main__":
     parser.add_argument("rate", type=float, nargs="?")
     parser.add_argument("seconds", type=float, nargs="?")
     parser.add_argument("--rooms", type=int, default=20)
-    parser.add_argument(
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument(
         "--e2ee", action="store_true", help="end-to-end encrypted rooms (sealed messages)"
     )
-    parser.add_argument(
+    kind.add_argument(
         "--echo",
         action="store_true",
         help="the bench's echo consumer in the same rooms (the baseline's cost per message)",

@@ -131,9 +131,9 @@ async def one_run(mode, rooms, daphnes, users, args, ip_prefix):  # noqa: ANN001
                 mode, daphnes, users[: args.logins], args.storm, results, ip_prefix
             )
 
-    run_started = time.perf_counter()
-    loop.call_later(WARM + args.before, start_storm)
     with chat.collector_paused():
+        run_started = time.perf_counter()
+        loop.call_later(WARM + args.before, start_storm)
         await chat.play(run, schedule, lambda at: "")
         await run.drain(run.messages, 5.0)
     if "thread" in storm:
