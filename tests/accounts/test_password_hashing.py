@@ -2,6 +2,7 @@
 process that runs at the lowest CPU priority of the whole box, one hash at a time, so a
 crowd signing in cannot slow live meetings (accounts/hashers.py, README "Performance")."""
 
+import contextlib
 import os
 import signal
 import threading
@@ -253,15 +254,23 @@ def _gone(pid):
     return False
 
 
-@pytest.fixture
-def stalled_worker(project_hashers):
+@contextlib.contextmanager
+def worker_stalled():
     """The worker stopped (SIGSTOP) as if the box gave it no CPU; resumed afterwards if it
     is still there."""
     pid = argon2_worker().pid
     os.kill(pid, signal.SIGSTOP)
-    yield pid
-    if not _gone(pid):
-        os.kill(pid, signal.SIGCONT)
+    try:
+        yield pid
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def stalled_worker(project_hashers):
+    with worker_stalled() as pid:
+        yield pid
 
 
 def test_a_stalled_worker_is_replaced_and_the_check_answers_busy(stalled_worker):
@@ -290,16 +299,10 @@ def test_a_caller_queued_too_long_behind_another_answers_busy(project_hashers):
 
 def test_signing_in_while_the_worker_is_stalled_answers_busy_on_the_form(db, project_hashers):
     person = make_person("calm-otter", password=PASSWORD)
-    stalled = argon2_worker().pid
-    os.kill(stalled, signal.SIGSTOP)
-    try:
-        with override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.5):
-            response = Client().post(
-                "/accounts/login/", {"login": person.username, "password": PASSWORD}
-            )
-    finally:
-        if not _gone(stalled):
-            os.kill(stalled, signal.SIGCONT)
+    with worker_stalled(), override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.5):
+        response = Client().post(
+            "/accounts/login/", {"login": person.username, "password": PASSWORD}
+        )
 
     assert response.status_code == 200  # the form again, not a 500
     assert "We&#x27;re very busy right now" in response.content.decode()
@@ -415,15 +418,9 @@ def test_a_password_re_check_while_the_worker_is_stalled_answers_busy(db, projec
     from privacy.forms import LegalDisclosureForm
 
     person = make_person("calm-badger", password=PASSWORD)
-    stalled = argon2_worker().pid
-    os.kill(stalled, signal.SIGSTOP)
-    try:
-        with override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.5):
-            form = LegalDisclosureForm(person, {"password": PASSWORD})
-            assert not form.is_valid()
-    finally:
-        if not _gone(stalled):
-            os.kill(stalled, signal.SIGCONT)
+    with worker_stalled(), override_settings(PASSWORD_HASH_TIMEOUT_SECONDS=0.5):
+        form = LegalDisclosureForm(person, {"password": PASSWORD})
+        assert not form.is_valid()
 
     assert form.errors["password"] == [BUSY]
     assert not form.password_failed  # not counted as a wrong password
