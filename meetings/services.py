@@ -452,25 +452,38 @@ def _rooms_portable(meeting_ids: set[int]) -> Iterable[Meeting]:
 
 
 @functools.cache
-def _senders_sql() -> str:
+def _senders_sql(counted_up_to: int) -> str:
     """The senders' memberships, whether they signed the current agreement (the same test
     as groups.selectors.signed_current_agreement), how many messages they sent since a
-    moment, and the ids of the messages already stored with the batch's (meeting, client
-    id) pairs (the same in every row). tests/meetings/test_send_statements.py holds it to
-    the ORM's answers."""
+    moment (counted up to ``counted_up_to``: all the rate limit needs to know), and the ids
+    of the messages already stored with the batch's (meeting, client id) pairs (the same
+    in every row). tests/meetings/test_send_statements.py holds it to the ORM's answers.
+
+    Prepared with one generic plan (supportgroups/prepared.py), so it is written to be led
+    by its keys whatever the tables' statistics say: each part is a subquery that cannot be
+    merged into a join (``OFFSET 0``) and takes its key from the row before it (``LATERAL``),
+    so it is one index probe per key. Written as joins over ``= ANY(array)``, a plan made
+    from statistics older than the tables read the whole messages or memberships table for
+    every message sent (157 buffers per run in ``bench.sendpath --statements``)."""
     quote = connection.ops.quote_name
     messages = quote(Message._meta.db_table)
     return (
         f"SELECT {columns_of(Membership, 'm')}, "  # noqa: S608 - names from the models
         "(m.signed_agreement_id IS NOT NULL"
         " AND m.signed_agreement_id = g.current_agreement_id) AS signed_current, "
-        f"(SELECT COUNT(*) FROM {messages} r"
-        " WHERE r.author_id = m.id AND r.created_at > %s::timestamptz) AS sent_recently, "
-        f"ARRAY(SELECT s.id FROM {messages} s WHERE (s.meeting_id, s.client_id) IN"
-        " (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))) AS stored_ids "
-        f"FROM {quote(Membership._meta.db_table)} m"
-        f" JOIN {quote(Group._meta.db_table)} g ON g.id = m.group_id"
-        " WHERE m.id = ANY(%s::bigint[])"
+        # Newest first and cut at the limit: the (author, created_at) index's order.
+        f"(SELECT COUNT(*) FROM (SELECT FROM {messages} r"
+        " WHERE r.author_id = m.id AND r.created_at > %s::timestamptz"
+        f" ORDER BY r.created_at DESC LIMIT {int(counted_up_to)}) AS recent) AS sent_recently, "
+        "ARRAY(SELECT s.id FROM unnest(%s::bigint[], %s::varchar[]) AS pair (meeting_id, client_id)"
+        f" CROSS JOIN LATERAL (SELECT id FROM {messages}"
+        " WHERE meeting_id = pair.meeting_id AND client_id = pair.client_id OFFSET 0) AS s"
+        ") AS stored_ids "
+        "FROM unnest(%s::bigint[]) AS wanted (id)"
+        f" CROSS JOIN LATERAL (SELECT * FROM {quote(Membership._meta.db_table)}"
+        " WHERE id = wanted.id OFFSET 0) AS m"
+        f" CROSS JOIN LATERAL (SELECT current_agreement_id FROM {quote(Group._meta.db_table)}"
+        " WHERE id = m.group_id OFFSET 0) AS g"
     )
 
 
@@ -484,16 +497,24 @@ def _senders(
         return {}, {}
     if connection.vendor != "postgresql":
         return _senders_portable(membership_ids, recent_since=recent_since, client_ids=client_ids)
+    return _senders_from(fetch_all(*_senders_statement(membership_ids, recent_since, client_ids)))
+
+
+def _senders_statement(
+    membership_ids: set[int], recent_since: datetime, client_ids: set[tuple[int, str]]
+) -> tuple[str, list]:
     pairs = sorted(client_ids)
-    rows = fetch_all(
-        _senders_sql(),
-        [
-            recent_since,
-            [meeting_id for meeting_id, _ in pairs],
-            [client_id for _, client_id in pairs],
-            sorted(membership_ids),
-        ],
-    )
+    return _senders_sql(settings.CHAT_RATE_LIMIT_MESSAGES), [
+        recent_since,
+        [meeting_id for meeting_id, _ in pairs],
+        [client_id for _, client_id in pairs],
+        sorted(membership_ids),
+    ]
+
+
+def _senders_from(
+    rows: list[tuple],
+) -> tuple[dict[int, Membership], dict[tuple[int, str], Message]]:
     found = model_rows(Membership, rows, extra=("signed_current", "sent_recently", "stored_ids"))
     stored_ids = found[0].stored_ids if found else []
     stored = {}
@@ -521,6 +542,8 @@ def _senders_portable(
     for meeting_id, client_id in client_ids:
         same_ids |= Q(meeting_id=meeting_id, client_id=client_id)
     stored = {(m.meeting_id, m.client_id): m for m in Message.objects.filter(same_ids)}
+    for membership in found:  # (counted up to the limit, as the statement counts)
+        membership.sent_recently = min(membership.sent_recently, settings.CHAT_RATE_LIMIT_MESSAGES)
     return {membership.pk: membership for membership in found}, stored
 
 

@@ -10,12 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.models import Session
+from accounts.models import Session, User
 from groups import services as group_services
 from groups.models import Membership, Status
 from groups.selectors import membership_has_signed_current, signed_current_agreement
 from meetings import services
 from meetings.models import Meeting, Message
+from supportgroups.prepared import fetch_all
 from tests.factories import signed_in_client
 from tests.meetings.conftest import build_world, give_place, make_person, schedule
 from tests.sockets import cookie_of
@@ -304,6 +305,91 @@ def test_the_session_check_is_led_by_the_session_keys_however_many_sessions_ther
     assert "expire_date_" not in plan, plan  # (the expiry index's name)
     assert "Seq Scan" not in plan, plan
     assert accounts_services.sessions_hold(session_keys=[key]) == {key}
+
+
+def plan_after_growth(sql: str, params: list, grow) -> str:  # noqa: ANN001
+    """The plan of ``sql`` made (once, generic) while the tables are as they are now, as
+    it runs after ``grow()`` filled them: a Daphne's connection keeps the plan it made on
+    its fifth run until the tables are analyzed again, however much they grow meanwhile."""
+    numbered = sql
+    for n in range(1, sql.count("%s") + 1):
+        numbered = numbered.replace("%s", f"${n}", 1)
+    placeholders = ", ".join(["%s"] * len(params))
+    with connection.cursor() as cursor:
+        cursor.execute(f"PREPARE plan_probe AS {numbered}")
+        cursor.execute(f"EXECUTE plan_probe({placeholders})", params)  # (planned here)
+        grow()
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE plan_probe({placeholders})", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE plan_probe")
+    return plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_the_senders_statement_is_led_by_its_keys_even_planned_when_the_tables_were_small(world):
+    # Planned while the tables were small (a new install, or the bench's first minute),
+    # joins over "= ANY(array)" hashed whole tables: every message read the whole messages
+    # table to find the batch's client ids (157 buffers a run in bench.sendpath).
+    meeting = world.meeting
+
+    def grow() -> None:
+        users = User.objects.bulk_create(User(username=f"grown-{n:04d}") for n in range(1500))
+        members = Membership.objects.bulk_create(
+            Membership(
+                group=world.group,
+                user=user,
+                status=Status.ACTIVE,
+                pseudonym=f"Grown {n}",
+                pseudonym_key=f"grown {n}",
+            )
+            for n, user in enumerate(users)
+        )
+        Message.objects.bulk_create(
+            Message(
+                meeting=meeting,
+                seq=n + 1,
+                client_id=f"grown-{n:05d}",
+                author=members[n % len(members)],
+                body="Grown.",
+                created_at=timezone.now() - timedelta(minutes=5),
+            )
+            for n in range(10_000)
+        )
+
+    since = timezone.now() - timedelta(seconds=10)
+    sql, params = services._senders_statement(
+        {world.river.pk}, since, {(meeting.pk, "grown-00001")}
+    )
+    plan = plan_after_growth(sql, params, grow)
+
+    assert "Seq Scan on meetings_message" not in plan, plan
+    assert "Seq Scan on groups_membership" not in plan, plan
+    assert "Index Scan using groups_membership_pkey" in plan, plan
+    assert "Index Scan using unique_message_client_id" in plan, plan
+    assert "Index Only Scan Backward using message_author_recent" in plan, plan
+    senders, stored = services._senders_from(fetch_all(sql, params))
+    assert set(senders) == {world.river.pk}
+    assert [m.client_id for m in stored.values()] == ["grown-00001"]
+
+
+def test_sent_recently_is_counted_up_to_the_rate_limit_alike_on_both_paths(world, settings):
+    settings.CHAT_RATE_LIMIT_MESSAGES = 2
+    Message.objects.bulk_create(
+        Message(
+            meeting=world.meeting,
+            seq=n + 1,
+            client_id=f"recent-{n}",
+            author=world.river,
+            body="Hi.",
+            created_at=timezone.now(),
+        )
+        for n in range(4)
+    )
+    asked = {"recent_since": timezone.now() - timedelta(seconds=10), "client_ids": set()}
+    statement = services._senders({world.river.pk}, **asked)[0][world.river.pk]
+    portable = services._senders_portable({world.river.pk}, **asked)[0][world.river.pk]
+    assert statement.sent_recently == portable.sent_recently == 2
+    assert not services._rate_allows(statement)
 
 
 def test_no_index_of_the_messages_table_is_kept_twice():
