@@ -262,16 +262,22 @@ def test_the_send_paths_statements_are_prepared_on_their_connection(world):
     assert any("accounts_session" in s and "FOR NO KEY UPDATE" in s for s in prepared), prepared
 
 
-def generic_plan(sql: str, params: list) -> str:
+def generic_plan(sql: str, params: list, *, grow=None) -> str:  # noqa: ANN001
     """The plan PostgreSQL runs ``sql`` with once prepared (plan_cache_mode is
     force_generic_plan on every connection: supportgroups/settings.py), as EXPLAIN
-    ANALYZE prints it."""
+    ANALYZE prints it. With ``grow``: the plan made (once) while the tables are as they
+    are now, as it runs after ``grow()`` filled them: a Daphne's connection keeps the plan
+    it made on its fifth run until the tables are analyzed again, however much they grow
+    meanwhile."""
     numbered = sql
     for n in range(1, sql.count("%s") + 1):
         numbered = numbered.replace("%s", f"${n}", 1)
     placeholders = ", ".join(["%s"] * len(params))
     with connection.cursor() as cursor:
         cursor.execute(f"PREPARE plan_probe AS {numbered}")
+        if grow is not None:
+            cursor.execute(f"EXECUTE plan_probe({placeholders})", params)  # (planned here)
+            grow()
         cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE plan_probe({placeholders})", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("DEALLOCATE plan_probe")
@@ -305,24 +311,6 @@ def test_the_session_check_is_led_by_the_session_keys_however_many_sessions_ther
     assert "expire_date_" not in plan, plan  # (the expiry index's name)
     assert "Seq Scan" not in plan, plan
     assert accounts_services.sessions_hold(session_keys=[key]) == {key}
-
-
-def plan_after_growth(sql: str, params: list, grow) -> str:  # noqa: ANN001
-    """The plan of ``sql`` made (once, generic) while the tables are as they are now, as
-    it runs after ``grow()`` filled them: a Daphne's connection keeps the plan it made on
-    its fifth run until the tables are analyzed again, however much they grow meanwhile."""
-    numbered = sql
-    for n in range(1, sql.count("%s") + 1):
-        numbered = numbered.replace("%s", f"${n}", 1)
-    placeholders = ", ".join(["%s"] * len(params))
-    with connection.cursor() as cursor:
-        cursor.execute(f"PREPARE plan_probe AS {numbered}")
-        cursor.execute(f"EXECUTE plan_probe({placeholders})", params)  # (planned here)
-        grow()
-        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE plan_probe({placeholders})", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("DEALLOCATE plan_probe")
-    return plan
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
@@ -360,7 +348,7 @@ def test_the_senders_statement_is_led_by_its_keys_even_planned_when_the_tables_w
     sql, params = services._senders_statement(
         {world.river.pk}, since, {(meeting.pk, "grown-00001")}
     )
-    plan = plan_after_growth(sql, params, grow)
+    plan = generic_plan(sql, params, grow=grow)
 
     assert "Seq Scan on meetings_message" not in plan, plan
     assert "Seq Scan on groups_membership" not in plan, plan
