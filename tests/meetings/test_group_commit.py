@@ -435,6 +435,98 @@ async def test_a_transaction_cancelled_in_flight_leaves_no_send_waiting_forever(
         await asyncio.to_thread(holder.release)
 
 
+# --- a busy process gathers ----------------------------------------------------------------
+
+
+def made_busy(batcher: group_commit.GroupCommit, gap: float) -> None:
+    """The arrivals of a process whose sends have come ``gap`` apart until now."""
+    now = asyncio.get_running_loop().time()
+    for n in range(100, 0, -1):
+        batcher.arrived(now - n * gap)
+
+
+def transactions_of(meeting: Meeting) -> list[set[str]]:
+    """The messages' client ids grouped by the transaction that stored them (xmin)."""
+    stored: dict[str, set[str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT xmin::text, client_id FROM meetings_message WHERE meeting_id = %s",
+            [meeting.pk],
+        )
+        for xmin, client_id in cursor.fetchall():
+            stored.setdefault(xmin, set()).add(client_id)
+    return sorted(stored.values(), key=sorted)
+
+
+def test_the_gap_between_sends_decides_whether_a_process_gathers():
+    batcher = group_commit.GroupCommit()
+    assert not batcher.gathering()  # a new process is quiet
+    for n in range(200):  # 100 a second: not yet busy enough to wait
+        batcher.arrived(n * 0.010)
+    assert not batcher.gathering()
+    for n in range(200):  # 250 a second
+        batcher.arrived(2 + n * 0.004)
+    assert batcher.gathering()
+    assert batcher.gap == pytest.approx(0.004, abs=0.0005)
+    batcher.arrived(2 + 200 * 0.004 + 1.5)  # one quiet second and a half ends it at once
+    assert not batcher.gathering()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_busy_process_holds_a_lone_send_one_gap_for_the_next_to_share_its_commit(
+    world,
+):
+    """Sends arriving less than GATHER_SECONDS apart: a send that would be a batch of one
+    waits one gap, and the next shares its transaction (one commit for both)."""
+    batcher = group_commit.GroupCommit()
+    made_busy(batcher, gap=0.008)
+    assert batcher.gathering()
+    first = asyncio.create_task(batcher.post(river_says(world, "busy-0001")))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert [send.client_id for send, _ in batcher.waiting] == ["busy-0001"]  # held
+    second = asyncio.create_task(batcher.post(river_says(world, "busy-0002")))
+    assert [(await asyncio.wait_for(t, 10)).message.seq for t in (first, second)] == [1, 2]
+    stored_by = await asyncio.to_thread(transactions_of, world.meeting)
+    assert stored_by == [{"busy-0001", "busy-0002"}]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_quiet_process_stores_a_lone_send_at_once(world):
+    """At a meeting's pace nothing waits: the send is taken into its transaction at once
+    and the next, coming later, has its own."""
+    batcher = group_commit.GroupCommit()
+    made_busy(batcher, gap=0.5)
+    assert not batcher.gathering()
+    first = asyncio.create_task(batcher.post(river_says(world, "quiet-0001")))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert batcher.waiting == []  # already on its way to the database
+    assert (await asyncio.wait_for(first, 10)).message.seq == 1
+    second = await asyncio.wait_for(batcher.post(river_says(world, "quiet-0002")), 10)
+    assert second.message.seq == 2
+    stored_by = await asyncio.to_thread(transactions_of, world.meeting)
+    assert stored_by == [{"quiet-0001"}, {"quiet-0002"}]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_send_held_for_the_next_is_not_left_waiting_when_the_process_stops(world):
+    batcher = group_commit.GroupCommit()
+    made_busy(batcher, gap=0.009)
+    held = asyncio.create_task(batcher.post(river_says(world, "held-0001")))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(batcher.waiting) == 1
+    batcher.flusher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(held, 5)
+    assert batcher.waiting == []
+    assert await asyncio.to_thread(stored, world.meeting) == []
+
+
 # --- the broadcasts, sent from the event loop -----------------------------------------------
 
 
