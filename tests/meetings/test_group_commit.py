@@ -475,12 +475,15 @@ def test_the_gap_between_sends_decides_whether_a_process_gathers():
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_a_busy_process_holds_a_lone_send_one_gap_for_the_next_to_share_its_commit(
-    world,
+    world, monkeypatch
 ):
     """Sends arriving less than GATHER_SECONDS apart: a send that would be a batch of one
     waits one gap, and the next shares its transaction (one commit for both)."""
+    # Every gap scaled up 50 times, so a stall of this test's own process cannot end the
+    # wait before the second send is posted.
+    monkeypatch.setattr(group_commit, "GATHER_SECONDS", 0.5)
     batcher = group_commit.GroupCommit()
-    made_busy(batcher, gap=0.008)
+    made_busy(batcher, gap=0.4)
     assert batcher.gathering()
     first = asyncio.create_task(batcher.post(river_says(world, "busy-0001")))
     for _ in range(3):
@@ -513,9 +516,12 @@ async def test_a_quiet_process_stores_a_lone_send_at_once(world):
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_a_send_held_for_the_next_is_not_left_waiting_when_the_process_stops(world):
+async def test_a_send_held_for_the_next_is_not_left_waiting_when_the_process_stops(
+    world, monkeypatch
+):
+    monkeypatch.setattr(group_commit, "GATHER_SECONDS", 0.5)  # (as above)
     batcher = group_commit.GroupCommit()
-    made_busy(batcher, gap=0.009)
+    made_busy(batcher, gap=0.4)
     held = asyncio.create_task(batcher.post(river_says(world, "held-0001")))
     for _ in range(3):
         await asyncio.sleep(0)
